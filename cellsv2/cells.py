@@ -1,0 +1,300 @@
+"""The cell registry and scatter-gather.
+
+The registry turns a ``CellMapping`` (a row of the API database) into the connection alias of
+its database. A mapping whose ``database_connection`` names a database declared in settings
+gets that alias (``cell0``, ``cell1``, ...); any other URL is registered at run time under
+``cell-<uuid>``, so a cell made with ``cell_v2 create_cell --database_connection URL`` is usable
+by a running process without editing settings. The list of mappings is cached per process for
+``CELLSV2_CELL_CACHE_SECONDS`` and cleared at once whenever a mapping is saved or deleted in
+this process (``cells_cache_clear``).
+
+``scatter_gather_cells`` runs a function in many cells at once over a bounded thread pool and
+never waits longer than its timeout (Nova's ``scatter_gather_cells``).
+"""
+
+import concurrent.futures
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import connections
+
+from cellsv2.context import target_cell
+from cellsv2.dburls import URL_KEY, InvalidDatabaseUrl, database_identity, parse_database_url, url_identity
+from cellsv2.router import is_cell_alias
+
+logger = logging.getLogger(__name__)
+
+CELL0_UUID = "00000000-0000-0000-0000-000000000000"
+RUNTIME_ALIAS_PREFIX = "cell-"
+
+
+class CellNotFound(LookupError):
+    """No cell mapping or database alias by that name or uuid."""
+
+
+class CellDatabaseUnusable(RuntimeError):
+    """A cell mapping whose database_connection cannot be used."""
+
+
+_lock = threading.RLock()
+_alias_by_uuid: dict[str, str] = {}
+_cells: list | None = None
+_cells_loaded_at = 0.0
+
+
+def cells_cache_clear() -> None:
+    """Forget the cached cell list and uuid -> alias resolutions (mappings changed)."""
+    global _cells
+    with _lock:
+        _alias_by_uuid.clear()
+        _cells = None
+
+
+def cell_mappings(*, include_cell0: bool = True, include_disabled: bool = True) -> list:
+    """All CellMappings ordered by id (cached; reads the API database on a miss)."""
+    global _cells, _cells_loaded_at
+    from mappings.models import CellMapping
+
+    with _lock:
+        stale = time.monotonic() - _cells_loaded_at > settings.CELLSV2_CELL_CACHE_SECONDS
+        if _cells is None or stale:
+            _cells = list(CellMapping.objects.order_by("id"))
+            _cells_loaded_at = time.monotonic()
+        cells = list(_cells)
+    return [c for c in cells if (include_cell0 or not c.is_cell0) and (include_disabled or not c.disabled)]
+
+
+def configured_cell_aliases() -> list[str]:
+    """Cell aliases declared in settings (not registered at run time), in settings order."""
+    return [a for a in settings.DATABASES if is_cell_alias(a) and not a.startswith(RUNTIME_ALIAS_PREFIX)]
+
+
+def _configured_identity(alias: str) -> tuple:
+    conf = connections.settings[alias]
+    return url_identity(conf[URL_KEY]) if conf.get(URL_KEY) else database_identity(conf)
+
+
+def configured_alias_for_url(url: str) -> str | None:
+    """The settings alias whose database is the one ``url`` names, if any."""
+    identity = url_identity(url)
+    for alias in configured_cell_aliases():
+        if _configured_identity(alias) == identity:
+            return alias
+    return None
+
+
+def configured_alias_url(alias: str) -> str:
+    """The URL a settings-declared alias was configured from."""
+    conf = connections.settings[alias]
+    return conf.get(URL_KEY) or f"sqlite:///{conf['NAME']}"
+
+
+def _register_runtime_alias(uuid: str, url: str) -> str:
+    alias = f"{RUNTIME_ALIAS_PREFIX}{uuid}"
+    conf = parse_database_url(url, conn_max_age=settings.CONN_MAX_AGE)
+    conf["TEST"] = {"DEPENDENCIES": []}
+    existing = connections.settings.get(alias)
+    if existing is not None and existing.get(URL_KEY) == url:
+        return alias
+    if existing is not None:
+        # The mapping's URL changed (update_cell): drop this thread's connection to the old one.
+        connections[alias].close()
+        del connections[alias]
+    connections.settings[alias] = connections.configure_settings(
+        {"default": connections.settings["default"], alias: conf}
+    )[alias]
+    logger.info("Registered database alias %s for cell %s", alias, uuid)
+    return alias
+
+
+def unregister_runtime_aliases() -> None:
+    """Close and forget every alias registered at run time (tests and reloads)."""
+    with _lock:
+        for alias in [a for a in connections.settings if a.startswith(RUNTIME_ALIAS_PREFIX)]:
+            try:
+                connections[alias].close()
+                del connections[alias]
+            except Exception:  # a half-registered alias must not block the rest
+                logger.exception("Closing %s failed", alias)
+            connections.settings.pop(alias, None)
+        _alias_by_uuid.clear()
+
+
+def alias_for_mapping(mapping) -> str:
+    """The connection alias of a CellMapping's database, registering it if settings lack it."""
+    with _lock:
+        alias = _alias_by_uuid.get(mapping.uuid)
+        if alias is not None:
+            return alias
+        url = mapping.database_connection
+        if not url:
+            raise CellDatabaseUnusable(f"Cell {mapping.identity} has no database_connection")
+        try:
+            alias = configured_alias_for_url(url) or _register_runtime_alias(mapping.uuid, url)
+        except InvalidDatabaseUrl as exc:
+            raise CellDatabaseUnusable(f"Cell {mapping.identity}: {exc}") from None
+        _alias_by_uuid[mapping.uuid] = alias
+        return alias
+
+
+def cell_alias(cell) -> str:
+    """Resolve a CellMapping, a cell uuid or a database alias to a connection alias."""
+    from mappings.models import CellMapping
+
+    if isinstance(cell, CellMapping):
+        return alias_for_mapping(cell)
+    if isinstance(cell, str):
+        if is_cell_alias(cell) and cell in connections.settings:
+            return cell
+        for mapping in cell_mappings():
+            if mapping.uuid == cell:
+                return alias_for_mapping(mapping)
+        mapping = CellMapping.objects.filter(uuid=cell).first()
+        if mapping is not None:
+            return alias_for_mapping(mapping)
+    raise CellNotFound(f"Cell {cell!r} is neither a cell mapping nor a cell database alias")
+
+
+# --- scatter-gather ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CellRaised:
+    """The result for a cell whose function raised."""
+
+    exception: BaseException
+
+    def __str__(self) -> str:
+        return f"{type(self.exception).__name__}: {self.exception}"
+
+
+class _DidNotRespond:
+    """The result for a cell that did not answer within the timeout."""
+
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "DID_NOT_RESPOND"
+
+    __str__ = __repr__
+
+
+DID_NOT_RESPOND = _DidNotRespond()
+
+
+def is_cell_failure(result) -> bool:
+    """True for the CellRaised and DID_NOT_RESPOND markers."""
+    return result is DID_NOT_RESPOND or isinstance(result, CellRaised)
+
+
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _get_pool() -> concurrent.futures.ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = concurrent.futures.ThreadPoolExecutor(
+                max_workers=settings.CELLSV2_SCATTER_GATHER_WORKERS, thread_name_prefix="cellsv2-cell"
+            )
+        return _pool
+
+
+def _reset_pool_after_fork() -> None:
+    # Threads do not survive fork (gunicorn --preload): a child starts with a fresh pool.
+    global _pool, _pool_lock
+    _pool = None
+    _pool_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_reset_pool_after_fork)
+
+
+def _run_in_cell(alias: str, mapping, fn: Callable, args, kwargs):
+    """Run fn in a pool thread with the cell targeted; drop the connection if it failed."""
+    connection = connections[alias]
+    connection.close_if_unusable_or_obsolete()
+    try:
+        with target_cell(alias):
+            return fn(mapping, *args, **kwargs)
+    except Exception:
+        # A failed cell may have left a broken connection; the next task reconnects.
+        if not connection.in_atomic_block:
+            connection.close()
+        raise
+
+
+def scatter_gather_cells(
+    cells: Iterable, fn: Callable, *args, timeout: float | None = None, **kwargs
+) -> dict[str, Any]:
+    """Call ``fn(cell, *args, **kwargs)`` in every cell at once, each with the cell targeted.
+
+    Returns ``{cell_uuid: result}`` where a result is what fn returned, ``CellRaised(exc)`` if it
+    raised, or ``DID_NOT_RESPOND`` if it had not finished after ``timeout`` seconds (default
+    CELLSV2_SCATTER_GATHER_TIMEOUT). Never waits longer than the timeout.
+
+    A cell the calling thread has a transaction open on is queried on the caller's own connection
+    (so the caller sees its own uncommitted writes); every other cell runs in a pool thread with
+    its own connection.
+    """
+    timeout = settings.CELLSV2_SCATTER_GATHER_TIMEOUT if timeout is None else timeout
+    results: dict[str, Any] = {}
+    futures: dict[concurrent.futures.Future, str] = {}
+    inline: list[tuple[str, Any]] = []
+    for mapping in cells:
+        try:
+            alias = cell_alias(mapping)
+        except Exception as exc:
+            results[mapping.uuid] = CellRaised(exc)
+            continue
+        if connections[alias].in_atomic_block:
+            inline.append((alias, mapping))
+            continue
+        futures[_get_pool().submit(_run_in_cell, alias, mapping, fn, args, kwargs)] = mapping.uuid
+    for alias, mapping in inline:
+        try:
+            with target_cell(alias):
+                results[mapping.uuid] = fn(mapping, *args, **kwargs)
+        except Exception as exc:
+            results[mapping.uuid] = CellRaised(exc)
+    done, not_done = concurrent.futures.wait(futures, timeout=timeout)
+    for future in done:
+        exc = future.exception()
+        results[futures[future]] = CellRaised(exc) if exc is not None else future.result()
+    for future in not_done:
+        future.cancel()
+        results[futures[future]] = DID_NOT_RESPOND
+        logger.warning("Cell %s did not respond within %s s", futures[future], timeout)
+    for uuid, result in results.items():
+        if isinstance(result, CellRaised):
+            logger.warning("Cell %s raised: %s", uuid, result)
+    return results
+
+
+def scatter_gather_all_cells(fn: Callable, *args, skip_cell0: bool = False, timeout: float | None = None, **kwargs):
+    """scatter_gather_cells over every mapped cell (optionally without cell0)."""
+    return scatter_gather_cells(cell_mappings(include_cell0=not skip_cell0), fn, *args, timeout=timeout, **kwargs)
+
+
+def database_url_check(url: str) -> None:
+    """Connect once to the database ``url`` names; raise InvalidDatabaseUrl or the driver's error."""
+    from django.db.utils import load_backend
+
+    conf = connections.configure_settings({"default": {}, "__check__": parse_database_url(url)})["__check__"]
+    wrapper = load_backend(conf["ENGINE"]).DatabaseWrapper(conf, alias="__check__")
+    try:
+        wrapper.ensure_connection()
+    finally:
+        wrapper.close()

@@ -1,0 +1,107 @@
+"""Database URLs: parsing, identity and masking.
+
+This module is imported by settings, so it must not touch Django's configured state.
+Nova stores SQLAlchemy URLs (``mysql+pymysql://``, ``postgresql+psycopg2://``) in
+``cell_mappings.database_connection``; the ``+driver`` part is dropped so a Nova dump reads.
+"""
+
+import re
+from pathlib import Path
+
+import dj_database_url
+
+# Applied to every SQLite database: WAL lets cell readers in scatter-gather threads run while
+# another connection writes, and IMMEDIATE transactions avoid the lock-upgrade deadlock SQLite
+# hits when two writers both start as readers.
+SQLITE_OPTIONS = {
+    "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+}
+
+# The key under which the URL a database was configured from is kept in its settings dict,
+# so a CellMapping's database_connection can be matched to a configured alias even after the
+# test runner renamed the database.
+URL_KEY = "CELLSV2_URL"
+
+_PASSWORD_RE = re.compile(r":[^:@/]*@")
+
+
+class InvalidDatabaseUrl(ValueError):
+    """A database URL that cannot be turned into a Django database configuration."""
+
+
+def _strip_driver(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise InvalidDatabaseUrl(f"Invalid database URL {mask_password(url)!r}: expected scheme://...")
+    return f"{scheme.split('+', 1)[0]}://{rest}"
+
+
+def parse_database_url(url: str, *, conn_max_age: int = 0) -> dict:
+    """Return a Django DATABASES entry for ``url``; raise InvalidDatabaseUrl when it is not one."""
+    if not isinstance(url, str) or not url.strip():
+        raise InvalidDatabaseUrl("Empty database URL")
+    url = url.strip()
+    try:
+        conf = dj_database_url.parse(_strip_driver(url), conn_max_age=conn_max_age)
+    except InvalidDatabaseUrl:
+        raise
+    except Exception as exc:  # dj-database-url raises several unrelated types
+        raise InvalidDatabaseUrl(f"Invalid database URL {mask_password(url)!r}: {exc}") from None
+    if not conf.get("NAME"):
+        raise InvalidDatabaseUrl(f"Invalid database URL {mask_password(url)!r}: no database name")
+    if conf["ENGINE"] == "django.db.backends.sqlite3":
+        conf["OPTIONS"] = {**SQLITE_OPTIONS, **conf.get("OPTIONS", {})}
+    else:
+        conf["CONN_HEALTH_CHECKS"] = True
+        if conf["ENGINE"] == "django.db.backends.postgresql":
+            # An unreachable cell must fail in seconds, not hang a request or a command.
+            conf.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    conf[URL_KEY] = url
+    return conf
+
+
+def database_identity(conf: dict) -> tuple:
+    """What makes two configurations the same database (engine, host, port, name)."""
+    engine = conf.get("ENGINE", "")
+    name = str(conf.get("NAME", ""))
+    if engine.endswith("sqlite3") and name and not name.startswith("file:") and name != ":memory:":
+        name = str(Path(name).resolve())
+    host = conf.get("HOST") or ""
+    if host in ("localhost", "::1"):
+        host = "127.0.0.1"
+    return (engine, host, str(conf.get("PORT") or ""), name)
+
+
+def url_identity(url: str) -> tuple:
+    """database_identity() of a URL; raises InvalidDatabaseUrl."""
+    return database_identity(parse_database_url(url))
+
+
+def mask_password(url: str | None) -> str | None:
+    """Mask the password in a URL the way nova-manage list_cells does (``:****@``)."""
+    if not url:
+        return url
+    return _PASSWORD_RE.sub(":****@", url)
+
+
+def sqlite_url(path: Path | str) -> str:
+    """The URL of an SQLite file at an absolute path."""
+    return f"sqlite:///{Path(path).resolve()}"
+
+
+def parse_cell_urls(value: str) -> dict[str, str]:
+    """Parse ``name=url,name=url`` (CELLSV2_CELL_DATABASE_URLS) into an ordered dict."""
+    cells: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        name, sep, url = item.partition("=")
+        name = name.strip()
+        if not sep or not re.fullmatch(r"cell\w*", name):
+            raise InvalidDatabaseUrl(
+                f"CELLSV2_CELL_DATABASE_URLS entry {mask_password(item)!r} is not name=url with a name like cell1"
+            )
+        if name in cells:
+            raise InvalidDatabaseUrl(f"CELLSV2_CELL_DATABASE_URLS names {name!r} twice")
+        cells[name] = url.strip()
+    return cells

@@ -1,0 +1,89 @@
+"""``manage.py migrate``: with no ``--database``, the API database and then every cell database.
+
+The cells are those declared in settings plus those registered in ``cell_mappings`` (read once
+the API database is current). Each database gets one summary line; ``-v 2`` shows Django's own
+output. ``--database X`` is Django's migrate, unchanged.
+"""
+
+import sys
+
+from django.core.management.commands.migrate import Command as DjangoMigrateCommand
+from django.db import DatabaseError, connections
+from django.db.migrations.executor import MigrationExecutor
+
+from cellsv2.cells import alias_for_mapping, cells_cache_clear, configured_cell_aliases
+from cellsv2.router import API_ALIAS
+
+
+class Command(DjangoMigrateCommand):
+    help = "Migrate the API database and every cell database (or only --database X)."
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        for action in parser._actions:
+            if action.dest == "database":
+                action.default = None
+                action.help = "Only this database (default: api and every cell)."
+
+    def get_check_kwargs(self, options):
+        kwargs = super().get_check_kwargs(options)
+        if options["database"] is None:
+            kwargs["databases"] = [API_ALIAS]
+        return kwargs
+
+    def handle(self, *args, **options):
+        if options["database"] is not None:
+            return super().handle(*args, **options)
+        verbosity = options["verbosity"]
+        failed = []
+        for alias in self._aliases():
+            if alias is None:
+                continue
+            try:
+                pending = self._pending(alias, options)
+                super().handle(*args, **{**options, "database": alias, "verbosity": max(verbosity - 1, 0)})
+            except (DatabaseError, OSError) as exc:
+                failed.append(alias)
+                self.stderr.write(f"{alias}: failed: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}")
+                continue
+            if verbosity:
+                if pending:
+                    self.stdout.write(f"{alias}: applied {pending} migration{'s' if pending != 1 else ''}")
+                else:
+                    self.stdout.write(f"{alias}: up to date")
+        if failed:
+            self.stderr.write(f"Could not migrate: {', '.join(failed)}")
+            sys.exit(1)
+        return None
+
+    def _aliases(self):
+        """api first, then settings cells, then cells only known from cell_mappings."""
+        done = set()
+        for alias in [API_ALIAS, *configured_cell_aliases()]:
+            done.add(alias)
+            yield alias
+        from mappings.models import CellMapping
+
+        cells_cache_clear()
+        try:
+            mappings = list(CellMapping.objects.order_by("id"))
+        except DatabaseError as exc:
+            self.stderr.write(f"Could not read cell_mappings: {exc}")
+            return
+        for mapping in mappings:
+            try:
+                alias = alias_for_mapping(mapping)
+            except Exception as exc:
+                self.stderr.write(f"cell {mapping.identity}: not migrated: {exc}")
+                continue
+            if alias not in done:
+                done.add(alias)
+                yield alias
+
+    def _pending(self, alias: str, options) -> int:
+        if options.get("migration_name") or options.get("plan") or options.get("check_unapplied"):
+            return 0
+        connection = connections[alias]
+        executor = MigrationExecutor(connection)
+        targets = executor.loader.graph.leaf_nodes()
+        return len(executor.migration_plan(targets))

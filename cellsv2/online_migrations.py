@@ -1,0 +1,82 @@
+"""The online data migration registry and runner (Nova's ``db online_data_migrations``).
+
+Contract for every registered function (the same as Nova's):
+
+- it is called as ``fn(max_count=N)`` and returns ``(found, done)``: ``found`` is how many rows
+  still needed migrating that it saw (at most N), ``done`` how many it migrated; found > 0 with
+  done == 0 means "nothing more can be migrated right now";
+- it touches at most ``max_count`` rows, is idempotent, and is safe to interrupt at any point and
+  to re-run; its docstring names the databases it reads and writes;
+- names (``fn.__name__``) are unique.
+
+A function may also return ``(found, done, conflicts)`` where conflicts counts rows it could not
+move and set aside for an operator; any conflict makes the run exit non-zero until resolved.
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+logger = logging.getLogger(__name__)
+
+MigrationFn = Callable[..., tuple]
+
+# Ordered: each entry on its own line with the milestone that added it.
+ONLINE_MIGRATIONS: tuple[MigrationFn, ...] = ()
+
+
+def registered_migrations() -> tuple[MigrationFn, ...]:
+    """The registry, checked for duplicate names."""
+    names = [fn.__name__ for fn in ONLINE_MIGRATIONS]
+    duplicates = {n for n in names if names.count(n) > 1}
+    if duplicates:
+        raise RuntimeError(f"Online data migration names must be unique: {sorted(duplicates)}")
+    return ONLINE_MIGRATIONS
+
+
+@dataclass
+class MigrationTotals:
+    found: int = 0
+    done: int = 0
+    conflicts: int = 0
+
+
+@dataclass
+class BatchResult:
+    totals: dict[str, MigrationTotals] = field(default_factory=dict)
+    failed: list[str] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def done(self) -> int:
+        return sum(t.done for t in self.totals.values())
+
+
+def online_migrations_run_batch(migrations, max_count: int) -> BatchResult:
+    """Run one batch (Nova's ``_run_migration``): each function in order with the budget left.
+
+    A function that raises counts as (0, 0) and is recorded in ``failed``; the batch stops once
+    the functions together migrated ``max_count`` rows. Touches whatever the functions touch.
+    """
+    batch = BatchResult()
+    ran = 0
+    for fn in migrations:
+        name = fn.__name__
+        count = max_count - ran
+        conflicts = 0
+        try:
+            outcome = fn(max_count=count)
+            found, done = outcome[0], outcome[1]
+            conflicts = outcome[2] if len(outcome) > 2 else 0
+        except Exception:
+            logger.exception("Error attempting to run %s", name)
+            batch.messages.append(f"Error attempting to run {name}")
+            batch.failed.append(name)
+            found = done = 0
+        if found:
+            batch.messages.append(f"{found} rows matched query {name}, {done} migrated")
+        batch.totals[name] = MigrationTotals(found, done, conflicts)
+        ran += done
+        if ran >= max_count:
+            break
+    return batch

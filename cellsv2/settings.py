@@ -1,0 +1,173 @@
+"""Settings for cellsv2, read from the environment.
+
+Public configuration (see README "Configuration"):
+
+- ``CELLSV2_DATA_DIR``: where the SQLite files go when no database URL is given (default ``./data``).
+- ``CELLSV2_API_DATABASE_URL``: the API database.
+- ``CELLSV2_CELL_DATABASE_URLS``: ``cell0=url,cell1=url,...``; cell0 is required when it is set.
+- ``CELLSV2_SECRET_KEY``, ``CELLSV2_DEBUG``, ``CELLSV2_ALLOWED_HOSTS``.
+- ``CELLSV2_CONN_MAX_AGE``: seconds a server database connection is kept (default 300).
+- ``CELLSV2_SCATTER_GATHER_TIMEOUT``: seconds a cell has to answer a fan-out (default 60, as Nova).
+"""
+
+import os
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from cellsv2.dburls import InvalidDatabaseUrl, parse_cell_urls, parse_database_url, sqlite_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from None
+
+
+DEBUG = env_bool("CELLSV2_DEBUG", False)
+SECRET_KEY = os.environ.get("CELLSV2_SECRET_KEY") or (
+    # Only development (DEBUG or the default SQLite files) may run with a fixed key;
+    # `manage.py check --deploy` flags it.
+    "django-insecure-cellsv2-development-key-change-me"
+)
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("CELLSV2_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "cellsv2",
+    "mappings",
+    "servers",
+    "keypairs",
+    "servergroups",
+    "consoles",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "cellsv2.urls"
+WSGI_APPLICATION = "cellsv2.wsgi.application"
+# Nova's API answers without redirects: /v2.1 and /v2.1/ are both served.
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "cellsv2" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Databases --------------------------------------------------------------------------------
+# "api" holds API-level models and Django's own tables; "cell0", "cell1", ... hold cells.
+# "default" is deliberately empty: the router never sends anything there, and Django raises if
+# something bypasses the router.
+DATA_DIR = Path(os.environ.get("CELLSV2_DATA_DIR") or BASE_DIR / "data").resolve()
+CONN_MAX_AGE = env_int("CELLSV2_CONN_MAX_AGE", 300)
+API_DATABASE_ALIAS = "api"
+CELL0_ALIAS = "cell0"
+
+
+def _database(url: str, alias: str) -> dict:
+    try:
+        conf = parse_database_url(url, conn_max_age=CONN_MAX_AGE)
+    except InvalidDatabaseUrl as exc:
+        raise ImproperlyConfigured(f"Database {alias!r}: {exc}") from None
+    # Cells and the API database never depend on each other's test databases.
+    conf["TEST"] = {"DEPENDENCIES": []}
+    if conf["ENGINE"].endswith("sqlite3"):
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        # A file (not :memory:) so scatter-gather threads see the same test database.
+        conf["TEST"]["NAME"] = str(DATA_DIR / f"test_{alias}.sqlite3")
+    return conf
+
+
+def _cell_urls() -> dict[str, str]:
+    raw = os.environ.get("CELLSV2_CELL_DATABASE_URLS", "").strip()
+    if not raw:
+        return {name: sqlite_url(DATA_DIR / f"{name}.sqlite3") for name in ("cell0", "cell1")}
+    try:
+        urls = parse_cell_urls(raw)
+    except InvalidDatabaseUrl as exc:
+        raise ImproperlyConfigured(str(exc)) from None
+    if CELL0_ALIAS not in urls:
+        raise ImproperlyConfigured("CELLSV2_CELL_DATABASE_URLS must name cell0")
+    return urls
+
+
+DATABASES = {
+    "default": {},
+    API_DATABASE_ALIAS: _database(
+        os.environ.get("CELLSV2_API_DATABASE_URL") or sqlite_url(DATA_DIR / "api.sqlite3"), API_DATABASE_ALIAS
+    ),
+}
+for _name, _url in _cell_urls().items():
+    DATABASES[_name] = _database(_url, _name)
+
+DATABASE_ROUTERS = ["cellsv2.router.CellRouter"]
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+
+# How long the list of cell mappings is cached per process (in-process changes clear it at once).
+CELLSV2_CELL_CACHE_SECONDS = env_int("CELLSV2_CELL_CACHE_SECONDS", 60)
+# Nova's CELL_TIMEOUT for scatter_gather_cells.
+CELLSV2_SCATTER_GATHER_TIMEOUT = env_int("CELLSV2_SCATTER_GATHER_TIMEOUT", 60)
+CELLSV2_SCATTER_GATHER_WORKERS = env_int("CELLSV2_SCATTER_GATHER_WORKERS", 32)
+
+# --- The rest ---------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "cellsv2": {"handlers": ["console"], "level": os.environ.get("CELLSV2_LOG_LEVEL", "WARNING")},
+    },
+}

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class KeypairsConfig(AppConfig):
+    name = "keypairs"
+    verbose_name = "Key pairs"
+    default_auto_field = "django.db.models.AutoField"

@@ -1,0 +1,412 @@
+"""Writes to cell, host and instance mappings: the operator tasks behind ``cell_v2`` and the admin.
+
+Every function names the databases it touches. Writes that span the API database and a cell
+write the API side in its own transaction and are safe to re-run after a crash at any point.
+"""
+
+import logging
+import uuid as uuid_lib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Q
+
+from cellsv2.cells import (
+    CELL0_UUID,
+    cells_cache_clear,
+    configured_alias_url,
+    configured_cell_aliases,
+    database_url_check,
+)
+from cellsv2.context import target_cell
+from cellsv2.dburls import InvalidDatabaseUrl, url_identity
+from cellsv2.locks import runner_lock
+from mappings.exceptions import (
+    Cell0CannotBeDisabled,
+    CellHasDeletedInstances,
+    CellHasHosts,
+    CellHasInstances,
+    CellMappingExists,
+    HostHasInstances,
+    HostInOtherCell,
+    HostMappingExists,
+    HostMappingNotFound,
+    InvalidCellDatabase,
+)
+from mappings.models import CellMapping, HostMapping, InstanceMapping
+from mappings.selectors import INSTANCE_MIGRATION_MARKER, cell_mapping_get, cell_mapping_list, host_mapping_get
+
+logger = logging.getLogger(__name__)
+
+API = "api"
+# Cells have no message queue in this product; Nova's "no RPC" transport marks that.
+NO_TRANSPORT_URL = "none:///"
+
+
+def _noop(message: str) -> None:
+    return None
+
+
+def cell_database_validate(url: str, *, check_connection: bool = True) -> None:
+    """Raise InvalidCellDatabase unless ``url`` parses and (optionally) accepts a connection."""
+    try:
+        url_identity(url)
+    except InvalidDatabaseUrl as exc:
+        raise InvalidCellDatabase(str(exc)) from None
+    if check_connection:
+        try:
+            database_url_check(url)
+        except Exception as exc:
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InvalidCellDatabase(f"Unable to connect to the cell database: {message}") from None
+
+
+def _duplicate_of(*, database_connection: str | None, transport_url: str | None, exclude_uuid: str | None):
+    """The uuid of another cell using the same database (or the same real transport URL), if any."""
+    identity = url_identity(database_connection) if database_connection else None
+    for cell in cell_mapping_list():
+        if cell.uuid == exclude_uuid:
+            continue
+        if transport_url and transport_url != NO_TRANSPORT_URL and cell.transport_url == transport_url:
+            return cell.uuid
+        if identity is None or not cell.database_connection:
+            continue
+        try:
+            if url_identity(cell.database_connection) == identity:
+                return cell.uuid
+        except InvalidDatabaseUrl:
+            continue
+    return None
+
+
+def cell_mapping_create(
+    *,
+    name: str | None,
+    database_connection: str,
+    transport_url: str | None = None,
+    disabled: bool = False,
+    uuid: str | None = None,
+    check_connection: bool = True,
+) -> CellMapping:
+    """Create a cell mapping in the API database after checking its database URL.
+
+    Raises InvalidCellDatabase (malformed or unreachable) or CellMappingExists (another cell uses
+    the same database or transport URL). Nothing is written when it raises.
+    """
+    cell_database_validate(database_connection, check_connection=check_connection)
+    transport_url = transport_url or NO_TRANSPORT_URL
+    with transaction.atomic(using=API):
+        other = _duplicate_of(database_connection=database_connection, transport_url=transport_url, exclude_uuid=None)
+        if other is not None:
+            raise CellMappingExists(other)
+        mapping = CellMapping.objects.create(
+            uuid=uuid or str(uuid_lib.uuid4()),
+            name=name,
+            transport_url=transport_url,
+            database_connection=database_connection,
+            disabled=disabled,
+        )
+    cells_cache_clear()
+    return mapping
+
+
+def cell0_map(*, database_connection: str | None = None) -> tuple[CellMapping, bool]:
+    """Create the cell0 mapping (API database) unless it exists; returns (mapping, created).
+
+    Without a URL, cell0 uses the database configured as ``cell0`` in settings.
+    """
+    existing = CellMapping.objects.filter(uuid=CELL0_UUID).first()
+    if existing is not None:
+        return existing, False
+    url = database_connection or configured_alias_url("cell0")
+    try:
+        mapping = cell_mapping_create(
+            name="cell0", database_connection=url, transport_url=NO_TRANSPORT_URL, uuid=CELL0_UUID
+        )
+    except IntegrityError:
+        # A concurrent map_cell0 won the race: that is "already set up" too.
+        return CellMapping.objects.get(uuid=CELL0_UUID), False
+    return mapping, True
+
+
+def settings_cells_map(*, status_fn: Callable[[str], None] = _noop) -> list[CellMapping]:
+    """Map every cell database declared in settings (except cell0) that no mapping uses yet.
+
+    Each gets a cell mapping named after its alias. Returns the mappings, new or existing, in
+    settings order. Reads and writes the API database.
+    """
+    mappings = []
+    for alias in configured_cell_aliases():
+        if alias == "cell0":
+            continue
+        url = configured_alias_url(alias)
+        other = _duplicate_of(database_connection=url, transport_url=None, exclude_uuid=None)
+        if other is not None:
+            status_fn(f"Cell {alias} is already mapped as {other}")
+            mappings.append(CellMapping.objects.get(uuid=other))
+            continue
+        mapping = cell_mapping_create(name=alias, database_connection=url)
+        status_fn(f"Created cell {mapping.identity}")
+        mappings.append(mapping)
+    return mappings
+
+
+@dataclass
+class CellUpdate:
+    mapping: CellMapping
+    notes: list[str] = field(default_factory=list)
+
+
+def cell_mapping_update(
+    *,
+    uuid: str,
+    name: str | None = None,
+    transport_url: str | None = None,
+    database_connection: str | None = None,
+    disabled: bool | None = None,
+    check_connection: bool = True,
+) -> CellUpdate:
+    """Change a cell mapping in the API database; only the values given change.
+
+    Raises CellMappingNotFound, InvalidCellDatabase, CellMappingExists or Cell0CannotBeDisabled;
+    nothing is written when it raises.
+    """
+    with transaction.atomic(using=API):
+        mapping = cell_mapping_get(uuid=uuid)
+        result = CellUpdate(mapping=mapping)
+        if database_connection:
+            cell_database_validate(database_connection, check_connection=check_connection)
+        other = _duplicate_of(
+            database_connection=database_connection, transport_url=transport_url, exclude_uuid=mapping.uuid
+        )
+        if other is not None:
+            raise CellMappingExists(other)
+        if disabled is not None:
+            if mapping.is_cell0:
+                raise Cell0CannotBeDisabled()
+            if bool(mapping.disabled) == disabled:
+                result.notes.append(f"Cell {mapping.uuid} is already {'disabled' if disabled else 'enabled'}")
+            mapping.disabled = disabled
+        if name:
+            mapping.name = name
+        if transport_url:
+            mapping.transport_url = transport_url
+        if database_connection:
+            mapping.database_connection = database_connection
+        mapping.save()
+    cells_cache_clear()
+    return result
+
+
+def cell_mapping_delete(*, uuid: str, force: bool = False) -> None:
+    """Delete a cell mapping (API database) after Nova's safety checks against the cell database.
+
+    Raises CellMappingNotFound, CellHasHosts (hosts and no force), CellHasInstances (live
+    instances), CellHasDeletedInstances (mappings of deleted instances and no force). With force,
+    instance and host mappings go too and the cell's compute nodes are marked unmapped.
+    """
+    from servers.models import ComputeNode, Instance
+
+    mapping = cell_mapping_get(uuid=uuid)
+    has_hosts = HostMapping.objects.filter(cell=mapping).exists()
+    if has_hosts and not force:
+        raise CellHasHosts(uuid)
+    instance_mappings = InstanceMapping.objects.filter(cell=mapping)
+    if instance_mappings.exists():
+        with target_cell(mapping):
+            if Instance.objects.live().exists():
+                raise CellHasInstances(uuid)
+        if not force:
+            raise CellHasDeletedInstances(uuid)
+    if force and has_hosts:
+        # Cell first, API second: a crash between leaves nodes unmapped whose host mappings a
+        # re-run deletes; discover_hosts would re-map them, never the reverse.
+        hosts = list(HostMapping.objects.filter(cell=mapping).values_list("host", flat=True))
+        with target_cell(mapping):
+            ComputeNode.objects.filter(host__in=hosts).update(mapped=0)
+    with transaction.atomic(using=API):
+        InstanceMapping.objects.filter(cell=mapping).delete()
+        HostMapping.objects.filter(cell=mapping).delete()
+        mapping.delete()
+    cells_cache_clear()
+
+
+@dataclass
+class DiscoverResult:
+    created: list[HostMapping] = field(default_factory=list)
+    failed_cells: dict[str, str] = field(default_factory=dict)
+
+
+def hosts_discover(*, cell_uuid: str | None = None, status_fn: Callable[[str], None] = _noop) -> DiscoverResult:
+    """Map every unmapped compute host of one cell or of all cells (cell0 skipped).
+
+    Reads compute nodes in each cell database, creates host mappings in the API database, then
+    marks the nodes mapped in the cell. A cell that cannot be reached is reported in
+    ``failed_cells`` and the others are still discovered. Raises HostMappingExists when another
+    run created the same mapping concurrently, CellMappingNotFound for an unknown cell.
+    """
+    from servers.models import ComputeNode
+
+    cells = [cell_mapping_get(uuid=cell_uuid)] if cell_uuid else list(cell_mapping_list())
+    status_fn(f"Found {len(cells)} cell mappings.")
+    result = DiscoverResult()
+    for cell in cells:
+        if cell.is_cell0:
+            status_fn("Skipping cell0 since it does not contain hosts.")
+            continue
+        if cell.name:
+            status_fn(f"Getting computes from cell '{cell.name}': {cell.uuid}")
+        else:
+            status_fn(f"Getting computes from cell: {cell.uuid}")
+        try:
+            with target_cell(cell):
+                nodes = list(ComputeNode.objects.live().filter(Q(mapped__lt=1) | Q(mapped__isnull=True)))
+                status_fn(f"Found {len(nodes)} unmapped computes in cell: {cell.uuid}")
+                for node in nodes:
+                    status_fn(f"Checking host mapping for compute host '{node.host}': {node.uuid}")
+                    if HostMapping.objects.filter(host=node.host).exists():
+                        continue
+                    status_fn(f"Creating host mapping for compute host '{node.host}': {node.uuid}")
+                    try:
+                        with transaction.atomic(using=API):
+                            result.created.append(HostMapping.objects.create(cell=cell, host=node.host))
+                    except IntegrityError:
+                        raise HostMappingExists(node.host) from None
+                    ComputeNode.objects.filter(pk=node.pk).update(mapped=1)
+        except DatabaseError as exc:
+            result.failed_cells[cell.uuid] = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        except Exception as exc:
+            if isinstance(exc, HostMappingExists):
+                raise
+            result.failed_cells[cell.uuid] = f"{type(exc).__name__}: {exc}"
+    return result
+
+
+def host_mapping_delete(*, cell_uuid: str, host: str) -> None:
+    """Delete a host's mapping (API database) after marking its nodes unmapped in the cell.
+
+    Raises CellMappingNotFound, HostMappingNotFound, HostInOtherCell or HostHasInstances.
+    """
+    from servers.models import ComputeNode, Instance
+
+    cell = cell_mapping_get(uuid=cell_uuid)
+    host_mapping = host_mapping_get(host=host)
+    if host_mapping.cell.uuid != cell.uuid:
+        raise HostInOtherCell(host, cell_uuid)
+    with target_cell(cell):
+        if Instance.objects.live().filter(host=host).exists():
+            raise HostHasInstances(host)
+        ComputeNode.objects.filter(host=host).update(mapped=0)
+    with transaction.atomic(using=API):
+        if HostMapping.objects.filter(pk=host_mapping.pk).delete()[0] == 0:
+            raise HostMappingNotFound(host)
+
+
+@dataclass
+class MapInstancesResult:
+    processed: int = 0
+    complete: bool = True
+
+
+# Nova maps 50 per batch; with no --max-count we page in larger batches, which changes nothing
+# but the number of round trips.
+MAP_INSTANCES_BATCH = 2000
+
+
+def instances_map(
+    *, cell_uuid: str, max_count: int | None = None, reset: bool = False, batch_size: int = MAP_INSTANCES_BATCH
+) -> MapInstancesResult:
+    """Create instance mappings for every instance of a cell (deleted ones too), oldest first.
+
+    Reads instances from the cell database and writes mappings to the API database in batches;
+    each batch and the resume marker (Nova's INSTANCE_MIGRATION_MARKER row) are committed
+    together, so an interrupted run resumes after its last committed batch, and a mapping that
+    already exists is skipped. With ``max_count`` one batch of that size runs and
+    ``complete`` says whether more remain. Holds the ``map_instances`` runner lock (LockHeld).
+    """
+    from servers.models import Instance
+
+    cell = cell_mapping_get(uuid=cell_uuid)
+    limit = max_count or batch_size
+    result = MapInstancesResult()
+    with runner_lock("map_instances"):
+        marker_rows = InstanceMapping.objects.filter(project_id=INSTANCE_MIGRATION_MARKER)
+        marker_uuid = None
+        if not reset:
+            marker_row = marker_rows.order_by("id").first()
+            marker_uuid = marker_row.instance_uuid.replace(" ", "-") if marker_row else None
+        with target_cell(cell):
+            after_id = 0
+            if marker_uuid:
+                marker_instance = Instance.objects.filter(uuid=marker_uuid).values_list("id", flat=True).first()
+                # A marker whose instance was archived since: start over (existing mappings are skipped).
+                after_id = marker_instance or 0
+            while True:
+                instances = list(
+                    Instance.objects.filter(id__gt=after_id)
+                    .order_by("id")
+                    .values_list("id", "uuid", "project_id", "user_id")[:limit]
+                )
+                more = len(instances) == limit
+                with transaction.atomic(using=API):
+                    InstanceMapping.objects.bulk_create(
+                        [
+                            InstanceMapping(
+                                instance_uuid=uuid, cell=cell, project_id=project_id or "", user_id=user_id
+                            )
+                            for _, uuid, project_id, user_id in instances
+                        ],
+                        ignore_conflicts=True,
+                    )
+                    marker_rows.delete()
+                    if more:
+                        InstanceMapping.objects.create(
+                            instance_uuid=instances[-1][1].replace("-", " "),
+                            project_id=INSTANCE_MIGRATION_MARKER,
+                            user_id=INSTANCE_MIGRATION_MARKER,
+                        )
+                result.processed += len(instances)
+                if not more:
+                    result.complete = True
+                    break
+                after_id = instances[-1][0]
+                if max_count:
+                    result.complete = False
+                    break
+    return result
+
+
+@dataclass
+class VerifyResult:
+    code: int
+    messages: list[str]
+
+
+def instance_verify(*, uuid: str) -> VerifyResult:
+    """Nova's verify_instance: where an instance is, with its exit code (0-4). Reads API and cell."""
+    from servers.models import Instance
+
+    mapping = InstanceMapping.objects.select_related("cell").filter(instance_uuid=uuid).first()
+    if mapping is None:
+        return VerifyResult(
+            1, [f"Instance {uuid} is not mapped to a cell (upgrade is incomplete) or instance does not exist"]
+        )
+    if mapping.cell is None:
+        return VerifyResult(2, [f"Instance {uuid} is not mapped to a cell"])
+    with target_cell(mapping.cell):
+        instance = Instance.objects.filter(uuid=uuid).only("id", "deleted").first()
+    if instance is None:
+        return VerifyResult(
+            4, [f"The instance with uuid {uuid} has been archived.", "However its instance_mapping remains."]
+        )
+    if instance.deleted:
+        return VerifyResult(
+            3,
+            [
+                f"The instance with uuid {uuid} has been deleted.",
+                "Execute `manage.py db archive_deleted_rows` command to archive this deleted instance and "
+                "remove its instance_mapping.",
+            ],
+        )
+    return VerifyResult(0, [f"Instance {uuid} is in cell: {mapping.cell.name} ({mapping.cell.uuid})"])

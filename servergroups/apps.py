@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ServergroupsConfig(AppConfig):
+    name = "servergroups"
+    verbose_name = "Server groups"
+    default_auto_field = "django.db.models.AutoField"
