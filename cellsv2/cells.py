@@ -212,6 +212,30 @@ def _get_pool() -> concurrent.futures.ThreadPoolExecutor:
         return _pool
 
 
+def scatter_gather_shutdown(timeout: float = 5.0) -> None:
+    """Close every pool thread's database connections and stop the pool (shutdown, tests)."""
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is None:
+        return
+    workers = len(pool._threads)
+    if workers:
+        # One task per thread: the barrier keeps a thread from taking two of them.
+        barrier = threading.Barrier(workers)
+
+        def close_connections():
+            try:
+                barrier.wait(timeout)
+            except threading.BrokenBarrierError:
+                pass
+            finally:
+                connections.close_all()
+
+        concurrent.futures.wait([pool.submit(close_connections) for _ in range(workers)], timeout=timeout * 2)
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
 def _reset_pool_after_fork() -> None:
     # Threads do not survive fork (gunicorn --preload): a child starts with a fresh pool.
     global _pool, _pool_lock

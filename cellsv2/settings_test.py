@@ -1,7 +1,23 @@
-"""Test settings: the normal settings with a fast password hasher and fast scatter-gather timeouts."""
+"""Test settings: three cells (cell0, cell1, cell2), a fast password hasher, a local cache.
 
-from cellsv2.settings import *  # noqa: F403
+With no database URLs in the environment the test databases are SQLite files under
+``data/test``; CI sets CELLSV2_API_DATABASE_URL and CELLSV2_CELL_DATABASE_URLS to run the same
+suite on PostgreSQL.
+"""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("CELLSV2_DATA_DIR", str(Path(__file__).resolve().parent.parent / "data" / "test"))
+
+from cellsv2.dburls import sqlite_url  # noqa: E402
+from cellsv2.settings import *  # noqa: E402, F403
+from cellsv2.settings import DATA_DIR, DATABASES, _database  # noqa: E402
+
+if not os.environ.get("CELLSV2_CELL_DATABASE_URLS"):
+    DATABASES["cell2"] = _database(sqlite_url(DATA_DIR / "cell2.sqlite3"), "cell2")
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELLSV2_CELL_CACHE_SECONDS = 3600
+CELLSV2_SCATTER_GATHER_TIMEOUT = 10
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
