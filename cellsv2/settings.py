@@ -62,6 +62,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "cellsv2.api.middleware.ComputeApiMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -145,6 +146,37 @@ CELLSV2_CELL_CACHE_SECONDS = env_int("CELLSV2_CELL_CACHE_SECONDS", 60)
 # Nova's CELL_TIMEOUT for scatter_gather_cells.
 CELLSV2_SCATTER_GATHER_TIMEOUT = env_int("CELLSV2_SCATTER_GATHER_TIMEOUT", 60)
 CELLSV2_SCATTER_GATHER_WORKERS = env_int("CELLSV2_SCATTER_GATHER_WORKERS", 32)
+
+# --- Compute API --------------------------------------------------------------------------
+# token (API tokens, the default) | headers (behind an identity proxy) | noauth (development)
+CELLSV2_AUTH = os.environ.get("CELLSV2_AUTH", "token").strip().lower()
+if CELLSV2_AUTH not in ("token", "headers", "noauth"):
+    raise ImproperlyConfigured(f"CELLSV2_AUTH must be token, headers or noauth, not {CELLSV2_AUTH!r}")
+# Nova's [api] max_limit and its request body cap (oslo.middleware's 114688 bytes).
+CELLSV2_API_MAX_LIMIT = env_int("CELLSV2_API_MAX_LIMIT", 1000)
+CELLSV2_MAX_REQUEST_BODY_SIZE = env_int("CELLSV2_MAX_REQUEST_BODY_SIZE", 114688)
+DATA_UPLOAD_MAX_MEMORY_SIZE = CELLSV2_MAX_REQUEST_BODY_SIZE
+# Base URL for links in API responses when the API sits behind a proxy (default: the Host header).
+CELLSV2_COMPUTE_LINK_PREFIX = os.environ.get("CELLSV2_COMPUTE_LINK_PREFIX", "")
+# Policy overrides: {"os_compute_api:os-keypairs:index": "role:admin", ...}
+CELLSV2_POLICY: dict[str, str] = {}
+# Default quota limits (Nova's); per-project overrides live in the quotas table.
+CELLSV2_QUOTAS = {
+    "instances": env_int("CELLSV2_QUOTA_INSTANCES", 10),
+    "cores": env_int("CELLSV2_QUOTA_CORES", 20),
+    "ram": env_int("CELLSV2_QUOTA_RAM", 51200),
+    "key_pairs": env_int("CELLSV2_QUOTA_KEY_PAIRS", 100),
+    "server_groups": env_int("CELLSV2_QUOTA_SERVER_GROUPS", 10),
+    "server_group_members": env_int("CELLSV2_QUOTA_SERVER_GROUP_MEMBERS", 10),
+    "metadata_items": env_int("CELLSV2_QUOTA_METADATA_ITEMS", 128),
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "cellsv2.api.base.compute_exception_handler",
+}
 
 # --- The rest ---------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

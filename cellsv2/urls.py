@@ -1,8 +1,14 @@
-"""URL configuration: the operators' admin and (as their issues land) the compute API."""
+"""URL configuration: version discovery, the compute API under /v2.1, and the operators' admin."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path, re_path
+
+from cellsv2.api import versions
 
 urlpatterns = [
+    path("", versions.versions_index, name="versions"),
+    re_path(r"^v2/?$", versions.version_v2, name="version-v2"),
+    re_path(r"^v2\.1/?$", versions.version_v21, name="version-v2.1"),
+    path("v2.1/", include("servers.api.urls")),
     path("admin/", admin.site.urls),
 ]

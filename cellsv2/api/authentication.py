@@ -1,0 +1,131 @@
+"""Who is calling: the request context and the three authentication modes.
+
+``CELLSV2_AUTH`` picks one:
+
+- ``token`` (default): ``X-Auth-Token`` is an API token made with ``manage.py identity``; the
+  token names the user and project, and the user's role assignments on that project give roles.
+- ``headers``: behind an identity proxy that has already authenticated the caller and sets
+  ``X-User-Id``, ``X-Project-Id`` and ``X-Roles`` (keystonemiddleware's headers).
+- ``noauth``: development and tests. ``X-Auth-Token: user:project`` (no colon: the project is the
+  user); the user ``admin`` is an admin, everybody else a member.
+
+Roles are expanded as Keystone's implied roles do: admin ⇒ member ⇒ reader.
+"""
+
+import hashlib
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication
+
+from cellsv2.api.faults import Unauthorized
+
+IMPLIED_ROLES = {"admin": ("member", "reader"), "member": ("reader",)}
+
+
+def expand_roles(roles) -> frozenset[str]:
+    """Add the roles each role implies (admin ⇒ member ⇒ reader)."""
+    expanded = set()
+    pending = [r.strip().lower() for r in roles if r and r.strip()]
+    while pending:
+        role = pending.pop()
+        if role not in expanded:
+            expanded.add(role)
+            pending.extend(IMPLIED_ROLES.get(role, ()))
+    return frozenset(expanded)
+
+
+@dataclass(frozen=True)
+class ComputeContext:
+    """The caller of an API request (Nova's RequestContext, the parts the API needs)."""
+
+    user_id: str
+    project_id: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+    # DRF and Django treat request.user as a user object.
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def pk(self):
+        return self.user_id
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class _Authentication(BaseAuthentication):
+    def authenticate_header(self, request):
+        base = request.build_absolute_uri("/")
+        return f'Keystone uri="{base}"'
+
+
+class TokenAuthentication(_Authentication):
+    """API tokens from ``manage.py identity token_create`` in X-Auth-Token (API database)."""
+
+    def authenticate(self, request):
+        from cellsv2.models import ApiToken
+
+        token = request.headers.get("X-Auth-Token")
+        if not token:
+            return None
+        if len(token) > 512:
+            raise Unauthorized()
+        row = ApiToken.objects.select_related("user", "project").filter(token_hash=token_hash(token)).first()
+        if row is None or not row.user.is_active or not row.project.enabled:
+            raise Unauthorized()
+        if row.expires_at is not None and row.expires_at <= timezone.now():
+            raise Unauthorized()
+        roles = row.user.role_assignments.filter(project=row.project).values_list("role", flat=True)
+        context = ComputeContext(
+            user_id=row.user.username, project_id=row.project.project_id, roles=expand_roles(roles)
+        )
+        return context, context
+
+
+class HeaderAuthentication(_Authentication):
+    """Identity from a trusted proxy: X-User-Id, X-Project-Id, X-Roles."""
+
+    def authenticate(self, request):
+        user_id = request.headers.get("X-User-Id") or request.headers.get("X-User")
+        project_id = request.headers.get("X-Project-Id") or request.headers.get("X-Tenant-Id")
+        if not user_id or not project_id:
+            return None
+        roles = expand_roles((request.headers.get("X-Roles") or "").split(","))
+        context = ComputeContext(user_id=user_id, project_id=project_id, roles=roles)
+        return context, context
+
+
+class NoAuthAuthentication(_Authentication):
+    """``X-Auth-Token: user:project``; ``admin`` is an admin (Nova's historic noauth2)."""
+
+    def authenticate(self, request):
+        token = request.headers.get("X-Auth-Token")
+        if not token:
+            return None
+        user_id, _, project_id = token.partition(":")
+        user_id, project_id = user_id.strip(), (project_id.strip() or user_id.strip())
+        if not user_id or len(token) > 512:
+            raise Unauthorized()
+        roles = expand_roles(["admin"] if user_id == "admin" else ["member"])
+        context = ComputeContext(user_id=user_id, project_id=project_id, roles=roles)
+        return context, context
+
+
+AUTH_MODES = {
+    "token": TokenAuthentication,
+    "headers": HeaderAuthentication,
+    "noauth": NoAuthAuthentication,
+}
+
+
+def authentication_classes():
+    """The authentication class of the configured mode (CELLSV2_AUTH)."""
+    return [AUTH_MODES[settings.CELLSV2_AUTH]]

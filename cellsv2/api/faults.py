@@ -1,0 +1,114 @@
+"""Nova's fault bodies: every API error is ``{"<faultName>": {"code": N, "message": "..."}}``."""
+
+import json
+import logging
+
+from django.http import HttpResponse
+
+logger = logging.getLogger("cellsv2.api")
+
+# nova.api.openstack.wsgi.Fault._fault_names; anything else (406, 500, ...) is computeFault.
+FAULT_NAMES = {
+    400: "badRequest",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "itemNotFound",
+    405: "badMethod",
+    409: "conflictingRequest",
+    413: "overLimit",
+    415: "badMediaType",
+    429: "overLimit",
+    501: "notImplemented",
+    503: "serviceUnavailable",
+}
+
+NOT_FOUND_MESSAGE = "The resource could not be found."
+UNAUTHORIZED_MESSAGE = "The request you have made requires authentication."
+
+
+def fault_name(code: int) -> str:
+    return FAULT_NAMES.get(code, "computeFault")
+
+
+def fault_body(code: int, message: str) -> dict:
+    return {fault_name(code): {"code": code, "message": message}}
+
+
+def unauthorized_body() -> dict:
+    """Keystone's 401 body (keystonemiddleware answers 401 before Nova sees the request)."""
+    return {"error": {"code": 401, "title": "Unauthorized", "message": UNAUTHORIZED_MESSAGE}}
+
+
+def json_response(body: dict, status: int) -> HttpResponse:
+    return HttpResponse(json.dumps(body), status=status, content_type="application/json")
+
+
+def fault_response(code: int, message: str) -> HttpResponse:
+    """A plain Django response with a fault body (for middleware and URL-level errors)."""
+    return json_response(fault_body(code, message), code)
+
+
+class ApiFault(Exception):
+    """An error the API answers with a Nova fault; ``message`` is shown to the client as is."""
+
+    code = 500
+    default_message = "An unknown error has occurred."
+
+    def __init__(self, message: str | None = None, *, headers: dict | None = None):
+        self.message = message or self.default_message
+        self.headers = headers or {}
+        super().__init__(self.message)
+
+
+class BadRequest(ApiFault):
+    code = 400
+    default_message = "Bad request."
+
+
+class Unauthorized(ApiFault):
+    code = 401
+    default_message = UNAUTHORIZED_MESSAGE
+
+
+class Forbidden(ApiFault):
+    code = 403
+    default_message = "Forbidden."
+
+
+class NotFound(ApiFault):
+    code = 404
+    default_message = NOT_FOUND_MESSAGE
+
+
+class Conflict(ApiFault):
+    code = 409
+    default_message = "There was a conflict when trying to complete your request."
+
+
+class RequestTooLarge(ApiFault):
+    code = 413
+    default_message = "Request is too large."
+
+
+class UnsupportedMediaType(ApiFault):
+    code = 415
+    default_message = "Unsupported Content-Type"
+
+
+class NotImplementedFault(ApiFault):
+    code = 501
+    default_message = "Not implemented."
+
+
+class ServiceUnavailable(ApiFault):
+    code = 503
+    default_message = "The service is unavailable right now."
+
+
+def unexpected_error_message(exc: BaseException, request_id: str | None) -> str:
+    """Nova's 500 text, pointing at the log line by request id instead of a traceback."""
+    where = f" with request id {request_id}" if request_id else ""
+    return (
+        "Unexpected API Error. Please report this to the operator of this cloud and give the request id"
+        f"{where} so the API log can be found.\n<class '{type(exc).__module__}.{type(exc).__qualname__}'>"
+    )

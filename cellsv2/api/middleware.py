@@ -1,0 +1,91 @@
+"""The compute API's cross-cutting HTTP rules, applied to every ``/v2.1`` request.
+
+- negotiates the microversion (400 for a malformed value, 406 for an unsupported one) and puts it
+  on ``request.api_version``;
+- gives each request an id (``req-<uuid4>``) and returns it in ``x-openstack-request-id`` and
+  ``x-compute-request-id``;
+- echoes the version in both version headers with ``Vary`` on every response, errors included;
+- refuses bodies above ``CELLSV2_MAX_REQUEST_BODY_SIZE`` with 413;
+- turns anything that is not already a fault (Django's 404 page for an unknown route, an
+  exception that escaped a view) into Nova's fault body, never a traceback.
+"""
+
+import logging
+import uuid
+
+from django.conf import settings
+from django.utils.cache import patch_vary_headers
+
+from cellsv2.api import microversions
+from cellsv2.api.faults import NOT_FOUND_MESSAGE, fault_response, unexpected_error_message
+
+logger = logging.getLogger("cellsv2.api")
+
+API_PREFIX = "/v2.1"
+GENERIC_MESSAGES = {400: "Bad request.", 403: "Forbidden.", 500: "Unexpected API Error."}
+
+
+def is_api_path(path: str) -> bool:
+    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
+
+
+def add_version_headers(response, version) -> None:
+    response[microversions.NEW_HEADER] = f"compute {version}"
+    response[microversions.LEGACY_HEADER] = str(version)
+    patch_vary_headers(response, (microversions.NEW_HEADER, microversions.LEGACY_HEADER))
+
+
+class ComputeApiMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not is_api_path(request.path_info):
+            return self.get_response(request)
+        request.request_id = f"req-{uuid.uuid4()}"
+        response = self._handle(request)
+        response["x-openstack-request-id"] = request.request_id
+        response["x-compute-request-id"] = request.request_id
+        return response
+
+    def _handle(self, request):
+        try:
+            request.api_version = microversions.requested_version(request.headers)
+        except microversions.InvalidVersionFormat as exc:
+            # Nova sends no version headers after a malformed version.
+            return fault_response(400, str(exc))
+        except microversions.VersionNotSupported as exc:
+            response = fault_response(406, str(exc))
+            add_version_headers(response, exc.version)
+            return response
+
+        response = self._checked_size(request) or self.get_response(request)
+        if response.status_code >= 400 and not response.get("Content-Type", "").startswith("application/json"):
+            response = self._as_fault(response)
+        add_version_headers(response, request.api_version)
+        return response
+
+    @staticmethod
+    def _as_fault(response):
+        """Django's own error pages (unknown route, bad Host, ...) must not leak into the API."""
+        if response.status_code in (404, 405):
+            # Nova's router has no 405: a method it does not route is a 404.
+            return fault_response(404, NOT_FOUND_MESSAGE)
+        return fault_response(response.status_code, GENERIC_MESSAGES.get(response.status_code, "Request failed."))
+
+    def _checked_size(self, request):
+        limit = settings.CELLSV2_MAX_REQUEST_BODY_SIZE
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return fault_response(400, "Invalid Content-Length header.")
+        if length > limit:
+            return fault_response(413, "Request is too large.")
+        return None
+
+    def process_exception(self, request, exception):
+        if not is_api_path(request.path_info):
+            return None
+        request_id = getattr(request, "request_id", None)
+        logger.error("Unexpected API error (%s)", request_id, exc_info=exception)
+        return fault_response(500, unexpected_error_message(exception, request_id))

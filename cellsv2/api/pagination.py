@@ -1,0 +1,64 @@
+"""marker/limit and offset/limit pagination with Nova's messages and ``*_links`` next links."""
+
+from urllib.parse import urlencode
+
+from django.conf import settings
+
+from cellsv2.api.faults import BadRequest
+
+
+def max_limit() -> int:
+    return settings.CELLSV2_API_MAX_LIMIT
+
+
+def _non_negative(request, name: str) -> int | None:
+    value = request.query_params.getlist(name)
+    if not value:
+        return None
+    raw = value[-1]
+    try:
+        number = int(raw)
+    except (TypeError, ValueError):
+        raise BadRequest(f"{name} param must be an integer") from None
+    if number < 0:
+        raise BadRequest(f"{name} param must be positive")
+    return number
+
+
+def limit_and_marker(request) -> tuple[int, str | None]:
+    """Nova's get_limit_and_marker: the page size (capped at max_limit) and the marker, if any."""
+    limit = _non_negative(request, "limit")
+    limit = min(max_limit(), limit or max_limit())
+    markers = request.query_params.getlist("marker")
+    return limit, (markers[-1] if markers else None)
+
+
+def offset_and_limit(request) -> tuple[int, int]:
+    """Nova's get_pagination_params for offset paging: (offset, limit capped at max_limit)."""
+    offset = _non_negative(request, "offset") or 0
+    limit = _non_negative(request, "limit")
+    return offset, min(max_limit(), limit or max_limit())
+
+
+def link_prefix(request) -> str:
+    """The base URL links are built from: CELLSV2_COMPUTE_LINK_PREFIX, else the request's host."""
+    configured = getattr(settings, "CELLSV2_COMPUTE_LINK_PREFIX", "")
+    return configured.rstrip("/") if configured else request.build_absolute_uri("/").rstrip("/")
+
+
+def resource_links(request, collection: str, identifier: str) -> list[dict]:
+    """Nova's self and bookmark links of one resource."""
+    prefix = link_prefix(request)
+    return [
+        {"rel": "self", "href": f"{prefix}/v2.1/{collection}/{identifier}"},
+        {"rel": "bookmark", "href": f"{prefix}/{collection}/{identifier}"},
+    ]
+
+
+def next_links(request, collection: str, items: list, limit: int, marker_of) -> list[dict]:
+    """``[{"rel": "next", ...}]`` when the page is full (Nova's _get_collection_links), else []."""
+    if not items or len(items) != limit:
+        return []
+    params = [(k, v) for k in request.query_params for v in request.query_params.getlist(k) if k != "marker"]
+    params.append(("marker", marker_of(items[-1])))
+    return [{"rel": "next", "href": f"{link_prefix(request)}/v2.1/{collection}?{urlencode(params)}"}]

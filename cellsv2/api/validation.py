@@ -1,0 +1,111 @@
+"""Request validation with JSON Schema, worded exactly as Nova words it.
+
+Nova validates bodies and query strings with JSON Schema (``nova/api/validation``); clients and
+tempest see its messages, so we use the same schemas and the same message templates:
+
+- a body field: ``Invalid input for field/attribute <name>. Value: <value>. <message>``
+- a query parameter: ``Invalid input for query parameters <name>. Value: <value>. <message>``
+- no path (a missing top-level key, an extra property): the jsonschema message alone
+- the ``name`` format: Nova's InvalidName message.
+"""
+
+import re
+import uuid
+
+import jsonschema
+from jsonschema.exceptions import best_match
+
+from cellsv2.api.faults import BadRequest
+
+_format_checker = jsonschema.FormatChecker()
+
+
+class InvalidName(ValueError):
+    pass
+
+
+INVALID_NAME_MESSAGE = (
+    "An invalid 'name' value was provided. The name must be: printable characters. "
+    "Can not start or end with whitespace."
+)
+INVALID_NAME_LEADING_TRAILING_SPACES = (
+    "An invalid 'name' value was provided. The name must be: printable characters with at least one "
+    "non space character"
+)
+
+
+def _is_printable(value: str) -> bool:
+    return all(ch.isprintable() for ch in value)
+
+
+@_format_checker.checks("name", raises=InvalidName)
+def _check_name(value) -> bool:
+    if not isinstance(value, str):
+        return True
+    if not _is_printable(value) or value != value.strip():
+        raise InvalidName(INVALID_NAME_MESSAGE)
+    return True
+
+
+@_format_checker.checks("name_with_leading_trailing_spaces", raises=InvalidName)
+def _check_name_spaces(value) -> bool:
+    if not isinstance(value, str):
+        return True
+    if not _is_printable(value) or not value.strip():
+        raise InvalidName(INVALID_NAME_LEADING_TRAILING_SPACES)
+    return True
+
+
+@_format_checker.checks("uuid")
+def _check_uuid(value) -> bool:
+    if not isinstance(value, str):
+        return True
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return bool(re.fullmatch(r"[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}", value))
+
+
+def _detail(error: jsonschema.ValidationError, *, is_body: bool) -> str:
+    if isinstance(error.cause, InvalidName):
+        return str(error.cause)
+    if len(error.path) > 0:
+        where = "field/attribute" if is_body else "query parameters"
+        return f"Invalid input for {where} {error.path[-1]}. Value: {error.instance}. {error.message}"
+    return error.message
+
+
+def validate_body(schema: dict, body) -> None:
+    """Raise BadRequest with Nova's message unless ``body`` matches ``schema``."""
+    _validate(schema, body, is_body=True)
+
+
+def validate_query(schema: dict, params: dict) -> None:
+    """Raise BadRequest with Nova's message unless the query parameters match ``schema``.
+
+    ``params`` maps each parameter to the list of its values, as Nova validates them.
+    """
+    _validate(schema, params, is_body=False)
+
+
+def _validate(schema: dict, instance, *, is_body: bool) -> None:
+    validator = jsonschema.Draft4Validator(schema, format_checker=_format_checker)
+    error = best_match(validator.iter_errors(instance))
+    if error is not None:
+        raise BadRequest(_detail(error, is_body=is_body))
+
+
+def query_params(request) -> dict[str, list[str]]:
+    """The query string as {name: [values]} (what Nova's query schemas validate)."""
+    return {key: request.query_params.getlist(key) for key in request.query_params}
+
+
+# Building blocks shared by resource schemas (nova/api/validation/parameter_types.py).
+def single_param(schema: dict) -> dict:
+    """A query parameter given once (Nova keeps the last value; the schema sees a list)."""
+    return {"type": "array", "items": schema}
+
+
+non_negative_integer_string = {"type": ["integer", "string"], "pattern": "^[0-9]*$", "minimum": 0, "minLength": 1}
+positive_integer = {"type": ["integer", "string"], "pattern": "^[0-9]*$", "minimum": 1, "minLength": 1}
