@@ -83,9 +83,11 @@ def quota_reserve(
         if limit >= 0:
             used = quota_usage(project_id=project_id, resource=resource, user_id=user_id)
             if used + delta > limit:
+                default = (
+                    f"Quota exceeded for {resource}: Requested {delta}, but already used {used} of {limit} {resource}"
+                )
                 raise OverQuota(
-                    message
-                    or f"Quota exceeded for {resource}: Requested {delta}, but already used {used} of {limit} {resource}",
+                    message or default,
                     resource=resource,
                     requested=delta,
                     used=used,

@@ -76,6 +76,7 @@ class Command(OperatorCommand):
             self.fail(f"No token starts with {prefix!r}.")
             return 1
         self.say(f"Revoked {count} token(s).")
+        return 0
 
     def do_list(self, **options):
         table = PrettyTable(["Project", "Project ID", "User", "Roles"])
