@@ -53,6 +53,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "cellsv2",
     "mappings",
     "servers",
@@ -176,6 +178,24 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "cellsv2.api.base.compute_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "cellsv2.api.openapi.ComputeAutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "cellsv2 compute API",
+    "DESCRIPTION": "Nova-compatible compute API v2.1 (microversions, Nova fault bodies) of cellsv2.",
+    "VERSION": "2.1",
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": r"/v2\.1",
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "X-Auth-Token": {"type": "apiKey", "in": "header", "name": "X-Auth-Token"},
+        }
+    },
+    "DISABLE_ERRORS_AND_WARNINGS": True,
 }
 
 # --- The rest ---------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from cellsv2.settings import DATA_DIR, DATABASES, _database  # noqa: E402
 if not os.environ.get("CELLSV2_CELL_DATABASE_URLS"):
     DATABASES["cell2"] = _database(sqlite_url(DATA_DIR / "cell2.sqlite3"), "cell2")
 
-ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost", "api.example"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELLSV2_CELL_CACHE_SECONDS = 3600
 CELLSV2_SCATTER_GATHER_TIMEOUT = 10

@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView
 
 from cellsv2.api import versions
 
@@ -10,5 +11,7 @@ urlpatterns = [
     re_path(r"^v2/?$", versions.version_v2, name="version-v2"),
     re_path(r"^v2\.1/?$", versions.version_v21, name="version-v2.1"),
     path("v2.1/", include("servers.api.urls")),
+    path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
+    path("docs/", SpectacularRedocView.as_view(url_name="openapi"), name="api-docs"),
     path("admin/", admin.site.urls),
 ]

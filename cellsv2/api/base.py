@@ -23,6 +23,7 @@ from cellsv2.api.faults import (
     NOT_FOUND_MESSAGE,
     ApiFault,
     BadRequest,
+    NotFound,
     RequestTooLarge,
     UnsupportedMediaType,
     fault_body,
@@ -137,6 +138,11 @@ class ComputeAPIView(APIView):
     @property
     def api_version(self):
         return self.request._request.api_version
+
+    def require_version(self, min_version: str | None = None, max_version: str | None = None) -> None:
+        """404 outside [min_version, max_version]: a method that does not exist at this microversion."""
+        if not self.request._request.api_version.matches(min_version, max_version):
+            raise NotFound()
 
     def body(self):
         """The JSON body (None when empty), with Nova's 415 and 400 answers."""

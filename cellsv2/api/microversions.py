@@ -93,10 +93,8 @@ def _requested_version_string(headers) -> str | None:
                 found = parts[1].strip()
         if found is not None:
             return found
-    legacy = headers.get(LEGACY_HEADER)
-    if legacy:
-        return legacy.split(",")[-1].strip()
-    return None
+    legacy = (headers.get(LEGACY_HEADER) or "").split(",")[-1].strip()
+    return legacy or None
 
 
 def requested_version(headers) -> APIVersion:

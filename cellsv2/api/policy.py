@@ -5,7 +5,6 @@ Rules use oslo.policy's syntax, of which we support what Nova's defaults use: ``
 ``!`` (never), ``and``, ``or``, ``not`` and parentheses.
 """
 
-import re
 from functools import lru_cache
 
 from django.conf import settings
@@ -69,13 +68,27 @@ def rules() -> dict[str, str]:
     return {**DEFAULT_RULES, **getattr(settings, "CELLSV2_POLICY", {})}
 
 
-_TOKEN_RE = re.compile(r"\s*(\(|\)|\band\b|\bor\b|\bnot\b|[^\s()]+)")
+def _tokens(expression: str) -> list[str]:
+    """Split a rule into words and parentheses, leaving ``%(name)s`` substitutions whole."""
+    tokens = []
+    for word in expression.split():
+        while word.startswith("("):
+            tokens.append("(")
+            word = word[1:]
+        closing = 0
+        while word.endswith(")") and word.count(")") > word.count("("):
+            closing += 1
+            word = word[:-1]
+        if word:
+            tokens.append(word)
+        tokens.extend(")" * closing)
+    return tokens
 
 
 @lru_cache(maxsize=512)
 def _parse(expression: str):
     """Parse a rule into a nested tuple tree: ('or', a, b), ('and', a, b), ('not', a), ('check', kind, match)."""
-    tokens = [t for t in _TOKEN_RE.findall(expression) if t.strip()]
+    tokens = _tokens(expression)
     position = 0
 
     def peek():

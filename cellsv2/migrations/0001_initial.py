@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,79 +15,119 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Project',
+            name="Project",
             fields=[
-                ('id', models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(blank=True, default=django.utils.timezone.now, null=True)),
-                ('updated_at', models.DateTimeField(blank=True, null=True)),
-                ('project_id', models.CharField(max_length=255, unique=True)),
-                ('name', models.CharField(max_length=255, unique=True)),
-                ('description', models.TextField(blank=True, default='')),
-                ('enabled', models.BooleanField(default=True)),
+                ("id", models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(blank=True, default=django.utils.timezone.now, null=True)),
+                ("updated_at", models.DateTimeField(blank=True, null=True)),
+                ("project_id", models.CharField(max_length=255, unique=True)),
+                ("name", models.CharField(max_length=255, unique=True)),
+                ("description", models.TextField(blank=True, default="")),
+                ("enabled", models.BooleanField(default=True)),
             ],
             options={
-                'db_table': 'cellsv2_projects',
-                'ordering': ('name',),
+                "db_table": "cellsv2_projects",
+                "ordering": ("name",),
             },
         ),
         migrations.CreateModel(
-            name='QuotaLock',
+            name="QuotaLock",
             fields=[
-                ('id', models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(blank=True, default=django.utils.timezone.now, null=True)),
-                ('updated_at', models.DateTimeField(blank=True, null=True)),
-                ('scope', models.CharField(max_length=255, unique=True)),
+                ("id", models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(blank=True, default=django.utils.timezone.now, null=True)),
+                ("updated_at", models.DateTimeField(blank=True, null=True)),
+                ("scope", models.CharField(max_length=255, unique=True)),
             ],
             options={
-                'db_table': 'cellsv2_quota_locks',
+                "db_table": "cellsv2_quota_locks",
             },
         ),
         migrations.CreateModel(
-            name='ApiToken',
+            name="ApiToken",
             fields=[
-                ('id', models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(blank=True, default=django.utils.timezone.now, null=True)),
-                ('updated_at', models.DateTimeField(blank=True, null=True)),
-                ('token_hash', models.CharField(max_length=64, unique=True)),
-                ('prefix', models.CharField(help_text='The first characters, to recognise a token in lists', max_length=8)),
-                ('description', models.CharField(blank=True, default='', max_length=255)),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='api_tokens', to=settings.AUTH_USER_MODEL)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='api_tokens', to='cellsv2.project')),
+                ("id", models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(blank=True, default=django.utils.timezone.now, null=True)),
+                ("updated_at", models.DateTimeField(blank=True, null=True)),
+                ("token_hash", models.CharField(max_length=64, unique=True)),
+                (
+                    "prefix",
+                    models.CharField(help_text="The first characters, to recognise a token in lists", max_length=8),
+                ),
+                ("description", models.CharField(blank=True, default="", max_length=255)),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="api_tokens",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="api_tokens", to="cellsv2.project"
+                    ),
+                ),
             ],
             options={
-                'db_table': 'cellsv2_api_tokens',
+                "db_table": "cellsv2_api_tokens",
             },
         ),
         migrations.CreateModel(
-            name='Quota',
+            name="Quota",
             fields=[
-                ('id', models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(blank=True, default=django.utils.timezone.now, null=True)),
-                ('updated_at', models.DateTimeField(blank=True, null=True)),
-                ('project_id', models.CharField(max_length=255)),
-                ('resource', models.CharField(max_length=255)),
-                ('hard_limit', models.IntegerField(null=True)),
+                ("id", models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(blank=True, default=django.utils.timezone.now, null=True)),
+                ("updated_at", models.DateTimeField(blank=True, null=True)),
+                ("project_id", models.CharField(max_length=255)),
+                ("resource", models.CharField(max_length=255)),
+                ("hard_limit", models.IntegerField(null=True)),
             ],
             options={
-                'db_table': 'quotas',
-                'indexes': [models.Index(fields=['project_id'], name='quotas_project_id_idx')],
-                'constraints': [models.UniqueConstraint(fields=('project_id', 'resource'), name='uniq_quotas0project_id0resource')],
+                "db_table": "quotas",
+                "indexes": [models.Index(fields=["project_id"], name="quotas_project_id_idx")],
+                "constraints": [
+                    models.UniqueConstraint(fields=("project_id", "resource"), name="uniq_quotas0project_id0resource")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='RoleAssignment',
+            name="RoleAssignment",
             fields=[
-                ('id', models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(blank=True, default=django.utils.timezone.now, null=True)),
-                ('updated_at', models.DateTimeField(blank=True, null=True)),
-                ('role', models.CharField(choices=[('reader', 'reader'), ('member', 'member'), ('admin', 'admin')], max_length=16)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='role_assignments', to='cellsv2.project')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='role_assignments', to=settings.AUTH_USER_MODEL)),
+                ("id", models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(blank=True, default=django.utils.timezone.now, null=True)),
+                ("updated_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("reader", "reader"), ("member", "member"), ("admin", "admin")], max_length=16
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="role_assignments",
+                        to="cellsv2.project",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="role_assignments",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'db_table': 'cellsv2_role_assignments',
-                'constraints': [models.UniqueConstraint(fields=('user', 'project', 'role'), name='uniq_role_assignments0user0project0role')],
+                "db_table": "cellsv2_role_assignments",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("user", "project", "role"), name="uniq_role_assignments0user0project0role"
+                    )
+                ],
             },
         ),
     ]

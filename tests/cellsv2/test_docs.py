@@ -1,0 +1,25 @@
+"""The operator's guide cannot drift from the models."""
+
+from pathlib import Path
+
+from cellsv2.management.commands.table_inventory import END, START
+from cellsv2.topology import moved_tables, table_inventory, table_inventory_markdown
+
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "operators-guide.md"
+
+
+def test_the_guide_lists_exactly_the_tables_the_models_define():
+    text = GUIDE.read_text()
+    block = text.split(START, 1)[1].split(END, 1)[0]
+    assert block == table_inventory_markdown(), (
+        "docs/operators-guide.md is stale: run `python manage.py table_inventory --update docs/operators-guide.md`"
+    )
+
+
+def test_the_inventory_puts_mappings_in_the_api_tier_and_instances_in_cells():
+    inventory = table_inventory()
+    api = {i.table for i in inventory["api"]}
+    cell = {i.table for i in inventory["cell"]}
+    assert {"cell_mappings", "host_mappings", "instance_mappings", "auth_user"} <= api
+    assert {"instances", "instance_extra", "compute_nodes"} <= cell
+    assert set(moved_tables()) == api & cell
