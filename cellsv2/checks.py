@@ -23,3 +23,24 @@ def check_model_scopes(app_configs=None, **kwargs):
                 )
             )
     return errors
+
+
+@register()
+def check_shared_tables(app_configs=None, **kwargs):
+    """cellsv2.E002: two models may share a table name only if one is API and the other cell."""
+    by_table: dict[str, list] = {}
+    for model in apps.get_models():
+        if model._meta.app_label in PROJECT_APPS:
+            by_table.setdefault(model._meta.db_table, []).append(model)
+    errors = []
+    for table, models in by_table.items():
+        scopes = [model_scope(m) for m in models]
+        if len(models) > 1 and len(set(scopes)) != len(scopes):
+            errors.append(
+                Error(
+                    f"Table {table} is used by {', '.join(m._meta.label for m in models)} in the same tier",
+                    hint="A table name may appear once in the API database and once in the cells.",
+                    id="cellsv2.E002",
+                )
+            )
+    return errors

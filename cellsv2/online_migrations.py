@@ -17,12 +17,20 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from keypairs.online_migrations import migrate_keypairs_to_api_db, populate_instance_keypairs
+
 logger = logging.getLogger(__name__)
 
 MigrationFn = Callable[..., tuple]
 
-# Ordered: each entry on its own line with the milestone that added it.
-ONLINE_MIGRATIONS: tuple[MigrationFn, ...] = ()
+# Ordered: each entry on its own line with the milestone that added it. A migration that depends
+# on another comes after it (key pairs move only once every instance embeds its key).
+ONLINE_MIGRATIONS: tuple[MigrationFn, ...] = (
+    # Added in 0.1
+    populate_instance_keypairs,
+    # Added in 0.1
+    migrate_keypairs_to_api_db,
+)
 
 
 def registered_migrations() -> tuple[MigrationFn, ...]:

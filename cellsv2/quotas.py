@@ -62,6 +62,20 @@ def quota_usage(*, project_id: str, resource: str, user_id: str | None = None) -
     return _counters[resource](project_id, user_id)
 
 
+def quota_check(*, project_id: str, resource: str, delta: int = 1, user_id: str | None = None, message=None) -> None:
+    """Raise OverQuota if ``delta`` more would exceed the limit now (no lock: an early, cheap answer).
+
+    Callers still write inside ``quota_reserve``, which checks again under the lock.
+    """
+    limit = quota_limit(project_id=project_id, resource=resource)
+    if limit < 0:
+        return
+    used = quota_usage(project_id=project_id, resource=resource, user_id=user_id)
+    if used + delta > limit:
+        default = f"Quota exceeded for {resource}: Requested {delta}, but already used {used} of {limit} {resource}"
+        raise OverQuota(message or default, resource=resource, requested=delta, used=used, limit=limit)
+
+
 def _lock(scope: str) -> None:
     QuotaLock.objects.get_or_create(scope=scope)
     # Row lock on PostgreSQL; on SQLite the IMMEDIATE transaction already serialises writers.

@@ -18,6 +18,17 @@ if not os.environ.get("CELLSV2_CELL_DATABASE_URLS"):
     DATABASES["cell2"] = _database(sqlite_url(DATA_DIR / "cell2.sqlite3"), "cell2")
 
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost", "api.example"]
+# Every test run gets its own test databases, so several runs (or developers on one PostgreSQL
+# server) never drop each other's databases.
+_RUN = os.environ.get("CELLSV2_TEST_RUN_ID") or str(os.getpid())
+for _alias, _conf in DATABASES.items():
+    if not _conf:
+        continue
+    if _conf["ENGINE"].endswith("sqlite3"):
+        _conf["TEST"]["NAME"] = str(DATA_DIR / f"test_{_alias}_{_RUN}.sqlite3")
+    else:
+        _conf["TEST"]["NAME"] = f"test_{_conf['NAME']}_{_RUN}"
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELLSV2_CELL_CACHE_SECONDS = 3600
 CELLSV2_SCATTER_GATHER_TIMEOUT = 10

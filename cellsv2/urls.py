@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView
 
+from cellsv2.admin import cell_admin_site
 from cellsv2.api import versions
 
 urlpatterns = [
@@ -11,7 +12,10 @@ urlpatterns = [
     re_path(r"^v2/?$", versions.version_v2, name="version-v2"),
     re_path(r"^v2\.1/?$", versions.version_v21, name="version-v2.1"),
     path("v2.1/", include("servers.api.urls")),
+    path("v2.1/", include("keypairs.api.urls")),
+    path("v2.1/", include("servergroups.api.urls")),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("docs/", SpectacularRedocView.as_view(url_name="openapi"), name="api-docs"),
+    path("admin/cell/", cell_admin_site.urls),
     path("admin/", admin.site.urls),
 ]

@@ -28,7 +28,7 @@ def _non_negative(request, name: str) -> int | None:
 def limit_and_marker(request) -> tuple[int, str | None]:
     """Nova's get_limit_and_marker: the page size (capped at max_limit) and the marker, if any."""
     limit = _non_negative(request, "limit")
-    limit = min(max_limit(), limit or max_limit())
+    limit = min(max_limit(), max_limit() if limit is None else limit)
     markers = request.query_params.getlist("marker")
     return limit, (markers[-1] if markers else None)
 
@@ -59,6 +59,7 @@ def next_links(request, collection: str, items: list, limit: int, marker_of) -> 
     """``[{"rel": "next", ...}]`` when the page is full (Nova's _get_collection_links), else []."""
     if not items or len(items) != limit:
         return []
-    params = [(k, v) for k in request.query_params for v in request.query_params.getlist(k) if k != "marker"]
-    params.append(("marker", marker_of(items[-1])))
+    # Nova: the request's parameters sorted by name (last value of each), marker set or replaced.
+    params = {key: request.query_params.getlist(key)[-1] for key in sorted(request.query_params)}
+    params["marker"] = marker_of(items[-1])
     return [{"rel": "next", "href": f"{link_prefix(request)}/v2.1/{collection}?{urlencode(params)}"}]

@@ -71,8 +71,10 @@ def _detail(error: jsonschema.ValidationError, *, is_body: bool) -> str:
     if isinstance(error.cause, InvalidName):
         return str(error.cause)
     if len(error.path) > 0:
-        where = "field/attribute" if is_body else "query parameters"
-        return f"Invalid input for {where} {error.path[-1]}. Value: {error.instance}. {error.message}"
+        # Query parameters are {name: [values]}: the name is the first path element.
+        if is_body:
+            return f"Invalid input for field/attribute {error.path[-1]}. Value: {error.instance}. {error.message}"
+        return f"Invalid input for query parameters {error.path[0]}. Value: {error.instance}. {error.message}"
     return error.message
 
 

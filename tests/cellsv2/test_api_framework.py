@@ -488,7 +488,8 @@ class TestPagination:
         assert body["items"] == [f"item{n:02d}" for n in range(10)]
         (link,) = body["items_links"]
         assert link["rel"] == "next"
-        assert link["href"] == "http://testserver/v2.1/test-page?limit=10&foo=bar&marker=item09"
+        # Nova sorts the parameters by name and sets the marker.
+        assert link["href"] == "http://testserver/v2.1/test-page?foo=bar&limit=10&marker=item09"
 
     def test_walking_next_links_visits_every_item_once(self, client):
         url, seen = "/v2.1/test-page?limit=10", []

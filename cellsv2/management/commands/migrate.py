@@ -36,7 +36,7 @@ class Command(DjangoMigrateCommand):
             return super().handle(*args, **options)
         verbosity = options["verbosity"]
         failed = []
-        for alias in self._aliases():
+        for alias in self._aliases(failed):
             if alias is None:
                 continue
             try:
@@ -56,8 +56,11 @@ class Command(DjangoMigrateCommand):
             sys.exit(1)
         return None
 
-    def _aliases(self):
-        """api first, then settings cells, then cells only known from cell_mappings."""
+    def _aliases(self, failed: list[str]):
+        """api first, then settings cells, then cells only known from cell_mappings.
+
+        A cell that cannot be listed or resolved is added to ``failed`` (the run then exits 1).
+        """
         done = set()
         for alias in [API_ALIAS, *configured_cell_aliases()]:
             done.add(alias)
@@ -69,12 +72,14 @@ class Command(DjangoMigrateCommand):
             mappings = list(CellMapping.objects.order_by("id"))
         except DatabaseError as exc:
             self.stderr.write(f"Could not read cell_mappings: {exc}")
+            failed.append("cell_mappings")
             return
         for mapping in mappings:
             try:
                 alias = alias_for_mapping(mapping)
             except Exception as exc:
                 self.stderr.write(f"cell {mapping.identity}: not migrated: {exc}")
+                failed.append(mapping.identity)
                 continue
             if alias not in done:
                 done.add(alias)

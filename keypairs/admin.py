@@ -1,0 +1,64 @@
+"""Admin of key pairs: API rows, quarantined conflicts, and the legacy rows per cell (read-only)."""
+
+from django.contrib import admin, messages
+
+from cellsv2.admin import CellModelAdmin, register_cell_admin
+from keypairs import services
+from keypairs.exceptions import ConflictNotFound
+from keypairs.models import KeyPair, KeyPairConflict, LegacyKeyPair
+
+
+@admin.register(KeyPair)
+class KeyPairAdmin(admin.ModelAdmin):
+    list_display = ("name", "user_id", "type", "fingerprint", "created_at")
+    list_filter = ("type",)
+    search_fields = ("=user_id", "name", "=fingerprint")
+    readonly_fields = ("name", "user_id", "type", "fingerprint", "public_key", "created_at", "updated_at")
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        # Keys are created through the API (fingerprinting, quota); operators inspect and delete.
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(KeyPairConflict)
+class KeyPairConflictAdmin(admin.ModelAdmin):
+    list_display = ("name", "user_id", "cell_uuid", "fingerprint", "resolved_at", "resolution")
+    list_filter = ("resolution",)
+    search_fields = ("=user_id", "name", "=cell_uuid")
+    actions = ("keep_api_copy", "keep_cell_copy")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def _resolve(self, request, queryset, keep: str):
+        resolved = 0
+        for conflict in queryset:
+            try:
+                services.keypair_conflict_resolve(conflict_id=conflict.pk, keep=keep)
+                resolved += 1
+            except ConflictNotFound as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+        self.message_user(request, f"Resolved {resolved} conflict(s), keeping the {keep} copy.")
+
+    @admin.action(description="Resolve: keep the API database's key (drop the cell copy)")
+    def keep_api_copy(self, request, queryset):
+        self._resolve(request, queryset, "api")
+
+    @admin.action(description="Resolve: replace the API key with the cell copy")
+    def keep_cell_copy(self, request, queryset):
+        self._resolve(request, queryset, "cell")
+
+
+@register_cell_admin(LegacyKeyPair)
+class LegacyKeyPairAdmin(CellModelAdmin):
+    list_display = ("name", "user_id", "type", "fingerprint", "deleted", "created_at")
+    list_filter = ("type", "deleted")
+    search_fields = ("=user_id", "name")
+    show_full_result_count = False

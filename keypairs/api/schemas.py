@@ -1,0 +1,108 @@
+"""Request and response schemas of os-keypairs (nova/api/openstack/compute/schemas/keypairs.py)."""
+
+from functools import lru_cache
+
+from cellsv2.api.microversions import APIVersion
+
+_NAME = {"type": "string", "minLength": 1, "maxLength": 255, "format": "name"}
+NAME = {"allOf": [_NAME, {"type": "string", "pattern": r"^[_\- a-zA-Z0-9]+$"}]}
+NAME_V292 = {"allOf": [_NAME, {"type": "string", "pattern": r"^[_\-\@\. a-zA-Z0-9]+$"}]}
+NON_NEGATIVE_INTEGER = {"type": ["integer", "string"], "pattern": "^[0-9]*$", "minimum": 0, "minLength": 1}
+
+
+def _multi(schema: dict) -> dict:
+    return {"type": "array", "items": schema}
+
+
+@lru_cache(maxsize=16)
+def _create(v292: bool, with_type: bool, with_user: bool) -> dict:
+    properties = {"name": NAME_V292 if v292 else NAME, "public_key": {"type": "string"}}
+    if with_type:
+        properties["type"] = {"type": "string", "enum": ["ssh", "x509"]}
+    if with_user:
+        properties["user_id"] = {"type": "string"}
+    keypair = {
+        "type": "object",
+        "properties": properties,
+        "required": ["name", "public_key"] if v292 else ["name"],
+        "additionalProperties": False,
+    }
+    return {
+        "type": "object",
+        "properties": {"keypair": keypair},
+        "required": ["keypair"],
+        "additionalProperties": False,
+    }
+
+
+def create_schema(version: APIVersion) -> dict:
+    return _create(version >= "2.92", version >= "2.2", version >= "2.10")
+
+
+def create_schema_for(version: str) -> dict:
+    return create_schema(APIVersion(version))
+
+
+def list_query_schema(version: APIVersion) -> dict | None:
+    """None before 2.10 (every parameter is ignored), strict from 2.75."""
+    if version < "2.10":
+        return None
+    properties = {"user_id": _multi({"type": "string"})}
+    if version >= "2.35":
+        properties.update(limit=_multi(NON_NEGATIVE_INTEGER), marker=_multi({"type": "string"}))
+    return {"type": "object", "properties": properties, "additionalProperties": version < "2.75"}
+
+
+def item_query_schema(version: APIVersion) -> dict | None:
+    """Show and delete: ``user_id`` from 2.10, unknown parameters refused from 2.75."""
+    if version < "2.10":
+        return None
+    return {
+        "type": "object",
+        "properties": {"user_id": _multi({"type": "string"})},
+        "additionalProperties": version < "2.75",
+    }
+
+
+_KEYPAIR_FIELDS = {
+    "name": {"type": "string"},
+    "public_key": {"type": "string"},
+    "fingerprint": {"type": "string"},
+    "type": {"type": "string", "enum": ["ssh", "x509"]},
+}
+KEYPAIR_RESPONSE = {
+    "type": "object",
+    "properties": {
+        "keypair": {
+            "type": "object",
+            "properties": {**_KEYPAIR_FIELDS, "user_id": {"type": "string"}, "private_key": {"type": "string"}},
+        }
+    },
+}
+KEYPAIR_DETAIL_RESPONSE = {
+    "type": "object",
+    "properties": {
+        "keypair": {
+            "type": "object",
+            "properties": {
+                **_KEYPAIR_FIELDS,
+                "user_id": {"type": "string"},
+                "id": {"type": "integer"},
+                "created_at": {"type": "string"},
+                "updated_at": {"type": ["string", "null"]},
+                "deleted_at": {"type": ["string", "null"]},
+                "deleted": {"type": "boolean"},
+            },
+        }
+    },
+}
+LIST_RESPONSE = {
+    "type": "object",
+    "properties": {
+        "keypairs": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"keypair": {"type": "object", "properties": _KEYPAIR_FIELDS}}},
+        },
+        "keypairs_links": {"type": "array", "items": {"type": "object"}},
+    },
+}
