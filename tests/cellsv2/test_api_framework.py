@@ -7,6 +7,7 @@ import pytest
 from django.db import connections
 
 from cellsv2 import services
+from cellsv2.api.microversions import MAX_VERSION_STRING as MAX
 from cellsv2.api.authentication import token_hash
 from cellsv2.models import ApiToken
 from tests.conftest import ALL_DATABASES, on_postgres
@@ -44,7 +45,7 @@ class TestVersionDiscovery:
         assert versions[1] == {
             "id": "v2.1",
             "status": "CURRENT",
-            "version": "2.75",
+            "version": MAX,
             "min_version": "2.1",
             "updated": "2013-07-23T11:33:21Z",
             "links": [{"rel": "self", "href": "http://api.example:8774/v2.1/"}],
@@ -57,7 +58,7 @@ class TestVersionDiscovery:
         assert response.status_code == 200
         version = response.json()["version"]
         assert set(version) == {"id", "links", "status", "updated", "version", "min_version", "media-types"}
-        assert (version["version"], version["min_version"]) == ("2.75", "2.1")
+        assert (version["version"], version["min_version"]) == (MAX, "2.1")
         assert version["links"][0] == {"rel": "self", "href": "http://api.example/v2.1/"}
         assert version["media-types"] == [
             {"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}
@@ -109,8 +110,8 @@ class TestMicroversions:
 
     def test_latest_is_the_maximum(self, client):
         response = self.version_of(client, HTTP_OPENSTACK_API_VERSION="compute latest")
-        assert response.json()["version"] == "2.75"
-        assert response["X-OpenStack-Nova-API-Version"] == "2.75"
+        assert response.json()["version"] == MAX
+        assert response["X-OpenStack-Nova-API-Version"] == MAX
 
     @pytest.mark.parametrize("value", ["abc", "2", "2.", "02.1", "2.01", "2.1.1", "-2.1", " "])
     def test_malformed_versions_are_400_without_version_headers(self, client, value):
@@ -134,7 +135,7 @@ class TestMicroversions:
         assert fault(response) == (
             "computeFault",
             406,
-            f"Version {value} is not supported by the API. Minimum is 2.1 and maximum is 2.75.",
+            f"Version {value} is not supported by the API. Minimum is 2.1 and maximum is {MAX}.",
         )
         assert response["X-OpenStack-Nova-API-Version"] == value
 
