@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from keypairs.online_migrations import migrate_keypairs_to_api_db, populate_instance_keypairs
+from servergroups.online_migrations import migrate_instance_groups_to_api_db
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ ONLINE_MIGRATIONS: tuple[MigrationFn, ...] = (
     populate_instance_keypairs,
     # Added in 0.1
     migrate_keypairs_to_api_db,
+    # Added in 0.1
+    migrate_instance_groups_to_api_db,
 )
 
 

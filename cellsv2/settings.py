@@ -177,6 +177,21 @@ CELLSV2_QUOTAS = {
     "metadata_items": env_int("CELLSV2_QUOTA_METADATA_ITEMS", 128),
 }
 
+# Servers: the scheduler's default allocation ratios (a node's own ratios win) and zone name.
+CELLSV2_ALLOCATION_RATIOS = {"cpu": 4.0, "ram": 1.0, "disk": 1.0}
+CELLSV2_DEFAULT_AVAILABILITY_ZONE = "nova"
+# inline: place new servers right after the API transaction commits, in the API process;
+# worker: leave them to `manage.py conductor` processes.
+CELLSV2_CONDUCTOR_MODE = os.environ.get("CELLSV2_CONDUCTOR_MODE", "inline").strip().lower()
+if CELLSV2_CONDUCTOR_MODE not in ("inline", "worker"):
+    raise ImproperlyConfigured("CELLSV2_CONDUCTOR_MODE must be inline or worker")
+# Nova's [api] enable_instance_password: return adminPass on server create.
+CELLSV2_ENABLE_INSTANCE_PASSWORD = True
+# Optional cache of instance uuid -> cell through Django's cache framework (off by default).
+CELLSV2_MAPPING_CACHE_SECONDS = env_int("CELLSV2_MAPPING_CACHE_SECONDS", 0)
+# Shared secret of the metadata proxy (X-Instance-ID-Signature); the metadata API is off without it.
+CELLSV2_METADATA_SECRET = os.environ.get("CELLSV2_METADATA_SECRET", "")
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],

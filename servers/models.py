@@ -2,7 +2,7 @@
 
 from django.db import models
 
-from cellsv2.db import CellModel, NovaIndex, SoftDeleteMixin, UUIDCharField
+from cellsv2.db import ApiModel, CellModel, NovaIndex, SoftDeleteMixin, UUIDCharField
 
 
 class ComputeNode(SoftDeleteMixin, CellModel):
@@ -141,3 +141,199 @@ class InstanceExtra(SoftDeleteMixin, CellModel):
 
     def __str__(self) -> str:
         return f"extra of {self.instance_id}"
+
+
+class Flavor(ApiModel):
+    """A flavor: the size of a server (Nova's API-database flavors table)."""
+
+    name = models.CharField(max_length=255)
+    memory_mb = models.IntegerField()
+    vcpus = models.IntegerField()
+    # Nova's root_gb, ephemeral_gb, rxtx_factor, disabled and is_public columns are nullable;
+    # the Flavor object reads a NULL integer as 0.
+    root_gb = models.IntegerField(null=True, blank=True)
+    ephemeral_gb = models.IntegerField(null=True, blank=True)
+    flavorid = models.CharField(max_length=255)
+    swap = models.IntegerField(default=0)
+    rxtx_factor = models.FloatField(null=True, blank=True, default=1.0)
+    vcpu_weight = models.IntegerField(null=True, blank=True)
+    disabled = models.BooleanField(null=True, default=False)
+    is_public = models.BooleanField(null=True, default=True)
+    description = models.TextField(null=True, blank=True)
+
+    class Meta:
+        db_table = "flavors"
+        constraints = [
+            models.UniqueConstraint(fields=["flavorid"], name="uniq_flavors0flavorid"),
+            models.UniqueConstraint(fields=["name"], name="uniq_flavors0name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.flavorid})"
+
+
+class FlavorExtraSpec(ApiModel):
+    """One key/value extra spec of a flavor (Nova's flavor_extra_specs)."""
+
+    flavor = models.ForeignKey(
+        "servers.Flavor", on_delete=models.CASCADE, related_name="extra_specs", db_column="flavor_id", db_index=False
+    )
+    key = models.CharField(max_length=255)
+    value = models.CharField(max_length=255, null=True, blank=True)
+
+    class Meta:
+        db_table = "flavor_extra_specs"
+        constraints = [
+            models.UniqueConstraint(fields=["flavor", "key"], name="uniq_flavor_extra_specs0flavor_id0key"),
+        ]
+        indexes = [NovaIndex(fields=["flavor", "key"], name="flavor_extra_specs_flavor_id_key_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"
+
+
+class FlavorProject(ApiModel):
+    """A project given access to a private flavor (Nova's flavor_projects)."""
+
+    flavor = models.ForeignKey(
+        "servers.Flavor", on_delete=models.CASCADE, related_name="projects", db_column="flavor_id", db_index=False
+    )
+    project_id = models.CharField(max_length=255)
+
+    class Meta:
+        db_table = "flavor_projects"
+        constraints = [
+            models.UniqueConstraint(fields=["flavor", "project_id"], name="uniq_flavor_projects0flavor_id0project_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id} on {self.flavor_id}"
+
+
+class BuildRequest(ApiModel):
+    """A server the API accepted and no cell holds yet (Nova's build_requests).
+
+    ``instance`` is the serialized instance (format in docs/server-build-flow.md); it is deleted
+    once the conductor has written the instance into a cell.
+    """
+
+    instance_uuid = UUIDCharField(null=True, blank=True)
+    project_id = models.CharField(max_length=255)
+    instance = models.TextField(null=True, blank=True)
+    block_device_mappings = models.TextField(null=True, blank=True)
+    tags = models.TextField(null=True, blank=True)
+
+    class Meta:
+        db_table = "build_requests"
+        constraints = [models.UniqueConstraint(fields=["instance_uuid"], name="uniq_build_requests0instance_uuid")]
+        indexes = [
+            NovaIndex(fields=["instance_uuid"], name="build_requests_instance_uuid_idx"),
+            models.Index(fields=["project_id"], name="build_requests_project_id_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"build request {self.instance_uuid}"
+
+
+class RequestSpec(ApiModel):
+    """What was asked for when a server was created, kept for its whole life (Nova's request_specs)."""
+
+    instance_uuid = UUIDCharField()
+    spec = models.TextField()
+
+    class Meta:
+        db_table = "request_specs"
+        constraints = [models.UniqueConstraint(fields=["instance_uuid"], name="uniq_request_specs0instance_uuid")]
+        indexes = [models.Index(fields=["instance_uuid"], name="request_spec_instance_uuid_idx")]
+
+    def __str__(self) -> str:
+        return f"request spec {self.instance_uuid}"
+
+
+class InstanceFault(SoftDeleteMixin, CellModel):
+    """Why an instance failed, e.g. "No valid host was found" for one buried in cell0."""
+
+    instance = models.ForeignKey(
+        "servers.Instance",
+        to_field="uuid",
+        db_column="instance_uuid",
+        db_index=False,
+        on_delete=models.CASCADE,
+        related_name="faults",
+    )
+    code = models.IntegerField()
+    message = models.CharField(max_length=255, null=True, blank=True)
+    details = models.TextField(null=True, blank=True)
+    host = models.CharField(max_length=255, null=True, blank=True)
+
+    class Meta:
+        db_table = "instance_faults"
+        indexes = [
+            models.Index(fields=["host"], name="instance_faults_host_idx"),
+            NovaIndex(
+                fields=["instance", "deleted", "created_at"],
+                name="instance_faults_instance_uuid_deleted_created_at_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.message}"
+
+
+class InstanceMetadata(SoftDeleteMixin, CellModel):
+    """One user metadata item of an instance (Nova's instance_metadata)."""
+
+    key = models.CharField(max_length=255, null=True, blank=True)
+    value = models.CharField(max_length=255, null=True, blank=True)
+    instance = models.ForeignKey(
+        "servers.Instance",
+        to_field="uuid",
+        db_column="instance_uuid",
+        db_index=False,
+        on_delete=models.CASCADE,
+        related_name="metadata_items",
+    )
+
+    class Meta:
+        db_table = "instance_metadata"
+        indexes = [NovaIndex(fields=["instance"], name="instance_metadata_instance_uuid_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"
+
+
+class InstanceSystemMetadata(SoftDeleteMixin, CellModel):
+    """Metadata the system keeps about an instance (Nova's instance_system_metadata)."""
+
+    key = models.CharField(max_length=255)
+    value = models.CharField(max_length=255, null=True, blank=True)
+    instance = models.ForeignKey(
+        "servers.Instance",
+        to_field="uuid",
+        db_column="instance_uuid",
+        db_index=False,
+        on_delete=models.CASCADE,
+        related_name="system_metadata_items",
+    )
+
+    class Meta:
+        db_table = "instance_system_metadata"
+        indexes = [NovaIndex(fields=["instance"], name="instance_uuid")]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"
+
+
+class Tag(CellModel):
+    """A tag on an instance (Nova's tags; Nova's primary key is (resource_id, tag), here a unique pair)."""
+
+    resource_id = UUIDCharField()
+    tag = models.CharField(max_length=80)
+
+    class Meta:
+        db_table = "tags"
+        constraints = [models.UniqueConstraint(fields=["resource_id", "tag"], name="tags_pkey_resource_id_tag")]
+        indexes = [models.Index(fields=["tag"], name="tags_tag_idx")]
+
+    def __str__(self) -> str:
+        return self.tag

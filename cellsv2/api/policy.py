@@ -28,6 +28,9 @@ DEFAULT_RULES: dict[str, str] = {
     "os_compute_api:os-flavor-manage:create": ADMIN,
     "os_compute_api:os-flavor-manage:update": ADMIN,
     "os_compute_api:os-flavor-manage:delete": ADMIN,
+    "os_compute_api:os-flavor-extra-specs:index": PROJECT_READER_OR_ADMIN,
+    "os_compute_api:servers:show:flavor-extra-specs": PROJECT_READER_OR_ADMIN,
+    "compute:servers:create:requested_destination": ADMIN,
     # key pairs: the owner or an admin, whatever the roles
     "os_compute_api:os-keypairs:index": "(role:admin) or user_id:%(user_id)s",
     "os_compute_api:os-keypairs:create": "(role:admin) or user_id:%(user_id)s",

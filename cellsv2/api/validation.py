@@ -13,7 +13,6 @@ import re
 import uuid
 
 import jsonschema
-from jsonschema.exceptions import best_match
 
 from cellsv2.api.faults import BadRequest
 
@@ -67,6 +66,20 @@ def _check_uuid(value) -> bool:
     return bool(re.fullmatch(r"[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}", value))
 
 
+@_format_checker.checks("base64")
+def _check_base64(value) -> bool:
+    if not isinstance(value, str):
+        return True
+    import base64
+    import binascii
+
+    try:
+        base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
 def _detail(error: jsonschema.ValidationError, *, is_body: bool) -> str:
     if isinstance(error.cause, InvalidName):
         return str(error.cause)
@@ -91,9 +104,39 @@ def validate_query(schema: dict, params: dict) -> None:
     _validate(schema, params, is_body=False)
 
 
+def _number_from_str(instance):
+    try:
+        return int(instance)
+    except (TypeError, ValueError):
+        try:
+            return float(instance)
+        except (TypeError, ValueError):
+            return None
+
+
+def _numeric(name: str):
+    """Nova checks minimum/maximum on numbers given as strings too ("0" is below 1)."""
+    original = jsonschema.Draft4Validator.VALIDATORS[name]
+
+    def check(validator, bound, instance, schema):
+        if isinstance(instance, str):
+            instance = _number_from_str(instance)
+            if instance is None:
+                return
+        yield from original(validator, bound, instance, schema)
+
+    return check
+
+
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft4Validator, {"minimum": _numeric("minimum"), "maximum": _numeric("maximum")}
+)
+
+
 def _validate(schema: dict, instance, *, is_body: bool) -> None:
-    validator = jsonschema.Draft4Validator(schema, format_checker=_format_checker)
-    error = best_match(validator.iter_errors(instance))
+    # Nova raises the first error jsonschema reports (Validator.validate), not the "best" one.
+    validator = _Validator(schema, format_checker=_format_checker)
+    error = next(iter(validator.iter_errors(instance)), None)
     if error is not None:
         raise BadRequest(_detail(error, is_body=is_body))
 

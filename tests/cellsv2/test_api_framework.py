@@ -7,8 +7,8 @@ import pytest
 from django.db import connections
 
 from cellsv2 import services
-from cellsv2.api.microversions import MAX_VERSION_STRING as MAX
 from cellsv2.api.authentication import token_hash
+from cellsv2.api.microversions import MAX_VERSION_STRING as MAX
 from cellsv2.models import ApiToken
 from tests.conftest import ALL_DATABASES, on_postgres
 

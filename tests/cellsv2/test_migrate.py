@@ -11,7 +11,7 @@ from django.db import connections
 from cellsv2.cells import alias_for_mapping
 from cellsv2.dburls import sqlite_url
 from mappings.models import CellMapping
-from tests.conftest import ALL_DATABASES, CELL_ALIASES, run_command
+from tests.conftest import ALL_DATABASES, CELL_ALIASES, CommandResult
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 
@@ -28,17 +28,19 @@ def register_cell(url: str, name: str = "runtime") -> CellMapping:
     )
 
 
-def migrate_expecting_exit(*args: str):
-    """Run migrate when it is expected to sys.exit(); returns (exit code, stdout, stderr)."""
+def migrate(*args: str) -> CommandResult:
+    """Run migrate in-process; it ends with sys.exit(1) when a database could not be migrated."""
     command = load_command_class(get_commands()["migrate"], "migrate")
     out, err = StringIO(), StringIO()
-    with pytest.raises(SystemExit) as exit_info:
+    try:
         call_command(command, *args, stdout=out, stderr=err)
-    return exit_info.value.code, out.getvalue(), err.getvalue()
+    except SystemExit as exc:
+        return CommandResult(exc.code, out.getvalue(), err.getvalue())
+    return CommandResult(0, out.getvalue(), err.getvalue())
 
 
 def test_without_database_every_settings_database_gets_one_line_api_first():
-    result = run_command("migrate")
+    result = migrate()
 
     assert result.code == 0, result.err
     assert result.out.splitlines() == up_to_date(*SETTINGS_DATABASES)
@@ -46,20 +48,20 @@ def test_without_database_every_settings_database_gets_one_line_api_first():
 
 
 def test_cells_mapped_to_settings_databases_are_not_migrated_twice(cells):
-    result = run_command("migrate")
+    result = migrate()
 
     assert result.out.splitlines() == up_to_date(*SETTINGS_DATABASES)
 
 
 def test_verbosity_0_prints_nothing():
-    result = run_command("migrate", "--verbosity", "0")
+    result = migrate("--verbosity", "0")
 
     assert result.code == 0
     assert result.out == ""
 
 
 def test_database_option_migrates_only_that_database_as_django_does():
-    result = run_command("migrate", "--database", "cell1")
+    result = migrate("--database", "cell1")
 
     assert result.code == 0, result.err
     assert "No migrations to apply." in result.out
@@ -70,7 +72,7 @@ def test_a_cell_registered_at_run_time_is_migrated_then_up_to_date(cells, fresh_
     runtime = register_cell(fresh_database_url)
     alias = f"cell-{runtime.uuid}"
 
-    first = run_command("migrate")
+    first = migrate()
 
     assert first.code == 0, first.err
     lines = first.out.splitlines()
@@ -78,7 +80,7 @@ def test_a_cell_registered_at_run_time_is_migrated_then_up_to_date(cells, fresh_
     assert len(lines) == 5
     assert re.fullmatch(rf"{alias}: applied [1-9]\d* migrations?", lines[4]), lines[4]
 
-    second = run_command("migrate")
+    second = migrate()
 
     assert second.out.splitlines() == up_to_date(*SETTINGS_DATABASES, alias)
 
@@ -86,7 +88,7 @@ def test_a_cell_registered_at_run_time_is_migrated_then_up_to_date(cells, fresh_
 def test_a_cell_registered_at_run_time_gets_the_cell_tables_only(cells, fresh_database_url):
     runtime = register_cell(fresh_database_url)
 
-    assert run_command("migrate").code == 0
+    assert migrate().code == 0
 
     alias = alias_for_mapping(runtime)
     assert alias == f"cell-{runtime.uuid}"
@@ -100,22 +102,22 @@ def test_an_unreachable_cell_is_reported_and_exits_1_after_migrating_the_others(
     runtime = register_cell(fresh_database_url)
     down = register_cell(sqlite_url(tmp_path / "missing-directory" / "cell.sqlite3"), name="down")
 
-    code, out, err = migrate_expecting_exit()
+    result = migrate()
 
-    assert code == 1
-    assert out.splitlines()[:4] == up_to_date(*SETTINGS_DATABASES)
-    assert f"cell-{runtime.uuid}: applied " in out
-    assert f"cell-{down.uuid}: failed: " in err
-    assert f"Could not migrate: cell-{down.uuid}" in err
+    assert result.code == 1
+    assert result.out.splitlines()[:4] == up_to_date(*SETTINGS_DATABASES)
+    assert f"cell-{runtime.uuid}: applied " in result.out
+    assert f"cell-{down.uuid}: failed: " in result.err
+    assert f"Could not migrate: cell-{down.uuid}" in result.err
     assert "instances" in connections[f"cell-{runtime.uuid}"].introspection.table_names()
 
 
 def test_a_cell_whose_url_cannot_be_used_is_reported_and_exits_1(cells):
     broken = register_cell("not a database url", name="broken")
 
-    code, out, err = migrate_expecting_exit()
+    result = migrate()
 
-    assert code == 1
-    assert out.splitlines() == up_to_date(*SETTINGS_DATABASES)
-    assert f"cell {broken.identity}: not migrated" in err
-    assert f"Could not migrate: {broken.identity}" in err
+    assert result.code == 1
+    assert result.out.splitlines() == up_to_date(*SETTINGS_DATABASES)
+    assert f"cell {broken.identity}: not migrated" in result.err
+    assert f"Could not migrate: {broken.identity}" in result.err

@@ -1,0 +1,257 @@
+"""Request schemas of /servers per microversion (nova/api/openstack/compute/schemas/servers.py)."""
+
+from functools import lru_cache
+
+from cellsv2.api.microversions import APIVersion
+
+NAME = {"type": "string", "minLength": 1, "maxLength": 255, "format": "name"}
+DESCRIPTION = {"type": ["string", "null"], "minLength": 0, "maxLength": 255, "pattern": r"^[^\x00-\x1f\x7f]*$"}
+UUID = {"type": "string", "format": "uuid"}
+POSITIVE_INTEGER = {"type": ["integer", "string"], "pattern": "^[0-9]*$", "minimum": 1, "minLength": 1}
+BOOLEAN = {
+    "type": ["boolean", "string"],
+    "enum": [
+        True,
+        "True",
+        "TRUE",
+        "true",
+        "1",
+        "ON",
+        "On",
+        "on",
+        "YES",
+        "Yes",
+        "yes",
+        "y",
+        "t",
+        False,
+        "False",
+        "FALSE",
+        "false",
+        "0",
+        "OFF",
+        "Off",
+        "off",
+        "NO",
+        "No",
+        "no",
+        "n",
+        "f",
+    ],
+}
+METADATA = {
+    "type": "object",
+    "patternProperties": {"^[a-zA-Z0-9-_:. ]{1,255}$": {"type": "string", "maxLength": 255}},
+    "additionalProperties": False,
+}
+IP_V4 = {"type": "string", "format": "ipv4"}
+IP_V6 = {"type": "string", "format": "ipv6"}
+HOSTNAME = {"type": "string", "minLength": 1, "maxLength": 63, "pattern": r"^[a-zA-Z0-9-._]*$"}
+FQDN = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[a-zA-Z0-9-._]*$"}
+TAG = {"type": "string", "maxLength": 60, "pattern": r"^[^,/]*$"}
+SCHEDULER_HINTS = {
+    "type": "object",
+    "properties": {
+        "group": {"oneOf": [UUID, {"type": "array", "items": UUID, "maxItems": 1}]},
+        "different_host": {"oneOf": [UUID, {"type": "array", "items": UUID}]},
+        "same_host": {"oneOf": [UUID, {"type": "array", "items": UUID}]},
+        "query": {"type": ["string", "object"]},
+        "target_cell": {"type": "string", "maxLength": 255},
+        "different_cell": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+        "build_near_host_ip": IP_V4,
+        "cidr": {"type": "string", "pattern": r"^/[0-9a-f.:]+$"},
+    },
+    "additionalProperties": True,
+}
+
+
+def _networks(version: APIVersion) -> dict:
+    item = {
+        "type": "object",
+        "properties": {
+            "fixed_ip": {"type": "string"},
+            "port": {"oneOf": [UUID, {"type": "null"}]},
+            "uuid": {"type": "string"},
+        },
+        "additionalProperties": False,
+    }
+    if version.matches("2.32", "2.32") or version >= "2.42":
+        item["properties"]["tag"] = TAG
+    if version >= "2.37":
+        return {"oneOf": [{"type": "array", "items": item}, {"type": "string", "enum": ["none", "auto"]}]}
+    return {"type": "array", "items": item}
+
+
+@lru_cache(maxsize=64)
+def _create(version_string: str) -> dict:
+    version = APIVersion(version_string)
+    server = {
+        "name": NAME,
+        "imageRef": {"oneOf": [UUID, {"type": "string", "maxLength": 0}]},
+        "flavorRef": {"type": ["string", "integer"], "minLength": 1},
+        "adminPass": {"type": "string"},
+        "metadata": METADATA,
+        "networks": _networks(version),
+        "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
+        "accessIPv4": IP_V4,
+        "accessIPv6": IP_V6,
+        "availability_zone": {"type": "string", "minLength": 1, "maxLength": 255},
+        "key_name": NAME,
+        "min_count": POSITIVE_INTEGER,
+        "max_count": POSITIVE_INTEGER,
+        "return_reservation_id": BOOLEAN,
+        "security_groups": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"name": {"type": "string"}}, "additionalProperties": False},
+        },
+        "user_data": {"type": "string", "format": "base64", "maxLength": 65535},
+        "config_drive": BOOLEAN,
+    }
+    if version < "2.57":
+        server["personality"] = {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"path": {"type": "string"}, "contents": {"type": "string", "format": "base64"}},
+                "additionalProperties": False,
+            },
+        }
+    if version >= "2.19":
+        server["description"] = DESCRIPTION
+    if version >= "2.52":
+        server["tags"] = {"type": "array", "items": TAG, "maxItems": 50}
+    if version >= "2.63":
+        server["trusted_image_certificates"] = {
+            "type": ["array", "null"],
+            "minItems": 1,
+            "maxItems": 50,
+            "uniqueItems": True,
+            "items": {"type": "string", "minLength": 1},
+        }
+    if version >= "2.74":
+        server["host"] = {"type": "string", "minLength": 1, "maxLength": 255}
+        server["hypervisor_hostname"] = {"type": "string", "minLength": 1, "maxLength": 255}
+    if version >= "2.90":
+        server["hostname"] = FQDN if version >= "2.94" else HOSTNAME
+    required = ["name", "flavorRef"] + (["networks"] if version >= "2.37" else [])
+    return {
+        "type": "object",
+        "properties": {
+            "server": {
+                "type": "object",
+                "properties": server,
+                "required": required,
+                "additionalProperties": False,
+            },
+            "os:scheduler_hints": SCHEDULER_HINTS,
+            "OS-SCH-HNT:scheduler_hints": SCHEDULER_HINTS,
+        },
+        "required": ["server"],
+        "additionalProperties": False,
+    }
+
+
+def create_schema(version: APIVersion) -> dict:
+    return _create(str(version))
+
+
+@lru_cache(maxsize=32)
+def _update(version_string: str) -> dict:
+    version = APIVersion(version_string)
+    server = {
+        "name": NAME,
+        "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
+        "accessIPv4": IP_V4,
+        "accessIPv6": IP_V6,
+    }
+    if version >= "2.19":
+        server["description"] = DESCRIPTION
+    if version >= "2.90":
+        server["hostname"] = FQDN if version >= "2.94" else HOSTNAME
+    return {
+        "type": "object",
+        "properties": {"server": {"type": "object", "properties": server, "additionalProperties": False}},
+        "required": ["server"],
+        "additionalProperties": False,
+    }
+
+
+def update_schema(version: APIVersion) -> dict:
+    return _update(str(version))
+
+
+LIST_PARAMS = {
+    "user_id",
+    "project_id",
+    "tenant_id",
+    "launch_index",
+    "image_ref",
+    "image",
+    "kernel_id",
+    "ramdisk_id",
+    "hostname",
+    "key_name",
+    "power_state",
+    "vm_state",
+    "task_state",
+    "host",
+    "node",
+    "flavor",
+    "reservation_id",
+    "launched_at",
+    "terminated_at",
+    "availability_zone",
+    "name",
+    "display_name",
+    "description",
+    "display_description",
+    "locked_by",
+    "uuid",
+    "root_device_name",
+    "config_drive",
+    "access_ip_v4",
+    "access_ip_v6",
+    "auto_disk_config",
+    "progress",
+    "sort_key",
+    "sort_dir",
+    "all_tenants",
+    "soft_deleted",
+    "deleted",
+    "status",
+    "changes-since",
+    "changes-before",
+    "ip",
+    "ip6",
+    "created_at",
+    "block_device_mapping",
+    "services",
+    "metadata",
+    "pci_devices",
+    "security_groups",
+    "system_metadata",
+    "info_cache",
+    "tags",
+    "tags-any",
+    "not-tags",
+    "not-tags-any",
+    "limit",
+    "marker",
+    "locked",
+}
+
+
+def list_query_schema(version: APIVersion) -> dict:
+    """Every parameter Nova knows; unknown ones are refused from 2.75 (ignored before)."""
+    return {
+        "type": "object",
+        "properties": {name: {"type": "array", "items": {"type": "string"}} for name in LIST_PARAMS},
+        "additionalProperties": version < "2.75",
+    }
+
+
+def show_query_schema(version: APIVersion) -> dict | None:
+    """GET /servers/{id} takes no parameters; unknown ones are refused from 2.102."""
+    if version < "2.102":
+        return None
+    return {"type": "object", "properties": {}, "additionalProperties": False}

@@ -1,0 +1,259 @@
+"""The conductor: places build requests into cells (Nova's schedule_and_build_instances).
+
+For each build request, in one API-database transaction that holds the build request's row lock
+(``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several conductors never take the same
+one; SQLite serialises writers anyway):
+
+1. if an earlier attempt already wrote the instance into a cell (a crash between the cell commit
+   and the API commit), adopt it; otherwise
+2. pick a host (servers.scheduler), claim its capacity and write the instance, its
+   ``instance_extra`` (flavor and the embedded key pair list) and metadata into that cell; with no
+   valid host, write it into **cell0** in ERROR with Nova's fault;
+3. point the instance mapping at the cell;
+4. delete the build request. If it is already gone the user deleted the server meanwhile: the
+   cell row is rolled back (Nova's cancellation race).
+
+Without a hypervisor to boot on, a placed instance is ACTIVE and running at once.
+"""
+
+import json
+import logging
+import time
+
+from django.conf import settings
+from django.db import DatabaseError, connections, transaction
+from django.utils import timezone
+
+from cellsv2.cells import CELL0_UUID, cell_mappings, is_cell_failure, scatter_gather_cells
+from cellsv2.context import target_cell
+from mappings.models import CellMapping, InstanceMapping
+from servers import scheduler
+from servers.models import (
+    BuildRequest,
+    Instance,
+    InstanceExtra,
+    InstanceFault,
+    InstanceMetadata,
+    InstanceSystemMetadata,
+    RequestSpec,
+    Tag,
+)
+from servers.serialization import INSTANCE_FIELDS, UnsupportedFormat, instance_load, request_spec_load
+
+logger = logging.getLogger(__name__)
+
+API = "api"
+POWER_RUNNING = 1
+POWER_NOSTATE = 0
+
+
+def _find_existing(uuid: str):
+    """(cell, instance) if a cell already holds an instance with this uuid (adopt, never duplicate)."""
+
+    def lookup(cell):
+        return Instance.objects.filter(uuid=uuid).first()
+
+    for cell_uuid, result in scatter_gather_cells(cell_mappings(), lookup).items():
+        if not is_cell_failure(result) and result is not None:
+            return CellMapping.objects.get(uuid=cell_uuid), result
+    return None
+
+
+def _group_for(spec: dict) -> dict | None:
+    group = spec.get("instance_group")
+    if not group:
+        return None
+    hosts = {}
+    try:
+        from servergroups.selectors import servergroup_member_hosts
+
+        hosts = servergroup_member_hosts(group_uuid=group["uuid"], exclude=[spec["instance_uuid"]])
+    except ImportError:  # pragma: no cover - the server groups app always ships with servers
+        logger.warning("Server group hosts unavailable; scheduling without group policy")
+    return {**group, "hosts": hosts}
+
+
+def _write_instance(cell, instance: dict, spec: dict, *, host=None, node=None, fault: str | None = None) -> None:
+    """Create the instance, its extra row, metadata and fault in ``cell`` (inside target_cell)."""
+    now = timezone.now()
+    values = {key: instance.get(key) for key in INSTANCE_FIELDS if key != "created_at"}
+    values.update(
+        created_at=instance.get("created_at") or now,
+        host=host,
+        node=node,
+        launched_on=host,
+        launched_at=now if fault is None else None,
+        vm_state="active" if fault is None else "error",
+        task_state=None,
+        power_state=POWER_RUNNING if fault is None else POWER_NOSTATE,
+        progress=0,
+        availability_zone=instance.get("availability_zone")
+        or (settings.CELLSV2_DEFAULT_AVAILABILITY_ZONE if fault is None else None),
+    )
+    created = Instance.objects.create(**values)
+    flavor = spec.get("flavor") or {}
+    InstanceExtra.objects.create(
+        instance=created,
+        flavor=json.dumps({"cur": flavor, "old": None, "new": None}),
+        keypairs=instance.get("keypairs") or None,
+    )
+    system = {"security_groups": json.dumps(instance.get("security_groups") or [])}
+    if instance.get("locked_reason"):
+        system["locked_reason"] = instance["locked_reason"]
+    InstanceSystemMetadata.objects.bulk_create(
+        [InstanceSystemMetadata(instance=created, key=k, value=v) for k, v in system.items()]
+    )
+    Tag.objects.bulk_create([Tag(resource_id=created.uuid, tag=t) for t in instance.get("tags") or []])
+    InstanceMetadata.objects.bulk_create(
+        [InstanceMetadata(instance=created, key=k, value=v) for k, v in (instance.get("metadata") or {}).items()]
+    )
+    if fault is not None:
+        InstanceFault.objects.create(instance=created, code=500, message=fault[:255], details=fault)
+
+
+def build_request_place(instance_uuid: str) -> str:
+    """Place one build request. Returns placed, buried (cell0), adopted, cancelled, or skipped.
+
+    Reads and writes the API database (build_requests, request_specs, instance_mappings) and the
+    chosen cell database; see the module docstring for the order and the races it handles.
+    """
+    with transaction.atomic(using=API):
+        build = (
+            BuildRequest.objects.select_for_update(skip_locked=True)
+            .filter(instance_uuid=instance_uuid)
+            .only("id", "instance", "instance_uuid")
+            .first()
+        )
+        if build is None:
+            return "skipped"
+        mapping = InstanceMapping.objects.select_related("cell").filter(instance_uuid=instance_uuid).first()
+        spec_row = RequestSpec.objects.filter(instance_uuid=instance_uuid).first()
+        try:
+            instance = instance_load(build.instance)
+            spec = request_spec_load(spec_row.spec) if spec_row else {}
+        except UnsupportedFormat:
+            logger.exception("Build request %s cannot be read; leaving it for an operator", instance_uuid)
+            return "skipped"
+        if mapping is None:
+            logger.error("Build request %s has no instance mapping; deleting it", instance_uuid)
+            build.delete()
+            return "cancelled"
+        if mapping.cell_id is not None:
+            logger.error(
+                "Instance %s is already mapped to cell %s; dropping its build request",
+                instance_uuid,
+                mapping.cell.identity,
+            )
+            build.delete()
+            return "skipped"
+
+        outcome = "placed"
+        existing = _find_existing(instance_uuid)
+        if existing is not None:
+            cell, _ = existing
+            outcome = "adopted"
+        else:
+            flavor = spec.get("flavor") or {}
+            group = _group_for(spec)
+            cell = None
+            try:
+                states = scheduler.host_states(availability_zone=spec.get("availability_zone"))
+                while states:
+                    state = scheduler.select_host(states, flavor, group)
+                    with target_cell(state.cell) as alias, transaction.atomic(using=alias):
+                        if scheduler.claim(state, flavor):
+                            _write_instance(state.cell, instance, spec, host=state.host, node=state.node)
+                            cell = state.cell
+                            break
+                    # Someone else took the last capacity of that node: try the next best.
+                    states.remove(state)
+                if cell is None:
+                    raise scheduler.NoValidHost()
+            except scheduler.NoValidHost as exc:
+                cell = CellMapping.objects.get(uuid=CELL0_UUID)
+                with target_cell(cell) as alias, transaction.atomic(using=alias):
+                    _write_instance(cell, instance, spec, fault=str(exc))
+                outcome = "buried"
+
+        InstanceMapping.objects.filter(pk=mapping.pk).update(cell=cell)
+        if BuildRequest.objects.filter(pk=build.pk).delete()[0] == 0:
+            # The user deleted the server while we placed it: take the cell row back.
+            _rollback_instance(cell, instance_uuid)
+            return "cancelled"
+    _invalidate_mapping_cache(instance_uuid)
+    return outcome
+
+
+def _rollback_instance(cell, instance_uuid: str) -> None:
+    with target_cell(cell) as alias, transaction.atomic(using=alias):
+        instance = Instance.objects.filter(uuid=instance_uuid).first()
+        if instance is None:
+            return
+        scheduler.release(
+            host=instance.host,
+            node=instance.node,
+            vcpus=instance.vcpus or 0,
+            memory_mb=instance.memory_mb or 0,
+            disk_gb=(instance.root_gb or 0) + (instance.ephemeral_gb or 0),
+        )
+        InstanceMetadata.objects.filter(instance=instance).delete()
+        InstanceSystemMetadata.objects.filter(instance=instance).delete()
+        Tag.objects.filter(resource_id=instance_uuid).delete()
+        InstanceFault.objects.filter(instance=instance).delete()
+        InstanceExtra.objects.filter(instance=instance).delete()
+        instance.delete()
+
+
+def _invalidate_mapping_cache(instance_uuid: str) -> None:
+    from servers.server_selectors import mapping_cache_forget
+
+    mapping_cache_forget(instance_uuid)
+
+
+def pending_build_requests(limit: int) -> list[str]:
+    """Uuids of build requests waiting to be placed, oldest first (API database)."""
+    return list(
+        BuildRequest.objects.exclude(instance_uuid=None).order_by("id").values_list("instance_uuid", flat=True)[:limit]
+    )
+
+
+def conductor_run_once(*, limit: int = 50) -> dict[str, int]:
+    """Place up to ``limit`` waiting build requests; returns a count per outcome."""
+    counts: dict[str, int] = {}
+    for uuid in pending_build_requests(limit):
+        try:
+            outcome = build_request_place(uuid)
+        except DatabaseError:
+            logger.exception("Placing %s failed; it stays queued", uuid)
+            outcome = "failed"
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+def conductor_loop(*, interval: float = 1.0, batch: int = 50, stop=None, on_batch=None) -> None:
+    """Place build requests until ``stop()`` is true, sleeping ``interval`` when idle (manage.py conductor)."""
+    while stop is None or not stop():
+        counts = conductor_run_once(limit=batch)
+        if on_batch is not None and counts:
+            on_batch(counts)
+        if not counts:
+            time.sleep(interval)
+        # Long-lived worker: let Django recycle connections that went stale or too old.
+        for connection in connections.all(initialized_only=True):
+            connection.close_if_unusable_or_obsolete()
+
+
+def schedule_after_commit(instance_uuids: list[str]) -> None:
+    """In inline mode, place the new servers as soon as the API transaction commits."""
+    if settings.CELLSV2_CONDUCTOR_MODE != "inline":
+        return
+
+    def place():
+        for uuid in instance_uuids:
+            try:
+                build_request_place(uuid)
+            except Exception:
+                # The build request stays; `manage.py conductor` (or the next inline run) retries.
+                logger.exception("Inline placement of %s failed", uuid)
+
+    transaction.on_commit(place, using=API)

@@ -1,0 +1,596 @@
+"""Reads of servers across the API database and the cells.
+
+A server is found through its instance mapping: no cell yet means it is still a build request
+(read from the API database), otherwise it is read from its cell. Listing reads the build
+requests first, then every cell (cell0 included) in parallel, each asked for at most ``limit``
+rows in the requested order, and merges them; pages continue after a marker uuid with a keyset
+condition, so no server is skipped or repeated across cells and pages.
+"""
+
+import logging
+import re
+import uuid as uuid_lib
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cmp_to_key
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import CharField, F, Q, Value
+
+from cellsv2.cells import cell_mappings, is_cell_failure, scatter_gather_cells
+from cellsv2.context import target_cell
+from mappings.models import InstanceMapping
+from servers.models import BuildRequest, Instance, InstanceExtra, InstanceFault, InstanceMetadata, RequestSpec
+from servers.serialization import UnsupportedFormat, instance_load, request_spec_load
+
+logger = logging.getLogger(__name__)
+
+
+class ServerNotFound(Exception):
+    def __init__(self, uuid):
+        super().__init__(f"Instance {uuid} could not be found.")
+        self.uuid = uuid
+
+
+class CellDown(Exception):
+    """The server's cell did not answer."""
+
+    def __init__(self, mapping, reason):
+        super().__init__(f"The cell {mapping.cell.identity} holding server {mapping.instance_uuid} is unreachable")
+        self.mapping = mapping
+        self.reason = reason
+
+
+class MarkerNotFound(Exception):
+    def __init__(self, marker):
+        super().__init__(f"marker [{marker}] not found")
+
+
+@dataclass
+class ServerView:
+    """Everything the API shows of one server, whether it is a build request or in a cell."""
+
+    uuid: str
+    instance: dict
+    source: str  # "build_request" | "cell" | "down"
+    cell: object = None
+    mapping: object = None
+    metadata: dict = field(default_factory=dict)
+    system_metadata: dict = field(default_factory=dict)
+    tags: list = field(default_factory=list)
+    flavor: dict = field(default_factory=dict)
+    fault: dict | None = None
+    spec: dict | None = None
+
+    def get(self, key, default=None):
+        return self.instance.get(key, default)
+
+
+# --- show -------------------------------------------------------------------------------------
+
+
+def _cache_key(uuid: str) -> str:
+    return f"cellsv2:im:{uuid}"
+
+
+def mapping_cache_forget(uuid: str) -> None:
+    """Drop a cached instance mapping (every change to a mapping calls this)."""
+    if settings.CELLSV2_MAPPING_CACHE_SECONDS > 0:
+        cache.delete(_cache_key(uuid))
+
+
+def instance_mapping_lookup(uuid: str) -> InstanceMapping | None:
+    """The instance mapping with its cell; through the optional cache for placed servers."""
+    ttl = settings.CELLSV2_MAPPING_CACHE_SECONDS
+    if ttl > 0:
+        cached = cache.get(_cache_key(uuid))
+        if cached is not None:
+            return cached
+    mapping = InstanceMapping.objects.select_related("cell").filter(instance_uuid=uuid).first()
+    # Only placed, live mappings are cached: a build request's mapping changes when it is placed.
+    if ttl > 0 and mapping is not None and mapping.cell_id is not None and not mapping.queued_for_delete:
+        cache.set(_cache_key(uuid), mapping, ttl)
+    return mapping
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid_lib.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        return False
+    return True
+
+
+def server_from_build_request(build: BuildRequest, mapping=None) -> ServerView:
+    instance = instance_load(build.instance)
+    instance.setdefault("created_at", build.created_at)
+    instance["created_at"] = instance.get("created_at") or build.created_at
+    instance["updated_at"] = build.updated_at
+    return ServerView(
+        uuid=build.instance_uuid,
+        instance=instance,
+        source="build_request",
+        mapping=mapping,
+        metadata=instance.get("metadata") or {},
+        tags=instance.get("tags") or [],
+        flavor=(instance.get("flavor") or {}),
+        system_metadata={"locked_reason": instance.get("locked_reason")} if instance.get("locked_reason") else {},
+    )
+
+
+def _instance_dict(instance: Instance) -> dict:
+    return {f.attname: getattr(instance, f.attname) for f in Instance._meta.concrete_fields}
+
+
+def _load_from_cell(uuids: list[str]) -> dict[str, ServerView]:
+    """Servers by uuid from the targeted cell: instance+extra in one query, the rest in one UNION."""
+    import json
+
+    extras = (
+        InstanceExtra.objects.select_related("instance")
+        .filter(instance__uuid__in=uuids, instance__deleted=0)
+        .defer("numa_topology", "pci_requests", "vcpu_model", "migration_context", "resources", "trusted_certs")
+    )
+    servers = {}
+    for extra in extras:
+        instance = _instance_dict(extra.instance)
+        flavor = json.loads(extra.flavor or "{}").get("cur") or {}
+        servers[extra.instance.uuid] = ServerView(
+            uuid=extra.instance.uuid, instance=instance, source="cell", flavor=flavor
+        )
+        instance["keypairs"] = extra.keypairs
+    if not servers:
+        return servers
+    kind = Value("m", output_field=CharField())
+    rows = (
+        InstanceMetadata.objects.live()
+        .filter(instance_id__in=list(servers))
+        .annotate(kind=kind, owner=F("instance_id"))
+        .values_list("kind", "owner", "key", "value")
+    )
+    from servers.models import InstanceSystemMetadata, Tag
+
+    system = (
+        InstanceSystemMetadata.objects.live()
+        .filter(instance_id__in=list(servers))
+        .annotate(kind=Value("s", output_field=CharField()), owner=F("instance_id"))
+        .values_list("kind", "owner", "key", "value")
+    )
+    tags = (
+        Tag.objects.filter(resource_id__in=list(servers))
+        .annotate(
+            kind=Value("t", output_field=CharField()),
+            owner=F("resource_id"),
+            key=F("tag"),
+            nothing=Value(None, output_field=CharField()),
+        )
+        .values_list("kind", "owner", "key", "nothing")
+    )
+    for kind_value, owner, key, value in rows.union(system, tags, all=True):
+        server = servers[owner]
+        if kind_value == "m":
+            server.metadata[key] = value
+        elif kind_value == "s":
+            server.system_metadata[key] = value
+        else:
+            server.tags.append(key)
+    errored = [u for u, s in servers.items() if s.instance["vm_state"] == "error"]
+    if errored:
+        for fault in (
+            InstanceFault.objects.live().filter(instance_id__in=errored).order_by("instance_id", "-created_at")
+        ):
+            servers[fault.instance_id].fault = servers[fault.instance_id].fault or {
+                "code": fault.code,
+                "message": fault.message,
+                "details": fault.details,
+                "created": fault.created_at,
+            }
+    for server in servers.values():
+        server.tags.sort()
+        groups = server.system_metadata.get("security_groups")
+        server.instance["security_groups"] = json.loads(groups) if groups else []
+    return servers
+
+
+def server_get(*, context, uuid: str) -> ServerView:
+    """A server the caller may see, from its build request or its cell.
+
+    Reads the instance mapping (API database), then the build request or the cell. Another
+    project's server is ServerNotFound for a non-admin (never revealed); a cell that does not
+    answer raises CellDown. A placed server costs three queries (two with the mapping cache).
+    """
+    if not _is_uuid(uuid):
+        raise ServerNotFound(uuid)
+    mapping = instance_mapping_lookup(uuid)
+    if mapping is None or (not context.is_admin and mapping.project_id != context.project_id):
+        raise ServerNotFound(uuid)
+    if mapping.cell_id is None:
+        build = BuildRequest.objects.filter(instance_uuid=uuid).first()
+        if build is not None:
+            try:
+                return server_from_build_request(build, mapping)
+            except UnsupportedFormat:
+                logger.exception("Build request %s cannot be read", uuid)
+                raise ServerNotFound(uuid) from None
+        # Placed meanwhile: the conductor sets the cell before it deletes the build request.
+        mapping = InstanceMapping.objects.select_related("cell").filter(instance_uuid=uuid).first()
+        if mapping is None or mapping.cell_id is None:
+            raise ServerNotFound(uuid)
+    try:
+        with target_cell(mapping.cell):
+            found = _load_from_cell([uuid])
+    except Exception as exc:
+        if isinstance(exc, ServerNotFound):
+            raise
+        raise CellDown(mapping, exc) from exc
+    server = found.get(uuid)
+    if server is None or (not context.is_admin and server.get("project_id") != context.project_id):
+        raise ServerNotFound(uuid)
+    server.cell, server.mapping = mapping.cell, mapping
+    return server
+
+
+def server_partial(*, mapping) -> ServerView:
+    """The 2.69 record of a server whose cell is down: from its mapping and request spec (API database)."""
+    if mapping.queued_for_delete:
+        raise ServerNotFound(mapping.instance_uuid)
+    spec_row = RequestSpec.objects.filter(instance_uuid=mapping.instance_uuid).first()
+    if spec_row is None:
+        raise ServerNotFound(mapping.instance_uuid)
+    spec = request_spec_load(spec_row.spec)
+    return ServerView(
+        uuid=mapping.instance_uuid,
+        instance={
+            "uuid": mapping.instance_uuid,
+            "project_id": mapping.project_id,
+            "user_id": mapping.user_id or spec.get("user_id"),
+            "created_at": mapping.created_at,
+            "image_ref": (spec.get("image") or {}).get("id"),
+            "availability_zone": spec.get("availability_zone"),
+        },
+        source="down",
+        mapping=mapping,
+        flavor=spec.get("flavor") or {},
+        spec=spec,
+    )
+
+
+# --- list -------------------------------------------------------------------------------------
+
+# Nova's VALID_SORT_KEYS that map to instance columns, and the ones it silently ignores before 2.75.
+SORT_KEYS = {
+    "access_ip_v4",
+    "access_ip_v6",
+    "auto_disk_config",
+    "availability_zone",
+    "config_drive",
+    "created_at",
+    "display_description",
+    "display_name",
+    "host",
+    "hostname",
+    "image_ref",
+    "instance_type_id",
+    "kernel_id",
+    "key_name",
+    "launch_index",
+    "launched_at",
+    "locked_by",
+    "node",
+    "power_state",
+    "progress",
+    "project_id",
+    "ramdisk_id",
+    "root_device_name",
+    "task_state",
+    "terminated_at",
+    "updated_at",
+    "user_id",
+    "uuid",
+    "vm_state",
+}
+IGNORED_SORT_KEYS = {
+    "architecture",
+    "cell_name",
+    "cleaned",
+    "default_ephemeral_device",
+    "default_swap_device",
+    "deleted",
+    "deleted_at",
+    "disable_terminate",
+    "ephemeral_gb",
+    "ephemeral_key_uuid",
+    "id",
+    "key_data",
+    "launched_on",
+    "locked",
+    "memory_mb",
+    "os_type",
+    "reservation_id",
+    "root_gb",
+    "shutdown_terminate",
+    "user_data",
+    "vcpus",
+    "vm_mode",
+}
+
+
+def sort_spec(keys: list[str], dirs: list[str]) -> list[tuple[str, str]]:
+    """[(key, dir)] with created_at and uuid appended: a total order that is the same in every cell."""
+    pairs = []
+    for index, key in enumerate(keys):
+        direction = dirs[index] if index < len(dirs) else (dirs[0] if dirs else "desc")
+        if key not in (k for k, _ in pairs):
+            pairs.append((key, direction))
+    default_dir = pairs[0][1] if pairs else "desc"
+    if "created_at" not in (k for k, _ in pairs):
+        pairs.append(("created_at", default_dir))
+    if "uuid" not in (k for k, _ in pairs):
+        pairs.append(("uuid", "asc"))
+    return pairs
+
+
+def _normal(value):
+    if isinstance(value, datetime):
+        return value.replace(microsecond=value.microsecond).timestamp()
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _compare(a: dict, b: dict, order: list[tuple[str, str]]) -> int:
+    # NULLs sort first in ascending order and last in descending order, as the SQL below does.
+    for key, direction in order:
+        x, y = _normal(a.get(key)), _normal(b.get(key))
+        if x == y:
+            continue
+        if x is None:
+            result = -1
+        elif y is None:
+            result = 1
+        else:
+            result = -1 if x < y else 1
+        return result if direction == "asc" else -result
+    return 0
+
+
+def _order_by(order):
+    return [
+        F(key).asc(nulls_first=True) if direction == "asc" else F(key).desc(nulls_last=True)
+        for key, direction in order
+    ]
+
+
+def _after(order, values: dict) -> Q:
+    """Rows strictly after ``values`` in ``order`` (a keyset condition that understands NULLs)."""
+    condition = Q(pk__in=[])
+    equal = Q()
+    for key, direction in order:
+        value = values.get(key)
+        if direction == "asc":
+            beyond = Q(**{f"{key}__isnull": False}) if value is None else Q(**{f"{key}__gt": value})
+            same = Q(**{f"{key}__isnull": True}) if value is None else Q(**{key: value})
+        else:
+            beyond = Q(pk__in=[]) if value is None else (Q(**{f"{key}__lt": value}) | Q(**{f"{key}__isnull": True}))
+            same = Q(**{f"{key}__isnull": True}) if value is None else Q(**{key: value})
+        condition |= equal & beyond
+        equal &= same
+    return condition
+
+
+@dataclass
+class ListResult:
+    servers: list
+    down_cells: list = field(default_factory=list)
+
+
+STATUS_TO_VM_STATES = {
+    "ACTIVE": ["active"],
+    "BUILD": ["building"],
+    "ERROR": ["error"],
+    "SHUTOFF": ["stopped"],
+    "PAUSED": ["paused"],
+    "SUSPENDED": ["suspended"],
+    "DELETED": ["deleted"],
+    "SOFT_DELETED": ["soft-delete"],
+    "RESCUE": ["rescued"],
+    "SHELVED": ["shelved"],
+    "SHELVED_OFFLOADED": ["shelved_offloaded"],
+    "RESIZE": ["resized"],
+    "VERIFY_RESIZE": ["resized"],
+    "MIGRATING": ["active"],
+    "REBUILD": ["active"],
+    "UNKNOWN": [],
+}
+
+
+def _cell_filters(filters: dict) -> Q:
+    q = Q(deleted=0) if not filters.get("deleted") else Q()
+    exact = {
+        "project_id": "project_id",
+        "user_id": "user_id",
+        "image_ref": "image_ref",
+        "vm_state": "vm_state__in",
+        "task_state": "task_state",
+        "power_state": "power_state",
+        "host": "host",
+        "node": "node",
+        "uuid": "uuid__in",
+        "key_name": "key_name",
+        "availability_zone": "availability_zone",
+        "reservation_id": "reservation_id",
+        "locked": "locked",
+        "instance_type_id": "instance_type_id",
+    }
+    for key, lookup in exact.items():
+        if key in filters:
+            q &= Q(**{lookup: filters[key]})
+    if "name" in filters:
+        q &= Q(display_name__regex=filters["name"])
+    if "changes-since" in filters:
+        q &= Q(updated_at__gte=filters["changes-since"]) | Q(updated_at=None, created_at__gte=filters["changes-since"])
+    if "changes-before" in filters:
+        q &= Q(updated_at__lte=filters["changes-before"])
+    return q
+
+
+def _build_request_matches(instance: dict, filters: dict) -> bool:
+    if filters.get("deleted"):
+        return False
+    for key in (
+        "project_id",
+        "user_id",
+        "image_ref",
+        "task_state",
+        "host",
+        "key_name",
+        "availability_zone",
+        "reservation_id",
+        "instance_type_id",
+    ):
+        if key in filters and instance.get(key) != filters[key]:
+            return False
+    if "vm_state" in filters and instance.get("vm_state") not in filters["vm_state"]:
+        return False
+    if "uuid" in filters and instance.get("uuid") not in filters["uuid"]:
+        return False
+    if "name" in filters and instance.get("display_name") and not re.search(filters["name"], instance["display_name"]):
+        return False
+    if "locked" in filters and bool(instance.get("locked")) != filters["locked"]:
+        return False
+    if "power_state" in filters and instance.get("power_state") != filters["power_state"]:
+        return False
+    return True
+
+
+def _marker_in_cells(marker: str, order) -> dict:
+    """The sort values of the marker instance, read in its cell through its mapping."""
+    mapping = InstanceMapping.objects.select_related("cell").filter(instance_uuid=marker).first()
+    if mapping is None or mapping.cell is None:
+        raise MarkerNotFound(marker)
+    with target_cell(mapping.cell):
+        row = Instance.objects.filter(uuid=marker).values(*{k for k, _ in order}).first()
+    if row is None:
+        raise MarkerNotFound(marker)
+    return row
+
+
+def server_list(
+    *,
+    context,
+    filters: dict,
+    sort_keys: list[str],
+    sort_dirs: list[str],
+    limit: int,
+    marker: str | None,
+    timeout: float | None = None,
+) -> ListResult:
+    """A page of servers: build requests first, then every cell's servers merged in sort order.
+
+    As Nova: a marker found among the build requests continues there and then starts the cells
+    from the beginning; a marker in a cell continues after it in the merged cell order. Each cell
+    is asked (in parallel) for at most the rows still needed; cells that fail or time out are
+    reported in ``down_cells`` and skipped. ``filters`` are already policy-checked (project_id is
+    set for non-admins). Raises MarkerNotFound.
+    """
+    order = sort_spec(sort_keys, sort_dirs)
+    key = cmp_to_key(lambda a, b: _compare(a.instance, b.instance, order))
+
+    builds: list[ServerView] = []
+    marker_in_builds = False
+    if limit > 0:
+        rows = BuildRequest.objects.all()
+        if "project_id" in filters:
+            rows = rows.filter(project_id=filters["project_id"])
+        for build in rows:
+            try:
+                server = server_from_build_request(build)
+            except UnsupportedFormat:
+                logger.warning("Skipping unreadable build request %s", build.instance_uuid)
+                continue
+            if server.uuid == marker:
+                marker_in_builds = True
+            if _build_request_matches(server.instance, filters):
+                builds.append(server)
+        builds.sort(key=key)
+    if marker is not None:
+        if marker_in_builds:
+            index = next((i for i, s in enumerate(builds) if s.uuid == marker), None)
+            builds = builds[index + 1 :] if index is not None else []
+            marker_values = None
+        else:
+            builds = []
+            marker_values = _marker_in_cells(marker, order)
+    else:
+        marker_values = None
+    builds = builds[:limit]
+    remaining = limit - len(builds)
+
+    condition = _cell_filters(filters)
+    if marker_values is not None:
+        condition &= _after(order, marker_values)
+    columns = list(dict.fromkeys(["uuid", *(k for k, _ in order)]))
+
+    def page(cell):
+        return list(Instance.objects.filter(condition).order_by(*_order_by(order)).values(*columns)[:remaining])
+
+    cells = cell_mappings()
+    by_cell = {c.uuid: c for c in cells}
+    down: list[str] = []
+    candidates = []
+    if remaining > 0:
+        for cell_uuid, rows in scatter_gather_cells(cells, page, timeout=timeout).items():
+            if is_cell_failure(rows):
+                down.append(cell_uuid)
+                continue
+            candidates.extend((cell_uuid, row) for row in rows)
+    candidates.sort(key=cmp_to_key(lambda a, b: _compare(a[1], b[1], order)))
+
+    seen = {s.uuid for s in builds}
+    picked: dict[str, list[str]] = {}
+    chosen: list[str] = []
+    for cell_uuid, row in candidates:
+        if len(chosen) >= remaining:
+            break
+        if row["uuid"] in seen:
+            continue  # still a build request too: the build request's copy is shown
+        seen.add(row["uuid"])
+        chosen.append(row["uuid"])
+        picked.setdefault(cell_uuid, []).append(row["uuid"])
+
+    # The full records of the chosen rows: one set of queries per cell, in parallel.
+    def load(cell):
+        return _load_from_cell(picked.get(cell.uuid, []))
+
+    loaded: dict[str, ServerView] = {}
+    if picked:
+        for cell_uuid, result in scatter_gather_cells([by_cell[u] for u in picked], load, timeout=timeout).items():
+            if is_cell_failure(result):
+                down.append(cell_uuid)
+                continue
+            for uuid, server in result.items():
+                server.cell = by_cell[cell_uuid]
+                loaded[uuid] = server
+    servers = builds + [loaded[u] for u in chosen if u in loaded]
+    return ListResult(servers=servers, down_cells=sorted(set(down)))
+
+
+def down_cell_records(*, cell_uuids: list[str], project_id: str | None) -> list[ServerView]:
+    """2.69 partial records of the servers in unreachable cells, from instance mappings (API database)."""
+    mappings = (
+        InstanceMapping.objects.select_related("cell")
+        .filter(cell__uuid__in=cell_uuids)
+        .exclude(queued_for_delete=True)
+    )
+    if project_id is not None:
+        mappings = mappings.filter(project_id=project_id)
+    return [
+        ServerView(
+            uuid=m.instance_uuid,
+            instance={"uuid": m.instance_uuid, "project_id": m.project_id, "created_at": m.created_at},
+            source="down",
+            mapping=m,
+        )
+        for m in mappings.order_by("id")
+    ]

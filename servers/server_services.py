@@ -1,0 +1,385 @@
+"""Writes of servers: create (API database only), update and delete (wherever the server is)."""
+
+import json
+import logging
+import re
+import secrets
+import string
+import uuid as uuid_lib
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from cellsv2.context import target_cell
+from cellsv2.quotas import OverQuota, quota_counter, quota_limit, quota_reserve, quota_usage
+from keypairs.exceptions import KeypairNotFound
+from keypairs.selectors import keypair_get
+from keypairs.serialization import keypair_list_json
+from mappings.models import InstanceMapping
+from mappings.selectors import INSTANCE_MIGRATION_MARKER
+from servers import conductor, scheduler
+from servers.models import (
+    BuildRequest,
+    Flavor,
+    Instance,
+    InstanceExtra,
+    InstanceMetadata,
+    InstanceSystemMetadata,
+    RequestSpec,
+)
+from servers.serialization import instance_dump, instance_load, request_spec_dump, request_spec_load
+from servers.server_selectors import ServerNotFound, mapping_cache_forget, server_get
+
+logger = logging.getLogger(__name__)
+
+API = "api"
+
+
+class InvalidKeyName(Exception):
+    def __init__(self):
+        super().__init__("Invalid key_name provided.")
+
+
+class ServerGroupNotFound(Exception):
+    def __init__(self, uuid):
+        super().__init__(f"Instance group {uuid} could not be found.")
+
+
+class ServerLocked(Exception):
+    def __init__(self, uuid):
+        super().__init__(f"Instance {uuid} is locked")
+
+
+@dataclass
+class ServerCreateRequest:
+    """A validated server create request (the API turns its body into this)."""
+
+    name: str
+    flavor: Flavor
+    image_ref: str | None = None
+    key_name: str | None = None
+    metadata: dict = field(default_factory=dict)
+    min_count: int = 1
+    max_count: int = 1
+    availability_zone: str | None = None
+    user_data: str | None = None
+    description: str | None = None
+    security_groups: list = field(default_factory=lambda: ["default"])
+    tags: list = field(default_factory=list)
+    config_drive: bool = False
+    access_ip_v4: str | None = None
+    access_ip_v6: str | None = None
+    auto_disk_config: bool = False
+    admin_pass: str | None = None
+    group_uuid: str | None = None
+    scheduler_hints: dict = field(default_factory=dict)
+    hostname: str | None = None
+    networks: object = None
+
+
+@dataclass
+class ServerCreateResult:
+    uuids: list[str]
+    reservation_id: str
+    admin_pass: str
+
+
+def flavor_dict(flavor: Flavor) -> dict:
+    """The flavor as the request spec and instance_extra keep it (what the server was built with)."""
+    return {
+        "flavorid": flavor.flavorid,
+        "name": flavor.name,
+        "memory_mb": flavor.memory_mb,
+        "vcpus": flavor.vcpus,
+        "root_gb": flavor.root_gb,
+        "ephemeral_gb": flavor.ephemeral_gb,
+        "swap": flavor.swap,
+        "rxtx_factor": flavor.rxtx_factor,
+        "vcpu_weight": flavor.vcpu_weight,
+        "extra_specs": {spec.key: spec.value for spec in flavor.extra_specs.all()},
+    }
+
+
+def _live_mappings(project_id: str, user_id: str | None = None):
+    mappings = InstanceMapping.objects.filter(project_id=project_id, queued_for_delete=False)
+    return mappings.filter(user_id=user_id) if user_id else mappings
+
+
+@quota_counter("instances")
+def count_instances(project_id: str, user_id: str | None) -> int:
+    """Servers of a project from instance_mappings (API database): a down cell cannot hide any."""
+    return _live_mappings(project_id).exclude(project_id=INSTANCE_MIGRATION_MARKER).count()
+
+
+def _flavor_totals(project_id: str) -> tuple[int, int]:
+    uuids = _live_mappings(project_id).values("instance_uuid")
+    cores = ram = 0
+    for text in RequestSpec.objects.filter(instance_uuid__in=uuids).values_list("spec", flat=True):
+        flavor = request_spec_load(text).get("flavor") or {}
+        cores += flavor.get("vcpus") or 0
+        ram += flavor.get("memory_mb") or 0
+    return cores, ram
+
+
+@quota_counter("cores")
+def count_cores(project_id: str, user_id: str | None) -> int:
+    """vCPUs of a project's servers, from their request specs (API database)."""
+    return _flavor_totals(project_id)[0]
+
+
+@quota_counter("ram")
+def count_ram(project_id: str, user_id: str | None) -> int:
+    """RAM (MB) of a project's servers, from their request specs (API database)."""
+    return _flavor_totals(project_id)[1]
+
+
+def _allowed_count(*, project_id: str, request: ServerCreateRequest) -> int:
+    """How many of min..max servers fit in the instances, cores and ram quotas (Nova's rule)."""
+    allowed = request.max_count
+    per_server = {"instances": 1, "cores": request.flavor.vcpus, "ram": request.flavor.memory_mb}
+    overs = []
+    for resource, size in per_server.items():
+        limit = quota_limit(project_id=project_id, resource=resource)
+        if limit < 0 or size == 0:
+            continue
+        used = quota_usage(project_id=project_id, resource=resource)
+        fits = max((limit - used) // size, 0)
+        if fits < request.min_count:
+            overs.append((resource, used, limit))
+        allowed = min(allowed, fits)
+    if overs:
+        resource, used, limit = overs[0]
+        requested = request.min_count * per_server[resource]
+        raise OverQuota(
+            f"Quota exceeded for {resource}: Requested {requested}, but already used {used} of {limit} {resource}",
+            resource=resource,
+            requested=requested,
+            used=used,
+            limit=limit,
+        )
+    return allowed
+
+
+def _hostname(name: str) -> str:
+    """Nova's sanitize_hostname: lower case, [a-z0-9-] only, at most 63 characters."""
+    host = re.sub(r"[ _.]", "-", name.lower())
+    host = re.sub(r"[^\w-]+", "", host, flags=re.ASCII).strip("-")[:63].strip("-")
+    return host or "server"
+
+
+def _generate_password(length: int = 12) -> str:
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def server_create(*, context, request: ServerCreateRequest) -> ServerCreateResult:
+    """Accept a server: RequestSpec + BuildRequest + InstanceMapping (no cell) per instance, in one
+    API-database transaction, after the key pair, server group and quota checks; the conductor
+    places them after commit. Raises InvalidKeyName, ServerGroupNotFound or OverQuota.
+    """
+    keypairs_json = keypair_list_json([])
+    key_data = None
+    if request.key_name:
+        try:
+            keypair = keypair_get(user_id=context.user_id, name=request.key_name)
+        except KeypairNotFound:
+            raise InvalidKeyName() from None
+        keypairs_json, key_data = keypair_list_json([keypair]), keypair.public_key
+    group = None
+    if request.group_uuid:
+        group = _group_for_create(context, request.group_uuid)
+    flavor = flavor_dict(request.flavor)
+    reservation_id = f"r-{secrets.token_hex(4)}"
+    admin_pass = request.admin_pass or _generate_password()
+    now = timezone.now()
+
+    with quota_reserve(project_id=context.project_id, resource="instances", delta=request.min_count):
+        count = _allowed_count(project_id=context.project_id, request=request)
+        uuids = [str(uuid_lib.uuid4()) for _ in range(count)]
+        if group is not None:
+            _group_add_members(context, group, uuids)
+        with transaction.atomic(using=API):
+            for index, instance_uuid in enumerate(uuids):
+                name = request.name if count == 1 else f"{request.name}-{index + 1}"
+                instance = {
+                    "uuid": instance_uuid,
+                    "user_id": context.user_id,
+                    "project_id": context.project_id,
+                    "image_ref": request.image_ref or "",
+                    "hostname": request.hostname or _hostname(name),
+                    "display_name": name,
+                    "display_description": request.description,
+                    "key_name": request.key_name,
+                    "key_data": key_data,
+                    "keypairs": keypairs_json,
+                    "power_state": 0,
+                    "vm_state": "building",
+                    "task_state": "scheduling",
+                    "memory_mb": request.flavor.memory_mb,
+                    "vcpus": request.flavor.vcpus,
+                    "root_gb": request.flavor.root_gb,
+                    "ephemeral_gb": request.flavor.ephemeral_gb,
+                    "instance_type_id": request.flavor.id,
+                    "user_data": request.user_data,
+                    "reservation_id": reservation_id,
+                    "launch_index": index,
+                    "availability_zone": request.availability_zone,
+                    "locked": False,
+                    "locked_by": None,
+                    "config_drive": "True" if request.config_drive else "",
+                    "access_ip_v4": request.access_ip_v4,
+                    "access_ip_v6": request.access_ip_v6,
+                    "auto_disk_config": request.auto_disk_config,
+                    "progress": 0,
+                    "created_at": now,
+                    "metadata": request.metadata,
+                    "flavor": flavor,
+                    "security_groups": request.security_groups,
+                    "tags": request.tags,
+                }
+                spec = {
+                    "instance_uuid": instance_uuid,
+                    "project_id": context.project_id,
+                    "user_id": context.user_id,
+                    "flavor": flavor,
+                    "image": {"id": request.image_ref} if request.image_ref else None,
+                    "availability_zone": request.availability_zone,
+                    "num_instances": count,
+                    "scheduler_hints": request.scheduler_hints,
+                    "instance_group": group,
+                    "security_groups": request.security_groups,
+                    "requested_networks": request.networks,
+                }
+                RequestSpec.objects.create(instance_uuid=instance_uuid, spec=request_spec_dump(spec))
+                BuildRequest.objects.create(
+                    instance_uuid=instance_uuid,
+                    project_id=context.project_id,
+                    instance=instance_dump(instance),
+                    tags=json.dumps(request.tags),
+                    created_at=now,
+                )
+                InstanceMapping.objects.create(
+                    instance_uuid=instance_uuid,
+                    cell=None,
+                    project_id=context.project_id,
+                    user_id=context.user_id,
+                    queued_for_delete=False,
+                )
+            conductor.schedule_after_commit(uuids)
+    return ServerCreateResult(uuids=uuids, reservation_id=reservation_id, admin_pass=admin_pass)
+
+
+def _group_for_create(context, group_uuid: str) -> dict:
+    """The server group of the scheduler hint, as the request spec keeps it."""
+    from servergroups import selectors as group_selectors
+
+    try:
+        group = group_selectors.servergroup_get(context=context, uuid=group_uuid)
+    except Exception as exc:
+        if type(exc).__name__.endswith("NotFound"):
+            raise ServerGroupNotFound(group_uuid) from None
+        raise
+    return {"uuid": group.uuid, "policy": group.policy, "rules": group.rules}
+
+
+def _group_add_members(context, group: dict, uuids: list[str]) -> None:
+    from servergroups import services as group_services
+
+    group_services.servergroup_add_members(context=context, group_uuid=group["uuid"], instance_uuids=uuids)
+
+
+def _group_remove_member(instance_uuid: str) -> None:
+    from servergroups import services as group_services
+
+    group_services.servergroup_members_remove(instance_uuids=[instance_uuid])
+
+
+# --- update -----------------------------------------------------------------------------------
+
+UPDATABLE = {
+    "name": "display_name",
+    "description": "display_description",
+    "hostname": "hostname",
+    "accessIPv4": "access_ip_v4",
+    "accessIPv6": "access_ip_v6",
+    "auto_disk_config": "auto_disk_config",
+}
+
+
+def server_update(*, context, uuid: str, changes: dict) -> None:
+    """Change a server's name, description, hostname or access IPs wherever it is.
+
+    While it is a build request the serialized instance is rewritten under the build request's
+    row lock, which the conductor also holds while placing it, so the change is never lost to
+    the placement (Nova loses it: LP#1620248). Raises ServerNotFound.
+    """
+    values = {UPDATABLE[k]: v for k, v in changes.items() if k in UPDATABLE}
+    server_get(context=context, uuid=uuid)  # existence and visibility
+    with transaction.atomic(using=API):
+        build = BuildRequest.objects.select_for_update().filter(instance_uuid=uuid).first()
+        if build is not None:
+            instance = instance_load(build.instance)
+            instance.update(values)
+            build.instance = instance_dump(instance)
+            build.save(update_fields=["instance"])
+            return
+    mapping = InstanceMapping.objects.select_related("cell").get(instance_uuid=uuid)
+    with target_cell(mapping.cell) as alias, transaction.atomic(using=alias):
+        updated = Instance.objects.live().filter(uuid=uuid).update(**values, updated_at=timezone.now())
+    if not updated:
+        raise ServerNotFound(uuid)
+
+
+# --- delete -----------------------------------------------------------------------------------
+
+
+def server_delete(*, context, uuid: str) -> None:
+    """Delete a server: cancel a build request, or soft-delete the instance in its cell.
+
+    Either way the instance mapping is queued for delete (it goes at archive time). Raises
+    ServerNotFound or ServerLocked (a locked server, unless the caller is an admin).
+    """
+    server = server_get(context=context, uuid=uuid)
+    if server.get("locked") and not context.is_admin:
+        raise ServerLocked(uuid)
+    with transaction.atomic(using=API):
+        cancelled = BuildRequest.objects.filter(instance_uuid=uuid).delete()[0]
+        if cancelled:
+            InstanceMapping.objects.filter(instance_uuid=uuid).update(queued_for_delete=True)
+    if cancelled:
+        _group_remove_member(uuid)
+        mapping_cache_forget(uuid)
+        return
+    mapping = InstanceMapping.objects.select_related("cell").filter(instance_uuid=uuid).first()
+    if mapping is None or mapping.cell is None:
+        raise ServerNotFound(uuid)
+    now = timezone.now()
+    with target_cell(mapping.cell) as alias, transaction.atomic(using=alias):
+        instance = Instance.objects.live().select_for_update().filter(uuid=uuid).first()
+        if instance is None:
+            raise ServerNotFound(uuid)
+        Instance.objects.filter(pk=instance.pk).update(
+            vm_state="deleted", task_state=None, power_state=0, terminated_at=now, deleted_at=now, deleted=instance.pk
+        )
+        for model in (InstanceExtra, InstanceMetadata, InstanceSystemMetadata):
+            model.objects.live().filter(instance=instance).soft_delete()
+        _delete_console_tokens(uuid)
+        scheduler.release(
+            host=instance.host,
+            node=instance.node,
+            vcpus=instance.vcpus or 0,
+            memory_mb=instance.memory_mb or 0,
+            disk_gb=(instance.root_gb or 0) + (instance.ephemeral_gb or 0),
+        )
+    InstanceMapping.objects.filter(instance_uuid=uuid).update(queued_for_delete=True)
+    mapping_cache_forget(uuid)
+
+
+def _delete_console_tokens(instance_uuid: str) -> None:
+    """Console tokens go with their instance (inside target_cell); the consoles app may not have them yet."""
+    try:
+        from consoles.models import ConsoleAuthToken
+    except ImportError:
+        return
+    ConsoleAuthToken.objects.filter(instance_uuid=instance_uuid).delete()
