@@ -9,12 +9,13 @@ import uuid as uuid_lib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db.models import Q
 
 from cellsv2.cells import (
     CELL0_UUID,
     cells_cache_clear,
+    configured_alias_for_url,
     configured_alias_url,
     configured_cell_aliases,
     database_url_check,
@@ -56,7 +57,13 @@ def cell_database_validate(url: str, *, check_connection: bool = True) -> None:
         raise InvalidCellDatabase(str(exc)) from None
     if check_connection:
         try:
-            database_url_check(url)
+            alias = configured_alias_for_url(url)
+            if alias is not None:
+                # A mapping with this URL will use the database configured in settings
+                # (alias_for_mapping), so that is the connection to check.
+                connections[alias].ensure_connection()
+            else:
+                database_url_check(url)
         except Exception as exc:
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InvalidCellDatabase(f"Unable to connect to the cell database: {message}") from None

@@ -1,0 +1,256 @@
+"""``cell_v2 map_instances``: batches, the resume marker, crash safety and the runner lock."""
+
+import threading
+import uuid
+from collections import Counter
+from contextlib import contextmanager
+
+import pytest
+from django.db import connections
+from django.db.models import F
+
+from cellsv2.context import target_cell
+from cellsv2.locks import runner_lock
+from mappings import services
+from mappings.models import InstanceMapping
+from mappings.selectors import INSTANCE_MIGRATION_MARKER, instance_mapping_list
+from servers.models import Instance
+from tests.conftest import ALL_DATABASES, run_command
+
+pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
+
+INSTANCES = 300
+
+
+def seed_instances(alias: str, count: int, *, deleted_every: int = 0) -> list[str]:
+    """Create ``count`` instances in a cell (every ``deleted_every``-th soft-deleted); their uuids, oldest first."""
+    with target_cell(alias):
+        created = Instance.objects.bulk_create(
+            Instance(uuid=str(uuid.uuid4()), project_id=f"project-{i % 7}", user_id=f"user-{i % 3}")
+            for i in range(count)
+        )
+        uuids = [instance.uuid for instance in created]
+        if deleted_every:
+            Instance.objects.filter(uuid__in=uuids[::deleted_every]).update(deleted=F("id"))
+        assert list(Instance.objects.order_by("id").values_list("uuid", flat=True)) == uuids
+    return uuids
+
+
+def mapped_uuids() -> Counter:
+    """How many real mappings (the marker row excluded) each instance uuid has."""
+    return Counter(instance_mapping_list().values_list("instance_uuid", flat=True))
+
+
+def marker_rows() -> list[InstanceMapping]:
+    return list(InstanceMapping.objects.filter(project_id=INSTANCE_MIGRATION_MARKER))
+
+
+def map_instances(cell, *args: str):
+    return run_command("cell_v2", "map_instances", "--cell_uuid", cell.uuid, *args)
+
+
+@contextmanager
+def lock_held_by_another_runner(name: str):
+    """Hold runner_lock(name) in another thread (its own database connection) inside the block."""
+    held, release = threading.Event(), threading.Event()
+    errors = []
+
+    def hold():
+        try:
+            with runner_lock(name):
+                held.set()
+                release.wait(30)
+        except Exception as exc:
+            errors.append(exc)
+            held.set()
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(30) and errors == [], errors
+        yield
+    finally:
+        release.set()
+        holder.join(30)
+
+
+@pytest.fixture
+def cell1_instances(cells) -> list[str]:
+    return seed_instances("cell1", INSTANCES, deleted_every=4)
+
+
+class TestBatchesWithMaxCount:
+    def test_each_run_maps_one_batch_and_exits_1_until_everything_is_mapped(self, cells, cell1_instances):
+        codes, counts, markers = [], [], []
+        for _ in range(5):
+            result = map_instances(cells["cell1"], "--max-count", "64")
+            codes.append(result.code)
+            counts.append(sum(mapped_uuids().values()))
+            markers.append([m.instance_uuid for m in marker_rows()])
+
+        assert codes == [1, 1, 1, 1, 0]
+        assert counts == [64, 128, 192, 256, INSTANCES]
+        # The marker is the last uuid mapped, dashes turned into spaces so it never clashes with a mapping.
+        assert markers[:4] == [[cell1_instances[n * 64 - 1].replace("-", " ")] for n in range(1, 5)]
+        assert markers[4] == []
+        assert set(mapped_uuids()) == set(cell1_instances)
+
+    def test_the_marker_row_belongs_to_no_cell_and_is_not_a_real_mapping(self, cells, cell1_instances):
+        assert map_instances(cells["cell1"], "--max-count", "10").code == 1
+
+        [marker] = marker_rows()
+
+        assert marker.cell is None
+        assert marker.user_id == INSTANCE_MIGRATION_MARKER
+        assert " " in marker.instance_uuid and "-" not in marker.instance_uuid
+        assert sum(mapped_uuids().values()) == 10
+
+    def test_deleted_instances_are_mapped_too(self, cells, cell1_instances):
+        while map_instances(cells["cell1"], "--max-count", "100").code == 1:
+            pass
+
+        with target_cell("cell1"):
+            deleted = set(Instance.objects.only_deleted().values_list("uuid", flat=True))
+        assert len(deleted) == INSTANCES // 4
+        assert deleted <= set(mapped_uuids())
+
+    def test_mappings_get_the_cell_project_and_user_of_their_instance(self, cells, cell1_instances):
+        assert map_instances(cells["cell1"]).code == 0
+
+        with target_cell("cell1"):
+            owners = {u: (p, usr) for u, p, usr in Instance.objects.values_list("uuid", "project_id", "user_id")}
+        for mapping in instance_mapping_list():
+            assert mapping.cell == cells["cell1"]
+            assert (mapping.project_id, mapping.user_id) == owners[mapping.instance_uuid]
+
+    def test_when_exactly_a_batch_remains_one_more_empty_run_finishes(self, cells):
+        seed_instances("cell1", 200)
+
+        codes = [map_instances(cells["cell1"], "--max-count", "100").code for _ in range(3)]
+
+        assert codes == [1, 1, 0]
+        assert sum(mapped_uuids().values()) == 200
+        assert marker_rows() == []
+
+    def test_reset_starts_over_from_the_oldest_instance(self, cells, cell1_instances):
+        assert map_instances(cells["cell1"], "--max-count", "100").code == 1
+        # A mapping behind the marker goes missing: resuming never looks back there ...
+        InstanceMapping.objects.filter(instance_uuid=cell1_instances[0]).delete()
+        assert map_instances(cells["cell1"], "--max-count", "100").code == 1
+        assert cell1_instances[0] not in mapped_uuids()
+
+        # ... but --reset does, skips what is already mapped and leaves a marker where it stopped.
+        result = map_instances(cells["cell1"], "--max-count", "100", "--reset")
+
+        assert result.code == 1
+        assert cell1_instances[0] in mapped_uuids()
+        assert [m.instance_uuid for m in marker_rows()] == [cell1_instances[99].replace("-", " ")]
+        assert sum(mapped_uuids().values()) == 200
+
+    def test_instances_of_other_cells_are_left_alone(self, cells, cell1_instances):
+        cell2_instances = seed_instances("cell2", 20)
+
+        assert map_instances(cells["cell1"]).code == 0
+
+        assert not set(cell2_instances) & set(mapped_uuids())
+        assert map_instances(cells["cell2"]).code == 0
+        assert instance_mapping_list(cell=cells["cell2"]).count() == 20
+
+    def test_an_existing_mapping_is_kept_as_it_is(self, cells, cell1_instances):
+        InstanceMapping.objects.create(instance_uuid=cell1_instances[5], cell=None, project_id="building")
+
+        assert map_instances(cells["cell1"]).code == 0
+
+        assert InstanceMapping.objects.get(instance_uuid=cell1_instances[5]).project_id == "building"
+        assert set(mapped_uuids().values()) == {1}
+
+
+class TestInterruptedRun:
+    def test_a_run_that_crashes_after_a_committed_batch_resumes_and_maps_each_instance_once(
+        self, cells, cell1_instances, monkeypatch
+    ):
+        real_bulk_create = InstanceMapping.objects.bulk_create
+        batches = []
+
+        def crash_on_second_batch(objs, *args, **kwargs):
+            batches.append(len(objs))
+            if len(batches) == 2:
+                raise RuntimeError("the process died")
+            return real_bulk_create(objs, *args, **kwargs)
+
+        monkeypatch.setattr(InstanceMapping.objects, "bulk_create", crash_on_second_batch)
+        with pytest.raises(RuntimeError, match="the process died"):
+            services.instances_map(cell_uuid=cells["cell1"].uuid, batch_size=50)
+        monkeypatch.undo()
+
+        assert batches == [50, 50]
+        assert sum(mapped_uuids().values()) == 50
+        assert [m.instance_uuid for m in marker_rows()] == [cell1_instances[49].replace("-", " ")]
+
+        result = services.instances_map(cell_uuid=cells["cell1"].uuid, batch_size=50)
+
+        assert result.complete
+        assert result.processed == INSTANCES - 50  # resumed after the committed batch
+        counts = mapped_uuids()
+        assert set(counts) == set(cell1_instances)
+        assert set(counts.values()) == {1}
+        assert marker_rows() == []
+
+    def test_the_command_finishes_an_interrupted_run(self, cells, cell1_instances, monkeypatch):
+        real_bulk_create = InstanceMapping.objects.bulk_create
+        calls = []
+
+        def crash_on_third_batch(objs, *args, **kwargs):
+            calls.append(len(objs))
+            if len(calls) == 3:
+                raise RuntimeError("the process died")
+            return real_bulk_create(objs, *args, **kwargs)
+
+        monkeypatch.setattr(InstanceMapping.objects, "bulk_create", crash_on_third_batch)
+        with pytest.raises(RuntimeError):
+            services.instances_map(cell_uuid=cells["cell1"].uuid, batch_size=40)
+        monkeypatch.undo()
+        assert sum(mapped_uuids().values()) == 80
+
+        assert map_instances(cells["cell1"]).code == 0
+
+        counts = mapped_uuids()
+        assert set(counts) == set(cell1_instances) and set(counts.values()) == {1}
+        assert marker_rows() == []
+
+
+class TestRunnerLock:
+    def test_a_second_runner_exits_3_while_the_lock_is_held_and_maps_nothing(self, cells, cell1_instances):
+        with lock_held_by_another_runner("map_instances"):
+            result = map_instances(cells["cell1"])
+
+        assert result.code == 3
+        assert "already running" in result.err
+        assert not InstanceMapping.objects.exists()
+        assert map_instances(cells["cell1"]).code == 0
+        assert sum(mapped_uuids().values()) == INSTANCES
+
+    def test_the_lock_is_released_after_a_crash(self, cells, cell1_instances, monkeypatch):
+        def crash(objs, *args, **kwargs):
+            raise RuntimeError("the process died")
+
+        monkeypatch.setattr(InstanceMapping.objects, "bulk_create", crash)
+        with pytest.raises(RuntimeError):
+            services.instances_map(cell_uuid=cells["cell1"].uuid)
+        monkeypatch.undo()
+
+        acquired = []
+
+        def try_the_lock():
+            try:
+                with runner_lock("map_instances"):
+                    acquired.append(True)
+            finally:
+                connections.close_all()
+
+        other = threading.Thread(target=try_the_lock)
+        other.start()
+        other.join(30)
+        assert acquired == [True]
