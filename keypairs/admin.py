@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 
 from cellsv2.admin import CellModelAdmin, register_cell_admin
 from keypairs import services
-from keypairs.exceptions import ConflictNotFound
+from keypairs.exceptions import ConflictNotFound, ConflictUnresolvable
 from keypairs.models import KeyPair, KeyPairConflict, LegacyKeyPair
 
 
@@ -43,7 +43,7 @@ class KeyPairConflictAdmin(admin.ModelAdmin):
             try:
                 services.keypair_conflict_resolve(conflict_id=conflict.pk, keep=keep)
                 resolved += 1
-            except ConflictNotFound as exc:
+            except (ConflictNotFound, ConflictUnresolvable) as exc:
                 self.message_user(request, str(exc), messages.WARNING)
         self.message_user(request, f"Resolved {resolved} conflict(s), keeping the {keep} copy.")
 

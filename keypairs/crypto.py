@@ -41,7 +41,9 @@ def ssh_fingerprint(public_key: str) -> str:
         raise InvalidKeypair(f"the public key is longer than {MAX_PUBLIC_KEY_LENGTH} characters")
     try:
         key = serialization.load_ssh_public_key(public_key.encode("utf-8"))
-        blob = base64.b64decode(public_key.split(" ")[1], validate=True)
+        # The second whitespace-separated field (as cryptography parsed it): a key without a comment
+        # may end in a newline, which is not part of the blob.
+        blob = base64.b64decode(public_key.split()[1], validate=True)
     except (ValueError, IndexError, binascii.Error, UnicodeError, TypeError):
         raise InvalidKeypair("failed to generate fingerprint") from None
     except Exception:  # cryptography raises a few other types for exotic garbage

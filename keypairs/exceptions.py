@@ -19,3 +19,8 @@ class MarkerNotFound(Exception):
 class ConflictNotFound(Exception):
     def __init__(self, conflict_id):
         super().__init__(f"Key pair conflict {conflict_id} not found (or already resolved).")
+
+
+class ConflictUnresolvable(Exception):
+    def __init__(self, conflict_id, reason):
+        super().__init__(f"Key pair conflict {conflict_id} cannot be resolved that way: {reason}.")

@@ -12,6 +12,7 @@ API database holds, quarantines real conflicts, and only then soft-deletes the c
 import logging
 
 from django.db import DatabaseError, transaction
+from django.db.models import Case, TextField, Value, When
 
 from cellsv2.cells import cell_mappings
 from cellsv2.context import target_cell
@@ -22,6 +23,8 @@ from servers.models import InstanceExtra
 logger = logging.getLogger(__name__)
 
 API = "api"
+# Rows per UPDATE of instance_extra (a CASE per row; keeps the statement and its parameters bounded).
+UPDATE_CHUNK = 500
 
 
 class CellsUnreachable(RuntimeError):
@@ -45,8 +48,9 @@ def populate_instance_keypairs(*, max_count: int) -> tuple[int, int]:
     """Fill ``instance_extra.keypairs`` where it is NULL, from the key the instance was booted with.
 
     Reads instance_extra and instances in each cell, the key by (user, name) from the API
-    database first and then from the cell's legacy key_pairs; writes instance_extra in that cell
-    (an empty list when the key is gone). Returns (found, done).
+    database first, then from the cell's legacy key_pairs, then from the other cells' legacy
+    key_pairs; writes instance_extra in that cell (an empty list when the key is gone; nothing
+    while a cell that might hold the key cannot be read). Returns (found, done).
     """
     found = done = 0
     failed = []
@@ -69,22 +73,46 @@ def populate_instance_keypairs(*, max_count: int) -> tuple[int, int]:
                 wanted = {(e.instance.user_id, e.instance.key_name) for e in extras if e.instance.key_name}
                 keys = _pairs_lookup(KeyPair.objects.all(), wanted)
                 keys.update({k: v for k, v in _pairs_lookup(LegacyKeyPair.objects.live(), wanted - set(keys)).items()})
+                # A user's legacy key may live in another cell's database: it is not gone. While
+                # such a cell cannot be read, an instance whose key was found nowhere else waits.
+                unsure = False
+                for other in cell_mappings():
+                    missing = wanted - set(keys)
+                    if not missing:
+                        break
+                    if other.uuid == cell.uuid:
+                        continue
+                    try:
+                        with target_cell(other):
+                            keys.update(_pairs_lookup(LegacyKeyPair.objects.live(), missing))
+                    except DatabaseError as exc:
+                        logger.warning(
+                            "populate_instance_keypairs: cannot look for keys in cell %s: %s", other.identity, exc
+                        )
+                        unsure = True
+                ready = []
                 for extra in extras:
                     key = keys.get((extra.instance.user_id, extra.instance.key_name))
                     if extra.instance.key_name and key is None:
+                        if unsure:
+                            continue
                         logger.warning(
                             "Key pair %s of instance %s no longer exists; storing an empty key list",
                             extra.instance.key_name,
                             extra.instance.uuid,
                         )
                     extra.keypairs = keypair_list_json([key] if key is not None else [])
+                    ready.append(extra)
                 with transaction.atomic(using=alias):
-                    # Only rows still NULL: a concurrent runner's result is never overwritten.
-                    for extra in extras:
-                        InstanceExtra.objects.filter(pk=extra.pk, keypairs__isnull=True).update(
-                            keypairs=extra.keypairs
+                    # Set-based, and only rows still NULL: a concurrent runner's result is never overwritten.
+                    for start in range(0, len(ready), UPDATE_CHUNK):
+                        chunk = ready[start : start + UPDATE_CHUNK]
+                        InstanceExtra.objects.filter(pk__in=[e.pk for e in chunk], keypairs__isnull=True).update(
+                            keypairs=Case(
+                                *(When(pk=e.pk, then=Value(e.keypairs)) for e in chunk), output_field=TextField()
+                            )
                         )
-                done += len(extras)
+                done += len(ready)
         except DatabaseError as exc:
             logger.error("populate_instance_keypairs: cell %s failed: %s", cell.identity, exc)
             failed.append(cell.identity)

@@ -9,7 +9,7 @@ from django.utils import timezone
 from cellsv2.cells import is_cell_failure, scatter_gather_all_cells
 from cellsv2.quotas import quota_check, quota_reserve
 from keypairs import crypto
-from keypairs.exceptions import ConflictNotFound, KeyPairExists, KeypairNotFound
+from keypairs.exceptions import ConflictNotFound, ConflictUnresolvable, KeyPairExists, KeypairNotFound
 from keypairs.models import KEY_TYPE_SSH, KEY_TYPE_X509, KeyPair, KeyPairConflict, LegacyKeyPair
 from keypairs.selectors import keypair_exists_in_cells
 
@@ -81,7 +81,8 @@ def keypair_conflict_resolve(*, conflict_id: int, keep: str) -> KeyPairConflict:
     """Resolve a quarantined key conflict (API database).
 
     ``keep="api"`` keeps the key the API database has and drops the cell copy; ``keep="cell"``
-    replaces the API key's material with the cell copy. Raises ConflictNotFound.
+    replaces the API key's material with the cell copy. Raises ConflictNotFound, or
+    ConflictUnresolvable for ``keep="cell"`` of a cell row without user_id (it cannot become a key).
     """
     if keep not in ("api", "cell"):
         raise ValueError("keep must be 'api' or 'cell'")
@@ -89,6 +90,8 @@ def keypair_conflict_resolve(*, conflict_id: int, keep: str) -> KeyPairConflict:
         conflict = KeyPairConflict.objects.select_for_update().filter(pk=conflict_id, resolved_at=None).first()
         if conflict is None:
             raise ConflictNotFound(conflict_id)
+        if keep == "cell" and not conflict.user_id:
+            raise ConflictUnresolvable(conflict_id, "the cell copy has no user_id; keep the api copy to drop it")
         if keep == "cell":
             KeyPair.objects.update_or_create(
                 user_id=conflict.user_id,

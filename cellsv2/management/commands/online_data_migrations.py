@@ -53,7 +53,8 @@ class Command(OperatorCommand):
                 total = totals.setdefault(name, online_migrations.MigrationTotals())
                 total.found += t.found
                 total.done += t.done
-                total.conflicts = t.conflicts or total.conflicts
+                # Each run reports the conflicts still unresolved: the latest answer is the truth.
+                total.conflicts = t.conflicts
             if progress:
                 progress.update(batch.done)
             if not unlimited or batch.done == 0:

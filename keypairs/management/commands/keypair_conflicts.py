@@ -3,14 +3,14 @@
 When a cell holds a key pair whose user and name match a *different* key in the API database,
 ``migrate_keypairs_to_api_db`` keeps the API key and quarantines the cell copy here;
 ``online_data_migrations`` exits 4 until every conflict is resolved.
-Exit codes: 0 done; 1 nothing to resolve with that id.
+Exit codes: 0 done; 1 nothing to resolve with that id, or it cannot be resolved that way.
 """
 
 from prettytable import PrettyTable
 
 from cellsv2.management.base import OperatorCommand
 from keypairs import services
-from keypairs.exceptions import ConflictNotFound
+from keypairs.exceptions import ConflictNotFound, ConflictUnresolvable
 from keypairs.models import KeyPair, KeyPairConflict
 
 
@@ -52,7 +52,7 @@ class Command(OperatorCommand):
     def do_resolve(self, *, id, keep, **options):
         try:
             services.keypair_conflict_resolve(conflict_id=id, keep=keep)
-        except ConflictNotFound as exc:
+        except (ConflictNotFound, ConflictUnresolvable) as exc:
             self.fail(str(exc))
             return 1
         self.say(f"Conflict {id} resolved: kept the {keep} copy.")

@@ -1,0 +1,586 @@
+"""Online data migrations of key pairs: populate_instance_keypairs, migrate_keypairs_to_api_db, the command."""
+
+import json
+import logging
+import threading
+import uuid
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
+
+from cellsv2.cells import cell_mappings
+from cellsv2.context import target_cell
+from cellsv2.db import SoftDeleteQuerySet
+from cellsv2.locks import runner_lock
+from keypairs import crypto, selectors
+from keypairs.models import KeyPair, KeyPairConflict, LegacyKeyPair
+from keypairs.online_migrations import migrate_keypairs_to_api_db, populate_instance_keypairs
+from keypairs.serialization import keypair_list_load
+from servers.models import Instance, InstanceExtra
+from tests.conftest import ALL_DATABASES, CELL_ALIASES, requires_postgres, run_command
+from tests.keypairs import keys
+from tests.keypairs.helpers import api_key, legacy_key, legacy_rows
+
+USER = "alice"
+PROJECT = "proj1"
+LONG_AGO = datetime(2016, 4, 7, 12, 30, 15, 123456, tzinfo=UTC)
+
+db = pytest.mark.django_db(databases=ALL_DATABASES)
+
+
+def instance(cell: str, *, key_name: str | None = None, user_id: str = USER, keypairs=None, deleted=False):
+    """An instance and its instance_extra row in a cell (``keypairs`` NULL unless given)."""
+    with target_cell(cell):
+        row = Instance.objects.create(uuid=str(uuid.uuid4()), user_id=user_id, project_id=PROJECT, key_name=key_name)
+        extra = InstanceExtra.objects.create(instance=row, keypairs=keypairs)
+        if deleted:
+            row.soft_delete()
+            extra.soft_delete()
+    return extra
+
+
+def extra_keypairs(cell: str, extra) -> str | None:
+    with target_cell(cell):
+        return InstanceExtra.objects.get(pk=extra.pk).keypairs
+
+
+def embedded(cell: str, extra) -> list[dict]:
+    return keypair_list_load(extra_keypairs(cell, extra))
+
+
+def migrate_until_done(max_count: int = 1000) -> list[tuple[int, int, int]]:
+    results = []
+    for _ in range(100):
+        results.append(migrate_keypairs_to_api_db(max_count=max_count))
+        if results[-1][0] == 0:
+            return results
+    raise AssertionError(f"migrate_keypairs_to_api_db never finished: {results[-5:]}")
+
+
+def live_legacy(cell: str) -> list[LegacyKeyPair]:
+    return legacy_rows(cell, deleted=0)
+
+
+def summary(out: str) -> dict[str, dict[str, str]]:
+    """The migration summary table as {migration: {column: value}}."""
+    rows = [[c.strip() for c in line.strip()[1:-1].split("|")] for line in out.splitlines() if line.startswith("|")]
+    header, body = rows[0], rows[1:]
+    return {row[0]: dict(zip(header[1:], row[1:], strict=True)) for row in body}
+
+
+@contextmanager
+def soft_delete_of_legacy_keys_fails(monkeypatch, *, on_call: int):
+    """Make the ``on_call``-th soft delete of cell key pairs raise (a crash after the API insert)."""
+    real = SoftDeleteQuerySet.soft_delete
+    calls = {"n": 0}
+
+    def soft_delete(self):
+        if self.model is LegacyKeyPair:
+            calls["n"] += 1
+            if calls["n"] == on_call:
+                raise RuntimeError("crash between the API insert and the cell soft delete")
+        return real(self)
+
+    monkeypatch.setattr(SoftDeleteQuerySet, "soft_delete", soft_delete)
+    yield calls
+
+
+# --- populate_instance_keypairs ------------------------------------------------------------------
+
+
+@db
+@pytest.mark.usefixtures("cells")
+class TestPopulateInstanceKeypairs:
+    def test_embeds_the_api_key_as_a_keypair_list_primitive(self):
+        key = api_key(USER, "k", created_at=LONG_AGO)
+        extra = instance("cell1", key_name="k")
+        assert populate_instance_keypairs(max_count=50) == (1, 1)
+        data = json.loads(extra_keypairs("cell1", extra))
+        assert (data["nova_object.name"], data["nova_object.version"]) == ("KeyPairList", "1.3")
+        (item,) = data["nova_object.data"]["objects"]
+        assert (item["nova_object.name"], item["nova_object.version"]) == ("KeyPair", "1.4")
+        assert item["nova_object.data"] == {
+            "id": key.id,
+            "name": "k",
+            "user_id": USER,
+            "fingerprint": key.fingerprint,
+            "public_key": key.public_key,
+            "type": "ssh",
+            "created_at": "2016-04-07T12:30:15Z",
+            "updated_at": None,
+            "deleted_at": None,
+            "deleted": False,
+        }
+
+    def test_embeds_a_legacy_key_of_the_same_cell(self):
+        legacy = legacy_key("cell2", USER, "old")
+        extra = instance("cell2", key_name="old")
+        assert populate_instance_keypairs(max_count=50) == (1, 1)
+        assert [(k["name"], k["public_key"]) for k in embedded("cell2", extra)] == [("old", legacy.public_key)]
+
+    def test_embeds_a_legacy_key_that_lives_in_another_cell(self):
+        # The key is the user's, whichever cell database still holds it: the API shows it, so the
+        # instance's metadata must not lose it.
+        legacy = legacy_key("cell1", USER, "old")
+        extra = instance("cell2", key_name="old")
+        populate_instance_keypairs(max_count=50)
+        assert [(k["name"], k["public_key"]) for k in embedded("cell2", extra)] == [("old", legacy.public_key)]
+
+    def test_a_down_cell_holds_back_only_the_instances_whose_key_could_be_there(self, down_cell):
+        key = api_key(USER, "k")
+        legacy = legacy_key("cell2", USER, "old")
+        with_api_key = instance("cell1", key_name="k")
+        with_cell_key = instance("cell1", key_name="old")
+        unknown = instance("cell1", key_name="nowhere")
+        assert populate_instance_keypairs(max_count=50) == (3, 2)
+        assert [k["public_key"] for k in embedded("cell1", with_api_key)] == [key.public_key]
+        assert [k["public_key"] for k in embedded("cell1", with_cell_key)] == [legacy.public_key]
+        assert extra_keypairs("cell1", unknown) is None
+
+    def test_the_api_key_wins_over_a_legacy_copy(self):
+        key = api_key(USER, "k")
+        legacy_key("cell1", USER, "k")
+        extra = instance("cell1", key_name="k")
+        populate_instance_keypairs(max_count=50)
+        assert [k["public_key"] for k in embedded("cell1", extra)] == [key.public_key]
+
+    def test_the_key_of_the_instances_user_not_anothers(self):
+        api_key("bob", "k")
+        legacy_key("cell1", "bob", "k")
+        extra = instance("cell1", key_name="k")
+        populate_instance_keypairs(max_count=50)
+        assert embedded("cell1", extra) == []
+
+    def test_a_missing_key_or_no_key_gives_an_empty_list_not_null(self, caplog):
+        legacy_key("cell1", USER, "gone", deleted=True)
+        missing = instance("cell1", key_name="gone")
+        keyless = instance("cell1", key_name=None)
+        with caplog.at_level(logging.WARNING, logger="keypairs.online_migrations"):
+            assert populate_instance_keypairs(max_count=50) == (2, 2)
+        for extra in (missing, keyless):
+            raw = extra_keypairs("cell1", extra)
+            assert raw is not None and json.loads(raw)["nova_object.data"]["objects"] == []
+        assert "gone" in caplog.text and "no longer exists" in caplog.text
+
+    def test_only_null_rows_are_touched(self):
+        api_key(USER, "k")
+        done = instance("cell1", key_name="k", keypairs='{"kept": "as is"}')
+        empty = instance("cell1", key_name="k", keypairs="")
+        assert populate_instance_keypairs(max_count=50) == (0, 0)
+        assert extra_keypairs("cell1", done) == '{"kept": "as is"}'
+        assert extra_keypairs("cell1", empty) == ""
+
+    def test_deleted_instances_are_skipped(self):
+        api_key(USER, "k")
+        deleted = instance("cell1", key_name="k", deleted=True)
+        assert populate_instance_keypairs(max_count=50) == (0, 0)
+        assert extra_keypairs("cell1", deleted) is None
+
+    def test_the_budget_is_shared_across_cells(self):
+        api_key(USER, "k")
+        extras = [("cell0", instance("cell0", key_name="k"))]
+        extras += [("cell1", instance("cell1", key_name="k")) for _ in range(5)]
+        extras += [("cell2", instance("cell2", key_name="k")) for _ in range(3)]
+        assert populate_instance_keypairs(max_count=4) == (4, 4)
+        assert populate_instance_keypairs(max_count=4) == (4, 4)
+        assert populate_instance_keypairs(max_count=4) == (1, 1)
+        assert populate_instance_keypairs(max_count=4) == (0, 0)
+        assert all(len(embedded(cell, extra)) == 1 for cell, extra in extras)
+
+    def test_a_batch_costs_the_same_number_of_queries_whatever_its_size(self):
+        api_key(USER, "k")
+        cell_mappings()  # the cell list is cached: load it before counting
+
+        def queries(count: int) -> int:
+            for _ in range(count):
+                instance("cell1", key_name="k")
+            with CaptureQueriesContext(connections["cell1"]) as captured:
+                assert populate_instance_keypairs(max_count=1000) == (count, count)
+            return len(captured)
+
+        assert queries(2) == queries(25)
+
+
+# --- migrate_keypairs_to_api_db -------------------------------------------------------------------
+
+
+@db
+@pytest.mark.usefixtures("cells")
+class TestMigrateKeypairs:
+    def test_waits_while_an_instance_lacks_its_embedded_keys(self, caplog):
+        legacy_key("cell1", USER, "old")
+        extra = instance("cell2", key_name="old")
+        with caplog.at_level(logging.INFO, logger="keypairs.online_migrations"):
+            assert migrate_keypairs_to_api_db(max_count=50) == (0, 0, 0)
+        assert "still missing key pair information" in caplog.text
+        assert not KeyPair.objects.exists()
+        assert len(live_legacy("cell1")) == 1
+
+        assert populate_instance_keypairs(max_count=50) == (1, 1)
+        assert [k["name"] for k in embedded("cell2", extra)] == ["old"]
+        assert migrate_keypairs_to_api_db(max_count=50) == (1, 1, 0)
+
+    def test_a_deleted_instance_without_embedded_keys_does_not_block(self):
+        legacy_key("cell1", USER, "old")
+        instance("cell1", key_name="old", deleted=True)
+        instance("cell1", key_name="old", keypairs="{}")
+        assert migrate_keypairs_to_api_db(max_count=50) == (1, 1, 0)
+
+    def test_moves_in_batches_across_cells_keeping_every_field(self):
+        moved = []
+        for i in range(5):
+            moved.append(legacy_key("cell1", f"user{i % 2}", f"k{i}", created_at=LONG_AGO + timedelta(days=i)))
+        for i in range(5, 8):
+            moved.append(legacy_key("cell2", f"user{i % 2}", f"k{i}", created_at=LONG_AGO + timedelta(days=i)))
+        pem, cert = keys.certificate_pem()
+        with target_cell("cell0"):
+            moved.append(
+                LegacyKeyPair.objects.create(
+                    user_id="user0", name="cert", type="x509", public_key=pem, fingerprint=crypto.x509_fingerprint(pem)
+                )
+            )
+
+        assert migrate_until_done(max_count=3) == [(3, 3, 0), (3, 3, 0), (3, 3, 0), (0, 0, 0)]
+
+        for legacy in moved:
+            key = KeyPair.objects.get(user_id=legacy.user_id, name=legacy.name)
+            assert (key.public_key, key.fingerprint, key.type) == (legacy.public_key, legacy.fingerprint, legacy.type)
+            assert key.created_at == legacy.created_at
+        assert KeyPair.objects.get(name="cert").fingerprint == keys.sha1_colon_hex(cert)
+        assert KeyPair.objects.count() == 9
+        for cell in CELL_ALIASES:
+            assert live_legacy(cell) == []
+            assert all(row.deleted == row.id and row.deleted_at for row in legacy_rows(cell))
+        assert not KeyPairConflict.objects.exists()
+
+    def test_soft_deleted_legacy_rows_are_neither_copied_nor_touched(self):
+        gone = legacy_key("cell1", USER, "gone", deleted=True)
+        old = legacy_key("cell1", USER, "live", deleted=True)
+        live = legacy_key("cell1", USER, "live")
+        assert migrate_until_done() == [(1, 1, 0), (0, 0, 0)]
+        assert list(KeyPair.objects.values_list("name", "public_key")) == [("live", live.public_key)]
+        for before in (gone, old):
+            (after,) = legacy_rows("cell1", pk=before.pk)
+            assert (after.deleted, after.deleted_at) == (before.deleted, before.deleted_at)
+
+    @pytest.mark.parametrize("suffix", ["", "\n", "  \n"])
+    def test_the_same_material_already_in_the_api_counts_as_moved(self, suffix):
+        api = api_key(USER, "k", created_at=LONG_AGO)
+        legacy = legacy_key("cell2", USER, "k", public_key=api.public_key + suffix)
+        assert migrate_keypairs_to_api_db(max_count=50) == (1, 1, 0)
+        (key,) = KeyPair.objects.all()
+        assert (key.pk, key.public_key, key.created_at) == (api.pk, api.public_key, LONG_AGO)
+        assert legacy_rows("cell2", pk=legacy.pk)[0].deleted == legacy.pk
+        assert not KeyPairConflict.objects.exists()
+
+    def test_different_material_is_quarantined_and_the_api_key_kept(self, cells):
+        api = api_key(USER, "k")
+        legacy = legacy_key("cell1", USER, "k", created_at=LONG_AGO)
+        legacy_key("cell1", USER, "other")
+
+        assert migrate_keypairs_to_api_db(max_count=50) == (2, 2, 1)
+
+        (key,) = KeyPair.objects.filter(name="k")
+        assert (key.pk, key.public_key, key.fingerprint) == (api.pk, api.public_key, api.fingerprint)
+        (conflict,) = KeyPairConflict.objects.all()
+        assert (conflict.cell_uuid, conflict.legacy_id) == (cells["cell1"].uuid, legacy.pk)
+        assert (conflict.user_id, conflict.name, conflict.type) == (USER, "k", "ssh")
+        assert (conflict.public_key, conflict.fingerprint) == (legacy.public_key, legacy.fingerprint)
+        assert conflict.legacy_created_at == LONG_AGO
+        assert (conflict.resolved_at, conflict.resolution) == (None, "")
+        assert live_legacy("cell1") == []
+        assert KeyPair.objects.filter(name="other").exists()
+        # The conflict stays reported until an operator resolves it.
+        assert migrate_keypairs_to_api_db(max_count=50) == (0, 0, 1)
+        assert selectors.keypair_get(user_id=USER, name="k").public_key == api.public_key
+
+    def test_the_same_name_live_in_two_cells_with_different_keys(self, cells):
+        first = legacy_key("cell1", USER, "k")
+        second = legacy_key("cell2", USER, "k")
+        assert migrate_keypairs_to_api_db(max_count=50) == (2, 2, 1)
+        assert KeyPair.objects.get(name="k").public_key == first.public_key
+        conflict = KeyPairConflict.objects.get()
+        assert (conflict.cell_uuid, conflict.legacy_id, conflict.public_key) == (
+            cells["cell2"].uuid,
+            second.pk,
+            second.public_key,
+        )
+
+    def test_a_legacy_row_without_user_is_quarantined(self):
+        legacy = legacy_key("cell1", None, "orphan")
+        assert migrate_keypairs_to_api_db(max_count=50) == (1, 1, 1)
+        assert not KeyPair.objects.exists()
+        conflict = KeyPairConflict.objects.get()
+        assert (conflict.user_id, conflict.name, conflict.legacy_id) == (None, "orphan", legacy.pk)
+
+    def test_a_crash_between_insert_and_soft_delete_is_repaired_by_a_rerun(self, monkeypatch):
+        rows = [legacy_key("cell1", USER, f"k{i}") for i in range(4)]
+        with soft_delete_of_legacy_keys_fails(monkeypatch, on_call=1):
+            with pytest.raises(RuntimeError, match="crash"):
+                migrate_keypairs_to_api_db(max_count=50)
+            # The key is in both databases now; readers see it once, as the API copy.
+            assert KeyPair.objects.count() == 4 and len(live_legacy("cell1")) == 4
+            assert [k.name for k in selectors.keypair_list(user_id=USER)] == ["k0", "k1", "k2", "k3"]
+            assert all(isinstance(k, KeyPair) for k in selectors.keypair_list(user_id=USER))
+            assert selectors.keypair_count(PROJECT, USER) == 4
+
+            assert migrate_until_done() == [(4, 4, 0), (0, 0, 0)]
+        assert sorted(KeyPair.objects.values_list("name", "public_key")) == [(r.name, r.public_key) for r in rows]
+        assert live_legacy("cell1") == []
+        assert not KeyPairConflict.objects.exists()
+
+    def test_a_batch_costs_the_same_number_of_queries_whatever_its_size(self):
+        cell_mappings()  # the cell list is cached: load it before counting
+
+        def queries(count: int) -> tuple[int, int]:
+            for i in range(count):
+                legacy_key("cell1", USER, f"k{count}-{i}")
+            with CaptureQueriesContext(connections["cell1"]) as cell, CaptureQueriesContext(connections["api"]) as api:
+                assert migrate_keypairs_to_api_db(max_count=1000) == (count, count, 0)
+            return len(cell), len(api)
+
+        assert queries(2) == queries(30)
+
+
+# --- the commands -----------------------------------------------------------------------------------
+
+
+@db
+@pytest.mark.usefixtures("cells")
+class TestCommands:
+    def test_conflicts_make_the_command_exit_4_until_resolved(self, cells):
+        api = api_key(USER, "k")
+        legacy_key("cell2", USER, "k")
+        legacy_key("cell1", USER, "fine")
+
+        result = run_command("online_data_migrations")
+        assert result.code == 4, result.err
+        assert "1 rows were set aside as conflicts" in result.err
+        table = summary(result.out)
+        assert table["migrate_keypairs_to_api_db"] == {"Total Needed": "2", "Completed": "2", "Conflicts": "1"}
+        assert table["populate_instance_keypairs"]["Conflicts"] == "0"
+        assert run_command("online_data_migrations", "--max-count", "10").code == 4
+
+        listed = run_command("keypair_conflicts", "list")
+        assert listed.code == 0
+        conflict = KeyPairConflict.objects.get()
+        assert str(conflict.id) in listed.out and cells["cell2"].uuid in listed.out
+        assert conflict.fingerprint in listed.out and api.fingerprint in listed.out and "unresolved" in listed.out
+
+        resolved = run_command("keypair_conflicts", "resolve", str(conflict.id), "--keep", "api")
+        assert resolved.code == 0, resolved.err
+        assert f"Conflict {conflict.id} resolved: kept the api copy." in resolved.out
+        assert "unresolved" not in run_command("keypair_conflicts", "list").out
+        assert "kept-api" in run_command("keypair_conflicts", "list", "--all").out
+        assert KeyPair.objects.get(name="k").public_key == api.public_key
+
+        result = run_command("online_data_migrations")
+        assert result.code == 0, result.err
+        assert "Conflicts" not in result.out
+        assert run_command("keypair_conflicts", "resolve", str(conflict.id), "--keep", "cell").code == 1
+
+    def test_resolving_with_the_cell_copy(self):
+        api_key(USER, "k")
+        legacy = legacy_key("cell1", USER, "k")
+        assert run_command("online_data_migrations").code == 4
+        conflict = KeyPairConflict.objects.get()
+        assert run_command("keypair_conflicts", "resolve", str(conflict.id), "--keep", "cell").code == 0
+        assert KeyPair.objects.get(name="k").public_key == legacy.public_key
+        assert selectors.keypair_get(user_id=USER, name="k").fingerprint == legacy.fingerprint
+        assert run_command("online_data_migrations").code == 0
+
+    def test_a_conflict_without_user_cannot_become_a_key(self):
+        legacy_key("cell1", None, "orphan")
+        assert run_command("online_data_migrations").code == 4
+        conflict = KeyPairConflict.objects.get()
+        result = run_command("keypair_conflicts", "resolve", str(conflict.id), "--keep", "cell")
+        assert result.code == 1, result.err
+        assert "user" in result.err
+        assert KeyPairConflict.objects.get().resolved_at is None
+        assert not KeyPair.objects.exists()
+        assert run_command("keypair_conflicts", "resolve", str(conflict.id), "--keep", "api").code == 0
+        assert run_command("online_data_migrations").code == 0
+
+    def test_max_count_batches_exit_1_then_0(self):
+        api_key(USER, "k")
+        extra = instance("cell1", key_name="k")
+        for i in range(3):
+            legacy_key("cell2", USER, f"old{i}")
+        codes = []
+        for _ in range(10):
+            codes.append(run_command("online_data_migrations", "--max-count", "2").code)
+            if codes[-1] != 1:
+                break
+        # Batch 1: populate fills the instance (1) and the key move uses the budget left (1).
+        assert codes == [1, 1, 0]
+        assert len(embedded("cell1", extra)) == 1
+        assert sorted(KeyPair.objects.values_list("name", flat=True)) == ["k", "old0", "old1", "old2"]
+
+    def test_a_second_runner_exits_3_while_another_holds_the_lock(self):
+        legacy_key("cell1", USER, "old")
+        held, release, errors = threading.Event(), threading.Event(), []
+
+        def hold():
+            try:
+                with runner_lock("online_data_migrations"):
+                    held.set()
+                    release.wait(30)
+            except Exception as exc:
+                errors.append(exc)
+                held.set()
+            finally:
+                connections.close_all()
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        try:
+            assert held.wait(30) and errors == [], errors
+            result = run_command("online_data_migrations")
+        finally:
+            release.set()
+            holder.join(30)
+        assert result.code == 3
+        assert "already running" in result.err
+        assert not KeyPair.objects.exists() and len(live_legacy("cell1")) == 1
+        assert run_command("online_data_migrations").code == 0
+        assert KeyPair.objects.filter(name="old").exists()
+
+
+# --- functional: thousands of keys in three cells, small batches, a crash halfway ---------------------
+
+LIVE_PER_CELL = 1500
+DELETED_PER_CELL = 200
+DUPLICATES_PER_CELL = 5
+USERS = [f"user{u:02d}" for u in range(40)]
+
+
+def seed_cell(cell: str, offset: int) -> dict[tuple[str, str], str]:
+    """Live and soft-deleted legacy key pairs in one cell; returns {(user, name): public_key} of the live ones."""
+    material = [keys.openssh_public_key(comment=f"{cell}-{i}") for i in range(LIVE_PER_CELL + DUPLICATES_PER_CELL)]
+    live, rows = {}, []
+    for i in range(LIVE_PER_CELL):
+        user, name = USERS[i % len(USERS)], f"{cell}-key-{i}"
+        live[(user, name)] = material[i]
+        rows.append(
+            LegacyKeyPair(
+                user_id=user,
+                name=name,
+                public_key=material[i],
+                fingerprint=crypto.ssh_fingerprint(material[i]),
+                created_at=LONG_AGO + timedelta(minutes=offset + i),
+            )
+        )
+    # Keys an earlier attempt already copied to the API database (same material).
+    for d in range(DUPLICATES_PER_CELL):
+        user, name, public_key = USERS[d], f"{cell}-dup-{d}", material[LIVE_PER_CELL + d]
+        api_key(user, name, public_key=public_key, created_at=LONG_AGO)
+        live[(user, name)] = public_key
+        rows.append(LegacyKeyPair(user_id=user, name=name, public_key=public_key, fingerprint="x"))
+    # Soft-deleted rows: old versions of live keys and keys deleted for good.
+    for i in range(DELETED_PER_CELL):
+        name = f"{cell}-key-{i}" if i % 2 else f"{cell}-gone-{i}"
+        rows.append(LegacyKeyPair(user_id=USERS[i % len(USERS)], name=name, public_key=f"deleted {i}", deleted=-1))
+    with target_cell(cell):
+        LegacyKeyPair.objects.bulk_create(rows, batch_size=500)
+        LegacyKeyPair.objects.filter(deleted=-1).soft_delete()
+    return live
+
+
+@db
+@pytest.mark.slow
+@pytest.mark.usefixtures("cells")
+def test_thousands_of_keys_move_exactly_once_through_a_crash(monkeypatch):
+    expected = {}
+    for n, cell in enumerate(["cell0", "cell1", "cell2"]):
+        expected.update(seed_cell(cell, n * 10_000))
+    deleted_before = {
+        cell: {(r.id, r.deleted, r.deleted_at) for r in legacy_rows(cell, deleted__gt=0)} for cell in CELL_ALIASES
+    }
+    assert len(expected) == 3 * (LIVE_PER_CELL + DUPLICATES_PER_CELL)
+
+    codes, completed = [], 0
+    with soft_delete_of_legacy_keys_fails(monkeypatch, on_call=4) as calls:
+        for _ in range(30):
+            result = run_command("online_data_migrations", "--max-count", "500")
+            codes.append(result.code)
+            if result.code in (1, 0):
+                completed += int(summary(result.out)["migrate_keypairs_to_api_db"]["Completed"])
+            if result.code == 2:
+                # Crashed after the API insert of cell0's last rows, before their soft delete: the
+                # keys are in both databases and readers still see each of them once.
+                assert "Error attempting to run migrate_keypairs_to_api_db" in result.out
+                in_both = [
+                    r for r in live_legacy("cell0") if KeyPair.objects.filter(user_id=r.user_id, name=r.name).exists()
+                ]
+                assert len(in_both) == 5
+                user = in_both[0].user_id
+                listed = [k.name for k in selectors.keypair_list(user_id=user)]
+                assert len(listed) == len(set(listed))
+                assert selectors.keypair_count(PROJECT, user) == len(listed)
+            if result.code == 0:
+                break
+    assert calls["n"] >= 4
+    batches = -(-len(expected) // 500)
+    assert codes == [1, 1, 1, 2] + [1] * (batches - 3) + [0], codes
+    assert completed == len(expected)
+
+    # Every live key arrived exactly once, with its material; nothing else did.
+    moved = {(k.user_id, k.name): k.public_key for k in KeyPair.objects.all()}
+    assert moved == expected
+    assert KeyPair.objects.count() == len(expected)
+    assert not KeyPairConflict.objects.exists()
+    for cell in CELL_ALIASES:
+        assert live_legacy(cell) == []
+        still_deleted = {(r.id, r.deleted, r.deleted_at) for r in legacy_rows(cell, deleted__gt=0)}
+        assert deleted_before[cell] <= still_deleted
+    created = dict(KeyPair.objects.filter(name="cell1-key-7").values_list("name", "created_at"))
+    assert created == {"cell1-key-7": LONG_AGO + timedelta(minutes=10_007)}
+
+
+# --- two runners at once (PostgreSQL) ------------------------------------------------------------------
+
+
+@requires_postgres
+@pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
+@pytest.mark.usefixtures("cells")
+def test_two_runners_in_parallel_move_every_key_exactly_once():
+    expected = {}
+    for n, cell in enumerate(["cell0", "cell1", "cell2"]):
+        rows = []
+        for i in range(300):
+            user, name = USERS[i % len(USERS)], f"{cell}-key-{i}"
+            public_key = keys.openssh_public_key(comment=name)
+            expected[(user, name)] = public_key
+            rows.append(LegacyKeyPair(user_id=user, name=name, public_key=public_key, fingerprint=str(n)))
+        with target_cell(cell):
+            LegacyKeyPair.objects.bulk_create(rows)
+    barrier = threading.Barrier(2)
+    results, errors = {0: [], 1: []}, []
+
+    def runner(n: int):
+        try:
+            barrier.wait(30)
+            for _ in range(200):
+                results[n].append(migrate_keypairs_to_api_db(max_count=50))
+                if results[n][-1][0] == 0:
+                    break
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=runner, args=(n,)) for n in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    assert all(r[-1] == (0, 0, 0) for r in results.values()), results
+    assert {(k.user_id, k.name): k.public_key for k in KeyPair.objects.all()} == expected
+    assert KeyPair.objects.count() == len(expected)
+    assert not KeyPairConflict.objects.exists()
+    for cell in CELL_ALIASES:
+        assert live_legacy(cell) == []
