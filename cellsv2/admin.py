@@ -11,7 +11,9 @@ its write transactions with ``router.db_for_write``, which the targeted cell ans
 from functools import update_wrapper
 
 from django.contrib import admin, messages
-from django.http import HttpResponseRedirect
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
 from cellsv2.cells import CellNotFound, cell_alias, cell_mappings
 from cellsv2.context import target_cell
@@ -23,6 +25,113 @@ def _default_cell():
     cells = cell_mappings()
     real = [c for c in cells if not c.is_cell0]
     return (real or cells or [None])[0]
+
+
+class CellsV2AdminSite(admin.AdminSite):
+    """The main admin (API database) with the cells dashboard and its operator actions."""
+
+    site_header = "cellsv2 operators"
+    site_title = "cellsv2"
+    index_title = "API database"
+    index_template = "admin/cellsv2_index.html"
+
+    def get_urls(self):
+        urls = [
+            path("dashboard/", self.admin_view(self.dashboard_view), name="cellsv2_dashboard"),
+            path(
+                "dashboard/run-migrations/",
+                self.admin_view(self.run_migrations_view),
+                name="cellsv2_run_migrations",
+            ),
+            path("dashboard/discover-hosts/", self.admin_view(self.discover_hosts_view), name="cellsv2_discover_hosts"),
+            path(
+                "dashboard/cells/<str:cell_uuid>/toggle/",
+                self.admin_view(self.toggle_cell_view),
+                name="cellsv2_toggle_cell",
+            ),
+        ]
+        return urls + super().get_urls()
+
+    def dashboard_view(self, request):
+        """Every cell's state, the build queue and the online data migrations still pending."""
+        from cellsv2 import dashboard
+
+        context = {
+            **self.each_context(request),
+            "title": "Cells dashboard",
+            "cells": dashboard.dashboard_cells(),
+            "build_queue": dashboard.dashboard_build_queue(),
+            "unmapped": dashboard.dashboard_unmapped_instances(),
+            "migrations": dashboard.dashboard_pending_migrations(),
+        }
+        return TemplateResponse(request, "admin/cellsv2_dashboard.html", context)
+
+    def _post_only(self, request):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not request.user.is_superuser:
+            messages.error(request, "Only superusers may run operator actions.")
+            return HttpResponseRedirect(reverse("admin:cellsv2_dashboard"))
+        return None
+
+    def run_migrations_view(self, request):
+        """Run one batch of online data migrations (the same runner and lock as the command)."""
+        refused = self._post_only(request)
+        if refused:
+            return refused
+        from cellsv2.locks import LockHeld, runner_lock
+        from cellsv2.online_migrations import online_migrations_run_batch, registered_migrations
+
+        try:
+            with runner_lock("online_data_migrations"):
+                batch = online_migrations_run_batch(registered_migrations(), 1000)
+        except LockHeld:
+            messages.warning(request, "online_data_migrations is already running elsewhere.")
+        else:
+            summary = ", ".join(f"{n}: {t.done}/{t.found}" for n, t in batch.totals.items()) or "nothing to do"
+            level = messages.ERROR if batch.failed else messages.SUCCESS
+            messages.add_message(request, level, f"One batch ran (migrated/found): {summary}.")
+            for name in batch.failed:
+                messages.error(request, f"{name} failed; see the log.")
+        return HttpResponseRedirect(reverse("admin:cellsv2_dashboard"))
+
+    def discover_hosts_view(self, request):
+        """Map unmapped compute hosts in every cell (cell_v2 discover_hosts)."""
+        refused = self._post_only(request)
+        if refused:
+            return refused
+        from mappings import services
+        from mappings.exceptions import HostMappingExists
+
+        try:
+            result = services.hosts_discover()
+        except HostMappingExists as exc:
+            messages.error(request, f"Another discovery mapped the same host at the same time: {exc}")
+        else:
+            hosts = ", ".join(m.host for m in result.created) or "none"
+            messages.success(request, f"Discovered hosts: {hosts}.")
+            for uuid, error in result.failed_cells.items():
+                messages.error(request, f"Cell {uuid} could not be reached: {error}")
+        return HttpResponseRedirect(reverse("admin:cellsv2_dashboard"))
+
+    def toggle_cell_view(self, request, cell_uuid):
+        """Enable or disable a cell for scheduling (cell_v2 update_cell --enable/--disable)."""
+        refused = self._post_only(request)
+        if refused:
+            return refused
+        from mappings import services
+        from mappings.exceptions import MappingError
+
+        disable = request.POST.get("disable") == "1"
+        try:
+            result = services.cell_mapping_update(uuid=cell_uuid, disabled=disable)
+        except MappingError as exc:
+            messages.error(request, str(exc))
+        else:
+            for note in result.notes:
+                messages.info(request, note)
+            messages.success(request, f"Cell {result.mapping.identity} {'disabled' if disable else 'enabled'}.")
+        return HttpResponseRedirect(reverse("admin:cellsv2_dashboard"))
 
 
 class CellAdminSite(admin.AdminSite):

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class Cellsv2Config(AppConfig):
@@ -8,3 +9,10 @@ class Cellsv2Config(AppConfig):
 
     def ready(self):
         from cellsv2 import checks  # noqa: F401  (registers the system checks)
+
+
+class CellsV2AdminConfig(admin_apps.AdminConfig):
+    """Django's admin with the cellsv2 site (dashboard, operator actions) as the default site."""
+
+    default = False
+    default_site = "cellsv2.admin.CellsV2AdminSite"

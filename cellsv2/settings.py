@@ -46,7 +46,7 @@ SECRET_KEY = os.environ.get("CELLSV2_SECRET_KEY") or (
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("CELLSV2_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "cellsv2.apps.CellsV2AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -191,6 +191,8 @@ CELLSV2_ENABLE_INSTANCE_PASSWORD = True
 CELLSV2_MAPPING_CACHE_SECONDS = env_int("CELLSV2_MAPPING_CACHE_SECONDS", 0)
 # Shared secret of the metadata proxy (X-Instance-ID-Signature); the metadata API is off without it.
 CELLSV2_METADATA_SECRET = os.environ.get("CELLSV2_METADATA_SECRET", "")
+# Nova's [api] dhcp_domain: appended to the guest hostname in metadata ("" for the bare hostname).
+CELLSV2_METADATA_DHCP_DOMAIN = os.environ.get("CELLSV2_METADATA_DHCP_DOMAIN", "novalocal")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
@@ -242,3 +244,47 @@ LOGGING = {
         "cellsv2": {"handlers": ["console"], "level": os.environ.get("CELLSV2_LOG_LEVEL", "WARNING")},
     },
 }
+
+# --- Consoles (issue 7) ---------------------------------------------------------------------
+# Where console tokens live: "database" (the instance's cell, console_auth_tokens; the default)
+# or "cache" (Django's cache framework, alias CONSOLE_TOKENS_CACHE: locmem, Redis or memcached).
+# "cache" is DEPRECATED, kept for deployments that used Nova's memcached-backed consoleauth: a
+# cache may evict a token before it expires, and the cleanup command has nothing to clean there.
+CONSOLE_TOKENS_BACKEND = os.environ.get("CELLSV2_CONSOLE_TOKENS_BACKEND", "database").strip().lower()
+if CONSOLE_TOKENS_BACKEND not in ("database", "cache"):
+    raise ImproperlyConfigured("CELLSV2_CONSOLE_TOKENS_BACKEND must be database or cache")
+CONSOLE_TOKENS_CACHE = os.environ.get("CELLSV2_CONSOLE_TOKENS_CACHE", "default")
+# Nova's [consoleauth] token_ttl: seconds a console URL stays valid (multi-use until then).
+CELLSV2_CONSOLE_TOKEN_TTL = env_int("CELLSV2_CONSOLE_TOKEN_TTL", 600)
+# Nova's [consoleauth] enforce_session_timeout: the proxy closes a session when its token expires.
+CELLSV2_CONSOLE_ENFORCE_SESSION_TIMEOUT = env_bool("CELLSV2_CONSOLE_ENFORCE_SESSION_TIMEOUT", True)
+# Nova's [vnc]/[spice]/[serial_console]/[mks] enabled, by console protocol.
+CELLSV2_CONSOLE_ENABLED = {
+    "vnc": env_bool("CELLSV2_CONSOLE_VNC_ENABLED", True),
+    "spice": env_bool("CELLSV2_CONSOLE_SPICE_ENABLED", True),
+    "serial": env_bool("CELLSV2_CONSOLE_SERIAL_ENABLED", True),
+    "mks": env_bool("CELLSV2_CONSOLE_MKS_ENABLED", True),
+}
+# Base of the access URL handed out per console type (Nova's *_base_url defaults).
+CELLSV2_CONSOLE_BASE_URLS = {
+    "novnc": os.environ.get("CELLSV2_CONSOLE_NOVNC_BASE_URL", "http://127.0.0.1:6080/vnc_auto.html"),
+    "spice-html5": os.environ.get("CELLSV2_CONSOLE_SPICE_HTML5_BASE_URL", "http://127.0.0.1:6082/spice_auto.html"),
+    "spice-direct": os.environ.get("CELLSV2_CONSOLE_SPICE_DIRECT_BASE_URL", "http://127.0.0.1:13002/nova"),
+    "serial": os.environ.get("CELLSV2_CONSOLE_SERIAL_BASE_URL", "ws://127.0.0.1:6083/"),
+    "webmks": os.environ.get("CELLSV2_CONSOLE_WEBMKS_BASE_URL", "http://127.0.0.1:6090/"),
+}
+# Where a compute host's graphical consoles listen (no hypervisor agent reports them): the host's
+# host_ip (else its name) and this port per console type; spice-direct also gets the TLS port.
+CELLSV2_CONSOLE_TARGET_PORTS = {"novnc": 5900, "spice-html5": 5900, "spice-direct": 5900, "webmks": 902}
+CELLSV2_CONSOLE_SPICE_TLS_PORT: int | None = None
+# Nova's [serial_console] port_range, for every compute host; per-host ranges override it:
+# {"compute1": "10000:10099"}.
+CELLSV2_CONSOLE_SERIAL_PORT_RANGE = os.environ.get("CELLSV2_CONSOLE_SERIAL_PORT_RANGE", "10000:20000")
+CELLSV2_CONSOLE_SERIAL_PORT_RANGES: dict[str, str] = {}
+# Seconds a console proxy's hold on a connected serial port lasts unless renewed (a proxy that
+# dies frees its ports after this long).
+CELLSV2_CONSOLE_SERIAL_LEASE_SECONDS = env_int("CELLSV2_CONSOLE_SERIAL_LEASE_SECONDS", 30)
+# Nova's [console] allowed_origins: Origin host names the console proxy accepts besides its own Host.
+CELLSV2_CONSOLE_ALLOWED_ORIGINS = [
+    h.strip() for h in os.environ.get("CELLSV2_CONSOLE_ALLOWED_ORIGINS", "").split(",") if h.strip()
+]

@@ -212,3 +212,30 @@ def migrate_keypairs_to_api_db(*, max_count: int) -> tuple[int, int, int]:
                 LegacyKeyPair.objects.filter(id__in=[r.id for r in rows], deleted=0).soft_delete()
             done += len(rows)
     return found, done, unresolved_conflicts()
+
+
+def _count_in_cells(count) -> int:
+    """Sum ``count(cell)`` over every cell; raises if a cell cannot answer (the total would lie)."""
+    from cellsv2.cells import is_cell_failure, scatter_gather_cells
+
+    total = 0
+    for uuid, result in scatter_gather_cells(cell_mappings(), count).items():
+        if is_cell_failure(result):
+            raise CellsUnreachable(f"Cell {uuid} did not answer: {result}")
+        total += result
+    return total
+
+
+def pending_instance_keypairs() -> int:
+    """Instances whose instance_extra.keypairs is still NULL, in every cell (reads only)."""
+    return _count_in_cells(lambda cell: InstanceExtra.objects.live().filter(keypairs__isnull=True).count())
+
+
+def pending_legacy_keypairs() -> int:
+    """Live legacy key pairs still in the cells (reads only)."""
+    return _count_in_cells(lambda cell: LegacyKeyPair.objects.live().count())
+
+
+# The dashboard shows what is left without running anything.
+populate_instance_keypairs.pending = pending_instance_keypairs
+migrate_keypairs_to_api_db.pending = pending_legacy_keypairs
