@@ -59,6 +59,13 @@ class ComputeAutoSchema(AutoSchema):
     def _get_parameters(self):
         return [*super()._get_parameters(), *self._spec().get("parameters", []), *VERSION_HEADERS]
 
+    def get_operation_id(self):
+        return self._spec().get("operation_id") or f"{type(self.view).__name__}_{self.method.lower()}"
+
+    def _get_serializer(self):
+        # Our views validate with JSON schemas, not serializers: nothing to guess.
+        return None
+
     def _get_request_body(self, direction="request"):
         schema = self._spec().get("request")
         if schema is None:
