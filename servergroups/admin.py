@@ -1,0 +1,130 @@
+"""Admin of server groups: API-database groups on the admin site, legacy cell copies per cell (read-only).
+
+Groups are created through the API (quota, policy validation), so the admin cannot add one;
+renaming and deleting go through the services, so they behave as the API does (a delete also
+soft-deletes a legacy copy left in a cell). Policies, rules and members are shown inline and are
+read-only: Nova has no way to change a group's policy, and members follow servers.
+"""
+
+from django.contrib import admin
+from django.db.models import Count
+
+from cellsv2.admin import CellModelAdmin, register_cell_admin
+from servergroups import services
+from servergroups.models import (
+    InstanceGroup,
+    InstanceGroupMember,
+    InstanceGroupPolicy,
+    LegacyInstanceGroup,
+    LegacyInstanceGroupMember,
+    LegacyInstanceGroupPolicy,
+)
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class InstanceGroupPolicyInline(ReadOnlyInline):
+    model = InstanceGroupPolicy
+    fields = ("policy", "rules")
+    readonly_fields = fields
+    ordering = ("id",)
+
+
+class InstanceGroupMemberInline(ReadOnlyInline):
+    model = InstanceGroupMember
+    fields = ("instance_uuid", "created_at")
+    readonly_fields = fields
+    ordering = ("id",)
+
+
+@admin.register(InstanceGroup)
+class InstanceGroupAdmin(admin.ModelAdmin):
+    list_display = ("uuid", "name", "project_id", "user_id", "policy", "member_count", "created_at")
+    search_fields = ("=uuid", "name", "=project_id", "=user_id")
+    fields = ("uuid", "name", "project_id", "user_id", "created_at", "updated_at")
+    readonly_fields = ("uuid", "project_id", "user_id", "created_at", "updated_at")
+    inlines = (InstanceGroupPolicyInline, InstanceGroupMemberInline)
+    ordering = ("-id",)
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(member_count=Count("members")).prefetch_related("policies")
+
+    @admin.display(description="policy")
+    def policy(self, obj):
+        policies = sorted(obj.policies.all(), key=lambda p: p.id)
+        return policies[0].policy if policies else "-"
+
+    @admin.display(description="members", ordering="member_count")
+    def member_count(self, obj):
+        return obj.member_count
+
+    def has_add_permission(self, request):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        services.servergroup_update(uuid=obj.uuid, name=obj.name)
+
+    def delete_model(self, request, obj):
+        services.servergroup_delete(uuid=obj.uuid)
+
+    def delete_queryset(self, request, queryset):
+        for uuid in queryset.values_list("uuid", flat=True):
+            services.servergroup_delete(uuid=uuid)
+
+
+# --- cells ---------------------------------------------------------------------------------------
+
+
+class LiveFilter(admin.SimpleListFilter):
+    """``deleted`` holds the row id once deleted, so a plain filter would list every id."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return (("live", "live"), ("deleted", "soft-deleted"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "live":
+            return queryset.filter(deleted=0)
+        if self.value() == "deleted":
+            return queryset.exclude(deleted=0)
+        return queryset
+
+
+class LegacyInstanceGroupPolicyInline(ReadOnlyInline):
+    model = LegacyInstanceGroupPolicy
+    fields = ("policy", "deleted", "deleted_at")
+    readonly_fields = fields
+    ordering = ("id",)
+
+
+class LegacyInstanceGroupMemberInline(ReadOnlyInline):
+    model = LegacyInstanceGroupMember
+    fields = ("instance_id", "deleted", "deleted_at")
+    readonly_fields = fields
+    ordering = ("id",)
+
+
+@register_cell_admin(LegacyInstanceGroup)
+class LegacyInstanceGroupAdmin(CellModelAdmin):
+    list_display = ("uuid", "name", "project_id", "user_id", "created_at", "deleted")
+    list_filter = (LiveFilter,)
+    search_fields = ("=uuid", "name", "=project_id", "=user_id")
+    inlines = (LegacyInstanceGroupPolicyInline, LegacyInstanceGroupMemberInline)
+    ordering = ("-id",)
+    show_full_result_count = False
