@@ -62,15 +62,25 @@ def quota_usage(*, project_id: str, resource: str, user_id: str | None = None) -
     return _counters[resource](project_id, user_id)
 
 
-def quota_check(*, project_id: str, resource: str, delta: int = 1, user_id: str | None = None, message=None) -> None:
+def quota_check(
+    *,
+    project_id: str,
+    resource: str,
+    delta: int = 1,
+    user_id: str | None = None,
+    message=None,
+    scope: str | None = None,
+) -> None:
     """Raise OverQuota if ``delta`` more would exceed the limit now (no lock: an early, cheap answer).
 
-    Callers still write inside ``quota_reserve``, which checks again under the lock.
+    The limit is the project's; usage is counted for ``scope`` when the resource is counted per
+    something else than the project (server_group_members: per group). Callers still write inside
+    ``quota_reserve``, which checks again under the lock.
     """
     limit = quota_limit(project_id=project_id, resource=resource)
     if limit < 0:
         return
-    used = quota_usage(project_id=project_id, resource=resource, user_id=user_id)
+    used = quota_usage(project_id=scope or project_id, resource=resource, user_id=user_id)
     if used + delta > limit:
         default = f"Quota exceeded for {resource}: Requested {delta}, but already used {used} of {limit} {resource}"
         raise OverQuota(message or default, resource=resource, requested=delta, used=used, limit=limit)
@@ -84,7 +94,13 @@ def _lock(scope: str) -> None:
 
 @contextmanager
 def quota_reserve(
-    *, project_id: str, resource: str, delta: int = 1, user_id: str | None = None, message: str | None = None
+    *,
+    project_id: str,
+    resource: str,
+    delta: int = 1,
+    user_id: str | None = None,
+    message: str | None = None,
+    scope: str | None = None,
 ):
     """Check ``delta`` more of ``resource`` against the limit and keep the check true inside the block.
 
@@ -92,19 +108,8 @@ def quota_reserve(
     caller's API-database writes inside the block commit with it. Raises OverQuota.
     """
     with transaction.atomic(using=API):
-        _lock(f"{resource}:{project_id}:{user_id or ''}")
-        limit = quota_limit(project_id=project_id, resource=resource)
-        if limit >= 0:
-            used = quota_usage(project_id=project_id, resource=resource, user_id=user_id)
-            if used + delta > limit:
-                default = (
-                    f"Quota exceeded for {resource}: Requested {delta}, but already used {used} of {limit} {resource}"
-                )
-                raise OverQuota(
-                    message or default,
-                    resource=resource,
-                    requested=delta,
-                    used=used,
-                    limit=limit,
-                )
+        _lock(f"{resource}:{scope or project_id}:{user_id or ''}")
+        quota_check(
+            project_id=project_id, resource=resource, delta=delta, user_id=user_id, message=message, scope=scope
+        )
         yield

@@ -391,9 +391,9 @@ def servergroup_count(project_id: str, user_id: str | None = None) -> int:
 def servergroup_member_count(group_uuid: str, user_id: str | None = None) -> int:
     """Quota usage of server_group_members: live members of one group (owned by ``user_id`` if given).
 
-    Registered with the quota framework, whose counters take ``(project_id, user_id)``: for this
-    resource the first argument is the group's uuid, as Nova's ``check_deltas(context, deltas,
-    group, user_id)`` counts members per group. A group that does not exist has no members.
+    Registered with the quota framework, which passes the quota's ``scope`` first: for this
+    resource the group's uuid (the limit is still the project's), as Nova's ``check_deltas(context,
+    deltas, group, user_id)`` counts members per group. A group that does not exist has no members.
     """
     try:
         group = servergroup_get(uuid=group_uuid)

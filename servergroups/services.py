@@ -197,7 +197,8 @@ def servergroup_add_members(
             return group
         guard = (
             quota_reserve(
-                project_id=group.uuid,
+                project_id=group.project_id,
+                scope=group.uuid,
                 resource="server_group_members",
                 delta=len(missing),
                 user_id=user_id,
