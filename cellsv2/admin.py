@@ -43,7 +43,11 @@ class CellsV2AdminSite(admin.AdminSite):
                 self.admin_view(self.run_migrations_view),
                 name="cellsv2_run_migrations",
             ),
-            path("dashboard/discover-hosts/", self.admin_view(self.discover_hosts_view), name="cellsv2_discover_hosts"),
+            path(
+                "dashboard/discover-hosts/",
+                self.admin_view(self.discover_hosts_view),
+                name="cellsv2_discover_hosts",
+            ),
             path(
                 "dashboard/cells/<str:cell_uuid>/toggle/",
                 self.admin_view(self.toggle_cell_view),

@@ -35,10 +35,9 @@ class CellStatus:
 def _cell_summary(cell):
     from servers.models import ComputeNode, Instance
 
-    states = dict(
-        Instance.objects.live().values_list("vm_state").annotate(n=Count("id")).values_list("vm_state", "n")
-    )
-    return {"states": {state or "unknown": n for state, n in states.items()}, "nodes": ComputeNode.objects.live().count()}
+    states = dict(Instance.objects.live().values_list("vm_state").annotate(n=Count("id")).values_list("vm_state", "n"))
+    nodes = ComputeNode.objects.live().count()
+    return {"states": {state or "unknown": n for state, n in states.items()}, "nodes": nodes}
 
 
 def dashboard_cells(*, timeout: float = DASHBOARD_CELL_TIMEOUT) -> list[CellStatus]:
@@ -52,7 +51,8 @@ def dashboard_cells(*, timeout: float = DASHBOARD_CELL_TIMEOUT) -> list[CellStat
     for cell in cells:
         result = results.get(cell.uuid)
         if result is DID_NOT_RESPOND:
-            statuses.append(CellStatus(cell, False, f"did not answer within {timeout:g} s", hosts=hosts.get(cell.id, 0)))
+            error = f"did not answer within {timeout:g} s"
+            statuses.append(CellStatus(cell, False, error, hosts=hosts.get(cell.id, 0)))
         elif isinstance(result, CellRaised):
             statuses.append(CellStatus(cell, False, str(result), hosts=hosts.get(cell.id, 0)))
         else:
