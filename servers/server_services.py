@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from cellsv2.context import target_cell
 from cellsv2.quotas import OverQuota, quota_counter, quota_limit, quota_reserve, quota_usage
+from consoles.services import console_auth_token_delete_for_instance
 from keypairs.exceptions import KeypairNotFound
 from keypairs.selectors import keypair_get
 from keypairs.serialization import keypair_list_json
@@ -324,7 +325,10 @@ def server_update(*, context, uuid: str, changes: dict) -> None:
             build.instance = instance_dump(instance)
             build.save(update_fields=["instance"])
             return
-    mapping = InstanceMapping.objects.select_related("cell").get(instance_uuid=uuid)
+    mapping = InstanceMapping.objects.select_related("cell").filter(instance_uuid=uuid).first()
+    if mapping is None or mapping.cell is None:
+        # The build request was deleted (the server cancelled) since it was read.
+        raise ServerNotFound(uuid)
     with target_cell(mapping.cell) as alias, transaction.atomic(using=alias):
         updated = Instance.objects.live().filter(uuid=uuid).update(**values, updated_at=timezone.now())
     if not updated:
@@ -364,7 +368,6 @@ def server_delete(*, context, uuid: str) -> None:
         )
         for model in (InstanceExtra, InstanceMetadata, InstanceSystemMetadata):
             model.objects.live().filter(instance=instance).soft_delete()
-        _delete_console_tokens(uuid)
         scheduler.release(
             host=instance.host,
             node=instance.node,
@@ -372,14 +375,7 @@ def server_delete(*, context, uuid: str) -> None:
             memory_mb=instance.memory_mb or 0,
             disk_gb=(instance.root_gb or 0) + (instance.ephemeral_gb or 0),
         )
+    # Console tokens go with their instance, whichever token backend holds them.
+    console_auth_token_delete_for_instance(instance_uuid=uuid, cell=mapping.cell)
     InstanceMapping.objects.filter(instance_uuid=uuid).update(queued_for_delete=True)
     mapping_cache_forget(uuid)
-
-
-def _delete_console_tokens(instance_uuid: str) -> None:
-    """Console tokens go with their instance (inside target_cell); the consoles app may not have them yet."""
-    try:
-        from consoles.models import ConsoleAuthToken
-    except ImportError:
-        return
-    ConsoleAuthToken.objects.filter(instance_uuid=instance_uuid).delete()
