@@ -127,11 +127,12 @@ def select_host(states: list[HostState], flavor: dict, group: dict | None = None
             candidates = [s for s in candidates if s.group_members < limit]
         if not candidates:
             raise NoValidHost(f"The server group policy {policy} cannot be satisfied.")
+        # The group weigher first; among hosts with as many members, the RAM weigher as usual.
         if policy == "soft-affinity":
-            candidates.sort(key=lambda s: -s.group_members)
+            candidates.sort(key=lambda s: (-s.group_members, -s.free_ram_mb, s.host))
             return candidates[0]
         if policy == "soft-anti-affinity":
-            candidates.sort(key=lambda s: (s.group_members, -s.free_ram_mb))
+            candidates.sort(key=lambda s: (s.group_members, -s.free_ram_mb, s.host))
             return candidates[0]
     candidates.sort(key=lambda s: (-s.free_ram_mb, s.host))
     return candidates[0]

@@ -123,13 +123,16 @@ def _instance_dict(instance: Instance) -> dict:
     return {f.attname: getattr(instance, f.attname) for f in Instance._meta.concrete_fields}
 
 
-def _load_from_cell(uuids: list[str]) -> dict[str, ServerView]:
-    """Servers by uuid from the targeted cell: instance+extra in one query, the rest in one UNION."""
+def _load_from_cell(uuids: list[str], *, include_deleted: bool = False) -> dict[str, ServerView]:
+    """Servers by uuid from the targeted cell: instance+extra in one query, the rest in one UNION.
+
+    Deleted instances only with ``include_deleted`` (a list that asked for them).
+    """
     import json
 
     extras = (
         InstanceExtra.objects.select_related("instance")
-        .filter(instance__uuid__in=uuids, instance__deleted=0)
+        .filter(instance__uuid__in=uuids, **({} if include_deleted else {"instance__deleted": 0}))
         .defer("numa_topology", "pci_requests", "vcpu_model", "migration_context", "resources", "trusted_certs")
     )
     servers = {}
@@ -406,7 +409,15 @@ STATUS_TO_VM_STATES = {
 
 
 def _cell_filters(filters: dict) -> Q:
-    q = Q(deleted=0) if not filters.get("deleted") else Q()
+    # Nova: deleted servers are listed when asked for (deleted=true: only them, soft-deleted
+    # included) or when changes-since / changes-before asks what changed; hidden otherwise.
+    deleted = filters.get("deleted")
+    if deleted:
+        q = Q(deleted=F("id")) | Q(vm_state="soft-delete")
+    elif deleted is None and ("changes-since" in filters or "changes-before" in filters):
+        q = Q()
+    else:
+        q = Q(deleted=0)
     exact = {
         "project_id": "project_id",
         "user_id": "user_id",
@@ -485,6 +496,7 @@ def server_list(
     limit: int,
     marker: str | None,
     timeout: float | None = None,
+    detail: bool = True,
 ) -> ListResult:
     """A page of servers: build requests first, then every cell's servers merged in sort order.
 
@@ -492,7 +504,9 @@ def server_list(
     from the beginning; a marker in a cell continues after it in the merged cell order. Each cell
     is asked (in parallel) for at most the rows still needed; cells that fail or time out are
     reported in ``down_cells`` and skipped. ``filters`` are already policy-checked (project_id is
-    set for non-admins). Raises MarkerNotFound.
+    set for non-admins). Without ``detail`` (``GET /servers``: id and name only) that page query
+    is the only query per cell; with it, the chosen rows are then loaded in full. Raises
+    MarkerNotFound.
     """
     order = sort_spec(sort_keys, sort_dirs)
     key = cmp_to_key(lambda a, b: _compare(a.instance, b.instance, order))
@@ -530,7 +544,7 @@ def server_list(
     condition = _cell_filters(filters)
     if marker_values is not None:
         condition &= _after(order, marker_values)
-    columns = list(dict.fromkeys(["uuid", *(k for k, _ in order)]))
+    columns = list(dict.fromkeys(["uuid", *(k for k, _ in order), *(() if detail else ("display_name",))]))
 
     def page(cell):
         return list(Instance.objects.filter(condition).order_by(*_order_by(order)).values(*columns)[:remaining])
@@ -550,6 +564,7 @@ def server_list(
     seen = {s.uuid for s in builds}
     picked: dict[str, list[str]] = {}
     chosen: list[str] = []
+    rows_by_uuid: dict[str, tuple[str, dict]] = {}
     for cell_uuid, row in candidates:
         if len(chosen) >= remaining:
             break
@@ -557,11 +572,19 @@ def server_list(
             continue  # still a build request too: the build request's copy is shown
         seen.add(row["uuid"])
         chosen.append(row["uuid"])
+        rows_by_uuid[row["uuid"]] = (cell_uuid, row)
         picked.setdefault(cell_uuid, []).append(row["uuid"])
+    if not detail:
+        index = [
+            ServerView(uuid=u, instance=rows_by_uuid[u][1], source="cell", cell=by_cell[rows_by_uuid[u][0]])
+            for u in chosen
+        ]
+        return ListResult(servers=builds + index, down_cells=sorted(set(down)))
 
     # The full records of the chosen rows: one set of queries per cell, in parallel.
     def load(cell):
-        return _load_from_cell(picked.get(cell.uuid, []))
+        # The page query already applied the filters, deleted servers included when asked for.
+        return _load_from_cell(picked.get(cell.uuid, []), include_deleted=True)
 
     loaded: dict[str, ServerView] = {}
     if picked:

@@ -32,6 +32,22 @@ STATUS = {
     "shelved": "SHELVED",
     "shelved_offloaded": "SHELVED_OFFLOADED",
 }
+# What the body of PUT /servers/{id} lacks before 2.75, besides the OS-EXT-SRV-ATTR:* attributes.
+UPDATE_HIDDEN_BEFORE_2_75 = frozenset(
+    {
+        "key_name",
+        "config_drive",
+        "security_groups",
+        "host_status",
+        "OS-EXT-AZ:availability_zone",
+        "OS-EXT-STS:task_state",
+        "OS-EXT-STS:vm_state",
+        "OS-EXT-STS:power_state",
+        "OS-SRV-USG:launched_at",
+        "OS-SRV-USG:terminated_at",
+        "os-extended-volumes:volumes_attached",
+    }
+)
 PROGRESS_STATUSES = {"ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING"}
 TRUE_STRINGS = {"1", "t", "true", "on", "y", "yes"}
 
@@ -270,6 +286,7 @@ class ServerCollectionView(ServerViewMixin, ComputeAPIView):
                 sort_dirs=sort_dirs,
                 limit=limit,
                 marker=marker,
+                detail=self.detail,
             )
         except selectors.MarkerNotFound as exc:
             raise BadRequest(str(exc)) from None
@@ -298,8 +315,8 @@ class ServerCollectionView(ServerViewMixin, ComputeAPIView):
             policy_authorize(self.context, f"{rule}:get_all_tenants")
         filters: dict = {}
         if not all_tenants:
-            project = values.get("project_id") or values.get("tenant_id")
-            filters["project_id"] = project if (project and is_admin_filters) else self.context.project_id
+            # Nova (LP#1185290): without all_tenants, project_id and tenant_id are ignored, admins too.
+            filters["project_id"] = self.context.project_id
         elif is_admin_filters and (values.get("project_id") or values.get("tenant_id")):
             filters["project_id"] = values.get("project_id") or values.get("tenant_id")
         allowed = {"reservation_id", "name", "status", "image", "flavor", "changes-since", "all_tenants"}
@@ -344,17 +361,20 @@ class ServerCollectionView(ServerViewMixin, ComputeAPIView):
                     f"Invalid input for query parameters sort_dir. Value: {direction}. "
                     f"'{direction}' is not one of ['asc', 'desc']"
                 )
-        kept = []
-        for key in sort_keys:
-            if key in selectors.SORT_KEYS:
+        # Nova's remove_invalid_sort_keys: an ignored key goes with the direction at its position.
+        kept, kept_dirs = [], []
+        for index, key in enumerate(sort_keys):
+            if key in selectors.SORT_KEYS or (key == "locked" and version >= "2.73"):
                 if key in ("host", "node") and not self.context.is_admin:
-                    raise Forbidden("Only administrators can sort servers by host")
+                    raise Forbidden(f"Only administrators can sort servers by {key}")
                 kept.append(key)
+                if index < len(sort_dirs):
+                    kept_dirs.append(sort_dirs[index])
             elif key in selectors.IGNORED_SORT_KEYS and version < "2.75":
                 continue
             else:
                 raise BadRequest(f"Invalid input for query parameters sort_key. Value: {key}.")
-        return filters, kept, sort_dirs[: len(kept)] if kept else [], all_tenants
+        return filters, kept, kept_dirs, all_tenants
 
     @staticmethod
     def _add_filter(filters, key, value, version):
@@ -503,7 +523,8 @@ class ServerItemView(ServerViewMixin, ComputeAPIView):
         body = self.validated_body(schemas.update_schema(request.api_version))
         server = self.load(server_id)
         if server.source == "down":
-            raise Conflict(f"Cannot update server {server_id} while its cell is unreachable")
+            # Nova answers 500 (whatever the microversion); as for show and delete, a 503 names the cause.
+            raise ServiceUnavailable(f"The cell holding server {server_id} is unreachable; try again later.")
         policy_authorize(self.context, "os_compute_api:servers:update", ServerViewBuilder._target(server))
         changes = dict(body["server"])
         if "name" in changes:
@@ -515,7 +536,15 @@ class ServerItemView(ServerViewMixin, ComputeAPIView):
             server = selectors.server_get(context=self.context, uuid=server_id)
         except selectors.ServerNotFound as exc:
             raise NotFound(str(exc)) from None
-        return Response({"server": self.builder().full(server, show=True)})
+        body = self.builder().full(server, show=True)
+        if request.api_version < "2.75":
+            # Nova's update shows all the attributes of a show only from 2.75 (show_all_attributes).
+            body = {
+                k: v
+                for k, v in body.items()
+                if k not in UPDATE_HIDDEN_BEFORE_2_75 and not k.startswith("OS-EXT-SRV-ATTR:")
+            }
+        return Response({"server": body})
 
     def delete(self, request, server_id):
         server = self.load(server_id)
