@@ -1,0 +1,138 @@
+"""``manage.py conductor [--once] [--interval S] [--batch N]``: the worker that places build requests.
+
+Runs servers.conductor.conductor_loop: takes up to ``--batch`` waiting build requests, places
+each into a cell (or buries it in cell0), prints one line per batch that did something with the
+outcome counts, and waits ``--interval`` seconds when nothing was waiting. Several workers may
+run at once: each build request is claimed with a row lock, so none is placed twice. Use it with
+``CELLSV2_CONDUCTOR_MODE=worker`` (the API then leaves every build request to the workers); in
+the default inline mode it picks up only what inline placement left behind.
+
+SIGTERM and SIGINT stop it after the batch in progress (placing one build request is a
+transaction that either completes or rolls back), without waiting out the interval; the exit
+code is then 0. ``--once`` places what is waiting now (batch after batch while they make
+progress) and exits: 0 when every build request was dealt with, 1 when some failed and stay
+queued for the next run.
+"""
+
+import logging
+import signal
+import threading
+
+from django.db import DatabaseError, connections
+from django.utils import timezone
+
+from cellsv2.management.base import OperatorCommand
+from servers import conductor
+
+logger = logging.getLogger(__name__)
+
+OK, SOME_FAILED = 0, 1
+# Outcomes that take a build request off the queue; "skipped" and "failed" leave it there.
+PROGRESS = frozenset({"placed", "buried", "adopted", "cancelled"})
+ORDER = ("placed", "buried", "adopted", "cancelled", "skipped", "failed")
+
+
+def positive_number(kind):
+    import argparse
+
+    def parse(value):
+        try:
+            number = kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+        if number <= 0:
+            raise argparse.ArgumentTypeError(f"{value!r} must be greater than 0")
+        return number
+
+    return parse
+
+
+def counts_line(counts: dict[str, int]) -> str:
+    """``placed=2 buried=1`` in a fixed order (unknown outcomes last, by name)."""
+    keys = [k for k in ORDER if k in counts] + sorted(k for k in counts if k not in ORDER)
+    return " ".join(f"{key}={counts[key]}" for key in keys)
+
+
+class Command(OperatorCommand):
+    help = "Place waiting build requests into cells (the conductor worker)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--once", action="store_true", help="Place what is waiting now, then exit.")
+        parser.add_argument(
+            "--interval",
+            type=positive_number(float),
+            default=1.0,
+            help="Seconds to wait when no build request is waiting (default 1).",
+        )
+        parser.add_argument(
+            "--batch",
+            type=positive_number(int),
+            default=50,
+            help="Build requests taken per batch (default 50).",
+        )
+
+    def run(self, *args, once, interval, batch, **options):
+        self.batches = 0
+        self.failed = 0
+        stop = threading.Event()
+        previous = {}
+
+        def on_signal(signum, frame):
+            self.fail(f"Received {signal.Signals(signum).name}; stopping after the current batch.")
+            stop.set()
+
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                previous[signum] = signal.signal(signum, on_signal)
+        try:
+            if once:
+                self._run_once(batch, stop)
+            else:
+                self._run_forever(interval, batch, stop)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        return SOME_FAILED if once and self.failed else OK
+
+    def _report(self, counts: dict[str, int]) -> None:
+        self.batches += 1
+        self.failed += counts.get("failed", 0)
+        total = sum(counts.values())
+        now = f"{timezone.now():%Y-%m-%d %H:%M:%S}"
+        self.say(f"{now} batch {self.batches}: {total} build requests: {counts_line(counts)}")
+
+    def _run_once(self, batch: int, stop: threading.Event) -> None:
+        while not stop.is_set():
+            counts = conductor.conductor_run_once(limit=batch)
+            if not counts:
+                return
+            self._report(counts)
+            # Stop when a batch only skipped or failed: those build requests stay where they are.
+            if not PROGRESS.intersection(counts):
+                return
+
+    def _run_forever(self, interval: float, batch: int, stop: threading.Event) -> None:
+        state = {"started": False, "progressed": False}
+
+        def on_batch(counts):
+            state["progressed"] = bool(PROGRESS.intersection(counts))
+            self._report(counts)
+
+        def should_stop() -> bool:
+            # conductor_loop asks before every batch. The idle wait happens here rather than in the
+            # loop's own time.sleep (given interval 0) so that a signal ends it at once. A batch that
+            # only skipped or failed counts as idle: retrying it at once would spin.
+            if state["started"] and not state["progressed"]:
+                stop.wait(interval)
+            state["started"], state["progressed"] = True, False
+            return stop.is_set()
+
+        while not stop.is_set():
+            try:
+                conductor.conductor_loop(interval=0, batch=batch, stop=should_stop, on_batch=on_batch)
+            except DatabaseError as exc:
+                # The API database went away (restart, failover): keep the worker, try again later.
+                logger.exception("Conductor batch failed")
+                self.fail(f"{timezone.now():%Y-%m-%d %H:%M:%S} batch failed: {type(exc).__name__}: {exc}")
+                connections.close_all()
+                stop.wait(interval)
