@@ -48,12 +48,23 @@ _cells: list | None = None
 _cells_loaded_at = 0.0
 
 
+_clear_hooks: list = []
+
+
+def on_cells_cache_clear(fn):
+    """Register ``fn()`` to run whenever the cell cache is cleared (other per-process cell caches)."""
+    _clear_hooks.append(fn)
+    return fn
+
+
 def cells_cache_clear() -> None:
     """Forget the cached cell list and uuid -> alias resolutions (mappings changed)."""
     global _cells
     with _lock:
         _alias_by_uuid.clear()
         _cells = None
+    for hook in _clear_hooks:
+        hook()
 
 
 def cell_mappings(*, include_cell0: bool = True, include_disabled: bool = True) -> list:

@@ -232,11 +232,21 @@ def cell_mapping_delete(*, uuid: str, force: bool = False) -> None:
         hosts = list(HostMapping.objects.filter(cell=mapping).values_list("host", flat=True))
         with target_cell(mapping):
             ComputeNode.objects.filter(host__in=hosts).update(mapped=0)
+    forget = list(InstanceMapping.objects.filter(cell=mapping).values_list("instance_uuid", flat=True))
     with transaction.atomic(using=API):
         InstanceMapping.objects.filter(cell=mapping).delete()
         HostMapping.objects.filter(cell=mapping).delete()
         mapping.delete()
     cells_cache_clear()
+    _forget_cached_mappings(forget)
+
+
+def _forget_cached_mappings(instance_uuids: list[str]) -> None:
+    """Drop deleted instance mappings from the optional mapping cache (servers' show path)."""
+    from servers.server_selectors import mapping_cache_forget
+
+    for instance_uuid in instance_uuids:
+        mapping_cache_forget(instance_uuid)
 
 
 @dataclass

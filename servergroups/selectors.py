@@ -15,15 +15,17 @@ cell yet is still a build request and counts as live.
 """
 
 import logging
+import time
 import uuid as uuid_lib
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 
-from cellsv2.cells import cell_mappings, is_cell_failure, scatter_gather_cells
+from cellsv2.cells import cell_mappings, is_cell_failure, on_cells_cache_clear, scatter_gather_cells
 from cellsv2.quotas import quota_counter
 from mappings.models import InstanceMapping
 from servergroups.exceptions import ServerGroupNotFound
@@ -230,12 +232,44 @@ def servergroup_get_by_instance(*, instance_uuid: str, project_id: str | None = 
     return legacy
 
 
+_legacy_presence = {"checked_at": None, "present": True}
+
+
+@on_cells_cache_clear
+def _forget_legacy_presence() -> None:
+    _legacy_presence["checked_at"] = None
+
+
+def legacy_groups_present() -> bool:
+    """Whether any cell still holds live legacy groups; cached per process like the cell list.
+
+    A cell that does not answer counts as holding some (never hide a membership).
+    """
+    checked_at = _legacy_presence["checked_at"]
+    if checked_at is not None and time.monotonic() - checked_at < settings.CELLSV2_CELL_CACHE_SECONDS:
+        return _legacy_presence["present"]
+    answered, failed = in_every_cell(
+        lambda cell: LegacyInstanceGroup.objects.live().exists(), what="whether legacy groups remain"
+    )
+    present = bool(failed) or any(found for _, found in answered)
+    _legacy_presence.update(checked_at=time.monotonic(), present=present)
+    return present
+
+
 def servergroup_uuids_of_instance(*, instance_uuid: str) -> list[str]:
     """The uuids of the groups an instance is a member of (``[]`` or one: a server has one group).
 
     For a server's ``server_groups`` (2.71). Not project-scoped: the caller already holds the
-    server. Same reads as servergroup_get_by_instance.
+    server. One API query; the cells are asked only while legacy groups remain in them (checked
+    once per cache period), so a show stays within its fixed query budget after the move.
     """
+    group_uuid = (
+        InstanceGroupMember.objects.filter(instance_uuid=instance_uuid).values_list("group__uuid", flat=True).first()
+    )
+    if group_uuid is not None:
+        return [group_uuid]
+    if not legacy_groups_present():
+        return []
     try:
         return [servergroup_get_by_instance(instance_uuid=instance_uuid).uuid]
     except ServerGroupNotFound:

@@ -25,9 +25,11 @@ from servers.models import (
     Flavor,
     Instance,
     InstanceExtra,
+    InstanceFault,
     InstanceMetadata,
     InstanceSystemMetadata,
     RequestSpec,
+    Tag,
 )
 from servers.serialization import instance_dump, instance_load, request_spec_dump, request_spec_load
 from servers.server_selectors import ServerNotFound, mapping_cache_forget, server_get
@@ -366,8 +368,10 @@ def server_delete(*, context, uuid: str) -> None:
         Instance.objects.filter(pk=instance.pk).update(
             vm_state="deleted", task_state=None, power_state=0, terminated_at=now, deleted_at=now, deleted=instance.pk
         )
-        for model in (InstanceExtra, InstanceMetadata, InstanceSystemMetadata):
+        # Nova's instance_destroy: dependent rows soft-deleted with the instance, tags hard-deleted.
+        for model in (InstanceExtra, InstanceMetadata, InstanceSystemMetadata, InstanceFault):
             model.objects.live().filter(instance=instance).soft_delete()
+        Tag.objects.filter(resource_id=uuid).delete()
         scheduler.release(
             host=instance.host,
             node=instance.node,
