@@ -14,7 +14,7 @@ from functools import total_ordering
 # The highest microversion whose behaviour every resource we serve implements (README lists
 # them). Raise it only together with the resources that change behaviour below it.
 MIN_VERSION_STRING = "2.1"
-MAX_VERSION_STRING = "2.92"
+MAX_VERSION_STRING = "2.102"
 
 _VERSION_RE = re.compile(r"^([1-9]\d*)\.([1-9]\d*|0)$")
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from cellsv2.api.microversions import APIVersion
 from cellsv2.context import target_cell
 from mappings.models import InstanceMapping
 from servers import conductor
@@ -51,7 +52,7 @@ class Api:
     def create(self, *, token=MEMBER, version=None, hints=None, hints_key="os:scheduler_hints", **server):
         """POST /servers with a valid body (tiny flavor, an image) that ``server`` amends."""
         body = {"server": {"name": "vm", "flavorRef": "1", "imageRef": IMAGE, **server}}
-        if version is not None and version >= "2.37" and "networks" not in server:
+        if version is not None and APIVersion(str(version)) >= "2.37" and "networks" not in server:
             body["server"]["networks"] = "none"
         if hints is not None:
             body[hints_key] = hints
