@@ -1,201 +1,193 @@
-"""The operators' admin across tiers.
+"""Admin of this app's models (identity and quotas), and the admin API every app's admin.py uses.
 
-API-database models are registered on Django's ``admin.site`` as usual. Cell-database models are
-registered on ``cell_admin_site`` (mounted at ``/admin/cell/``), whose every view runs inside
-``target_cell()`` for the cell the operator picked: the cell switcher at the top of each page, or
-``?cell=<uuid or alias>`` on any cell admin URL (remembered in the session). Django's admin opens
-its write transactions with ``router.db_for_write``, which the targeted cell answers, so edits
-(where a model allows them) commit on the right database.
+The sites themselves live in ``cellsv2/admin_sites.py`` (re-exported here): Django builds its
+default site lazily from ``CellsV2AdminConfig.default_site``, and a module that both defines the
+site class and registers models on ``admin.site`` would register them on a site Django then
+replaces.
 """
 
-from functools import update_wrapper
+from django import forms
+from django.conf import settings
+from django.contrib import admin
 
-from django.contrib import admin, messages
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect
-from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from cellsv2 import services as identity
+from cellsv2.admin_sites import (
+    VERIFY_LIMIT,
+    CellAdminSite,
+    CellModelAdmin,
+    CellsV2AdminSite,
+    EstimatedCountPaginator,
+    LargeTableAdminMixin,
+    ReadOnlyInline,
+    SoftDeleteFilter,
+    cell_admin_site,
+    cell_site_url,
+    instance_in_cell_url,
+    instance_location_link,
+    register_cell_admin,
+    report_cell_toggle,
+    report_verify,
+    table_row_estimate,
+)
+from cellsv2.models import ApiToken, Project, Quota, QuotaLock, RoleAssignment
+from cellsv2.quotas import quota_set
 
-from cellsv2.cells import CellNotFound, cell_alias, cell_mappings
-from cellsv2.context import target_cell
-
-SESSION_KEY = "cellsv2_admin_cell"
-
-
-def _default_cell():
-    cells = cell_mappings()
-    real = [c for c in cells if not c.is_cell0]
-    return (real or cells or [None])[0]
-
-
-class CellsV2AdminSite(admin.AdminSite):
-    """The main admin (API database) with the cells dashboard and its operator actions."""
-
-    site_header = "cellsv2 operators"
-    site_title = "cellsv2"
-    index_title = "API database"
-    index_template = "admin/cellsv2_index.html"
-
-    def get_urls(self):
-        urls = [
-            path("dashboard/", self.admin_view(self.dashboard_view), name="cellsv2_dashboard"),
-            path(
-                "dashboard/run-migrations/",
-                self.admin_view(self.run_migrations_view),
-                name="cellsv2_run_migrations",
-            ),
-            path(
-                "dashboard/discover-hosts/",
-                self.admin_view(self.discover_hosts_view),
-                name="cellsv2_discover_hosts",
-            ),
-            path(
-                "dashboard/cells/<str:cell_uuid>/toggle/",
-                self.admin_view(self.toggle_cell_view),
-                name="cellsv2_toggle_cell",
-            ),
-        ]
-        return urls + super().get_urls()
-
-    def dashboard_view(self, request):
-        """Every cell's state, the build queue and the online data migrations still pending."""
-        from cellsv2 import dashboard
-
-        context = {
-            **self.each_context(request),
-            "title": "Cells dashboard",
-            "cells": dashboard.dashboard_cells(),
-            "build_queue": dashboard.dashboard_build_queue(),
-            "unmapped": dashboard.dashboard_unmapped_instances(),
-            "migrations": dashboard.dashboard_pending_migrations(),
-        }
-        return TemplateResponse(request, "admin/cellsv2_dashboard.html", context)
-
-    def _post_only(self, request):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        if not request.user.is_superuser:
-            messages.error(request, "Only superusers may run operator actions.")
-            return HttpResponseRedirect(reverse("admin:cellsv2_dashboard"))
-        return None
-
-    def run_migrations_view(self, request):
-        """Run one batch of online data migrations (the same runner and lock as the command)."""
-        refused = self._post_only(request)
-        if refused:
-            return refused
-        from cellsv2.locks import LockHeld, runner_lock
-        from cellsv2.online_migrations import online_migrations_run_batch, registered_migrations
-
-        try:
-            with runner_lock("online_data_migrations"):
-                batch = online_migrations_run_batch(registered_migrations(), 1000)
-        except LockHeld:
-            messages.warning(request, "online_data_migrations is already running elsewhere.")
-        else:
-            summary = ", ".join(f"{n}: {t.done}/{t.found}" for n, t in batch.totals.items()) or "nothing to do"
-            level = messages.ERROR if batch.failed else messages.SUCCESS
-            messages.add_message(request, level, f"One batch ran (migrated/found): {summary}.")
-            for name in batch.failed:
-                messages.error(request, f"{name} failed; see the log.")
-        return HttpResponseRedirect(reverse("admin:cellsv2_dashboard"))
-
-    def discover_hosts_view(self, request):
-        """Map unmapped compute hosts in every cell (cell_v2 discover_hosts)."""
-        refused = self._post_only(request)
-        if refused:
-            return refused
-        from mappings import services
-        from mappings.exceptions import HostMappingExists
-
-        try:
-            result = services.hosts_discover()
-        except HostMappingExists as exc:
-            messages.error(request, f"Another discovery mapped the same host at the same time: {exc}")
-        else:
-            hosts = ", ".join(m.host for m in result.created) or "none"
-            messages.success(request, f"Discovered hosts: {hosts}.")
-            for uuid, error in result.failed_cells.items():
-                messages.error(request, f"Cell {uuid} could not be reached: {error}")
-        return HttpResponseRedirect(reverse("admin:cellsv2_dashboard"))
-
-    def toggle_cell_view(self, request, cell_uuid):
-        """Enable or disable a cell for scheduling (cell_v2 update_cell --enable/--disable)."""
-        refused = self._post_only(request)
-        if refused:
-            return refused
-        from mappings import services
-        from mappings.exceptions import MappingError
-
-        disable = request.POST.get("disable") == "1"
-        try:
-            result = services.cell_mapping_update(uuid=cell_uuid, disabled=disable)
-        except MappingError as exc:
-            messages.error(request, str(exc))
-        else:
-            for note in result.notes:
-                messages.info(request, note)
-            messages.success(request, f"Cell {result.mapping.identity} {'disabled' if disable else 'enabled'}.")
-        return HttpResponseRedirect(reverse("admin:cellsv2_dashboard"))
+__all__ = [
+    "VERIFY_LIMIT",
+    "CellAdminSite",
+    "CellModelAdmin",
+    "CellsV2AdminSite",
+    "EstimatedCountPaginator",
+    "LargeTableAdminMixin",
+    "ReadOnlyInline",
+    "SoftDeleteFilter",
+    "cell_admin_site",
+    "cell_site_url",
+    "instance_in_cell_url",
+    "instance_location_link",
+    "register_cell_admin",
+    "report_cell_toggle",
+    "report_verify",
+    "table_row_estimate",
+]
 
 
-class CellAdminSite(admin.AdminSite):
-    """The admin of cell-database models; every view is targeted at the chosen cell."""
-
-    site_header = "cellsv2 cells"
-    site_title = "cellsv2 cells"
-    index_title = "Cell databases"
-
-    def current_cell(self, request):
-        """The CellMapping the operator is browsing (None when no cell is mapped)."""
-        wanted = request.session.get(SESSION_KEY)
-        for cell in cell_mappings():
-            if wanted in (cell.uuid, cell.name):
-                return cell
-        return _default_cell()
-
-    def admin_view(self, view, cacheable=False):
-        inner = super().admin_view(view, cacheable)
-
-        def wrapper(request, *args, **kwargs):
-            if "cell" in request.GET:
-                choice = request.GET["cell"]
-                query = request.GET.copy()
-                del query["cell"]
-                try:
-                    cell_alias(choice)
-                except (CellNotFound, Exception):
-                    messages.error(request, f"There is no cell {choice!r}.")
-                else:
-                    request.session[SESSION_KEY] = choice
-                # The cell is a choice, not a filter: drop it so the changelist does not see it.
-                return HttpResponseRedirect(f"{request.path}?{query.urlencode()}" if query else request.path)
-            cell = self.current_cell(request)
-            if cell is None:
-                return inner(request, *args, **kwargs)
-            request.cellsv2_cell = cell
-            with target_cell(cell):
-                response = inner(request, *args, **kwargs)
-                # Template responses render lazily: render while the cell is still targeted.
-                if hasattr(response, "render") and not response.is_rendered:
-                    response.render()
-                return response
-
-        return update_wrapper(wrapper, view)
-
-    def each_context(self, request):
-        context = super().each_context(request)
-        context["cellsv2_cells"] = cell_mappings()
-        context["cellsv2_current_cell"] = getattr(request, "cellsv2_cell", None) or self.current_cell(request)
-        return context
+# --- identity and quotas of the compute API (API database) ------------------------------------------
+# Creates and deletes go through cellsv2/services.py and cellsv2/quotas.py, as `manage.py identity` does.
 
 
-cell_admin_site = CellAdminSite(name="celladmin")
+class ProjectForm(forms.ModelForm):
+    class Meta:
+        model = Project
+        fields = ("name", "project_id", "description", "enabled")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "project_id" in self.fields:
+            self.fields["project_id"].required = False
+            self.fields["project_id"].help_text = "Leave empty for a new 32-hex-digit id (as Keystone makes)."
 
 
-class CellModelAdmin(admin.ModelAdmin):
-    """Base of cell-model admins: read-only unless a subclass allows more."""
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    form = ProjectForm
+    list_display = ("name", "project_id", "enabled", "description")
+    list_filter = ("enabled",)
+    search_fields = ("name", "=project_id")
 
-    def has_add_permission(self, request, obj=None):
+    def get_readonly_fields(self, request, obj=None):
+        # A project's id is what servers, quotas and key pairs refer to: fixed once created.
+        return ("project_id",) if obj is not None else ()
+
+    def has_delete_permission(self, request, obj=None):
+        # Servers and quotas refer to the project id; disable a project instead.
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        created = identity.project_create(
+            name=obj.name, project_id=obj.project_id or None, description=obj.description
+        )
+        if created.enabled != obj.enabled:
+            created.enabled = obj.enabled
+            created.save(update_fields=["enabled"])
+        obj.pk = created.pk
+        obj.project_id = created.project_id
+
+
+@admin.register(RoleAssignment)
+class RoleAssignmentAdmin(admin.ModelAdmin):
+    list_display = ("user", "project", "role")
+    list_filter = ("role",)
+    search_fields = ("user__username", "project__name", "=project__project_id")
+    list_select_related = ("user", "project")
+
+    def has_change_permission(self, request, obj=None):
+        # Give another role or take this one back: an assignment itself does not change.
+        return False
+
+    def save_model(self, request, obj, form, change):
+        assignment = identity.role_assign(user=obj.user, project=obj.project, role=obj.role)
+        obj.pk = assignment.pk
+
+    def delete_model(self, request, obj):
+        identity.role_revoke(assignment_id=obj.pk)
+
+    def delete_queryset(self, request, queryset):
+        for pk in queryset.values_list("pk", flat=True):
+            identity.role_revoke(assignment_id=pk)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """API tokens: their first characters only (the hash stays out of sight); revoked by deleting."""
+
+    list_display = ("masked", "user", "project", "description", "expires_at", "created_at")
+    search_fields = ("=prefix", "user__username", "project__name")
+    list_select_related = ("user", "project")
+    fields = ("masked", "user", "project", "description", "expires_at", "created_at")
+    readonly_fields = fields
+
+    @admin.display(description="token")
+    def masked(self, obj):
+        return f"{obj.prefix}…"
+
+    def has_add_permission(self, request):
+        # Issued with `manage.py identity token_create`, which prints the token once.
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def delete_model(self, request, obj):
+        identity.token_delete(token_id=obj.pk)
+
+    def delete_queryset(self, request, queryset):
+        for pk in queryset.values_list("pk", flat=True):
+            identity.token_delete(token_id=pk)
+
+
+class QuotaForm(forms.ModelForm):
+    resource = forms.ChoiceField(choices=())
+
+    class Meta:
+        model = Quota
+        fields = ("project_id", "resource", "hard_limit")
+        help_texts = {"hard_limit": "Empty or -1: unlimited."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "resource" in self.fields:  # read-only once the quota exists
+            self.fields["resource"].choices = [(r, r) for r in sorted(settings.CELLSV2_QUOTAS)]
+
+
+@admin.register(Quota)
+class QuotaAdmin(admin.ModelAdmin):
+    """Per-project limits overriding the defaults (settings.CELLSV2_QUOTAS)."""
+
+    form = QuotaForm
+    list_display = ("project_id", "resource", "hard_limit")
+    list_filter = ("resource",)
+    search_fields = ("=project_id",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("project_id", "resource") if obj is not None else ()
+
+    def save_model(self, request, obj, form, change):
+        quota = quota_set(project_id=obj.project_id, resource=obj.resource, hard_limit=obj.hard_limit)
+        obj.pk = quota.pk
+
+
+@admin.register(QuotaLock)
+class QuotaLockAdmin(admin.ModelAdmin):
+    """Rows quota checks lock (one per scope); shown for completeness, never changed here."""
+
+    list_display = ("scope", "created_at")
+    search_fields = ("scope",)
+
+    def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
@@ -203,8 +195,3 @@ class CellModelAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-
-def register_cell_admin(*models):
-    """``@register_cell_admin(Model)``: register a ModelAdmin on the cell admin site."""
-    return admin.register(*models, site=cell_admin_site)

@@ -15,4 +15,4 @@ class CellsV2AdminConfig(admin_apps.AdminConfig):
     """Django's admin with the cellsv2 site (dashboard, operator actions) as the default site."""
 
     default = False
-    default_site = "cellsv2.admin.CellsV2AdminSite"
+    default_site = "cellsv2.admin_sites.CellsV2AdminSite"

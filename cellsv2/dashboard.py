@@ -73,6 +73,20 @@ class BuildQueue:
     waiting: int
     oldest_age: timedelta | None
 
+    @property
+    def oldest_age_display(self) -> str:
+        """The oldest wait as "2d 3h 4m 5s" (leading zero units left out), or "-"."""
+        if self.oldest_age is None:
+            return "-"
+        seconds = max(int(self.oldest_age.total_seconds()), 0)
+        parts = []
+        for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+            if seconds >= size or parts:
+                parts.append(f"{seconds // size}{unit}")
+                seconds %= size
+        parts.append(f"{seconds}s")
+        return " ".join(parts)
+
 
 def dashboard_build_queue() -> BuildQueue:
     """Build requests waiting for the conductor and the age of the oldest (API database)."""
@@ -97,8 +111,12 @@ class PendingMigration:
     error: str = ""
 
 
-def dashboard_pending_migrations() -> list[PendingMigration]:
-    """Rows each online data migration still has to move, counted without changing anything."""
+def dashboard_pending_migrations(*, unreachable: list | tuple = ()) -> list[PendingMigration]:
+    """Rows each online data migration still has to move, counted without changing anything.
+
+    The counts need every cell: with ``unreachable`` cells (names or uuids, from
+    ``dashboard_cells``) nothing is counted, so the page does not wait on a dead cell again.
+    """
     from cellsv2.online_migrations import registered_migrations
 
     pending = []
@@ -106,6 +124,10 @@ def dashboard_pending_migrations() -> list[PendingMigration]:
         counter = getattr(fn, "pending", None)
         if counter is None:
             pending.append(PendingMigration(fn.__name__, None, "no pending count for this migration"))
+            continue
+        if unreachable:
+            cells = ", ".join(str(cell) for cell in unreachable)
+            pending.append(PendingMigration(fn.__name__, None, f"not counted: cells that did not answer: {cells}"))
             continue
         try:
             pending.append(PendingMigration(fn.__name__, counter()))

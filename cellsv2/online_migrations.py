@@ -11,6 +11,10 @@ Contract for every registered function (the same as Nova's):
 
 A function may also return ``(found, done, conflicts)`` where conflicts counts rows it could not
 move and set aside for an operator; any conflict makes the run exit non-zero until resolved.
+
+A function may carry ``fn.pending``: a callable taking no argument that returns how many rows are
+still to migrate, reading only (never migrating or locking anything). The operators' dashboard
+shows it; it raises if it cannot count (a cell that does not answer), and the dashboard says so.
 """
 
 import logging
@@ -23,6 +27,9 @@ from servergroups.online_migrations import migrate_instance_groups_to_api_db
 logger = logging.getLogger(__name__)
 
 MigrationFn = Callable[..., tuple]
+
+# Rows per batch when no --max-count is given (the command's loop and the admin's "run one batch").
+BATCH_SIZE = 1000
 
 # Ordered: each entry on its own line with the milestone that added it. A migration that depends
 # on another comes after it (key pairs move only once every instance embeds its key).

@@ -103,3 +103,17 @@ def token_revoke(*, prefix: str) -> int:
     with transaction.atomic(using=API):
         deleted, _ = ApiToken.objects.filter(prefix__startswith=prefix[:8]).delete()
     return deleted
+
+
+def role_revoke(*, assignment_id: int) -> int:
+    """Take back one role assignment; returns how many rows went (0 when already gone)."""
+    with transaction.atomic(using=API):
+        deleted, _ = RoleAssignment.objects.filter(pk=assignment_id).delete()
+    return deleted
+
+
+def token_delete(*, token_id: int) -> int:
+    """Revoke exactly one token (by its row); returns how many rows went (0 when already gone)."""
+    with transaction.atomic(using=API):
+        deleted, _ = ApiToken.objects.filter(pk=token_id).delete()
+    return deleted

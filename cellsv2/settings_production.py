@@ -26,3 +26,11 @@ SESSION_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = True
 X_FRAME_OPTIONS = "DENY"
+# The admin's forms carry the CSRF token in a hidden field: no script needs to read the cookie.
+CSRF_COOKIE_HTTPONLY = True
+# The admin session ends when the browser closes, and after 8 hours at most.
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_AGE = 8 * 3600
+# Origins allowed to POST (the admin's forms) when the proxy's public name differs from Host:
+# "https://ops.example.org,https://...".
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CELLSV2_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]

@@ -2,19 +2,18 @@
 
 from django.contrib import admin, messages
 
-from cellsv2.admin import CellModelAdmin, register_cell_admin
+from cellsv2.admin import CellModelAdmin, LargeTableAdminMixin, SoftDeleteFilter, register_cell_admin
 from keypairs import services
-from keypairs.exceptions import ConflictNotFound, ConflictUnresolvable
+from keypairs.exceptions import ConflictNotFound, ConflictUnresolvable, KeypairNotFound
 from keypairs.models import KeyPair, KeyPairConflict, LegacyKeyPair
 
 
 @admin.register(KeyPair)
-class KeyPairAdmin(admin.ModelAdmin):
+class KeyPairAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     list_display = ("name", "user_id", "type", "fingerprint", "created_at")
     list_filter = ("type",)
     search_fields = ("=user_id", "name", "=fingerprint")
     readonly_fields = ("name", "user_id", "type", "fingerprint", "public_key", "created_at", "updated_at")
-    show_full_result_count = False
 
     def has_add_permission(self, request):
         # Keys are created through the API (fingerprinting, quota); operators inspect and delete.
@@ -22,6 +21,20 @@ class KeyPairAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def delete_model(self, request, obj):
+        # As the API deletes (a legacy copy left in a cell goes too).
+        try:
+            services.keypair_delete(user_id=obj.user_id, name=obj.name)
+        except KeypairNotFound:
+            messages.warning(request, f"Key pair {obj.name} of {obj.user_id} was already deleted.")
+
+    def delete_queryset(self, request, queryset):
+        for user_id, name in queryset.values_list("user_id", "name"):
+            try:
+                services.keypair_delete(user_id=user_id, name=name)
+            except KeypairNotFound:
+                continue
 
 
 @admin.register(KeyPairConflict)
@@ -59,6 +72,5 @@ class KeyPairConflictAdmin(admin.ModelAdmin):
 @register_cell_admin(LegacyKeyPair)
 class LegacyKeyPairAdmin(CellModelAdmin):
     list_display = ("name", "user_id", "type", "fingerprint", "deleted", "created_at")
-    list_filter = ("type", "deleted")
+    list_filter = ("type", SoftDeleteFilter)
     search_fields = ("=user_id", "name")
-    show_full_result_count = False

@@ -3,13 +3,15 @@
 Groups are created through the API (quota, policy validation), so the admin cannot add one;
 renaming and deleting go through the services, so they behave as the API does (a delete also
 soft-deletes a legacy copy left in a cell). Policies, rules and members are shown inline and are
-read-only: Nova has no way to change a group's policy, and members follow servers.
+read-only: Nova has no way to change a group's policy, and members follow servers. Each member
+links to its instance in whichever cell holds it (through its instance mapping), or says it is
+still a build request.
 """
 
 from django.contrib import admin
 from django.db.models import Count
 
-from cellsv2.admin import CellModelAdmin, register_cell_admin
+from cellsv2.admin import CellModelAdmin, instance_location_link, register_cell_admin
 from servergroups import services
 from servergroups.models import (
     InstanceGroup,
@@ -45,9 +47,14 @@ class InstanceGroupPolicyInline(ReadOnlyInline):
 
 class InstanceGroupMemberInline(ReadOnlyInline):
     model = InstanceGroupMember
-    fields = ("instance_uuid", "created_at")
+    fields = ("instance_uuid", "where", "created_at")
     readonly_fields = fields
     ordering = ("id",)
+
+    @admin.display(description="where")
+    def where(self, obj):
+        # Members are few (a quota caps them): one mapping lookup each.
+        return instance_location_link(obj.instance_uuid)
 
 
 @admin.register(InstanceGroup)
@@ -115,9 +122,13 @@ class LegacyInstanceGroupPolicyInline(ReadOnlyInline):
 
 class LegacyInstanceGroupMemberInline(ReadOnlyInline):
     model = LegacyInstanceGroupMember
-    fields = ("instance_id", "deleted", "deleted_at")
+    fields = ("instance_id", "where", "deleted", "deleted_at")
     readonly_fields = fields
     ordering = ("id",)
+
+    @admin.display(description="where")
+    def where(self, obj):
+        return instance_location_link(obj.instance_id)
 
 
 @register_cell_admin(LegacyInstanceGroup)

@@ -140,3 +140,24 @@ def migrate_instance_groups_to_api_db(*, max_count: int) -> tuple[int, int]:
     if failed and not found:
         raise CellsUnavailable(failed)
     return found, found
+
+
+def _count_live_legacy_groups(cell) -> int:
+    return LegacyInstanceGroup.objects.live().count()
+
+
+def pending_instance_groups() -> int:
+    """Live legacy server groups still in the cells, cell0 included (reads only; for the dashboard).
+
+    Raises CellsUnavailable when a cell does not answer (a partial total would say too little).
+    """
+    from cellsv2.cells import is_cell_failure, scatter_gather_cells
+
+    results = scatter_gather_cells(cell_mappings(), _count_live_legacy_groups)
+    failed = [uuid for uuid, result in results.items() if is_cell_failure(result)]
+    if failed:
+        raise CellsUnavailable(failed)
+    return sum(results.values())
+
+
+migrate_instance_groups_to_api_db.pending = pending_instance_groups

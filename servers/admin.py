@@ -1,27 +1,479 @@
-"""Admin of servers: instances and compute nodes, per cell (read-only: Nova has no edit path)."""
+"""Admin of servers: instances and compute nodes per cell, build requests, request specs and flavors.
 
-from cellsv2.admin import CellModelAdmin, register_cell_admin
-from servers.models import ComputeNode, Instance, InstanceExtra
+Read-only except flavors (Nova has no edit path for the rest). Cell models are on the cell admin
+site, with links back to the API database (an instance to its mapping, a node to its host
+mapping); build requests and request specs (API database) on Django's admin site, decoded from
+their versioned JSON (servers/serialization.py). Flavors change through servers/services.py: only
+the description (Nova's only mutable field), and delete.
+"""
+
+import json
+from datetime import datetime
+from urllib.parse import urlencode
+
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.timesince import timesince
+
+from cellsv2.admin import (
+    CellModelAdmin,
+    LargeTableAdminMixin,
+    ReadOnlyInline,
+    SoftDeleteFilter,
+    cell_site_url,
+    register_cell_admin,
+)
+from servers import services
+from servers.exceptions import FlavorNotFound
+from servers.models import (
+    BuildRequest,
+    ComputeNode,
+    Flavor,
+    FlavorExtraSpec,
+    FlavorProject,
+    Instance,
+    InstanceExtra,
+    InstanceFault,
+    InstanceMetadata,
+    InstanceSystemMetadata,
+    RequestSpec,
+    ShadowInstance,
+    ShadowInstanceExtra,
+    ShadowInstanceFault,
+    ShadowInstanceMetadata,
+    ShadowInstanceSystemMetadata,
+    Tag,
+)
+from servers.serialization import UnsupportedFormat, instance_load, request_spec_load
+
+# Nova's vm_states: a fixed list, so the filter never scans the table for DISTINCT values.
+VM_STATES = (
+    "active",
+    "building",
+    "paused",
+    "suspended",
+    "stopped",
+    "rescued",
+    "resized",
+    "soft-delete",
+    "deleted",
+    "error",
+    "shelved",
+    "shelved_offloaded",
+)
+
+
+class VmStateFilter(admin.SimpleListFilter):
+    title = "vm state"
+    parameter_name = "vm_state"
+
+    def lookups(self, request, model_admin):
+        return [(state, state) for state in VM_STATES]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(vm_state=self.value()) if self.value() else queryset
+
+
+def _mapping_changelist_link(instance_uuid: str, label: str = "instance mapping"):
+    url = reverse("admin:mappings_instancemapping_changelist")
+    return format_html('<a href="{}?{}">{}</a>', url, urlencode({"q": instance_uuid}), label)
+
+
+# --- cells: instances and what hangs off them ------------------------------------------------------
+
+
+class InstanceExtraInline(ReadOnlyInline):
+    model = InstanceExtra
+    fields = ("keypairs", "flavor", "numa_topology", "pci_requests", "deleted")
+    readonly_fields = fields
+
+
+class InstanceFaultInline(ReadOnlyInline):
+    model = InstanceFault
+    fields = ("created_at", "code", "message", "host", "details", "deleted")
+    readonly_fields = fields
+    ordering = ("-id",)
+
+
+class InstanceMetadataInline(ReadOnlyInline):
+    model = InstanceMetadata
+    fields = ("key", "value", "deleted")
+    readonly_fields = fields
+    ordering = ("key",)
+
+
+class InstanceSystemMetadataInline(ReadOnlyInline):
+    model = InstanceSystemMetadata
+    fields = ("key", "value", "deleted")
+    readonly_fields = fields
+    ordering = ("key",)
 
 
 @register_cell_admin(Instance)
 class InstanceAdmin(CellModelAdmin):
-    list_display = ("uuid", "display_name", "project_id", "user_id", "vm_state", "task_state", "host", "deleted")
-    list_filter = ("vm_state", "deleted")
+    list_display = (
+        "uuid",
+        "display_name",
+        "project_id",
+        "user_id",
+        "vm_state",
+        "task_state",
+        "host",
+        "deleted",
+        "mapping",
+    )
+    list_filter = (VmStateFilter, SoftDeleteFilter)
     search_fields = ("=uuid", "display_name", "=project_id", "=user_id", "=host")
-    show_full_result_count = False
     ordering = ("-id",)
+    # user_data may hold secrets only the guest should see.
+    exclude = ("user_data",)
+    readonly_fields = ("mapping_link", "user_data_hidden", "tag_list")
+    inlines = (InstanceExtraInline, InstanceFaultInline, InstanceMetadataInline, InstanceSystemMetadataInline)
+
+    def get_fields(self, request, obj=None):
+        # The way back to the API database first.
+        fields = [f for f in super().get_fields(request, obj) if f != "mapping_link"]
+        return ["mapping_link", *fields]
+
+    @admin.display(description="mapping")
+    def mapping(self, obj):
+        """The list's column: the mapping searched by uuid (no API query per row)."""
+        return _mapping_changelist_link(obj.uuid, "mapping")
+
+    @admin.display(description="instance mapping (API database)")
+    def mapping_link(self, obj):
+        from mappings.models import InstanceMapping
+
+        mapping = InstanceMapping.objects.select_related("cell").filter(instance_uuid=obj.uuid).first()
+        if mapping is None:
+            return "none: this instance is not mapped (run `cell_v2 map_instances`, or it was archived)"
+        url = reverse("admin:mappings_instancemapping_change", args=[mapping.pk])
+        cell = mapping.cell.name or mapping.cell.uuid if mapping.cell else "no cell"
+        return format_html('<a class="mapping-link" href="{}">instance mapping</a> (cell: {})', url, cell)
+
+    @admin.display(description="user data")
+    def user_data_hidden(self, obj):
+        return "(hidden)" if obj.user_data else "-"
+
+    @admin.display(description="tags")
+    def tag_list(self, obj):
+        tags = Tag.objects.filter(resource_id=obj.uuid).order_by("tag").values_list("tag", flat=True)
+        return ", ".join(tags) or "-"
 
 
 @register_cell_admin(InstanceExtra)
 class InstanceExtraAdmin(CellModelAdmin):
-    list_display = ("instance_id", "keypairs", "deleted")
+    list_display = ("instance_link", "keypairs", "deleted")
+    list_filter = (SoftDeleteFilter,)
     search_fields = ("=instance__uuid",)
-    show_full_result_count = False
+
+    @admin.display(description="instance")
+    def instance_link(self, obj):
+        url = cell_site_url("instance_by_uuid", args=[obj.instance_id])
+        return format_html('<a href="{}">{}</a>', url, obj.instance_id)
+
+
+@register_cell_admin(InstanceFault)
+class InstanceFaultAdmin(CellModelAdmin):
+    list_display = ("instance_id", "code", "message", "host", "created_at", "deleted")
+    list_filter = (SoftDeleteFilter,)
+    search_fields = ("=instance__uuid", "=host")
+    ordering = ("-id",)
+
+
+@register_cell_admin(InstanceMetadata)
+class InstanceMetadataAdmin(CellModelAdmin):
+    list_display = ("instance_id", "key", "value", "deleted")
+    list_filter = (SoftDeleteFilter,)
+    search_fields = ("=instance__uuid", "key")
+
+
+@register_cell_admin(InstanceSystemMetadata)
+class InstanceSystemMetadataAdmin(CellModelAdmin):
+    list_display = ("instance_id", "key", "value", "deleted")
+    list_filter = (SoftDeleteFilter,)
+    search_fields = ("=instance__uuid", "key")
+
+
+@register_cell_admin(Tag)
+class TagAdmin(CellModelAdmin):
+    list_display = ("resource_id", "tag")
+    search_fields = ("=resource_id", "=tag")
 
 
 @register_cell_admin(ComputeNode)
 class ComputeNodeAdmin(CellModelAdmin):
-    list_display = ("host", "hypervisor_hostname", "uuid", "vcpus", "memory_mb", "local_gb", "mapped", "deleted")
-    list_filter = ("mapped", "deleted")
+    list_display = (
+        "host",
+        "hypervisor_hostname",
+        "uuid",
+        "vcpus",
+        "memory_mb",
+        "local_gb",
+        "mapped",
+        "deleted",
+        "host_mapping",
+    )
+    list_filter = ("mapped", SoftDeleteFilter)
     search_fields = ("=host", "hypervisor_hostname", "=uuid")
+    readonly_fields = ("host_mapping",)
+
+    @admin.display(description="host mapping")
+    def host_mapping(self, obj):
+        url = reverse("admin:mappings_hostmapping_changelist")
+        return format_html('<a href="{}?{}">host mapping</a>', url, urlencode({"q": obj.host or ""}))
+
+
+class ShadowAdmin(CellModelAdmin):
+    """Rows `manage.py db archive_deleted_rows` moved out of a live table (read-only)."""
+
+    ordering = ("-id",)
+
+
+@register_cell_admin(ShadowInstance)
+class ShadowInstanceAdmin(ShadowAdmin):
+    list_display = ("id", "uuid", "display_name", "project_id", "vm_state", "deleted_at")
+    search_fields = ("=uuid", "=project_id")
+    exclude = ("user_data",)
+
+
+@register_cell_admin(ShadowInstanceExtra, ShadowInstanceFault, ShadowInstanceMetadata, ShadowInstanceSystemMetadata)
+class ShadowInstanceRowAdmin(ShadowAdmin):
+    list_display = ("id", "instance_uuid", "deleted_at")
+    search_fields = ("=instance_uuid",)
+
+
+# --- API database: flavors ---------------------------------------------------------------------------
+
+
+class FlavorExtraSpecInline(ReadOnlyInline):
+    model = FlavorExtraSpec
+    fields = ("key", "value")
+    readonly_fields = fields
+    ordering = ("key",)
+
+
+class FlavorProjectInline(ReadOnlyInline):
+    model = FlavorProject
+    fields = ("project_id",)
+    readonly_fields = fields
+    ordering = ("project_id",)
+
+
+@admin.register(Flavor)
+class FlavorAdmin(admin.ModelAdmin):
+    """Flavors: created with `manage.py flavors` or the API; here the description changes and flavors go."""
+
+    list_display = (
+        "name",
+        "flavorid",
+        "vcpus",
+        "memory_mb",
+        "root_gb",
+        "ephemeral_gb",
+        "swap",
+        "is_public",
+        "disabled",
+    )
+    list_filter = ("is_public", "disabled")
+    search_fields = ("name", "=flavorid")
+    fields = (
+        "name",
+        "flavorid",
+        "vcpus",
+        "memory_mb",
+        "root_gb",
+        "ephemeral_gb",
+        "swap",
+        "rxtx_factor",
+        "vcpu_weight",
+        "is_public",
+        "disabled",
+        "description",
+    )
+    readonly_fields = tuple(f for f in fields if f != "description")
+    inlines = (FlavorExtraSpecInline, FlavorProjectInline)
+    ordering = ("id",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        services.flavor_update_description(flavorid=obj.flavorid, description=obj.description or None)
+
+    def save_related(self, request, form, formsets, change):
+        # The inlines are read-only: nothing to save.
+        return None
+
+    def delete_model(self, request, obj):
+        try:
+            services.flavor_delete(flavorid=obj.flavorid)
+        except FlavorNotFound:
+            messages.warning(request, f"Flavor {obj.flavorid} was already deleted.")
+
+    def delete_queryset(self, request, queryset):
+        for flavorid in queryset.values_list("flavorid", flat=True):
+            try:
+                services.flavor_delete(flavorid=flavorid)
+            except FlavorNotFound:
+                continue
+
+
+# --- API database: build requests and request specs (admin.site) ---------------------------------
+
+
+def _decoded(load, text: str | None) -> tuple[dict | None, str | None]:
+    """(document, None), or (None, why it cannot be read) for a row of an unknown or newer format."""
+    try:
+        return load(text), None
+    except UnsupportedFormat as exc:
+        return None, str(exc)
+
+
+def _value(value) -> str:
+    if isinstance(value, dict | list):
+        return json.dumps(value, indent=2, sort_keys=True, default=str)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return "" if value is None else str(value)
+
+
+def _fields_table(document: dict | None, error: str | None, *, hidden: tuple = ()):
+    """A two-column HTML table of a decoded document (nested values as indented JSON)."""
+    if document is None:
+        return format_html("<strong>Cannot be read:</strong> {}", error)
+    rows = format_html_join(
+        "",
+        '<tr><th style="white-space:nowrap">{}</th><td><pre style="margin:0;white-space:pre-wrap">{}</pre></td></tr>',
+        ((key, "(hidden)" if key in hidden and document[key] else _value(document[key])) for key in sorted(document)),
+    )
+    return format_html("<table>{}</table>", rows)
+
+
+def _age(created_at) -> str:
+    return timesince(created_at) if created_at else "-"
+
+
+class ReadOnlyApiAdmin(LargeTableAdminMixin, admin.ModelAdmin):
+    """Rows only the API and the conductor write: shown, never added, changed or deleted here.
+
+    Big tables: counted without a full COUNT on every page (cellsv2.admin.LargeTableAdminMixin).
+    """
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(BuildRequest)
+class BuildRequestAdmin(ReadOnlyApiAdmin):
+    """Servers waiting to be placed: the serialized instance decoded, how long they have waited."""
+
+    list_display = ("instance_uuid", "server_name", "project_id", "user_id", "flavor", "age", "request_spec_link")
+    search_fields = ("=instance_uuid", "=project_id")
+    ordering = ("id",)
+    fields = ("instance_uuid", "project_id", "created_at", "age", "request_spec_link", "decoded_instance", "tags")
+    readonly_fields = fields
+
+    def _instance(self, obj) -> tuple[dict | None, str | None]:
+        if not hasattr(obj, "_decoded_instance"):
+            obj._decoded_instance = _decoded(instance_load, obj.instance)
+        return obj._decoded_instance
+
+    def _field(self, obj, key):
+        instance, _ = self._instance(obj)
+        return (instance or {}).get(key) or "-"
+
+    @admin.display(description="name")
+    def server_name(self, obj):
+        return self._field(obj, "display_name")
+
+    @admin.display(description="user")
+    def user_id(self, obj):
+        return self._field(obj, "user_id")
+
+    @admin.display(description="flavor")
+    def flavor(self, obj):
+        instance, _ = self._instance(obj)
+        return ((instance or {}).get("flavor") or {}).get("name") or "-"
+
+    @admin.display(description="age", ordering="created_at")
+    def age(self, obj):
+        return _age(obj.created_at)
+
+    @admin.display(description="request spec")
+    def request_spec_link(self, obj):
+        url = reverse("admin:servers_requestspec_changelist")
+        return format_html('<a href="{}?q={}">request spec</a>', url, obj.instance_uuid)
+
+    @admin.display(description="instance")
+    def decoded_instance(self, obj):
+        instance, error = self._instance(obj)
+        # user_data may hold secrets the guest alone should see.
+        return _fields_table(instance, error, hidden=("user_data",))
+
+
+@admin.register(RequestSpec)
+class RequestSpecAdmin(ReadOnlyApiAdmin):
+    """What each server was asked for, kept for its whole life (decoded)."""
+
+    list_display = ("instance_uuid", "project_id", "flavor", "num_instances", "server_group", "age", "mapping_link")
+    search_fields = ("=instance_uuid",)
+    ordering = ("-id",)
+    fields = ("instance_uuid", "created_at", "age", "build_request_link", "mapping_link", "decoded_spec")
+    readonly_fields = fields
+
+    def _spec(self, obj) -> tuple[dict | None, str | None]:
+        if not hasattr(obj, "_decoded_spec"):
+            obj._decoded_spec = _decoded(request_spec_load, obj.spec)
+        return obj._decoded_spec
+
+    @admin.display(description="project")
+    def project_id(self, obj):
+        spec, _ = self._spec(obj)
+        return (spec or {}).get("project_id") or "-"
+
+    @admin.display(description="flavor")
+    def flavor(self, obj):
+        spec, _ = self._spec(obj)
+        return ((spec or {}).get("flavor") or {}).get("name") or "-"
+
+    @admin.display(description="of")
+    def num_instances(self, obj):
+        spec, _ = self._spec(obj)
+        return (spec or {}).get("num_instances") or "-"
+
+    @admin.display(description="server group")
+    def server_group(self, obj):
+        spec, _ = self._spec(obj)
+        group = (spec or {}).get("instance_group") or {}
+        return f"{group.get('uuid')} ({group.get('policy')})" if group else "-"
+
+    @admin.display(description="age", ordering="created_at")
+    def age(self, obj):
+        return _age(obj.created_at)
+
+    @admin.display(description="build request")
+    def build_request_link(self, obj):
+        build = BuildRequest.objects.filter(instance_uuid=obj.instance_uuid).only("id").first()
+        if build is None:
+            return "none (placed, or cancelled)"
+        return format_html(
+            '<a href="{}">waiting to be placed</a>', reverse("admin:servers_buildrequest_change", args=[build.pk])
+        )
+
+    @admin.display(description="instance mapping")
+    def mapping_link(self, obj):
+        url = reverse("admin:mappings_instancemapping_changelist")
+        return format_html('<a href="{}?q={}">mapping</a>', url, obj.instance_uuid)
+
+    @admin.display(description="spec")
+    def decoded_spec(self, obj):
+        spec, error = self._spec(obj)
+        return _fields_table(spec, error)

@@ -13,7 +13,7 @@ from cellsv2 import online_migrations
 from cellsv2.locks import LockHeld, runner_lock
 from cellsv2.management.base import OperatorCommand, parse_max_count
 
-BATCH_SIZE = 1000
+BATCH_SIZE = online_migrations.BATCH_SIZE
 
 
 class Command(OperatorCommand):

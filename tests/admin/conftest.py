@@ -1,0 +1,225 @@
+"""Fixtures of the operators' console tests: a seeded three-cell deployment, an unreachable cell, users."""
+
+import time
+import uuid as uuid_lib
+from dataclasses import dataclass, field
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from cellsv2.cells import RUNTIME_ALIAS_PREFIX, cells_cache_clear
+from cellsv2.context import target_cell
+from cellsv2.dburls import sqlite_url
+
+PASSWORD = "correct horse battery staple"
+
+
+def new_uuid() -> str:
+    return str(uuid_lib.uuid4())
+
+
+@dataclass
+class Deployment:
+    """What ``deployment`` seeded: uuids by role, the cells, and one row of every model."""
+
+    cells: dict
+    active: str = ""  # cell1, active, on host compute1
+    failed: str = ""  # cell1, vm_state error, with a fault
+    deleted: str = ""  # cell1, soft-deleted
+    other_cell: str = ""  # cell2, active, on host compute2
+    buried: str = ""  # cell0, no valid host
+    building: str = ""  # a build request: mapping without a cell
+    unknown: str = ""  # in a server group, but mapped nowhere and no build request
+    token_hash: str = ""
+    group_uuid: str = ""
+    legacy_group_uuid: str = ""
+    rows: dict = field(default_factory=dict)
+
+
+def _instance(cell, uuid, *, vm_state="active", host="compute1", deleted=False, project_id="proj1", user_id="alice"):
+    from mappings.models import InstanceMapping
+    from servers.models import Instance
+
+    with target_cell(cell):
+        row = Instance.objects.create(
+            uuid=uuid,
+            display_name=f"vm-{uuid[:4]}",
+            vm_state=vm_state,
+            host=host,
+            node=host,
+            project_id=project_id,
+            user_id=user_id,
+            user_data="c2VjcmV0LXVzZXItZGF0YQ==",
+        )
+        if deleted:
+            row.soft_delete()
+    InstanceMapping.objects.create(instance_uuid=uuid, cell=cell, project_id=project_id, user_id=user_id)
+    return row
+
+
+def seed_deployment(cells) -> Deployment:
+    """Rows of every model, across the API database and the three cells."""
+    from cellsv2.models import ApiToken, Project, Quota, QuotaLock, RoleAssignment
+    from consoles.models import ConsoleAuthToken, ConsoleSerialPort
+    from keypairs.models import KeyPair, KeyPairConflict, LegacyKeyPair
+    from mappings.models import HostMapping, InstanceMapping
+    from servergroups.models import (
+        InstanceGroup,
+        InstanceGroupMember,
+        InstanceGroupPolicy,
+        LegacyInstanceGroup,
+        LegacyInstanceGroupMember,
+        LegacyInstanceGroupPolicy,
+    )
+    from servers.models import (
+        BuildRequest,
+        ComputeNode,
+        Flavor,
+        FlavorExtraSpec,
+        FlavorProject,
+        InstanceExtra,
+        InstanceFault,
+        InstanceMetadata,
+        InstanceSystemMetadata,
+        RequestSpec,
+        ShadowInstance,
+        ShadowInstanceExtra,
+        ShadowInstanceFault,
+        ShadowInstanceMetadata,
+        ShadowInstanceSystemMetadata,
+        Tag,
+    )
+    from servers.serialization import instance_dump, request_spec_dump
+
+    d = Deployment(cells=cells)
+    cell0, cell1, cell2 = cells["cell0"], cells["cell1"], cells["cell2"]
+    d.active, d.failed, d.deleted, d.other_cell, d.buried = (new_uuid() for _ in range(5))
+    d.building, d.unknown = new_uuid(), new_uuid()
+
+    _instance(cell1, d.active)
+    _instance(cell1, d.failed, vm_state="error")
+    _instance(cell1, d.deleted, deleted=True)
+    _instance(cell2, d.other_cell, host="compute2")
+    _instance(cell0, d.buried, vm_state="error", host=None)
+
+    d.token_hash = "ab12cd34" + "e" * 56
+    with target_cell(cell1):
+        ComputeNode.objects.create(
+            uuid=new_uuid(), host="compute1", hypervisor_hostname="compute1", vcpus=8, memory_mb=8192, local_gb=100
+        )
+        ComputeNode.objects.filter(host="compute1").update(mapped=1)
+        # NULL keypairs: work for the populate_instance_keypairs online migration.
+        InstanceExtra.objects.create(instance_id=d.active, keypairs=None, flavor='{"name": "m1.tiny"}')
+        InstanceFault.objects.create(instance_id=d.failed, code=500, message="No valid host was found.")
+        InstanceMetadata.objects.create(instance_id=d.active, key="role", value="db")
+        InstanceSystemMetadata.objects.create(instance_id=d.active, key="image_os", value="cirros")
+        Tag.objects.create(resource_id=d.active, tag="blue")
+        LegacyKeyPair.objects.create(name="legacy-key", user_id="alice", fingerprint="aa:bb", public_key="ssh-rsa AAA")
+        legacy = LegacyInstanceGroup.objects.create(
+            uuid=new_uuid(), name="legacy", project_id="proj1", user_id="alice"
+        )
+        LegacyInstanceGroupPolicy.objects.create(group=legacy, policy="affinity")
+        LegacyInstanceGroupMember.objects.create(group=legacy, instance_id=d.active)
+        d.legacy_group_uuid = legacy.uuid
+        ConsoleAuthToken.objects.create(
+            token_hash=d.token_hash,
+            console_type="novnc",
+            host="compute1",
+            port=5900,
+            instance_uuid=d.active,
+            expires=int(time.time()) + 600,
+        )
+        ConsoleSerialPort.objects.create(
+            host="compute1", port=10000, instance_uuid=d.active, assigned_until=int(time.time()) + 600
+        )
+        ShadowInstance.objects.create(id=999, uuid=new_uuid(), display_name="archived", deleted=999)
+        ShadowInstanceExtra.objects.create(id=999, instance_uuid=d.deleted)
+        ShadowInstanceFault.objects.create(id=999, instance_uuid=d.deleted, code=500)
+        ShadowInstanceMetadata.objects.create(id=999, instance_uuid=d.deleted, key="k")
+        ShadowInstanceSystemMetadata.objects.create(id=999, instance_uuid=d.deleted, key="k")
+    with target_cell(cell2):
+        # Not mapped yet: "Discover hosts" maps it.
+        ComputeNode.objects.create(
+            uuid=new_uuid(), host="compute2", hypervisor_hostname="compute2", vcpus=8, memory_mb=8192, local_gb=100
+        )
+    with target_cell(cell0):
+        InstanceFault.objects.create(instance_id=d.buried, code=500, message="No valid host was found.")
+    HostMapping.objects.create(cell=cell1, host="compute1")
+
+    BuildRequest.objects.create(
+        instance_uuid=d.building,
+        project_id="proj1",
+        instance=instance_dump({"uuid": d.building, "display_name": "waiting-vm", "user_id": "alice"}),
+    )
+    RequestSpec.objects.create(
+        instance_uuid=d.building, spec=request_spec_dump({"instance_uuid": d.building, "project_id": "proj1"})
+    )
+    RequestSpec.objects.create(
+        instance_uuid=d.active, spec=request_spec_dump({"instance_uuid": d.active, "project_id": "proj1"})
+    )
+    InstanceMapping.objects.create(instance_uuid=d.building, cell=None, project_id="proj1", user_id="alice")
+
+    group = InstanceGroup.objects.create(uuid=new_uuid(), name="web", project_id="proj1", user_id="alice")
+    InstanceGroupPolicy.objects.create(group=group, policy="anti-affinity", rules=None)
+    for member in (d.active, d.other_cell, d.building, d.unknown):
+        InstanceGroupMember.objects.create(group=group, instance_uuid=member)
+    d.group_uuid = group.uuid
+
+    KeyPair.objects.create(name="key", user_id="alice", fingerprint="11:22", public_key="ssh-rsa BBB")
+    KeyPairConflict.objects.create(cell_uuid=cell1.uuid, legacy_id=1, name="clash", user_id="alice")
+    flavor = Flavor.objects.create(name="admin-test", flavorid="admin-test", memory_mb=512, vcpus=1, root_gb=1)
+    FlavorExtraSpec.objects.create(flavor=flavor, key="hw:cpu_policy", value="dedicated")
+    FlavorProject.objects.create(flavor=flavor, project_id="proj1")
+    project = Project.objects.create(project_id="proj1", name="project one")
+    owner = get_user_model().objects.create_user("alice")
+    RoleAssignment.objects.create(user=owner, project=project, role="member")
+    ApiToken.objects.create(token_hash="f" * 64, prefix="tok12345", user=owner, project=project)
+    Quota.objects.create(project_id="proj1", resource="instances", hard_limit=20)
+    QuotaLock.objects.create(scope="project:proj1")
+    return d
+
+
+@pytest.fixture
+def deployment(cells) -> Deployment:
+    return seed_deployment(cells)
+
+
+def make_superuser(username="operator"):
+    return get_user_model().objects.create_superuser(username, f"{username}@example.com", PASSWORD)
+
+
+@pytest.fixture
+def operator(client):
+    """A client logged in as a superuser."""
+    client.force_login(make_superuser())
+    return client
+
+
+def allow_runtime_connections(monkeypatch, django_db_blocker):
+    """Let cells registered at run time really try to connect (Django's test cases refuse them)."""
+    guarded = BaseDatabaseWrapper.ensure_connection
+    real = django_db_blocker._real_ensure_connection
+
+    def ensure_connection(self, *args, **kwargs):
+        if self.alias.startswith(RUNTIME_ALIAS_PREFIX):
+            return real(self, *args, **kwargs)
+        return guarded(self, *args, **kwargs)
+
+    monkeypatch.setattr(BaseDatabaseWrapper, "ensure_connection", ensure_connection)
+
+
+@pytest.fixture
+def unreachable_cell(cells, tmp_path, monkeypatch, django_db_blocker):
+    """A cell mapping whose database (a SQLite file in a missing directory) cannot be opened."""
+    from mappings.models import CellMapping
+
+    allow_runtime_connections(monkeypatch, django_db_blocker)
+    mapping = CellMapping.objects.create(
+        uuid=new_uuid(),
+        name="broken",
+        transport_url="none:///",
+        database_connection=sqlite_url(tmp_path / "missing-directory" / "cell.sqlite3"),
+    )
+    cells_cache_clear()
+    return mapping
