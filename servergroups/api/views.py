@@ -5,12 +5,12 @@ lookups are scoped to their project, so another project's group is 404 (never 40
 is not revealed); show and delete check their policy against the group's project after the
 lookup, list and create against the caller's project.
 
-Membership is the servers API's (issue 6): POST /servers with the ``group`` hint looks the group
+Membership is the servers API's: POST /servers with the ``group`` hint looks the group
 up with ``servergroup_get(context=...)`` and adds the new servers with ``servergroup_add_members``
 (server_group_members quota); a cancelled build request leaves with ``servergroup_members_remove``;
-the scheduler reads ``servergroup_member_hosts`` and server show ``servergroup_uuids_of_instance``.
-TODO(issue 6): end-to-end tests of booting into a group (policy enforced by the scheduler, member
-quota answered 403 by POST /servers) belong with the servers tests.
+the scheduler reads ``servergroup_member_hosts`` and server show ``servergroup_uuids_of_instance``
+(booting into groups is tested end to end in tests/servers/test_placement.py and
+tests/servergroups/test_servers_integration.py).
 """
 
 from rest_framework.response import Response
