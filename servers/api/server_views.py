@@ -189,7 +189,7 @@ class ServerViewBuilder:
         if self.version >= "2.63":
             body["trusted_image_certificates"] = None
         if self.version >= "2.71" and show:
-            body["server_groups"] = server_groups_of(server.uuid)
+            body["server_groups"] = self._server_groups(server)
         if self.version >= "2.73":
             body["locked_reason"] = server.system_metadata.get("locked_reason")
         if self.version >= "2.96":
@@ -198,6 +198,32 @@ class ServerViewBuilder:
             hints = (self._spec(server) or {}).get("scheduler_hints") or {}
             body["scheduler_hints"] = {k: v if isinstance(v, list) else [v] for k, v in hints.items()}
         return body
+
+    def _server_groups(self, server) -> list[str]:
+        if self.version >= "2.96" and server.spec is None:
+            # The spec is needed too (2.96+): read it and the API membership in one query.
+            from django.db.models import OuterRef, Subquery
+
+            from servergroups.models import InstanceGroupMember
+            from servers.models import RequestSpec
+            from servers.serialization import request_spec_load
+
+            group = InstanceGroupMember.objects.filter(instance_uuid=OuterRef("instance_uuid")).values("group__uuid")
+            row = (
+                RequestSpec.objects.filter(instance_uuid=server.uuid)
+                .annotate(group_uuid=Subquery(group[:1]))
+                .values_list("spec", "group_uuid")
+                .first()
+            )
+            if row is not None:
+                server.spec = request_spec_load(row[0])
+                if row[1] is not None:
+                    return [row[1]]
+                from servergroups.selectors import legacy_groups_present
+
+                if not legacy_groups_present():
+                    return []
+        return server_groups_of(server.uuid)
 
     def _spec(self, server):
         if server.spec is None:

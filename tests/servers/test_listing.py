@@ -532,6 +532,18 @@ class TestQueryCounts:
             assert api.show(uuid, version=MAX).status_code == 200
         assert counts["cell0"] == counts["cell2"] == 0, counts
 
+    def test_show_at_the_maximum_microversion_with_spec_and_group_is_four_queries(self, api, topology):
+        """Mapping, instance+extra, metadata/tags, then request spec and membership in one query."""
+        from tests.servers.conftest import place_all
+
+        uuid = api.create_uuid(version=MAX)
+        place_all()
+        assert api.show(uuid, version=MAX).status_code == 200
+        with queries_per_database() as counts:
+            body = api.show(uuid, version=MAX).json()["server"]
+        assert sum(counts.values()) <= 4, counts
+        assert body["server_groups"] == [] and "pinned_availability_zone" in body
+
     def test_show_of_a_build_request_is_two_queries(self, api, cells):
         uuid = seed_build_request().instance_uuid
         with queries_per_database() as counts:
