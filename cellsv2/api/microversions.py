@@ -9,7 +9,7 @@ Views branch on ``request.api_version`` with ordinary comparisons::
 """
 
 import re
-from functools import total_ordering
+from functools import lru_cache, total_ordering
 
 # The highest microversion whose behaviour every resource we serve implements (README lists
 # them). Raise it only together with the resources that change behaviour below it.
@@ -46,7 +46,10 @@ class APIVersion:
 
     @staticmethod
     def _coerce(other) -> "APIVersion":
-        return other if isinstance(other, APIVersion) else APIVersion(other)
+        if isinstance(other, APIVersion):
+            return other
+        # Views compare with literals ("2.47") many times per request: parse each string once.
+        return _parsed(other) if isinstance(other, str) else APIVersion(other)
 
     def _key(self):
         return (self.major, self.minor)
@@ -72,6 +75,12 @@ class APIVersion:
     def matches(self, min_version: str | None = None, max_version: str | None = None) -> bool:
         """True when min_version <= self <= max_version (either bound may be omitted)."""
         return (min_version is None or self >= min_version) and (max_version is None or self <= max_version)
+
+
+@lru_cache(maxsize=512)
+def _parsed(value: str) -> APIVersion:
+    """APIVersion(value), cached (versions are never modified after parsing)."""
+    return APIVersion(value)
 
 
 MIN_VERSION = APIVersion(MIN_VERSION_STRING)

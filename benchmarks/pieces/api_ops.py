@@ -1,0 +1,220 @@
+"""Piece 1: the eleven API operations of the Nova anchor vs the Django floor, same process and run.
+
+For each transport (direct = django.test.Client, http = wsgiref on 127.0.0.1) and each round, the
+floor's four operations run first, then ours (key pairs, server groups, servers), each op with
+its share of the samples; samples are pooled over the rounds, so slow phases of a noisy host hit
+both sides. Op names, sizes and order follow nova_bench.py: ``-n`` creates then deletes, ``-m``
+lists and shows with ``population`` objects present, ``servers`` creates, shows and deletes of
+servers that stay build requests (CELLSV2_CONDUCTOR_MODE=worker: the API part only).
+"""
+
+import time
+
+from benchmarks import floor
+from benchmarks.common import (
+    FLOOR_OPS,
+    IMAGE,
+    OPS,
+    api_headers,
+    calibrate,
+    count_queries,
+    ssh_public_key,
+    stats,
+    timed,
+)
+from benchmarks.transports import DirectTransport, HttpTransport, WsgirefServer, our_wsgi_application
+
+
+def _split(total: int, rounds: int) -> list[int]:
+    base, extra = divmod(total, rounds)
+    return [base + (1 if r < extra else 0) for r in range(rounds)]
+
+
+class _Samples(dict):
+    def add(self, op, samples):
+        self.setdefault(op, []).extend(samples)
+
+
+def _floor_round(drv, samples: _Samples, n: int, m: int, pop: list[int], start: int):
+    ids = []
+    samples.add(
+        "floor_insert",
+        timed(
+            lambda i: ids.append(drv.call("POST", "/floor/items", floor.item_body(i))["item"]["id"]),
+            range(start, start + n),
+        ),
+    )
+    samples.add("floor_delete", timed(lambda pk: drv.call("DELETE", f"/floor/items/{pk}"), ids))
+    samples.add("floor_get_pk", timed(lambda i: drv.call("GET", f"/floor/items/{pop[i % len(pop)]}"), range(m)))
+    samples.add("floor_list_100", timed(lambda _: drv.call("GET", "/floor/items"), range(m)))
+
+
+def _our_round(api, samples: _Samples, n: int, m: int, s: int, pub: str, pops: dict, tag: str):
+    def imp(name):
+        api.call("POST", "/v2.1/os-keypairs", {"keypair": {"name": name, "public_key": pub, "type": "ssh"}})
+
+    names = [f"kp-{tag}-{i}" for i in range(n)]
+    samples.add("keypair_import", timed(imp, names))
+    samples.add("keypair_delete", timed(lambda nm: api.call("DELETE", f"/v2.1/os-keypairs/{nm}"), names))
+    samples.add("keypair_list_100", timed(lambda _: api.call("GET", "/v2.1/os-keypairs"), range(m)))
+    kp = pops["keypairs"]
+    samples.add("keypair_show", timed(lambda i: api.call("GET", f"/v2.1/os-keypairs/{kp[i % len(kp)]}"), range(m)))
+
+    gids = []
+
+    def create_group(name):
+        body = {"server_group": {"name": name, "policy": "anti-affinity"}}
+        gids.append(api.call("POST", "/v2.1/os-server-groups", body)["server_group"]["id"])
+
+    samples.add("server_group_create", timed(create_group, [f"sg-{tag}-{i}" for i in range(n)]))
+    samples.add("server_group_delete", timed(lambda g: api.call("DELETE", f"/v2.1/os-server-groups/{g}"), gids))
+    samples.add("server_group_list_100", timed(lambda _: api.call("GET", "/v2.1/os-server-groups"), range(m)))
+    sg = pops["groups"]
+    samples.add(
+        "server_group_show", timed(lambda i: api.call("GET", f"/v2.1/os-server-groups/{sg[i % len(sg)]}"), range(m))
+    )
+    if s:
+        sids = []
+
+        def create_server(name):
+            body = {"server": {"name": name, "flavorRef": "1", "imageRef": IMAGE, "networks": "none"}}
+            sids.append(api.call("POST", "/v2.1/servers", body)["server"]["id"])
+
+        samples.add("server_create", timed(create_server, [f"srv-{tag}-{i}" for i in range(s)]))
+        samples.add("server_show_build_req", timed(lambda u: api.call("GET", f"/v2.1/servers/{u}"), sids))
+        samples.add("server_delete_build_req", timed(lambda u: api.call("DELETE", f"/v2.1/servers/{u}"), sids))
+
+
+def _warmup(api, drv, pub: str, count: int, tag: str):
+    for i in range(count):
+        pk = drv.call("POST", "/floor/items", floor.item_body(i))["item"]["id"]
+        drv.call("GET", f"/floor/items/{pk}")
+        drv.call("GET", "/floor/items")
+        drv.call("DELETE", f"/floor/items/{pk}")
+        name = f"warm-{tag}-{i}"
+        api.call("POST", "/v2.1/os-keypairs", {"keypair": {"name": name, "public_key": pub, "type": "ssh"}})
+        api.call("GET", "/v2.1/os-keypairs")
+        api.call("DELETE", f"/v2.1/os-keypairs/{name}")
+        gid = api.call("POST", "/v2.1/os-server-groups", {"server_group": {"name": name, "policy": "affinity"}})
+        api.call("GET", f"/v2.1/os-server-groups/{gid['server_group']['id']}")
+        api.call("DELETE", f"/v2.1/os-server-groups/{gid['server_group']['id']}")
+        body = {"server": {"name": name, "flavorRef": "1", "imageRef": IMAGE, "networks": "none"}}
+        sid = api.call("POST", "/v2.1/servers", body)["server"]["id"]
+        api.call("GET", f"/v2.1/servers/{sid}")
+        api.call("DELETE", f"/v2.1/servers/{sid}")
+
+
+def _query_census(api, pub: str, tag: str) -> dict:
+    """Queries per database for one call of each op (after the timed loops)."""
+    census = {}
+
+    def count(op, fn):
+        with count_queries() as result:
+            value = fn()
+        census[op] = result
+        return value
+
+    name = f"census-{tag}"
+    count(
+        "keypair_import",
+        lambda: api.call("POST", "/v2.1/os-keypairs", {"keypair": {"name": name, "public_key": pub, "type": "ssh"}}),
+    )
+    count("keypair_show", lambda: api.call("GET", f"/v2.1/os-keypairs/{name}"))
+    count("keypair_list_100", lambda: api.call("GET", "/v2.1/os-keypairs"))
+    count("keypair_delete", lambda: api.call("DELETE", f"/v2.1/os-keypairs/{name}"))
+    gid = count(
+        "server_group_create",
+        lambda: api.call(
+            "POST", "/v2.1/os-server-groups", {"server_group": {"name": name, "policy": "anti-affinity"}}
+        ),
+    )
+    gid = gid["server_group"]["id"]
+    count("server_group_show", lambda: api.call("GET", f"/v2.1/os-server-groups/{gid}"))
+    count("server_group_list_100", lambda: api.call("GET", "/v2.1/os-server-groups"))
+    count("server_group_delete", lambda: api.call("DELETE", f"/v2.1/os-server-groups/{gid}"))
+    body = {"server": {"name": name, "flavorRef": "1", "imageRef": IMAGE, "networks": "none"}}
+    sid = count("server_create", lambda: api.call("POST", "/v2.1/servers", body))["server"]["id"]
+    count("server_show_build_req", lambda: api.call("GET", f"/v2.1/servers/{sid}"))
+    count("server_delete_build_req", lambda: api.call("DELETE", f"/v2.1/servers/{sid}"))
+    return census
+
+
+def measure(
+    *, transports=("direct", "http"), n=200, m=300, population=100, servers=100, warmup=10, rounds=3, version="latest"
+) -> dict:
+    """Time our eleven ops and the floor's four per transport. Cells must be mapped already."""
+    from django.test import Client
+
+    floor.ensure_table()
+    pub = ssh_public_key()
+    headers = api_headers(version)
+    ours: dict = {}
+    floors: dict = {}
+    census: dict = {}
+    for transport in transports:
+        servers_to_stop = []
+        if transport == "direct":
+            api = DirectTransport(Client(), headers)
+            drv = DirectTransport(floor.floor_test_client())
+        else:
+            ours_server = WsgirefServer(our_wsgi_application())
+            floor_server = WsgirefServer(floor.floor_wsgi_application())
+            servers_to_stop = [ours_server, floor_server]
+            api = HttpTransport(ours_server.base, headers)
+            drv = HttpTransport(floor_server.base)
+        try:
+            _warmup(api, drv, pub, warmup, transport)
+            pops = {"keypairs": [], "groups": []}
+            for i in range(population):
+                name = f"pop-{transport}-{i}"
+                api.call("POST", "/v2.1/os-keypairs", {"keypair": {"name": name, "public_key": pub, "type": "ssh"}})
+                pops["keypairs"].append(name)
+                body = {"server_group": {"name": name, "policy": "anti-affinity"}}
+                pops["groups"].append(api.call("POST", "/v2.1/os-server-groups", body)["server_group"]["id"])
+            floor_pop = [drv.call("POST", "/floor/items", floor.item_body(i))["item"]["id"] for i in range(population)]
+            assert len(api.call("GET", "/v2.1/os-keypairs")["keypairs"]) == population
+            assert len(api.call("GET", "/v2.1/os-server-groups")["server_groups"]) == population
+            assert len(drv.call("GET", "/floor/items")["items"]) == population
+            ours_samples, floor_samples = _Samples(), _Samples()
+            for r, (rn, rm, rs) in enumerate(
+                zip(_split(n, rounds), _split(m, rounds), _split(servers, rounds), strict=True)
+            ):
+                _floor_round(drv, floor_samples, rn, rm, floor_pop, start=1000 + r * n)
+                _our_round(api, ours_samples, rn, rm, rs, pub, pops, tag=f"{transport}-{r}")
+            census[transport] = _query_census(api, pub, transport)
+            for name in pops["keypairs"]:
+                api.call("DELETE", f"/v2.1/os-keypairs/{name}")
+            for gid in pops["groups"]:
+                api.call("DELETE", f"/v2.1/os-server-groups/{gid}")
+            for pk in floor_pop:
+                drv.call("DELETE", f"/floor/items/{pk}")
+        finally:
+            for server in servers_to_stop:
+                server.stop()
+        ours[transport] = {op: stats(ours_samples[op]) for op in OPS if op in ours_samples}
+        floors["client" if transport == "direct" else transport] = {op: stats(floor_samples[op]) for op in FLOOR_OPS}
+    from cellsv2.api.microversions import MAX_VERSION_STRING
+
+    effective = MAX_VERSION_STRING if version == "latest" else version
+    return {"ours": ours, "floor": floors, "queries": census, "version": effective}
+
+
+def api(**params) -> dict:
+    """Child task: map cell0 + cell1 (Nova's functional fixture has the same), then measure."""
+    import django
+    import rest_framework
+
+    from benchmarks.pieces.setup import map_cells
+
+    map_cells(["cell1"])
+    calib_before = calibrate()
+    t0 = time.perf_counter()
+    result = measure(**params)
+    result.update(
+        wall_s=round(time.perf_counter() - t0, 1),
+        calib_ms_before=calib_before,
+        calib_ms_after=calibrate(),
+        django=django.get_version(),
+        drf=rest_framework.VERSION,
+    )
+    return result

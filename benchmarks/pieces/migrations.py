@@ -1,0 +1,232 @@
+"""Piece 4 (PostgreSQL): online data migrations against a raw COPY of the same rows.
+
+Legacy rows are seeded in the cells with SQL (so the Python process holds none of them), then:
+
+1. the baseline: the same live rows copied cell -> API database with ``COPY ... TO STDOUT`` piped
+   into ``COPY ... FROM STDIN`` (psycopg), into scratch tables shaped like the targets
+   (``LIKE ... INCLUDING ALL``: same indexes), dropped afterwards; no soft delete in the cells;
+2. ours: ``manage.py online_data_migrations`` (batches of 1000 until done), in-process.
+
+Memory: peak RSS of the process (getrusage) and its RSS sampled every 20 ms during the run.
+"""
+
+import threading
+import time
+from io import StringIO
+
+from django.core.management import call_command
+from django.db import connections
+
+from benchmarks.common import current_rss_mb, peak_rss_mb
+
+PUBKEY = "ssh-rsa " + "A" * 372 + " bench@legacy"
+FINGERPRINT = "1e:2c:9b:56:79:4b:45:77:f9:ca:7a:98:2c:b0:d5:3c"
+
+
+def _ordinals(index: int, of: int, per_cell: int) -> str:
+    return f"SELECT (g - 1) * {int(of)} + {int(index)} AS o FROM generate_series(1, {int(per_cell)}) g"
+
+
+def seed_keypairs(cells: list[str], per_cell: int, users: int) -> None:
+    for index, alias in enumerate(cells, start=1):
+        with connections[alias].cursor() as cursor:
+            cursor.execute(
+                f"""
+                INSERT INTO key_pairs (name, user_id, fingerprint, public_key, type, created_at, deleted)
+                SELECT 'key-' || o, 'user-' || (o %% {int(users)}), %s, %s, 'ssh',
+                       timestamptz '2025-01-01 00:00:00+00' + o * interval '1 second', 0
+                FROM ({_ordinals(index, len(cells), per_cell)}) s
+                """,
+                [FINGERPRINT, PUBKEY],
+            )
+            cursor.execute("ANALYZE")
+
+
+def seed_groups(cells: list[str], per_cell: int, members: int) -> None:
+    for index, alias in enumerate(cells, start=1):
+        with connections[alias].cursor() as cursor:
+            cursor.execute(
+                f"""
+                INSERT INTO instance_groups (uuid, name, project_id, user_id, created_at, deleted)
+                SELECT md5('group-' || o)::uuid::text, 'group-' || o, 'project-' || (o % 1000),
+                       'user-' || (o % 1000), timestamptz '2025-01-01 00:00:00+00' + o * interval '1 second', 0
+                FROM ({_ordinals(index, len(cells), per_cell)}) s
+                """
+            )
+            cursor.execute(
+                "INSERT INTO instance_group_policy (policy, group_id, created_at, deleted) "
+                "SELECT 'anti-affinity', id, created_at, 0 FROM instance_groups"
+            )
+            cursor.execute(
+                f"""
+                INSERT INTO instance_group_member (instance_id, group_id, created_at, deleted)
+                SELECT md5(g.uuid || '-' || m)::uuid::text, g.id, g.created_at, 0
+                FROM instance_groups g, generate_series(1, {int(members)}) m
+                """
+            )
+            cursor.execute("ANALYZE")
+
+
+def _copy(cells: list[str], select: str, table: str, columns: str) -> int:
+    """COPY the rows of ``select`` from every cell into a scratch copy of ``table`` in the API database."""
+    scratch = f"bench_copy_{table}"
+    api = connections["api"]
+    api.ensure_connection()
+    with api.cursor() as cursor:
+        cursor.execute(f'DROP TABLE IF EXISTS "{scratch}"')
+        cursor.execute(f'CREATE TABLE "{scratch}" (LIKE "{table}" INCLUDING ALL)')
+    rows = 0
+    try:
+        for alias in cells:
+            source = connections[alias]
+            source.ensure_connection()
+            with (
+                source.connection.cursor() as src_cursor,
+                api.connection.cursor() as dst_cursor,
+                src_cursor.copy(f"COPY ({select}) TO STDOUT") as src,
+                dst_cursor.copy(f'COPY "{scratch}" ({columns}) FROM STDIN') as dst,
+            ):
+                for data in src:
+                    dst.write(data)
+            with api.cursor() as cursor:
+                cursor.execute(f'SELECT count(*) FROM "{scratch}"')
+                rows = cursor.fetchone()[0]
+    finally:
+        with api.cursor() as cursor:
+            cursor.execute(f'DROP TABLE IF EXISTS "{scratch}"')
+    return rows
+
+
+class _RssSampler:
+    def __init__(self, interval: float = 0.02):
+        self.samples: list[float] = []
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.samples.append(current_rss_mb())
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def _run_command() -> tuple[float, list[float], float, float]:
+    rss_before = current_rss_mb()
+    with _RssSampler() as sampler:
+        t0 = time.perf_counter()
+        call_command("online_data_migrations", stdout=StringIO(), stderr=StringIO())
+        elapsed = time.perf_counter() - t0
+    return elapsed, sampler.samples, rss_before, peak_rss_mb()
+
+
+def keypairs(*, cells: list[str], per_cell: int, users: int = 10000) -> dict:
+    """Child task: seed legacy key pairs, COPY baseline, then the online data migration."""
+    from benchmarks.pieces.setup import map_cells
+    from keypairs.models import KeyPair, LegacyKeyPair
+
+    map_cells(cells)
+    t0 = time.perf_counter()
+    seed_keypairs(cells, per_cell, users)
+    seed_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    copied = _copy(
+        cells,
+        "SELECT name, user_id, fingerprint, public_key, type, created_at FROM key_pairs WHERE deleted = 0",
+        "key_pairs",
+        "name, user_id, fingerprint, public_key, type, created_at",
+    )
+    copy_s = time.perf_counter() - t0
+    elapsed, rss, rss_before, peak = _run_command()
+    moved = KeyPair.objects.count()
+    from cellsv2.context import target_cell
+
+    left = 0
+    for alias in cells:
+        with target_cell(alias):
+            left += LegacyKeyPair.objects.live().count()
+    total = per_cell * len(cells)
+    assert copied == total, (copied, total)
+    assert moved == total and left == 0, (moved, left)
+    proto = _prototype(cells, total)
+    return {
+        **proto,
+        "rows": total,
+        "seed_s": round(seed_s, 2),
+        "copy_s": round(copy_s, 3),
+        "copy_rows_per_s": round(total / copy_s),
+        "migrate_s": round(elapsed, 3),
+        "migrate_rows_per_s": round(total / elapsed),
+        "rss_before_mb": rss_before,
+        "rss_max_sampled_mb": max(rss) if rss else None,
+        "peak_rss_mb": peak,
+    }
+
+
+def _prototype(cells: list[str], total: int) -> dict:
+    """The same rows moved again by the benchmark-only prototype of the proposed fix (prototypes.py)."""
+    from benchmarks.pieces.prototypes import keypairs_move
+
+    for alias in cells:
+        with connections[alias].cursor() as cursor:
+            cursor.execute("UPDATE key_pairs SET deleted = 0, deleted_at = NULL")
+            cursor.execute("VACUUM ANALYZE key_pairs")
+    with connections["api"].cursor() as cursor:
+        cursor.execute("DELETE FROM key_pairs")
+        cursor.execute("VACUUM ANALYZE key_pairs")
+    t0 = time.perf_counter()
+    result = keypairs_move(cells)
+    elapsed = time.perf_counter() - t0
+    assert result["moved"] == total and result["conflicts"] == 0, result
+    return {"prototype_s": round(elapsed, 3), "prototype_rows_per_s": round(total / elapsed)}
+
+
+def groups(*, cells: list[str], per_cell: int, members: int = 3) -> dict:
+    """Child task: seed legacy server groups (1 policy, ``members`` members), COPY baseline, migrate."""
+    from benchmarks.pieces.setup import map_cells
+    from servergroups.models import InstanceGroup, InstanceGroupMember
+
+    map_cells(cells)
+    seed_groups(cells, per_cell, members)
+    t0 = time.perf_counter()
+    copied = _copy(
+        cells,
+        "SELECT uuid, name, project_id, user_id, created_at FROM instance_groups WHERE deleted = 0",
+        "instance_groups",
+        "uuid, name, project_id, user_id, created_at",
+    )
+    _copy(
+        cells,
+        "SELECT policy, group_id, created_at FROM instance_group_policy WHERE deleted = 0",
+        "instance_group_policy",
+        "policy, group_id, created_at",
+    )
+    _copy(
+        cells,
+        "SELECT instance_id, group_id, created_at FROM instance_group_member WHERE deleted = 0",
+        "instance_group_member",
+        "instance_uuid, group_id, created_at",
+    )
+    copy_s = time.perf_counter() - t0
+    elapsed, rss, rss_before, peak = _run_command()
+    total = per_cell * len(cells)
+    assert copied == total
+    assert InstanceGroup.objects.count() == total
+    assert InstanceGroupMember.objects.count() == total * members
+    return {
+        "groups": total,
+        "members": total * members,
+        "copy_s": round(copy_s, 3),
+        "copy_groups_per_s": round(total / copy_s),
+        "migrate_s": round(elapsed, 3),
+        "migrate_groups_per_s": round(total / elapsed),
+        "rss_before_mb": rss_before,
+        "peak_rss_mb": peak,
+    }
