@@ -238,22 +238,20 @@ class Command(OperatorCommand):
             self.say(note)
         return 0
 
-    def do_delete_cell(self, *, cell_uuid, force, **options):
+    def _exit_code_of(self, call, codes: dict) -> int:
+        """Run ``call()``: 0, or the exit code ``codes`` gives the exception it raised (message printed)."""
         try:
-            services.cell_mapping_delete(uuid=cell_uuid, force=force)
-        except CellMappingNotFound as exc:
+            call()
+        except tuple(codes) as exc:
             self.fail(str(exc))
-            return 1
-        except CellHasHosts as exc:
-            self.fail(str(exc))
-            return 2
-        except CellHasInstances as exc:
-            self.fail(str(exc))
-            return 3
-        except CellHasDeletedInstances as exc:
-            self.fail(str(exc))
-            return 4
+            return next(code for kind, code in codes.items() if isinstance(exc, kind))
         return 0
+
+    def do_delete_cell(self, *, cell_uuid, force, **options):
+        return self._exit_code_of(
+            lambda: services.cell_mapping_delete(uuid=cell_uuid, force=force),
+            {CellMappingNotFound: 1, CellHasHosts: 2, CellHasInstances: 3, CellHasDeletedInstances: 4},
+        )
 
     # --- hosts ---------------------------------------------------------------------------------
 
@@ -296,21 +294,10 @@ class Command(OperatorCommand):
         return 0
 
     def do_delete_host(self, *, cell_uuid, host, **options):
-        try:
-            services.host_mapping_delete(cell_uuid=cell_uuid, host=host)
-        except CellMappingNotFound as exc:
-            self.fail(str(exc))
-            return 1
-        except HostMappingNotFound as exc:
-            self.fail(str(exc))
-            return 2
-        except HostInOtherCell as exc:
-            self.fail(str(exc))
-            return 3
-        except HostHasInstances as exc:
-            self.fail(str(exc))
-            return 4
-        return 0
+        return self._exit_code_of(
+            lambda: services.host_mapping_delete(cell_uuid=cell_uuid, host=host),
+            {CellMappingNotFound: 1, HostMappingNotFound: 2, HostInOtherCell: 3, HostHasInstances: 4},
+        )
 
     # --- instances -----------------------------------------------------------------------------
 
