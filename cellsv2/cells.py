@@ -323,6 +323,27 @@ def scatter_gather_all_cells(fn: Callable, *args, skip_cell0: bool = False, time
     return scatter_gather_cells(cell_mappings(include_cell0=not skip_cell0), fn, *args, timeout=timeout, **kwargs)
 
 
+def cells_answering(fn: Callable, *, what: str, cells: Iterable | None = None) -> tuple[list[tuple], list[str]]:
+    """Run ``fn(cell)`` in every cell (cell0 included unless ``cells`` says otherwise), in parallel.
+
+    Returns ``([(cell mapping, result)] in cell order for the cells that answered, [uuids of the
+    cells that did not])``. A cell that raises or times out is logged with ``what`` (what was
+    being read) and skipped, never raised: for reads that show what the reachable cells hold.
+    Callers for which a missing cell would make the answer wrong check the second list.
+    """
+    cells = list(cell_mappings() if cells is None else cells)
+    results = scatter_gather_cells(cells, fn)
+    answered, failed = [], []
+    for cell in cells:
+        result = results.get(cell.uuid)
+        if is_cell_failure(result):
+            logger.warning("Cell %s skipped while reading %s: %s", cell.uuid, what, result)
+            failed.append(cell.uuid)
+            continue
+        answered.append((cell, result))
+    return answered, failed
+
+
 def database_url_check(url: str) -> None:
     """Connect once to the database ``url`` names; raise InvalidDatabaseUrl or the driver's error."""
     from django.db.utils import load_backend

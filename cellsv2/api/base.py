@@ -8,6 +8,7 @@ negotiated microversion from ``request.api_version``.
 
 import json
 import logging
+import re
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
@@ -169,7 +170,24 @@ class ComputeAPIView(APIView):
         return body
 
     def validated_query(self, schema: dict | None) -> dict[str, list[str]]:
+        """The query string validated against ``schema``; parameters it does not name are dropped.
+
+        Nova's query schemas before 2.75 allow unknown parameters and then strip them from the
+        request, so that nothing downstream (filters, ``*_links`` next links) sees them.
+        """
         params = validation.query_params(self.request)
-        if schema is not None:
-            validation.validate_query(schema, params)
+        if schema is None:
+            return params
+        validation.validate_query(schema, params)
+        if schema.get("additionalProperties", True) is not False:
+            known = schema.get("properties", {})
+            patterns = [re.compile(pattern) for pattern in schema.get("patternProperties", {})]
+            unknown = [name for name in params if name not in known and not any(p.search(name) for p in patterns)]
+            if unknown:
+                params = {name: values for name, values in params.items() if name not in unknown}
+                query = self.request._request.GET.copy()
+                for name in unknown:
+                    del query[name]
+                query._mutable = False
+                self.request._request.GET = query
         return params

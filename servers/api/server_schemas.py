@@ -246,6 +246,8 @@ def list_query_schema(version: APIVersion) -> dict:
     return {
         "type": "object",
         "properties": {name: {"type": "array", "items": {"type": "string"}} for name in LIST_PARAMS},
+        # Internal attributes ("_..." ) are not stripped as unknown: the view refuses them with a 400.
+        "patternProperties": {"^_": {"type": "array", "items": {"type": "string"}}},
         "additionalProperties": version < "2.75",
     }
 

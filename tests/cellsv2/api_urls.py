@@ -90,6 +90,21 @@ class PageView(ComputeAPIView):
         return Response(body)
 
 
+PAGE_QUERY = {
+    "type": "object",
+    "properties": {"limit": {"type": "array"}, "marker": {"type": "array"}},
+    "additionalProperties": True,
+}
+
+
+class ValidatedPageView(PageView):
+    """PageView behind a query schema that lets unknown parameters through (Nova before 2.75)."""
+
+    def get(self, request):
+        self.validated_query(PAGE_QUERY)
+        return super().get(request)
+
+
 class OffsetView(ComputeAPIView):
     def get(self, request):
         offset, limit = offset_and_limit(request)
@@ -115,6 +130,7 @@ api = [
     path("test-policy/<str:project_id>", PolicyView.as_view()),
     path("test-widgets", WidgetView.as_view()),
     path("test-page", PageView.as_view()),
+    path("test-page-validated", ValidatedPageView.as_view()),
     path("test-offset", OffsetView.as_view()),
     path("test-boom", BoomView.as_view()),
     path("test-gated", GatedView.as_view()),

@@ -492,6 +492,14 @@ class TestPagination:
         # Nova sorts the parameters by name and sets the marker.
         assert link["href"] == "http://testserver/v2.1/test-page?foo=bar&limit=10&marker=item09"
 
+    def test_parameters_a_query_schema_does_not_name_are_stripped_from_next_links(self, client):
+        # Nova's query schemas allow unknown parameters before 2.75 and then strip them.
+        body = client.get("/v2.1/test-page-validated?limit=10&foo=bar&marker=item04", **MEMBER).json()
+        assert body["items"][0] == "item05"
+        (link,) = body["items_links"]
+        # (the view names its collection "test-page")
+        assert link["href"] == "http://testserver/v2.1/test-page?limit=10&marker=item14"
+
     def test_walking_next_links_visits_every_item_once(self, client):
         url, seen = "/v2.1/test-page?limit=10", []
         while url:
