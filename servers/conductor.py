@@ -6,9 +6,11 @@ one; SQLite serialises writers anyway):
 
 1. if an earlier attempt already wrote the instance into a cell (a crash between the cell commit
    and the API commit), adopt it; otherwise
-2. pick a host (servers.scheduler), claim its capacity and write the instance, its
-   ``instance_extra`` (flavor and the embedded key pair list) and metadata into that cell; with no
-   valid host, write it into **cell0** in ERROR with Nova's fault;
+2. for a member of a server group, lock the group's row (members are placed one at a time, each
+   seeing where the previous ones went), then pick a host (servers.scheduler), claim its
+   capacity and write the instance, its ``instance_extra`` (flavor and the embedded key pair
+   list) and metadata into that cell; with no valid host, write it into **cell0** in ERROR with
+   Nova's fault;
 3. point the instance mapping at the cell;
 4. delete the build request. If it is already gone the user deleted the server meanwhile: the
    cell row is rolled back (Nova's cancellation race).
@@ -60,9 +62,20 @@ def _find_existing(uuid: str):
 
 
 def _group_for(spec: dict) -> dict | None:
+    """The request's server group with the hosts of its other members, its API row locked.
+
+    The lock (``SELECT ... FOR NO KEY UPDATE`` on ``instance_groups``, held until the caller's API
+    transaction ends) makes conductors placing members of the same group take turns: the next
+    one reads the member hosts only after the previous member's cell row is committed, so two
+    members of an anti-affinity group never land on one host because they were placed at the
+    same moment. Reads the API database and every cell.
+    """
     group = spec.get("instance_group")
     if not group:
         return None
+    from servergroups.models import InstanceGroup
+
+    list(InstanceGroup.objects.select_for_update(no_key=True).filter(uuid=group["uuid"]).values_list("id", flat=True))
     hosts = {}
     try:
         from servergroups.selectors import servergroup_member_hosts
