@@ -15,6 +15,7 @@ from cellsv2.cells import (
     alias_for_mapping,
     cell_alias,
     cell_mappings,
+    cells_answering,
     is_cell_failure,
     scatter_gather_all_cells,
     scatter_gather_cells,
@@ -127,6 +128,31 @@ class TestThreadedScatterGather:
         assert results[cells["cell2"].uuid] is DID_NOT_RESPOND
         assert is_cell_failure(results[cells["cell1"].uuid]) and is_cell_failure(DID_NOT_RESPOND)
         assert not is_cell_failure(0)
+
+    def test_cells_answering_keeps_cell_order_and_names_the_cells_that_failed(self, cells, settings):
+        settings.CELLSV2_SCATTER_GATHER_TIMEOUT = 0.5
+        release = threading.Event()
+
+        def fn(cell):
+            if cell.name == "cell1":
+                raise RuntimeError("cell1 is broken")
+            return current_cell_alias()
+
+        answered, failed = cells_answering(fn, what="test rows")
+        assert [(cell.name, alias) for cell, alias in answered] == [("cell0", "cell0"), ("cell2", "cell2")]
+        assert failed == [cells["cell1"].uuid]
+
+        def hang_in_cell2(cell):
+            if cell.name == "cell2":
+                release.wait(30)
+            return cell.name
+
+        try:
+            answered, failed = cells_answering(hang_in_cell2, what="test rows", cells=[cells["cell2"], cells["cell1"]])
+        finally:
+            release.set()
+        assert [result for _, result in answered] == ["cell1"]
+        assert failed == [cells["cell2"].uuid]
 
     def test_an_unreachable_cell_database_is_a_raised_result(self, cells, tmp_path):
         down = CellMapping.objects.create(
