@@ -3,7 +3,9 @@
 While the move to the API database is under way a group can be in either place, or, after a
 crash between the copy and the soft delete, in both: the API copy wins and the group is listed
 once (Nova concatenated the two lists; DESIGN.md asks for de-duplication). A cell that cannot be
-reached is skipped with a warning: a down cell must not break server groups.
+reached is skipped with a warning: a down cell must not break server groups. Once no cell holds
+live legacy groups (``legacy_groups_present``, checked once per cell-cache period) the cells are
+not asked at all: a group is then one query of the API database, a list of groups too.
 
 Every function takes ``project_id``: a uuid or name lookup and a list are limited to that
 project when it is given (Nova scopes non-admin queries so that another project's group is "not
@@ -23,9 +25,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
+from django.db import connections
 from django.db.models import Prefetch, QuerySet
+from django.utils.dateparse import parse_datetime
 
-from cellsv2.cells import cell_mappings, is_cell_failure, on_cells_cache_clear, scatter_gather_cells
+from cellsv2.cells import cells_answering, is_cell_failure, on_cells_cache_clear, scatter_gather_cells
 from cellsv2.quotas import quota_counter
 from mappings.models import InstanceMapping
 from servergroups.exceptions import ServerGroupNotFound
@@ -41,6 +45,8 @@ from servergroups.models import (
 from servers.models import Instance
 
 logger = logging.getLogger(__name__)
+
+API = "api"
 
 
 @dataclass(frozen=True)
@@ -86,12 +92,98 @@ class LiveMember:
 # --- building ServerGroup values -----------------------------------------------------------------
 
 
-def _api_queryset(project_id: str | None) -> QuerySet[InstanceGroup]:
-    groups = InstanceGroup.objects.prefetch_related(
-        Prefetch("policies", queryset=InstanceGroupPolicy.objects.order_by("id")),
-        Prefetch("members", queryset=InstanceGroupMember.objects.order_by("id")),
-    ).order_by("id")
-    return groups if project_id is None else groups.filter(project_id=project_id)
+_GROUPS = InstanceGroup._meta.db_table
+_POLICIES = InstanceGroupPolicy._meta.db_table
+_MEMBERS = InstanceGroupMember._meta.db_table
+
+# A group's columns, then its policy rows and member rows (LEFT JOINs: a group may have none),
+# in Nova's order: groups by id, each group's children by id. ``{condition}`` selects groups (g).
+_API_GROUPS_SQL = (
+    "SELECT g.id, g.uuid, g.name, g.project_id, g.user_id, g.created_at, g.updated_at,"
+    " p.id, p.policy, p.rules, m.id, m.instance_uuid"
+    f" FROM {_GROUPS} g"
+    f" LEFT JOIN {_POLICIES} p ON p.group_id = g.id"
+    f" LEFT JOIN {_MEMBERS} m ON m.group_id = g.id"
+    " WHERE {condition} ORDER BY g.id, p.id, m.id"
+)
+
+
+def _in_project(condition: str, params: list, project_id: str | None, table: str = "g") -> tuple[str, list]:
+    """``condition`` limited to one project's groups (``table``: the groups' alias) unless None."""
+    if project_id is None:
+        return condition, params
+    return f"{condition} AND {table}.project_id = %s", [*params, project_id]
+
+
+def _api_groups(condition: str, params: list) -> list[ServerGroup]:
+    """The API-database groups ``condition`` selects, by id, with policies and members: ONE query.
+
+    ``condition`` is SQL on the groups' alias ``g`` (a subquery for anything that goes through
+    members or pages). Each group comes back as (policies x members) rows, one policy in
+    practice, so as many rows as members, and is put together here. Raw SQL and plain rows: for
+    a show or a page of groups, building the ORM query and prefetch_related's bookkeeping cost
+    several times the queries themselves.
+    """
+    connection = connections[API]
+    with connection.cursor() as cursor:
+        cursor.execute(_API_GROUPS_SQL.format(condition=condition), params)
+        rows = cursor.fetchall()
+    found: dict[int, tuple[tuple, dict, dict]] = {}
+    for row in rows:
+        entry = found.get(row[0])
+        if entry is None:
+            entry = found[row[0]] = (row[:7], {}, {})
+        if row[7] is not None:
+            entry[1][row[7]] = (row[8], row[9])
+        if row[10] is not None:
+            entry[2][row[10]] = row[11]
+    # SQLite hands timestamps back naive; the ORM makes them aware in the connection's zone.
+    zone = connection.timezone if settings.USE_TZ else None
+    return [_from_api_row(zone, *entry) for entry in found.values()]
+
+
+def _api_count(*, project_id: str | None, user_id: str | None = None) -> int:
+    """How many groups the API database holds (of a project, of one user of it): one COUNT."""
+    conditions, params = [], []
+    for column, value in (("project_id", project_id), ("user_id", user_id)):
+        if value is not None:
+            conditions.append(f"{column} = %s")
+            params.append(value)
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    with connections[API].cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {_GROUPS}{where}", params)
+        return cursor.fetchone()[0]
+
+
+def _aware(value, zone):
+    """A timestamp as the ORM returns it (``zone``: the connection's, None without USE_TZ)."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if zone is not None and value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=zone)  # timezone.make_aware() with a zoneinfo zone
+    return value
+
+
+def _from_api_row(zone, columns: tuple, policies: dict, members: dict) -> ServerGroup:
+    group_id, uuid, name, project_id, user_id, created_at, updated_at = columns
+    policies = list(policies.values())
+    if len(policies) > 1:
+        # Nova's model property logs the same: only the first policy is used.
+        logger.warning("Server group %s has %d policy rows; using the first", uuid, len(policies))
+    rules = policies[0][1] if policies else None
+    return ServerGroup(
+        id=group_id,
+        uuid=uuid,
+        name=name,
+        project_id=project_id,
+        user_id=user_id,
+        policies=tuple(policy for policy, _ in policies),
+        # "{}" is what every group created without rules holds: no JSON parsing for it.
+        rules=rules_from_json(rules) if rules and rules != "{}" else {},
+        members=tuple(members.values()),
+        created_at=_aware(created_at, zone),
+        updated_at=_aware(updated_at, zone),
+    )
 
 
 def _legacy_queryset(project_id: str | None) -> QuerySet[LegacyInstanceGroup]:
@@ -105,25 +197,6 @@ def _legacy_queryset(project_id: str | None) -> QuerySet[LegacyInstanceGroup]:
         .order_by("id")
     )
     return groups if project_id is None else groups.filter(project_id=project_id)
-
-
-def _from_api(group: InstanceGroup) -> ServerGroup:
-    policies = list(group.policies.all())
-    if len(policies) > 1:
-        # Nova's model property logs the same: only the first policy is used.
-        logger.warning("Server group %s has %d policy rows; using the first", group.uuid, len(policies))
-    return ServerGroup(
-        id=group.id,
-        uuid=group.uuid,
-        name=group.name,
-        project_id=group.project_id,
-        user_id=group.user_id,
-        policies=tuple(p.policy for p in policies),
-        rules=rules_from_json(policies[0].rules) if policies else {},
-        members=tuple(m.instance_uuid for m in group.members.all()),
-        created_at=group.created_at,
-        updated_at=group.updated_at,
-    )
 
 
 def _from_legacy(group: LegacyInstanceGroup, cell_uuid: str) -> ServerGroup:
@@ -142,33 +215,19 @@ def _from_legacy(group: LegacyInstanceGroup, cell_uuid: str) -> ServerGroup:
     )
 
 
-def in_every_cell(fn: Callable, *, what: str) -> tuple[list[tuple[object, object]], list[str]]:
-    """Run ``fn(cell)`` in every cell (cell0 included, in parallel, each targeted).
-
-    Returns ``([(cell, result)] in cell order for the cells that answered, [uuids that did not])``;
-    the failures are logged, never raised.
-    """
-    cells = cell_mappings()
-    results = scatter_gather_cells(cells, fn)
-    answered, failed = [], []
-    for cell in cells:
-        result = results.get(cell.uuid)
-        if is_cell_failure(result):
-            logger.warning("Server groups: cell %s skipped while reading %s: %s", cell.identity, what, result)
-            failed.append(cell.uuid)
-            continue
-        answered.append((cell, result))
-    return answered, failed
-
-
 def _first_legacy(build: Callable[[], QuerySet[LegacyInstanceGroup]], *, what: str) -> ServerGroup | None:
-    """The first legacy group ``build()`` finds, asking every cell at once; cells in order."""
+    """The first legacy group ``build()`` finds, asking every cell at once; cells in order.
+
+    No cell is asked once none holds live legacy groups (``legacy_groups_present``).
+    """
+    if not legacy_groups_present():
+        return None
 
     def in_cell(cell):
         group = build().first()
         return _from_legacy(group, cell.uuid) if group is not None else None
 
-    for _, found in in_every_cell(in_cell, what=what)[0]:
+    for _, found in cells_answering(in_cell, what=what)[0]:
         if found is not None:
             return found
     return None
@@ -192,9 +251,9 @@ def servergroup_get(*, uuid: str, project_id: str | None = None, context=None) -
     if context is not None:
         project_id = lookup_scope(context)
     uuid = str(uuid)
-    group = _api_queryset(project_id).filter(uuid=uuid).first()
-    if group is not None:
-        return _from_api(group)
+    found = _api_groups(*_in_project("g.uuid = %s", [uuid], project_id))
+    if found:
+        return found[0]
     legacy = _first_legacy(lambda: _legacy_queryset(project_id).filter(uuid=uuid), what=f"group {uuid}")
     if legacy is None:
         raise ServerGroupNotFound(uuid)
@@ -206,9 +265,10 @@ def servergroup_get_by_name(*, name: str, project_id: str | None = None) -> Serv
 
     Raises ServerGroupNotFound (naming the name, as Nova does).
     """
-    group = _api_queryset(project_id).filter(name=name).first()
-    if group is not None:
-        return _from_api(group)
+    first, params = _in_project("name = %s", [name], project_id, table=_GROUPS)
+    found = _api_groups(f"g.id IN (SELECT id FROM {_GROUPS} WHERE {first} ORDER BY id LIMIT 1)", params)
+    if found:
+        return found[0]
     legacy = _first_legacy(lambda: _legacy_queryset(project_id).filter(name=name), what=f"group named {name}")
     if legacy is None:
         raise ServerGroupNotFound(name)
@@ -220,9 +280,14 @@ def servergroup_get_by_instance(*, instance_uuid: str, project_id: str | None = 
 
     Raises ServerGroupNotFound (with an empty uuid, as Nova's get_by_instance_uuid).
     """
-    group = _api_queryset(project_id).filter(members__instance_uuid=instance_uuid).first()
-    if group is not None:
-        return _from_api(group)
+    first, params = _in_project("m2.instance_uuid = %s", [instance_uuid], project_id, table="g2")
+    found = _api_groups(
+        f"g.id IN (SELECT g2.id FROM {_GROUPS} g2 JOIN {_MEMBERS} m2 ON m2.group_id = g2.id"
+        f" WHERE {first} ORDER BY g2.id LIMIT 1)",
+        params,
+    )
+    if found:
+        return found[0]
     legacy = _first_legacy(
         lambda: _legacy_queryset(project_id).filter(members__instance_id=instance_uuid, members__deleted=0),
         what=f"the group of instance {instance_uuid}",
@@ -248,8 +313,8 @@ def legacy_groups_present() -> bool:
     checked_at = _legacy_presence["checked_at"]
     if checked_at is not None and time.monotonic() - checked_at < settings.CELLSV2_CELL_CACHE_SECONDS:
         return _legacy_presence["present"]
-    answered, failed = in_every_cell(
-        lambda cell: LegacyInstanceGroup.objects.live().exists(), what="whether legacy groups remain"
+    answered, failed = cells_answering(
+        lambda cell: LegacyInstanceGroup.objects.live().exists(), what="whether legacy server groups remain"
     )
     present = bool(failed) or any(found for _, found in answered)
     _legacy_presence.update(checked_at=time.monotonic(), present=present)
@@ -291,10 +356,13 @@ def servergroup_get_by_hint(*, hint: str, project_id: str | None = None) -> Serv
 def _legacy_groups_not_in_api(project_id: str | None) -> list[ServerGroup]:
     """Live legacy groups of every cell (cell order, then id) whose uuid the API database lacks."""
 
+    if not legacy_groups_present():
+        return []
+
     def in_cell(cell):
         return [_from_legacy(group, cell.uuid) for group in _legacy_queryset(project_id)]
 
-    legacy = [group for _, groups in in_every_cell(in_cell, what="group lists")[0] for group in groups]
+    legacy = [group for _, groups in cells_answering(in_cell, what="server group lists")[0] for group in groups]
     if not legacy:
         return []
     in_api = set(InstanceGroup.objects.filter(uuid__in={g.uuid for g in legacy}).values_list("uuid", flat=True))
@@ -312,15 +380,20 @@ def servergroup_list(*, project_id: str | None = None, offset: int = 0, limit: i
 
     Order: API groups by id (Nova's order), then legacy groups not yet in the API database by
     cell and id. The page is ``[offset:offset + limit]`` of that order (Nova's offset paging).
-    Reads the API database, and the cells only when the API rows do not fill the page.
+    Reads the API database (one query for the page, its policies and members), and the cells
+    only when the API rows do not fill the page and some cell still holds legacy groups.
     """
-    api_queryset = _api_queryset(project_id)
-    window = api_queryset[offset : offset + limit] if limit is not None else api_queryset[offset:]
-    page = [_from_api(group) for group in window]
+    if limit is not None and limit <= 0:
+        return []
+    scope, params = ("WHERE project_id = %s", [project_id]) if project_id is not None else ("", [])
+    window = connections[API].ops.limit_offset_sql(offset, None if limit is None else offset + limit)
+    page = _api_groups(f"g.id IN (SELECT id FROM {_GROUPS} {scope} ORDER BY id {window})", params)
     if limit is not None and len(page) >= limit:
         return page
+    if not legacy_groups_present():
+        return page
     # The API rows ran out inside this page: how many of them were there in all?
-    api_total = offset + len(page) if page or not offset else api_queryset.count()
+    api_total = offset + len(page) if page or not offset else _api_count(project_id=project_id)
     legacy = _legacy_groups_not_in_api(project_id)
     start = max(0, offset - api_total)
     end = None if limit is None else start + (limit - len(page))
@@ -404,7 +477,14 @@ def servergroup_member_hosts(*, group_uuid: str, exclude: Iterable[str] = ()) ->
 
 @quota_counter("server_groups")
 def servergroup_count(project_id: str, user_id: str | None = None) -> int:
-    """Quota usage of server_groups: the project's (or one user's) groups, each uuid once, API + cells."""
+    """Quota usage of server_groups: the project's (or one user's) groups, each uuid once, API + cells.
+
+    One COUNT in the API database once no cell holds live legacy groups (it runs under the quota
+    lock of every create: raw, as the ORM's query building cost more than the count); until then
+    the uuids of the API database and of every cell, so that a group in both is counted once.
+    """
+    if not legacy_groups_present():
+        return _api_count(project_id=project_id, user_id=user_id)
     api = InstanceGroup.objects.filter(project_id=project_id)
     if user_id is not None:
         api = api.filter(user_id=user_id)
@@ -416,7 +496,7 @@ def servergroup_count(project_id: str, user_id: str | None = None) -> int:
             legacy = legacy.filter(user_id=user_id)
         return set(legacy.values_list("uuid", flat=True))
 
-    for _, cell_uuids in in_every_cell(in_cell, what="the server_groups quota")[0]:
+    for _, cell_uuids in cells_answering(in_cell, what="the server_groups quota")[0]:
         uuids |= cell_uuids
     return len(uuids)
 

@@ -12,10 +12,10 @@ import uuid as uuid_lib
 from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
-from cellsv2.cells import scatter_gather_all_cells
+from cellsv2.cells import cells_answering, scatter_gather_all_cells
 from cellsv2.context import current_cell_alias, target_cell
 from cellsv2.quotas import quota_reserve
 from servergroups import selectors
@@ -65,16 +65,42 @@ def _checked_rules(policy: str, rules: dict | None) -> dict:
 
 def _uuid_live_in_cells(group_uuid: str) -> bool:
     """True when a live legacy group has this uuid; raises CellsUnavailable if a cell cannot say."""
+    if not selectors.legacy_groups_present():
+        return False
 
     def in_cell(cell):
         return LegacyInstanceGroup.objects.live().filter(uuid=group_uuid).exists()
 
-    answered, failed = selectors.in_every_cell(in_cell, what=f"uuid {group_uuid}")
+    answered, failed = cells_answering(in_cell, what=f"server group uuid {group_uuid}")
     if any(found for _, found in answered):
         return True
     if failed:
         raise CellsUnavailable(failed)
     return False
+
+
+def _api_group_insert(*, group: InstanceGroup, policy: str, rules: dict) -> int:
+    """Insert a new group and its policy row into the API database; returns the group's id.
+
+    Call inside a transaction on the API database. Two INSERTs, the first RETURNING the id
+    (SQLite 3.35+ and PostgreSQL): Model.save()'s machinery cost more than the statements on
+    this path, which runs under the quota lock. Raises IntegrityError for a uuid already there.
+    """
+    connection = connections[API]
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {InstanceGroup._meta.db_table} (created_at, updated_at, user_id, project_id, uuid, name)"
+            " VALUES (%s, NULL, %s, %s, %s, %s) RETURNING id",
+            [adapt(group.created_at), group.user_id, group.project_id, group.uuid, group.name],
+        )
+        group_id = cursor.fetchone()[0]
+        cursor.execute(
+            f"INSERT INTO {InstanceGroupPolicy._meta.db_table} (created_at, updated_at, policy, rules, group_id)"
+            " VALUES (%s, NULL, %s, %s, %s)",
+            [adapt(timezone.now()), policy, json.dumps(rules), group_id],
+        )
+    return group_id
 
 
 def servergroup_create(
@@ -113,10 +139,10 @@ def servergroup_create(
     with guard:
         if uuid and _uuid_live_in_cells(group_uuid):
             raise ServerGroupExists(group_uuid)
+        # No savepoint of its own: the IntegrityError leaves the guard's transaction as
+        # ServerGroupExists, which rolls the whole of it back.
         try:
-            with transaction.atomic(using=API):
-                group.save(using=API)
-                InstanceGroupPolicy.objects.create(group=group, policy=policy, rules=json.dumps(rules))
+            group.id = _api_group_insert(group=group, policy=policy, rules=rules)
         except IntegrityError:
             raise ServerGroupExists(group_uuid) from None
     return ServerGroup(
@@ -225,6 +251,9 @@ def servergroup_members_remove(*, instance_uuids: Iterable[str]) -> int:
     uuids = list(dict.fromkeys(str(u) for u in instance_uuids))
     if not uuids:
         return 0
+    if not selectors.legacy_groups_present():
+        # Nothing to look for in the cells: one DELETE is the whole job.
+        return InstanceGroupMember.objects.filter(instance_uuid__in=uuids)._raw_delete(API)
     with transaction.atomic(using=API):
         rows = InstanceGroupMember.objects.filter(instance_uuid__in=uuids)
         found = set(rows.values_list("instance_uuid", flat=True))
@@ -282,15 +311,39 @@ def legacy_servergroups_soft_delete(*, group_ids: list[int]) -> None:
     LegacyInstanceGroup.objects.live().filter(id__in=group_ids).soft_delete()
 
 
+def _api_group_delete(*, uuid: str, project_id: str | None) -> bool:
+    """Delete an API-database group with its policies and members; False when there was none.
+
+    Call inside a transaction on the API database. The group row goes first, which locks it (the
+    lock servergroup_add_members takes before adding members), then its children by the ids the
+    DELETE returned: three statements, no SELECT, no ORM cascade collection. The foreign keys
+    are deferred to the commit on SQLite and PostgreSQL alike, so the order is allowed.
+    """
+    where, params = "uuid = %s", [uuid]
+    if project_id is not None:
+        where, params = f"{where} AND project_id = %s", [*params, project_id]
+    with connections[API].cursor() as cursor:
+        cursor.execute(f"DELETE FROM {InstanceGroup._meta.db_table} WHERE {where} RETURNING id", params)
+        ids = [row[0] for row in cursor.fetchall()]
+        if not ids:
+            return False
+        placeholders = ", ".join(["%s"] * len(ids))
+        for child in (InstanceGroupPolicy, InstanceGroupMember):
+            cursor.execute(f"DELETE FROM {child._meta.db_table} WHERE group_id IN ({placeholders})", ids)
+    return True
+
+
 def servergroup_delete(*, uuid: str, project_id: str | None = None) -> None:
     """Delete a group wherever it lives, children first (Nova's InstanceGroup.destroy).
 
     Live legacy copies are soft-deleted in every cell FIRST (group, policies, members), then the
-    API rows are hard-deleted (policies, members, group). In that order a crash half-way leaves
-    the API copy, which is still listed and can be deleted again; the other order would leave a
-    legacy copy that the online migration would bring back. Members go with the group even if
-    their servers still exist (as in Nova). ``project_id`` limits the delete to that project's
-    group. Raises ServerGroupNotFound when nothing was deleted.
+    API rows are hard-deleted (group, policies, members, in one transaction). In that order a
+    crash half-way leaves the API copy, which is still listed and can be deleted again; the other
+    order would leave a legacy copy that the online migration would bring back. The cells are
+    asked only while some still hold legacy groups (``legacy_groups_present``): afterwards a
+    delete is one transaction on the API database. Members go with the group even if their
+    servers still exist (as in Nova). ``project_id`` limits the delete to that project's group.
+    Raises ServerGroupNotFound when nothing was deleted.
     """
     uuid = str(uuid)
 
@@ -305,19 +358,13 @@ def servergroup_delete(*, uuid: str, project_id: str | None = None) -> None:
             return len(ids)
 
     deleted = 0
-    for cell_uuid, result in scatter_gather_all_cells(in_cell).items():
-        if isinstance(result, int):
-            deleted += result
-        else:
-            logger.warning("Server group %s: a legacy copy in cell %s may be left (%s)", uuid, cell_uuid, result)
+    if selectors.legacy_groups_present():
+        for cell_uuid, result in scatter_gather_all_cells(in_cell).items():
+            if isinstance(result, int):
+                deleted += result
+            else:
+                logger.warning("Server group %s: a legacy copy in cell %s may be left (%s)", uuid, cell_uuid, result)
     with transaction.atomic(using=API):
-        groups = InstanceGroup.objects.select_for_update().filter(uuid=uuid)
-        if project_id is not None:
-            groups = groups.filter(project_id=project_id)
-        ids = list(groups.values_list("id", flat=True))
-        if ids:
-            InstanceGroupPolicy.objects.filter(group_id__in=ids).delete()
-            InstanceGroupMember.objects.filter(group_id__in=ids).delete()
-            InstanceGroup.objects.filter(id__in=ids).delete()
-    if not (deleted or ids):
+        deleted_in_api = _api_group_delete(uuid=uuid, project_id=project_id)
+    if not (deleted or deleted_in_api):
         raise ServerGroupNotFound(uuid)

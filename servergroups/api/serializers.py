@@ -6,6 +6,16 @@ PROJECT_AND_USER_VERSION = "2.13"
 POLICY_OBJECT_VERSION = "2.64"
 
 
+def server_groups(request, groups: list[ServerGroup], live_members) -> list[dict]:
+    """The groups as the API shows them at the request's microversion (see ``server_group``).
+
+    The microversion is compared once for the whole list, not once per group.
+    """
+    policy_object = request.api_version >= POLICY_OBJECT_VERSION
+    project_and_user = request.api_version >= PROJECT_AND_USER_VERSION
+    return [_body(group, live_members, policy_object, project_and_user) for group in groups]
+
+
 def server_group(request, group: ServerGroup, live_members) -> dict:
     """One group as the API shows it at the request's microversion.
 
@@ -17,8 +27,12 @@ def server_group(request, group: ServerGroup, live_members) -> dict:
     - 2.64: policy and rules (``max_server_per_host`` an integer) instead of policies and
       metadata.
     """
+    return server_groups(request, [group], live_members)[0]
+
+
+def _body(group: ServerGroup, live_members, policy_object: bool, project_and_user: bool) -> dict:
     body = {"id": group.uuid, "name": group.name}
-    if request.api_version >= POLICY_OBJECT_VERSION:
+    if policy_object:
         body["policy"] = group.policy
         body["rules"] = dict(group.rules)
     else:
@@ -26,7 +40,7 @@ def server_group(request, group: ServerGroup, live_members) -> dict:
         body["policies"] = [group.policy] if group.policy else []
         body["metadata"] = {}
     body["members"] = [uuid for uuid in dict.fromkeys(group.members) if uuid in live_members]
-    if request.api_version >= PROJECT_AND_USER_VERSION:
+    if project_and_user:
         body["project_id"] = group.project_id
         body["user_id"] = group.user_id
     return body

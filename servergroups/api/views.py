@@ -50,7 +50,7 @@ class ServerGroupAPIView(ComputeAPIView):
     def render(self, groups: list) -> list[dict]:
         """The groups' bodies, members filtered to live servers with one lookup for all of them."""
         live = selectors.servergroup_live_members(instance_uuids=[m for g in groups for m in g.members])
-        return [serializers.server_group(self.request, group, live) for group in groups]
+        return serializers.server_groups(self.request, groups, live)
 
 
 _ID_PARAMETER = [{"name": "group_id", "in": "path", "required": True, "schema": {"type": "string"}}]

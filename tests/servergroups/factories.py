@@ -2,6 +2,7 @@
 
 import uuid as uuid_lib
 
+from cellsv2.cells import cells_cache_clear
 from cellsv2.context import target_cell
 from mappings.models import InstanceMapping
 from servergroups.models import (
@@ -61,6 +62,9 @@ def legacy_group(
             LegacyInstanceGroupMember.objects.create(group=group, instance_id=member)
         for member in deleted_members:
             LegacyInstanceGroupMember.objects.create(group=group, instance_id=member).soft_delete()
+    # Readers remember, per process, that no cell holds legacy groups (none is ever created
+    # outside tests): forget it, as a restored cell database would need.
+    cells_cache_clear()
     return group
 
 
