@@ -3,6 +3,9 @@
 Resources register a counter ``fn(project_id, user_id) -> int``. ``quota_reserve`` checks a
 request against the limit and holds a lock row in the API database while the caller writes its
 new rows, so concurrent creates at the limit never end above it (Nova re-checks only servers).
+A caller that needs more than the number from the rows it counts (key pairs: the names, to
+refuse a taken one) passes its own ``usage`` to ``quota_reserve``, so it counts once, under the
+lock.
 Limits: ``CELLSV2_QUOTAS`` defaults, overridden per project in the ``quotas`` table; -1 means
 unlimited.
 """
@@ -11,13 +14,22 @@ from collections.abc import Callable
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
+from django.utils import timezone
 
 from cellsv2.models import Quota, QuotaLock
 
 API = "api"
 Counter = Callable[[str, str | None], int]
 _counters: dict[str, Counter] = {}
+
+_LIMIT_SQL = f"SELECT hard_limit FROM {Quota._meta.db_table} WHERE project_id = %s AND resource = %s"
+# ON CONFLICT DO UPDATE is the one single-statement form that also locks a row that exists
+# (DO NOTHING leaves it unlocked); PostgreSQL and SQLite both read it.
+_LOCK_SQL = (
+    f"INSERT INTO {QuotaLock._meta.db_table} (scope, created_at) VALUES (%s, %s) "
+    "ON CONFLICT (scope) DO UPDATE SET scope = excluded.scope"
+)
 
 
 class OverQuota(Exception):
@@ -39,11 +51,14 @@ def quota_counter(resource: str):
 
 
 def quota_limit(*, project_id: str, resource: str) -> int:
-    """The limit of a resource for a project (-1: unlimited). Reads the API database."""
-    override = Quota.objects.filter(project_id=project_id, resource=resource).values_list("hard_limit", flat=True)
-    for hard_limit in override:
-        return -1 if hard_limit is None else hard_limit
-    return settings.CELLSV2_QUOTAS[resource]
+    """The limit of a resource for a project (-1: unlimited). Reads the API database (one query)."""
+    # Read by every create: one plain statement, without the ORM's query building.
+    with connections[API].cursor() as cursor:
+        cursor.execute(_LIMIT_SQL, [project_id, resource])
+        row = cursor.fetchone()
+    if row is None:
+        return settings.CELLSV2_QUOTAS[resource]
+    return -1 if row[0] is None else row[0]
 
 
 def quota_set(*, project_id: str, resource: str, hard_limit: int | None) -> Quota:
@@ -81,15 +96,29 @@ def quota_check(
     if limit < 0:
         return
     used = quota_usage(project_id=scope or project_id, resource=resource, user_id=user_id)
+    _refuse_over_limit(resource=resource, delta=delta, used=used, limit=limit, message=message)
+
+
+def _refuse_over_limit(*, resource: str, delta: int, used: int, limit: int, message: str | None) -> None:
     if used + delta > limit:
         default = f"Quota exceeded for {resource}: Requested {delta}, but already used {used} of {limit} {resource}"
         raise OverQuota(message or default, resource=resource, requested=delta, used=used, limit=limit)
 
 
 def _lock(scope: str) -> None:
-    QuotaLock.objects.get_or_create(scope=scope)
-    # Row lock on PostgreSQL; on SQLite the IMMEDIATE transaction already serialises writers.
-    QuotaLock.objects.select_for_update().filter(scope=scope).exists()
+    """Hold the lock row of ``scope`` until the API database transaction ends (one statement).
+
+    Call inside ``transaction.atomic(using=API)``.
+    """
+    connection = connections[API]
+    if connection.vendor == "sqlite" and getattr(connection, "transaction_mode", None) in ("IMMEDIATE", "EXCLUSIVE"):
+        # The transaction began with BEGIN IMMEDIATE: it already holds SQLite's only write lock.
+        return
+    # The upsert creates the row the first time and takes its row lock every time: a concurrent
+    # reserve of the same scope waits here until this transaction ends, and then counts what it
+    # wrote.
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_SQL, [scope, connection.ops.adapt_datetimefield_value(timezone.now())])
 
 
 @contextmanager
@@ -101,15 +130,24 @@ def quota_reserve(
     user_id: str | None = None,
     message: str | None = None,
     scope: str | None = None,
+    usage: Callable[[], int] | None = None,
 ):
     """Check ``delta`` more of ``resource`` against the limit and keep the check true inside the block.
 
     Opens a transaction on the API database and locks the (resource, project[, user]) row; the
-    caller's API-database writes inside the block commit with it. Raises OverQuota.
+    caller's API-database writes inside the block commit with it. Raises OverQuota. ``usage``,
+    when given, is called under the lock instead of the resource's counter (and not at all when
+    the limit is unlimited). The usage is counted once, under the lock: no need to call
+    ``quota_check`` first.
     """
     with transaction.atomic(using=API):
         _lock(f"{resource}:{scope or project_id}:{user_id or ''}")
-        quota_check(
-            project_id=project_id, resource=resource, delta=delta, user_id=user_id, message=message, scope=scope
-        )
+        limit = quota_limit(project_id=project_id, resource=resource)
+        if limit >= 0:
+            used = (
+                usage()
+                if usage is not None
+                else quota_usage(project_id=scope or project_id, resource=resource, user_id=user_id)
+            )
+            _refuse_over_limit(resource=resource, delta=delta, used=used, limit=limit, message=message)
         yield

@@ -3,27 +3,63 @@
 While the move to the API database is under way a key can be in either place (or, after a crash
 between the copy and the soft delete, in both: the API copy wins and the key is listed once).
 A cell that cannot be reached is skipped with a warning: a down cell must not break key pairs.
+Once no cell holds a live legacy key pair (``legacy_keypairs_present``) the cells are not asked.
 """
 
-import logging
+import time
 
-from cellsv2.cells import is_cell_failure, scatter_gather_all_cells
+from django.conf import settings
+from django.db import connections
+
+from cellsv2.cells import cell_mappings, cells_answering, on_cells_cache_clear
 from cellsv2.quotas import quota_counter
 from keypairs.exceptions import KeypairNotFound, MarkerNotFound
 from keypairs.models import KeyPair, LegacyKeyPair
 
-logger = logging.getLogger(__name__)
+API = "api"
+_COUNT_SQL = f"SELECT COUNT(*) FROM {KeyPair._meta.db_table} WHERE user_id = %s"
+# (the cell databases it was checked in, when, whether some cell holds live legacy key pairs)
+_legacy_presence: tuple[tuple, float, bool] | None = None
 
 
-def _cell_results(fn) -> list[tuple[object, object]]:
-    """[(cell mapping uuid, result)] of the cells that answered, in cell order."""
-    answers = []
-    for uuid, result in scatter_gather_all_cells(fn).items():
-        if is_cell_failure(result):
-            logger.warning("Key pairs of cell %s are not visible: %s", uuid, result)
-            continue
-        answers.append((uuid, result))
-    return answers
+@on_cells_cache_clear
+def _forget_legacy_presence() -> None:
+    global _legacy_presence
+    _legacy_presence = None
+
+
+def legacy_keypairs_present() -> bool:
+    """Whether some cell may still hold live legacy key pairs; cached per process.
+
+    Reads every cell (one ``exists`` each) on a miss. New key pairs only ever go to the API
+    database and the online migration only takes rows out of the cells, so "none left" can only
+    stop being true when a cell database joins (a cell mapped, or a mapping pointed at another
+    database): the answer is kept for CELLSV2_CELL_CACHE_SECONDS, as the cell list, and only for
+    the cell databases it was checked in. A cell that does not answer counts as holding some.
+    """
+    global _legacy_presence
+    cells = cell_mappings()
+    databases = tuple((cell.uuid, cell.database_connection) for cell in cells)
+    cached = _legacy_presence
+    if (
+        cached is not None
+        and cached[0] == databases
+        and time.monotonic() - cached[1] < settings.CELLSV2_CELL_CACHE_SECONDS
+    ):
+        return cached[2]
+    answered, failed = cells_answering(
+        lambda cell: LegacyKeyPair.objects.live().exists(), what="whether legacy key pairs remain", cells=cells
+    )
+    present = bool(failed) or any(found for _, found in answered)
+    _legacy_presence = (databases, time.monotonic(), present)
+    return present
+
+
+def _in_cells(fn, *, what: str) -> list:
+    """``fn(cell)`` of every cell that answered, in cell order; none while no legacy key is left."""
+    if not legacy_keypairs_present():
+        return []
+    return [result for _, result in cells_answering(fn, what=what)[0]]
 
 
 def keypair_get(*, user_id: str, name: str) -> KeyPair | LegacyKeyPair:
@@ -35,7 +71,7 @@ def keypair_get(*, user_id: str, name: str) -> KeyPair | LegacyKeyPair:
     def in_cell(cell):
         return LegacyKeyPair.objects.live().filter(user_id=user_id, name=name).first()
 
-    for _, legacy in _cell_results(in_cell):
+    for legacy in _in_cells(in_cell, what=f"key pair {name} of {user_id}"):
         if legacy is not None:
             return legacy
     raise KeypairNotFound(name, user_id)
@@ -63,7 +99,7 @@ def keypair_list(*, user_id: str, limit: int | None = None, marker: str | None =
         return list(rows[:limit] if limit is not None else rows), seen_marker
 
     by_name = {k.name: k for k in api}
-    for _, (rows, seen_marker) in _cell_results(in_cell):
+    for rows, seen_marker in _in_cells(in_cell, what=f"the key pairs of {user_id}"):
         marker_found = marker_found or seen_marker
         for row in rows:
             by_name.setdefault(row.name, row)
@@ -80,7 +116,7 @@ def keypair_names(*, user_id: str) -> set[str]:
     def in_cell(cell):
         return set(LegacyKeyPair.objects.live().filter(user_id=user_id).values_list("name", flat=True))
 
-    for _, cell_names in _cell_results(in_cell):
+    for cell_names in _in_cells(in_cell, what=f"the key names of {user_id}"):
         names |= cell_names
     return names
 
@@ -91,10 +127,23 @@ def keypair_exists_in_cells(*, user_id: str, name: str) -> bool:
     def in_cell(cell):
         return LegacyKeyPair.objects.live().filter(user_id=user_id, name=name).exists()
 
-    return any(found for _, found in _cell_results(in_cell))
+    return any(_in_cells(in_cell, what=f"key pair {name} of {user_id}"))
+
+
+def keypair_count_in_api(*, user_id: str) -> int:
+    """How many key pairs a user has in the API database (one query)."""
+    # Counted by every import: one plain statement, without the ORM's query building.
+    with connections[API].cursor() as cursor:
+        cursor.execute(_COUNT_SQL, [user_id])
+        return cursor.fetchone()[0]
 
 
 @quota_counter("key_pairs")
 def keypair_count(project_id: str, user_id: str | None) -> int:
-    """Quota usage of key_pairs: distinct key names of the user across the API database and cells."""
+    """Quota usage of key_pairs: distinct key names of the user across the API database and cells.
+
+    One ``COUNT`` in the API database once no cell holds legacy key pairs.
+    """
+    if not legacy_keypairs_present():
+        return keypair_count_in_api(user_id=user_id)
     return len(keypair_names(user_id=user_id))

@@ -3,7 +3,7 @@
 import logging
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
 from cellsv2.cells import is_cell_failure, scatter_gather_all_cells
@@ -11,12 +11,18 @@ from cellsv2.quotas import quota_check, quota_reserve
 from keypairs import crypto
 from keypairs.exceptions import ConflictNotFound, ConflictUnresolvable, KeyPairExists, KeypairNotFound
 from keypairs.models import KEY_TYPE_SSH, KEY_TYPE_X509, KeyPair, KeyPairConflict, LegacyKeyPair
-from keypairs.selectors import keypair_exists_in_cells
+from keypairs.selectors import (
+    keypair_count_in_api,
+    keypair_exists_in_cells,
+    keypair_names,
+    legacy_keypairs_present,
+)
 
 logger = logging.getLogger(__name__)
 
 API = "api"
 QUOTA_MESSAGE = "Quota exceeded, too many key pairs."
+_DELETE_SQL = f"DELETE FROM {KeyPair._meta.db_table} WHERE user_id = %s AND name = %s"
 
 
 @dataclass
@@ -32,27 +38,44 @@ def keypair_create(
 
     Order as Nova: quota, key material, insert. Raises OverQuota, InvalidKeypair or KeyPairExists
     (also when a live legacy key of that name is still in a cell). Writes the API database under
-    the quota lock, so concurrent creates never end above the quota. The private key of a
-    generated pair is returned once and never stored.
+    the quota lock, so concurrent creates never end above the quota; the key names are counted
+    once, under the lock (the API database, and the cells while legacy key pairs remain). The
+    private key of a generated pair is returned once and never stored.
     """
-    quota_check(project_id=project_id, resource="key_pairs", user_id=user_id, message=QUOTA_MESSAGE)
     private_key = None
     if public_key is None:
+        # Generating takes long: refuse an over-quota user before, and never under the lock.
+        quota_check(project_id=project_id, resource="key_pairs", user_id=user_id, message=QUOTA_MESSAGE)
         if key_type == KEY_TYPE_X509:
             public_key, private_key = crypto.generate_x509_keypair(user_id)
         else:
             public_key, private_key = crypto.generate_ssh_keypair()
-    fingerprint = crypto.fingerprint(public_key, key_type)
-    with quota_reserve(project_id=project_id, resource="key_pairs", user_id=user_id, message=QUOTA_MESSAGE):
-        # The unique constraint cannot span databases: a live cell copy must block the name too.
-        if keypair_exists_in_cells(user_id=user_id, name=name):
-            raise KeyPairExists(name)
+    legacy = legacy_keypairs_present()
+    names: set[str] | None = None
+
+    def usage() -> int:
+        nonlocal names
+        if not legacy:
+            return keypair_count_in_api(user_id=user_id)
+        names = keypair_names(user_id=user_id)
+        return len(names)
+
+    with quota_reserve(
+        project_id=project_id, resource="key_pairs", user_id=user_id, message=QUOTA_MESSAGE, usage=usage
+    ):
+        fingerprint = crypto.fingerprint(public_key, key_type)
+        if legacy:
+            # The unique constraint cannot span databases: a live cell copy must block the name too.
+            # The names counted for the quota tell; with no limit nothing was counted, so ask.
+            taken = name in names if names is not None else keypair_exists_in_cells(user_id=user_id, name=name)
+            if taken:
+                raise KeyPairExists(name)
         try:
-            with transaction.atomic(using=API):
-                keypair = KeyPair.objects.create(
-                    user_id=user_id, name=name, type=key_type, public_key=public_key, fingerprint=fingerprint
-                )
+            keypair = KeyPair.objects.create(
+                user_id=user_id, name=name, type=key_type, public_key=public_key, fingerprint=fingerprint
+            )
         except IntegrityError:
+            # Leaving the block rolls the whole transaction back: no savepoint needed.
             raise KeyPairExists(name) from None
     return CreatedKeyPair(keypair=keypair, private_key=private_key)
 
@@ -61,9 +84,17 @@ def keypair_delete(*, user_id: str, name: str) -> None:
     """Delete a key pair wherever it lives: hard delete in the API database, soft delete in a cell.
 
     A key left in both places by an interrupted move is removed from both. Raises KeypairNotFound.
+    The cells are asked only while some still hold legacy key pairs (``legacy_keypairs_present``).
     """
-    with transaction.atomic(using=API):
-        deleted, _ = KeyPair.objects.filter(user_id=user_id, name=name).delete()
+    # One plain DELETE, atomic on its own: a key pair has no signals or cascades to collect, so
+    # neither the ORM's collector nor a transaction around it.
+    with connections[API].cursor() as cursor:
+        cursor.execute(_DELETE_SQL, [user_id, name])
+        deleted = cursor.rowcount
+    if not legacy_keypairs_present():
+        if not deleted:
+            raise KeypairNotFound(name, user_id)
+        return
 
     def in_cell(cell):
         return LegacyKeyPair.objects.live().filter(user_id=user_id, name=name).soft_delete()

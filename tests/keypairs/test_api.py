@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from keypairs.models import KeyPair
-from tests.conftest import ALL_DATABASES
+from tests.conftest import ALL_DATABASES, on_postgres
 from tests.keypairs import keys
 from tests.keypairs.helpers import api_key, api_names, legacy_key, legacy_rows
 
@@ -661,6 +661,27 @@ def test_a_cell_only_key_is_shown_listed_and_deleted_through_the_api(client):
     assert delete(client, "os-keypairs/legacy", version="2.2").status_code == 204
     assert listed(get(client, "os-keypairs", version="2.35")) == []
     assert post(client, create_body("legacy", legacy.public_key), version="2.2").status_code == 201
+
+
+# --- round trips ----------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
+def test_queries_per_call_once_no_cell_holds_legacy_key_pairs(client, django_assert_max_num_queries):
+    # Outside a test transaction, as in production. Import: BEGIN (IMMEDIATE on SQLite), the
+    # quota lock upsert (PostgreSQL only), the limit, the count, the insert, COMMIT.
+    public_key = keys.openssh_public_key()
+    assert post(client, create_body("warm", public_key), version="2.2").status_code == 201
+    with django_assert_max_num_queries(6 if on_postgres() else 5, using="api"):
+        assert post(client, create_body("k", public_key), version="2.2").status_code == 201
+    with django_assert_max_num_queries(1, using="api"):
+        assert get(client, "os-keypairs/k", version="2.2").status_code == 200
+    with django_assert_max_num_queries(1, using="api"):
+        assert listed(get(client, "os-keypairs", version="2.2")) == ["k", "warm"]
+    with django_assert_max_num_queries(1, using="api"):
+        assert delete(client, "os-keypairs/k", version="2.2").status_code == 204
+    with django_assert_max_num_queries(1, using="api"):
+        assert delete(client, "os-keypairs/k", version="2.2").status_code == 404
 
 
 # --- a real client ----------------------------------------------------------------------------------

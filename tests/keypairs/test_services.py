@@ -1,19 +1,21 @@
 """Key pair services and selectors: the API database first, then the live legacy rows of every cell."""
 
 import threading
+from contextlib import ExitStack, contextmanager
 
 import pytest
 from django.db import connections
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from cellsv2.cells import is_cell_failure, scatter_gather_all_cells
+from cellsv2.cells import cells_cache_clear, is_cell_failure, scatter_gather_all_cells
 from cellsv2.context import target_cell
 from cellsv2.quotas import OverQuota, quota_set, quota_usage
 from keypairs import crypto, selectors, services
 from keypairs.crypto import InvalidKeypair
 from keypairs.exceptions import ConflictNotFound, KeyPairExists, KeypairNotFound, MarkerNotFound
 from keypairs.models import KeyPair, KeyPairConflict, LegacyKeyPair
-from tests.conftest import ALL_DATABASES, requires_postgres
+from tests.conftest import ALL_DATABASES, CELL_ALIASES, on_postgres, requires_postgres
 from tests.keypairs import keys
 from tests.keypairs.helpers import api_key, api_names, legacy_key, legacy_rows
 
@@ -200,6 +202,39 @@ class TestCreate:
             create("bad", public_key)
         assert not KeyPair.objects.exists()
 
+    def test_an_unlimited_quota_still_refuses_a_name_live_in_a_cell(self):
+        # Nothing is counted without a limit: the cells are asked for the name itself.
+        quota_set(project_id=PROJECT, resource="key_pairs", hard_limit=-1)
+        legacy_key("cell2", USER, "taken")
+        with pytest.raises(KeyPairExists):
+            create("taken", keys.openssh_public_key())
+        assert not KeyPair.objects.exists()
+
+    def test_the_quota_is_checked_before_the_key_material(self, key_pair_quota):
+        key_pair_quota(1)
+        api_key(USER, "a")
+        with pytest.raises(OverQuota):
+            create("b", "ssh-rsa JUNK")
+
+    @pytest.mark.parametrize("where", ["api", "cell1"])
+    def test_the_key_material_is_checked_before_the_name(self, where):
+        api_key(USER, "taken") if where == "api" else legacy_key(where, USER, "taken")
+        with pytest.raises(InvalidKeypair):
+            create("taken", "ssh-rsa JUNK")
+
+    @pytest.mark.parametrize("key_type", ["ssh", "x509"])
+    def test_no_key_is_generated_over_quota(self, key_pair_quota, monkeypatch, key_type):
+        key_pair_quota(1)
+        api_key(USER, "a")
+
+        def refuse(*args):
+            raise AssertionError("a key was generated for an over-quota user")
+
+        monkeypatch.setattr(crypto, "generate_ssh_keypair", refuse)
+        monkeypatch.setattr(crypto, "generate_x509_keypair", refuse)
+        with pytest.raises(OverQuota):
+            create("gen", key_type=key_type)
+
 
 # --- list: marker and limit across the two databases -----------------------------------------
 
@@ -343,6 +378,132 @@ class TestDownCell:
         services.keypair_delete(user_id=USER, name="b")
         services.keypair_delete(user_id=USER, name="a")
         assert names(selectors.keypair_list(user_id=USER)) == ["c"]
+
+
+# --- once no cell holds legacy key pairs ---------------------------------------------------------
+
+
+@contextmanager
+def cell_queries():
+    """Yields a list filled on exit with the queries run on every cell database inside the block.
+
+    In these tests the cells are queried on the test's own connections (each cell is inside the
+    test's transaction), so every query is seen.
+    """
+    queries = []
+    with ExitStack() as stack:
+        captured = [stack.enter_context(CaptureQueriesContext(connections[alias])) for alias in CELL_ALIASES]
+        yield queries
+    queries.extend(query["sql"] for capture in captured for query in capture.captured_queries)
+
+
+class TestLegacyPresence:
+    def test_none_left_when_every_cell_row_is_soft_deleted_and_the_answer_is_kept(self):
+        legacy_key("cell1", USER, "gone", deleted=True)
+        assert selectors.legacy_keypairs_present() is False
+        with cell_queries() as queries, CaptureQueriesContext(connections["api"]) as api:
+            assert selectors.legacy_keypairs_present() is False
+        assert queries == [] and api.captured_queries == []
+
+    @pytest.mark.parametrize("cell", ["cell0", "cell1", "cell2"])
+    def test_a_live_row_in_any_cell_is_some_left(self, cell):
+        legacy_key(cell, None, "no-user")
+        assert selectors.legacy_keypairs_present() is True
+
+    def test_the_answer_is_forgotten_with_the_cell_cache(self):
+        assert selectors.legacy_keypairs_present() is False
+        legacy_key("cell2", USER, "late")
+        assert selectors.legacy_keypairs_present() is False
+        cells_cache_clear()
+        assert selectors.legacy_keypairs_present() is True
+
+    def test_a_cell_database_it_was_not_checked_in_is_checked(self, cells, monkeypatch):
+        # Another process maps a cell: this one learns it from the cell list, never from a signal.
+        legacy_key("cell2", USER, "in-the-new-cell")
+        known = [cells["cell0"], cells["cell1"]]
+        monkeypatch.setattr(selectors, "cell_mappings", lambda: known)
+        assert selectors.legacy_keypairs_present() is False
+        known.append(cells["cell2"])
+        assert selectors.legacy_keypairs_present() is True
+
+    def test_the_answer_expires_with_the_cell_cache_period(self, settings):
+        settings.CELLSV2_CELL_CACHE_SECONDS = 0
+        assert selectors.legacy_keypairs_present() is False
+        legacy_key("cell0", USER, "late")
+        assert selectors.legacy_keypairs_present() is True
+
+    def test_a_cell_that_does_not_answer_counts_as_holding_some(self, down_cell):
+        assert selectors.legacy_keypairs_present() is True
+
+
+class TestNoLegacyLeft:
+    @pytest.fixture(autouse=True)
+    def migrated(self, cells):
+        """A key in the API database, only soft-deleted rows in the cells, the answer cached."""
+        api_key(USER, "a")
+        legacy_key("cell1", USER, "a", deleted=True)
+        assert selectors.legacy_keypairs_present() is False
+
+    def test_reads_and_writes_never_ask_the_cells(self, key_pair_quota):
+        key_pair_quota(10)
+        with cell_queries() as queries:
+            create("b", keys.openssh_public_key())
+            with pytest.raises(KeyPairExists):
+                create("a", keys.openssh_public_key())
+            assert selectors.keypair_get(user_id=USER, name="b").name == "b"
+            with pytest.raises(KeypairNotFound):
+                selectors.keypair_get(user_id=USER, name="c")
+            assert names(selectors.keypair_list(user_id=USER, marker="a", limit=5)) == ["b"]
+            with pytest.raises(MarkerNotFound):
+                selectors.keypair_list(user_id=USER, marker="c")
+            assert quota_usage(project_id=PROJECT, resource="key_pairs", user_id=USER) == 2
+            services.keypair_delete(user_id=USER, name="b")
+            with pytest.raises(KeypairNotFound):
+                services.keypair_delete(user_id=USER, name="b")
+        assert queries == []
+        assert api_names(USER) == ["a"]
+
+    def test_the_quota_counts_the_api_rows(self, key_pair_quota):
+        key_pair_quota(2)
+        create("b", keys.openssh_public_key())
+        with pytest.raises(OverQuota) as caught:
+            create("c", keys.openssh_public_key())
+        assert (caught.value.used, caught.value.limit) == (2, 2)
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
+class TestRoundTrips:
+    """Queries on the API database per call, outside any test transaction (as in production).
+
+    Import: the transaction with the quota lock (BEGIN IMMEDIATE on SQLite; BEGIN and one upsert
+    on PostgreSQL), the project's limit, the count, the insert, COMMIT (or ROLLBACK). Delete,
+    show, list: one statement each, no transaction.
+    """
+
+    @pytest.fixture(autouse=True)
+    def warm(self, cells, key_pair_quota):
+        key_pair_quota(100)
+        api_key(USER, "a")
+        selectors.legacy_keypairs_present()  # the cell list and the cells' answer, once per process
+
+    def test_import(self, django_assert_num_queries):
+        queries = 6 if on_postgres() else 5
+        with django_assert_num_queries(queries, using="api"):
+            create("b", keys.openssh_public_key())
+        with django_assert_num_queries(queries, using="api"), pytest.raises(KeyPairExists):
+            create("b", keys.openssh_public_key())
+        assert api_names(USER) == ["a", "b"]
+
+    def test_delete_show_list(self, django_assert_num_queries):
+        with django_assert_num_queries(1, using="api"):
+            assert selectors.keypair_get(user_id=USER, name="a").name == "a"
+        with django_assert_num_queries(1, using="api"):
+            assert names(selectors.keypair_list(user_id=USER)) == ["a"]
+        with django_assert_num_queries(1, using="api"):
+            services.keypair_delete(user_id=USER, name="a")
+        with django_assert_num_queries(1, using="api"), pytest.raises(KeypairNotFound):
+            services.keypair_delete(user_id=USER, name="a")
+        assert api_names(USER) == []
 
 
 # --- conflicts set aside by the migration -------------------------------------------------------
