@@ -117,3 +117,20 @@ class NovaIndex(models.Index):
 
     # PostgreSQL's identifier limit; MySQL allows 64 and SQLite has none.
     max_name_length = 63
+
+
+class CodePointOrder(models.Func):
+    """A text column compared and sorted by Unicode code point on every database.
+
+    Listings merged across the API database and the cells are sorted in Python (code point
+    order) while each database returns its page in its own order: on PostgreSQL that is the
+    database's collation (``en_US.UTF-8`` puts "a" before "B"), so pages of a merged listing
+    could skip or repeat rows. ``COLLATE "C"`` makes PostgreSQL agree with Python; SQLite's
+    default BINARY collation already does.
+    """
+
+    arity = 1
+    template = "%(expressions)s"
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return super().as_sql(compiler, connection, template='%(expressions)s COLLATE "C"', **extra)

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import connections
 
 from cellsv2.cells import cell_mappings, cells_answering, on_cells_cache_clear
+from cellsv2.db import CodePointOrder
 from cellsv2.quotas import quota_counter
 from keypairs.exceptions import KeypairNotFound, MarkerNotFound
 from keypairs.models import KeyPair, LegacyKeyPair
@@ -83,19 +84,25 @@ def keypair_list(*, user_id: str, limit: int | None = None, marker: str | None =
     ``marker`` is a key name that must exist in either place (MarkerNotFound); the page holds the
     ``limit`` names after it. Each database is asked for at most ``limit`` rows.
     """
-    api = KeyPair.objects.filter(user_id=user_id).order_by("name")
+    # Every database pages in code point order, the order of the merge below (CodePointOrder).
+    api = KeyPair.objects.filter(user_id=user_id).alias(sort_name=CodePointOrder("name")).order_by("sort_name")
     marker_found = marker is None or KeyPair.objects.filter(user_id=user_id, name=marker).exists()
     if marker is not None:
-        api = api.filter(name__gt=marker)
+        api = api.filter(sort_name__gt=marker)
     if limit is not None:
         api = api[:limit]
 
     def in_cell(cell):
-        rows = LegacyKeyPair.objects.live().filter(user_id=user_id).order_by("name")
+        rows = (
+            LegacyKeyPair.objects.live()
+            .filter(user_id=user_id)
+            .alias(sort_name=CodePointOrder("name"))
+            .order_by("sort_name")
+        )
         seen_marker = False
         if marker is not None:
             seen_marker = LegacyKeyPair.objects.live().filter(user_id=user_id, name=marker).exists()
-            rows = rows.filter(name__gt=marker)
+            rows = rows.filter(sort_name__gt=marker)
         return list(rows[:limit] if limit is not None else rows), seen_marker
 
     by_name = {k.name: k for k in api}
