@@ -23,13 +23,14 @@ from dataclasses import asdict, dataclass
 
 from django.conf import settings
 from django.core.cache import caches
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 
 from cellsv2.cells import cell_mappings, is_cell_failure, scatter_gather_cells
-from cellsv2.context import target_cell
+from cellsv2.context import NoCellTargeted, current_cell_alias, target_cell
 from consoles import clock
 from consoles.exceptions import TokenInUse
 from consoles.models import ConsoleAuthToken
+from mappings.selectors import instance_cell_lookup
 
 logger = logging.getLogger(__name__)
 
@@ -57,26 +58,20 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _connection(row: ConsoleAuthToken, cell_uuid: str | None) -> ConsoleConnection:
-    return ConsoleConnection(
-        instance_uuid=row.instance_uuid,
-        console_type=row.console_type,
-        host=row.host,
-        port=row.port,
-        expires=row.expires,
-        tls_port=row.tls_port,
-        internal_access_path=row.internal_access_path,
-        access_url_base=row.access_url_base,
-        cell_uuid=cell_uuid,
-    )
+# Validation is the console proxy's hot path: one statement written once, no queryset to build.
+# The columns are ConsoleConnection's fields in order (cell_uuid excepted); token_hash is unique,
+# so at most one row matches.
+_FIND_SQL = (
+    'SELECT "instance_uuid", "console_type", "host", "port", "expires", "tls_port", "internal_access_path", '
+    '"access_url_base" FROM "console_auth_tokens" WHERE "token_hash" = %s AND "expires" > %s'
+)
+_FIND_FOR_INSTANCE_SQL = _FIND_SQL + ' AND "instance_uuid" = %s'
 
 
 def instance_cell(instance_uuid: str):
-    """The CellMapping of an instance (API database), or None while it has none."""
-    from mappings.models import InstanceMapping
-
-    mapping = InstanceMapping.objects.select_related("cell").filter(instance_uuid=instance_uuid).first()
-    return mapping.cell if mapping is not None else None
+    """The CellMapping of an instance, or None while it has none (``instance_cell_lookup``: the
+    instance mapping cache, else one query on the API database)."""
+    return instance_cell_lookup(instance_uuid)
 
 
 class DatabaseTokenStore:
@@ -96,11 +91,18 @@ class DatabaseTokenStore:
                 raise TokenInUse() from None
 
     @staticmethod
-    def _find_here(hashed: str, instance_uuid: str | None, now: int) -> ConsoleAuthToken | None:
-        rows = ConsoleAuthToken.objects.filter(token_hash=hashed, expires__gt=now)
-        if instance_uuid is not None:
-            rows = rows.filter(instance_uuid=instance_uuid)
-        return rows.first()
+    def _find_here(hashed: str, instance_uuid: str | None, now: int) -> tuple | None:
+        """The unexpired token row of this hash in the targeted cell (of ``instance_uuid`` if given),
+        as ConsoleConnection's fields. One query on the cell database."""
+        alias = current_cell_alias()
+        if alias is None:
+            raise NoCellTargeted("console tokens are read from a cell: wrap the call in target_cell(cell)")
+        with connections[alias].cursor() as cursor:
+            if instance_uuid is None:
+                cursor.execute(_FIND_SQL, (hashed, now))
+            else:
+                cursor.execute(_FIND_FOR_INSTANCE_SQL, (hashed, now, instance_uuid))
+            return cursor.fetchone()
 
     def find(self, *, hashed: str, instance_uuid: str | None = None) -> ConsoleConnection | None:
         now = clock.utcnow_ts()
@@ -110,13 +112,13 @@ class DatabaseTokenStore:
                 return None
             with target_cell(cell):
                 row = self._find_here(hashed, instance_uuid, now)
-            return _connection(row, cell.uuid) if row is not None else None
+            return ConsoleConnection(*row, cell_uuid=cell.uuid) if row is not None else None
         cells = cell_mappings(include_cell0=False)
         results = scatter_gather_cells(cells, lambda cell: self._find_here(hashed, None, now))
         for cell in cells:  # first hit in cell order, as Nova's scatter over the cells
             row = results.get(cell.uuid)
             if row is not None and not is_cell_failure(row):
-                return _connection(row, cell.uuid)
+                return ConsoleConnection(*row, cell_uuid=cell.uuid)
         return None
 
     def delete_for_instance(self, *, cell, instance_uuid: str) -> int:

@@ -1,12 +1,26 @@
-"""Reads of cell, host and instance mappings (API database)."""
+"""Reads of cell, host and instance mappings (API database).
 
+``instance_mapping_lookup`` (a server's show, update and delete, the metadata service) and
+``instance_cell_lookup`` (console token validation) are on the hot path of every request that
+names a server: they read with SQL statements written once from the models, not with querysets
+built and compiled on every call, and go through the optional instance mapping cache
+(``CELLSV2_MAPPING_CACHE_SECONDS``).
+"""
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connections
 from django.db.models import QuerySet
 
+from cellsv2.cells import cell_mappings
+from cellsv2.db import RawColumns
 from mappings.exceptions import CellMappingNotFound, HostMappingNotFound, InstanceMappingNotFound
 from mappings.models import CellMapping, HostMapping, InstanceMapping
 
 # The project_id of map_instances' resume marker row (Nova's INSTANCE_MIGRATION_MARKER).
 INSTANCE_MIGRATION_MARKER = "INSTANCE_MIGRATION_MARKER"
+
+API = "api"
 
 
 def cell_mapping_get(*, uuid: str) -> CellMapping:
@@ -60,3 +74,91 @@ def instance_mapping_list(*, cell: CellMapping | None = None) -> QuerySet[Instan
     """Real instance mappings (the map_instances marker row excluded). Reads the API database."""
     mappings = InstanceMapping.objects.exclude(project_id=INSTANCE_MIGRATION_MARKER)
     return mappings.filter(cell=cell) if cell is not None else mappings
+
+
+# --- raw reads ----------------------------------------------------------------------------------
+
+
+_MAPPING_COLUMNS = RawColumns(InstanceMapping._meta.concrete_fields) + RawColumns(CellMapping._meta.concrete_fields)
+_MAPPING_LENGTH = len(InstanceMapping._meta.concrete_fields)
+_MAPPING_SQL = (
+    f"SELECT {_MAPPING_COLUMNS.sql} "
+    'FROM "instance_mappings" LEFT OUTER JOIN "cell_mappings" '
+    'ON ("instance_mappings"."cell_id" = "cell_mappings"."id") '
+    'WHERE "instance_mappings"."instance_uuid" = %s'
+)
+
+
+def _mapping_cache_key(uuid: str) -> str:
+    return f"cellsv2:im:{uuid}"
+
+
+def mapping_cache_forget(uuid: str) -> None:
+    """Drop a cached instance mapping (every change to a mapping calls this). No query."""
+    if settings.CELLSV2_MAPPING_CACHE_SECONDS > 0:
+        cache.delete(_mapping_cache_key(uuid))
+
+
+def instance_mapping_read(uuid: str) -> InstanceMapping | None:
+    """The instance mapping of ``uuid`` with its cell (None for no row), never from the cache.
+
+    One query on the API database; the objects are those ``select_related("cell")`` gives
+    (``mapping.cell`` is loaded, None while the server has no cell).
+    """
+    connection = connections[API]
+    with connection.cursor() as cursor:
+        cursor.execute(_MAPPING_SQL, (uuid,))
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    row = _MAPPING_COLUMNS.convert(connection, row)
+    mapping = InstanceMapping.from_db(API, None, row[:_MAPPING_LENGTH])
+    cell = None
+    if mapping.cell_id is not None:
+        cell = CellMapping.from_db(API, None, row[_MAPPING_LENGTH:])
+    InstanceMapping.cell.field.set_cached_value(mapping, cell)
+    return mapping
+
+
+def instance_mapping_lookup(uuid: str) -> InstanceMapping | None:
+    """The instance mapping with its cell; through the optional cache for placed servers.
+
+    At most one query on the API database (none on a cache hit).
+    """
+    ttl = settings.CELLSV2_MAPPING_CACHE_SECONDS
+    if ttl > 0:
+        cached = cache.get(_mapping_cache_key(uuid))
+        if cached is not None:
+            return cached
+    mapping = instance_mapping_read(uuid)
+    # Only placed, live mappings are cached: a build request's mapping changes when it is placed.
+    if ttl > 0 and mapping is not None and mapping.cell_id is not None and not mapping.queued_for_delete:
+        cache.set(_mapping_cache_key(uuid), mapping, ttl)
+    return mapping
+
+
+_CELL_ID_SQL = 'SELECT "cell_id" FROM "instance_mappings" WHERE "instance_uuid" = %s'
+
+
+def instance_cell_lookup(instance_uuid: str) -> CellMapping | None:
+    """The cell of an instance, or None (no instance mapping, or no cell yet).
+
+    With the instance mapping cache on, through ``instance_mapping_lookup`` (no query on a hit).
+    Otherwise one query on the API database for the mapping's cell id alone; the CellMapping is
+    then the process's cell registry's (``cell_mappings()``, which every scatter-gather and the
+    cell alias resolution already rely on), or, for a cell the registry does not know yet, read
+    again with the mapping.
+    """
+    if settings.CELLSV2_MAPPING_CACHE_SECONDS > 0:
+        mapping = instance_mapping_lookup(instance_uuid)
+        return mapping.cell if mapping is not None else None
+    with connections[API].cursor() as cursor:
+        cursor.execute(_CELL_ID_SQL, (instance_uuid,))
+        row = cursor.fetchone()
+    if row is None or row[0] is None:
+        return None
+    for cell in cell_mappings():
+        if cell.id == row[0]:
+            return cell
+    mapping = instance_mapping_read(instance_uuid)
+    return mapping.cell if mapping is not None else None

@@ -7,6 +7,7 @@ rows in the requested order, and merges them; pages continue after a marker uuid
 condition, so no server is skipped or repeated across cells and pages.
 """
 
+import json
 import logging
 import re
 import uuid as uuid_lib
@@ -14,14 +15,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cmp_to_key
 
-from django.conf import settings
-from django.core.cache import cache
-from django.db.models import CharField, F, Q, Value
+from django.db import connections
+from django.db.models import F, Q
 
 from cellsv2.cells import cell_mappings, is_cell_failure, scatter_gather_cells
-from cellsv2.context import target_cell
+from cellsv2.context import NoCellTargeted, current_cell_alias, target_cell
+from cellsv2.db import RawColumns
 from mappings.models import InstanceMapping
-from servers.models import BuildRequest, Instance, InstanceExtra, InstanceFault, InstanceMetadata, RequestSpec
+from mappings.selectors import (  # noqa: F401 (mapping_cache_forget: the name other modules import)
+    API,
+    instance_mapping_lookup,
+    instance_mapping_read,
+    mapping_cache_forget,
+)
+from servers.models import BuildRequest, Flavor, Instance, InstanceExtra, InstanceFault, RequestSpec
 from servers.serialization import UnsupportedFormat, instance_load, request_spec_load
 
 logger = logging.getLogger(__name__)
@@ -70,36 +77,25 @@ class ServerView:
 # --- show -------------------------------------------------------------------------------------
 
 
-def _cache_key(uuid: str) -> str:
-    return f"cellsv2:im:{uuid}"
-
-
-def mapping_cache_forget(uuid: str) -> None:
-    """Drop a cached instance mapping (every change to a mapping calls this)."""
-    if settings.CELLSV2_MAPPING_CACHE_SECONDS > 0:
-        cache.delete(_cache_key(uuid))
-
-
-def instance_mapping_lookup(uuid: str) -> InstanceMapping | None:
-    """The instance mapping with its cell; through the optional cache for placed servers."""
-    ttl = settings.CELLSV2_MAPPING_CACHE_SECONDS
-    if ttl > 0:
-        cached = cache.get(_cache_key(uuid))
-        if cached is not None:
-            return cached
-    mapping = InstanceMapping.objects.select_related("cell").filter(instance_uuid=uuid).first()
-    # Only placed, live mappings are cached: a build request's mapping changes when it is placed.
-    if ttl > 0 and mapping is not None and mapping.cell_id is not None and not mapping.queued_for_delete:
-        cache.set(_cache_key(uuid), mapping, ttl)
-    return mapping
-
-
 def _is_uuid(value: str) -> bool:
     try:
         uuid_lib.UUID(value)
     except (ValueError, AttributeError, TypeError):
         return False
     return True
+
+
+_BUILD_REQUEST_COLUMNS = RawColumns(BuildRequest._meta.concrete_fields)
+_BUILD_REQUEST_SQL = f'SELECT {_BUILD_REQUEST_COLUMNS.sql} FROM "build_requests" WHERE "instance_uuid" = %s'
+
+
+def build_request_read(uuid: str) -> BuildRequest | None:
+    """The build request of a server, or None. One query on the API database."""
+    connection = connections[API]
+    with connection.cursor() as cursor:
+        cursor.execute(_BUILD_REQUEST_SQL, (uuid,))
+        row = cursor.fetchone()
+    return BuildRequest.from_db(API, None, _BUILD_REQUEST_COLUMNS.convert(connection, row)) if row else None
 
 
 def server_from_build_request(build: BuildRequest, mapping=None) -> ServerView:
@@ -119,76 +115,98 @@ def server_from_build_request(build: BuildRequest, mapping=None) -> ServerView:
     )
 
 
-def _instance_dict(instance: Instance) -> dict:
-    return {f.attname: getattr(instance, f.attname) for f in Instance._meta.concrete_fields}
+# A show spent most of its time building and compiling the querysets of these reads, not in the
+# database: their SQL is written once from the models, and the rows go through the converters the
+# ORM would apply (cellsv2.db.RawColumns), so every value is the one the querysets gave.
+_INSTANCE_ATTNAMES = tuple(f.attname for f in Instance._meta.concrete_fields)
+_SERVER_COLUMNS = RawColumns(
+    (
+        *Instance._meta.concrete_fields,
+        InstanceExtra._meta.get_field("flavor"),
+        InstanceExtra._meta.get_field("keypairs"),
+    )
+)
+_SERVERS_SQL = (
+    f"SELECT {_SERVER_COLUMNS.sql} "
+    'FROM "instance_extra" INNER JOIN "instances" ON ("instance_extra"."instance_uuid" = "instances"."uuid") '
+    'WHERE {live}"instance_extra"."instance_uuid" IN ({uuids})'
+)
+# Metadata, system metadata and tags of the servers in one statement: (kind, owner, key, value).
+_ITEMS_SQL = (
+    'SELECT \'m\', "instance_uuid", "key", "value" FROM "instance_metadata" '
+    'WHERE "deleted" = 0 AND "instance_uuid" IN ({uuids}) '
+    'UNION ALL SELECT \'s\', "instance_uuid", "key", "value" FROM "instance_system_metadata" '
+    'WHERE "deleted" = 0 AND "instance_uuid" IN ({uuids}) '
+    'UNION ALL SELECT \'t\', "resource_id", "tag", NULL FROM "tags" WHERE "resource_id" IN ({uuids})'
+)
+_FAULT_COLUMNS = RawColumns(
+    InstanceFault._meta.get_field(name) for name in ("instance", "code", "message", "details", "created_at")
+)
+_FAULTS_SQL = (
+    f'SELECT {_FAULT_COLUMNS.sql} FROM "instance_faults" '
+    'WHERE "instance_faults"."deleted" = 0 AND "instance_faults"."instance_uuid" IN ({uuids}) '
+    'ORDER BY "instance_faults"."instance_uuid" ASC, "instance_faults"."created_at" DESC'
+)
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join(["%s"] * count)
 
 
 def _load_from_cell(uuids: list[str], *, include_deleted: bool = False) -> dict[str, ServerView]:
     """Servers by uuid from the targeted cell: instance+extra in one query, the rest in one UNION.
 
-    Deleted instances only with ``include_deleted`` (a list that asked for them).
+    Deleted instances only with ``include_deleted`` (a list that asked for them). A third query
+    reads the newest fault of the servers in ERROR, if any.
     """
-    import json
-
-    extras = (
-        InstanceExtra.objects.select_related("instance")
-        .filter(instance__uuid__in=uuids, **({} if include_deleted else {"instance__deleted": 0}))
-        .defer("numa_topology", "pci_requests", "vcpu_model", "migration_context", "resources", "trusted_certs")
-    )
-    servers = {}
-    for extra in extras:
-        instance = _instance_dict(extra.instance)
-        flavor = json.loads(extra.flavor or "{}").get("cur") or {}
-        servers[extra.instance.uuid] = ServerView(
-            uuid=extra.instance.uuid, instance=instance, source="cell", flavor=flavor
+    if not uuids:
+        return {}
+    alias = current_cell_alias()
+    if alias is None:
+        raise NoCellTargeted("servers are read from a cell: wrap the call in target_cell(cell)")
+    connection = connections[alias]
+    uuids = list(uuids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SERVERS_SQL.format(
+                live="" if include_deleted else '"instances"."deleted" = 0 AND ', uuids=_placeholders(len(uuids))
+            ),
+            uuids,
         )
-        instance["keypairs"] = extra.keypairs
-    if not servers:
-        return servers
-    kind = Value("m", output_field=CharField())
-    rows = (
-        InstanceMetadata.objects.live()
-        .filter(instance_id__in=list(servers))
-        .annotate(kind=kind, owner=F("instance_id"))
-        .values_list("kind", "owner", "key", "value")
-    )
-    from servers.models import InstanceSystemMetadata, Tag
-
-    system = (
-        InstanceSystemMetadata.objects.live()
-        .filter(instance_id__in=list(servers))
-        .annotate(kind=Value("s", output_field=CharField()), owner=F("instance_id"))
-        .values_list("kind", "owner", "key", "value")
-    )
-    tags = (
-        Tag.objects.filter(resource_id__in=list(servers))
-        .annotate(
-            kind=Value("t", output_field=CharField()),
-            owner=F("resource_id"),
-            key=F("tag"),
-            nothing=Value(None, output_field=CharField()),
-        )
-        .values_list("kind", "owner", "key", "nothing")
-    )
-    for kind_value, owner, key, value in rows.union(system, tags, all=True):
-        server = servers[owner]
-        if kind_value == "m":
-            server.metadata[key] = value
-        elif kind_value == "s":
-            server.system_metadata[key] = value
-        else:
-            server.tags.append(key)
-    errored = [u for u, s in servers.items() if s.instance["vm_state"] == "error"]
-    if errored:
-        for fault in (
-            InstanceFault.objects.live().filter(instance_id__in=errored).order_by("instance_id", "-created_at")
-        ):
-            servers[fault.instance_id].fault = servers[fault.instance_id].fault or {
-                "code": fault.code,
-                "message": fault.message,
-                "details": fault.details,
-                "created": fault.created_at,
-            }
+        rows = cursor.fetchall()
+        servers = {}
+        for raw in rows:
+            row = _SERVER_COLUMNS.convert(connection, raw)
+            instance = dict(zip(_INSTANCE_ATTNAMES, row[: len(_INSTANCE_ATTNAMES)], strict=True))
+            flavor_text, keypairs = row[len(_INSTANCE_ATTNAMES) :]
+            flavor = json.loads(flavor_text or "{}").get("cur") or {}
+            servers[instance["uuid"]] = ServerView(
+                uuid=instance["uuid"], instance=instance, source="cell", flavor=flavor
+            )
+            instance["keypairs"] = keypairs
+        if not servers:
+            return servers
+        found = list(servers)
+        cursor.execute(_ITEMS_SQL.format(uuids=_placeholders(len(found))), found * 3)
+        for kind_value, owner, key, value in cursor.fetchall():
+            server = servers[owner]
+            if kind_value == "m":
+                server.metadata[key] = value
+            elif kind_value == "s":
+                server.system_metadata[key] = value
+            else:
+                server.tags.append(key)
+        errored = [u for u, s in servers.items() if s.instance["vm_state"] == "error"]
+        if errored:
+            cursor.execute(_FAULTS_SQL.format(uuids=_placeholders(len(errored))), errored)
+            for raw in cursor.fetchall():
+                owner, code, message, details, created_at = _FAULT_COLUMNS.convert(connection, raw)
+                servers[owner].fault = servers[owner].fault or {
+                    "code": code,
+                    "message": message,
+                    "details": details,
+                    "created": created_at,
+                }
     for server in servers.values():
         server.tags.sort()
         groups = server.system_metadata.get("security_groups")
@@ -209,7 +227,7 @@ def server_get(*, context, uuid: str) -> ServerView:
     if mapping is None or (not context.is_admin and mapping.project_id != context.project_id):
         raise ServerNotFound(uuid)
     if mapping.cell_id is None:
-        build = BuildRequest.objects.filter(instance_uuid=uuid).first()
+        build = build_request_read(uuid)
         if build is not None:
             try:
                 return server_from_build_request(build, mapping)
@@ -217,7 +235,7 @@ def server_get(*, context, uuid: str) -> ServerView:
                 logger.exception("Build request %s cannot be read", uuid)
                 raise ServerNotFound(uuid) from None
         # Placed meanwhile: the conductor sets the cell before it deletes the build request.
-        mapping = InstanceMapping.objects.select_related("cell").filter(instance_uuid=uuid).first()
+        mapping = instance_mapping_read(uuid)
         if mapping is None or mapping.cell_id is None:
             raise ServerNotFound(uuid)
     try:
@@ -232,6 +250,56 @@ def server_get(*, context, uuid: str) -> ServerView:
         raise ServerNotFound(uuid)
     server.cell, server.mapping = mapping.cell, mapping
     return server
+
+
+_SPEC_SQL = 'SELECT "spec" FROM "request_specs" WHERE "instance_uuid" = %s'
+# The spec and the server group membership (API tables of the servergroups app) in one statement.
+_SPEC_AND_GROUP_SQL = (
+    'SELECT "request_specs"."spec", (SELECT U1."uuid" FROM "instance_group_member" U0 '
+    'INNER JOIN "instance_groups" U1 ON (U0."group_id" = U1."id") '
+    'WHERE U0."instance_uuid" = "request_specs"."instance_uuid" LIMIT 1) '
+    'FROM "request_specs" WHERE "request_specs"."instance_uuid" = %s'
+)
+
+
+def request_spec_read(*, instance_uuid: str) -> str | None:
+    """The serialized request spec of a server, or None. One query on the API database."""
+    with connections[API].cursor() as cursor:
+        cursor.execute(_SPEC_SQL, (instance_uuid,))
+        row = cursor.fetchone()
+    return row[0] if row is not None else None
+
+
+def request_spec_and_group_read(*, instance_uuid: str) -> tuple[str, str | None] | None:
+    """``(serialized request spec, uuid of its server group in the API database or None)``, or None
+    without a spec. One query on the API database (legacy groups in the cells are not looked at).
+    """
+    with connections[API].cursor() as cursor:
+        cursor.execute(_SPEC_AND_GROUP_SQL, (instance_uuid,))
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row is not None else None
+
+
+_FLAVOR_COLUMNS = RawColumns(Flavor._meta.concrete_fields)
+_FLAVOR_SQL = (
+    f'SELECT {_FLAVOR_COLUMNS.sql}, "flavor_extra_specs"."key", "flavor_extra_specs"."value" FROM "flavors" '
+    'LEFT OUTER JOIN "flavor_extra_specs" ON ("flavor_extra_specs"."flavor_id" = "flavors"."id") '
+    'WHERE "flavors"."flavorid" = %s'
+)
+
+
+def flavor_with_extra_specs_read(*, flavorid: str) -> tuple[Flavor, dict] | None:
+    """The flavor with this flavorid and its extra specs ({key: value}), or None: what a create
+    needs, in one query on the API database."""
+    connection = connections[API]
+    with connection.cursor() as cursor:
+        cursor.execute(_FLAVOR_SQL, (flavorid,))
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    width = len(_FLAVOR_COLUMNS.fields)
+    flavor = Flavor.from_db(API, None, _FLAVOR_COLUMNS.convert(connection, rows[0][:width]))
+    return flavor, {row[width]: row[width + 1] for row in rows if row[width] is not None}
 
 
 def server_partial(*, mapping) -> ServerView:

@@ -8,17 +8,17 @@ import string
 import uuid as uuid_lib
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from cellsv2.context import target_cell
-from cellsv2.quotas import OverQuota, quota_counter, quota_limit, quota_reserve, quota_usage
+from cellsv2.quotas import OverQuota, quota_counter, quota_limit, quota_reserve
 from consoles.services import console_auth_token_delete_for_instance
 from keypairs.exceptions import KeypairNotFound
 from keypairs.selectors import keypair_get
 from keypairs.serialization import keypair_list_json
 from mappings.models import InstanceMapping
-from mappings.selectors import INSTANCE_MIGRATION_MARKER
+from mappings.selectors import INSTANCE_MIGRATION_MARKER, instance_mapping_read
 from servers import conductor, scheduler
 from servers.models import (
     BuildRequest,
@@ -60,6 +60,8 @@ class ServerCreateRequest:
 
     name: str
     flavor: Flavor
+    # The flavor's extra specs when they were read with it (flavor_with_extra_specs_read).
+    flavor_extra_specs: dict | None = None
     image_ref: str | None = None
     key_name: str | None = None
     metadata: dict = field(default_factory=dict)
@@ -88,8 +90,13 @@ class ServerCreateResult:
     admin_pass: str
 
 
-def flavor_dict(flavor: Flavor) -> dict:
-    """The flavor as the request spec and instance_extra keep it (what the server was built with)."""
+def flavor_dict(flavor: Flavor, extra_specs: dict | None = None) -> dict:
+    """The flavor as the request spec and instance_extra keep it (what the server was built with).
+
+    ``extra_specs``: the flavor's, when the caller read them already (else read here).
+    """
+    if extra_specs is None:
+        extra_specs = {spec.key: spec.value for spec in flavor.extra_specs.all()}
     return {
         "flavorid": flavor.flavorid,
         "name": flavor.name,
@@ -100,25 +107,37 @@ def flavor_dict(flavor: Flavor) -> dict:
         "swap": flavor.swap,
         "rxtx_factor": flavor.rxtx_factor,
         "vcpu_weight": flavor.vcpu_weight,
-        "extra_specs": {spec.key: spec.value for spec in flavor.extra_specs.all()},
+        "extra_specs": extra_specs,
     }
 
 
-def _live_mappings(project_id: str, user_id: str | None = None):
-    mappings = InstanceMapping.objects.filter(project_id=project_id, queued_for_delete=False)
-    return mappings.filter(user_id=user_id) if user_id else mappings
+# Every create counts the project's servers, cores and RAM: statements written once (the
+# querysets they replace were most of a create's time, not the database).
+_COUNT_INSTANCES_SQL = (
+    'SELECT COUNT(*) FROM "instance_mappings" WHERE "project_id" = %s AND NOT "queued_for_delete" '
+    'AND NOT ("project_id" = %s)'
+)
+_PROJECT_SPECS_SQL = (
+    'SELECT "request_specs"."spec" FROM "request_specs" WHERE "request_specs"."instance_uuid" IN '
+    '(SELECT "instance_uuid" FROM "instance_mappings" WHERE "project_id" = %s AND NOT "queued_for_delete")'
+)
 
 
 @quota_counter("instances")
 def count_instances(project_id: str, user_id: str | None) -> int:
     """Servers of a project from instance_mappings (API database): a down cell cannot hide any."""
-    return _live_mappings(project_id).exclude(project_id=INSTANCE_MIGRATION_MARKER).count()
+    with connections[API].cursor() as cursor:
+        cursor.execute(_COUNT_INSTANCES_SQL, (project_id, INSTANCE_MIGRATION_MARKER))
+        return cursor.fetchone()[0]
 
 
 def _flavor_totals(project_id: str) -> tuple[int, int]:
-    uuids = _live_mappings(project_id).values("instance_uuid")
+    """(vCPUs, RAM) of a project's live servers, from their request specs. One query (API database)."""
+    with connections[API].cursor() as cursor:
+        cursor.execute(_PROJECT_SPECS_SQL, (project_id,))
+        texts = [row[0] for row in cursor.fetchall()]
     cores = ram = 0
-    for text in RequestSpec.objects.filter(instance_uuid__in=uuids).values_list("spec", flat=True):
+    for text in texts:
         flavor = request_spec_load(text).get("flavor") or {}
         cores += flavor.get("vcpus") or 0
         ram += flavor.get("memory_mb") or 0
@@ -137,16 +156,27 @@ def count_ram(project_id: str, user_id: str | None) -> int:
     return _flavor_totals(project_id)[1]
 
 
-def _allowed_count(*, project_id: str, request: ServerCreateRequest) -> int:
-    """How many of min..max servers fit in the instances, cores and ram quotas (Nova's rule)."""
+def _allowed_count(*, project_id: str, request: ServerCreateRequest, instances_used: int | None = None) -> int:
+    """How many of min..max servers fit in the instances, cores and ram quotas (Nova's rule).
+
+    ``instances_used`` is the count quota_reserve has just made under its lock (counted again
+    when None); cores and ram come from one read of the project's request specs (API database).
+    """
     allowed = request.max_count
     per_server = {"instances": 1, "cores": request.flavor.vcpus, "ram": request.flavor.memory_mb}
+    flavor_totals = None
     overs = []
     for resource, size in per_server.items():
         limit = quota_limit(project_id=project_id, resource=resource)
         if limit < 0 or size == 0:
             continue
-        used = quota_usage(project_id=project_id, resource=resource)
+        if resource == "instances":
+            used = instances_used if instances_used is not None else count_instances(project_id, None)
+        else:
+            if flavor_totals is None:
+                cores, ram = _flavor_totals(project_id)
+                flavor_totals = {"cores": cores, "ram": ram}
+            used = flavor_totals[resource]
         fits = max((limit - used) // size, 0)
         if fits < request.min_count:
             overs.append((resource, used, limit))
@@ -192,17 +222,28 @@ def server_create(*, context, request: ServerCreateRequest) -> ServerCreateResul
     group = None
     if request.group_uuid:
         group = _group_for_create(context, request.group_uuid)
-    flavor = flavor_dict(request.flavor)
+    flavor = flavor_dict(request.flavor, request.flavor_extra_specs)
     reservation_id = f"r-{secrets.token_hex(4)}"
     admin_pass = request.admin_pass or _generate_password()
     now = timezone.now()
 
-    with quota_reserve(project_id=context.project_id, resource="instances", delta=request.min_count):
-        count = _allowed_count(project_id=context.project_id, request=request)
+    counted = {}
+
+    def count_under_lock() -> int:
+        # quota_reserve counts the instances under its lock; _allowed_count reuses that count.
+        counted["instances"] = count_instances(context.project_id, None)
+        return counted["instances"]
+
+    with quota_reserve(
+        project_id=context.project_id, resource="instances", delta=request.min_count, usage=count_under_lock
+    ):
+        count = _allowed_count(project_id=context.project_id, request=request, instances_used=counted.get("instances"))
         uuids = [str(uuid_lib.uuid4()) for _ in range(count)]
         if group is not None:
             _group_add_members(context, group, uuids)
-        with transaction.atomic(using=API):
+        # Inside quota_reserve's API-database transaction already: a savepoint would only add
+        # two round trips, and any error here rolls the whole reservation back anyway.
+        with transaction.atomic(using=API, savepoint=False):
             for index, instance_uuid in enumerate(uuids):
                 name = request.name if count == 1 else f"{request.name}-{index + 1}"
                 instance = {
@@ -310,15 +351,17 @@ UPDATABLE = {
 }
 
 
-def server_update(*, context, uuid: str, changes: dict) -> None:
+def server_update(*, context, uuid: str, changes: dict, server=None) -> None:
     """Change a server's name, description, hostname or access IPs wherever it is.
 
     While it is a build request the serialized instance is rewritten under the build request's
     row lock, which the conductor also holds while placing it, so the change is never lost to
-    the placement (Nova loses it: LP#1620248). Raises ServerNotFound.
+    the placement (Nova loses it: LP#1620248). ``server``: what server_get just returned for
+    this caller (read again when None). Raises ServerNotFound.
     """
     values = {UPDATABLE[k]: v for k, v in changes.items() if k in UPDATABLE}
-    server_get(context=context, uuid=uuid)  # existence and visibility
+    if server is None:
+        server_get(context=context, uuid=uuid)  # existence and visibility
     with transaction.atomic(using=API):
         build = BuildRequest.objects.select_for_update().filter(instance_uuid=uuid).first()
         if build is not None:
@@ -327,7 +370,7 @@ def server_update(*, context, uuid: str, changes: dict) -> None:
             build.instance = instance_dump(instance)
             build.save(update_fields=["instance"])
             return
-    mapping = InstanceMapping.objects.select_related("cell").filter(instance_uuid=uuid).first()
+    mapping = instance_mapping_read(uuid)
     if mapping is None or mapping.cell is None:
         # The build request was deleted (the server cancelled) since it was read.
         raise ServerNotFound(uuid)
@@ -340,24 +383,33 @@ def server_update(*, context, uuid: str, changes: dict) -> None:
 # --- delete -----------------------------------------------------------------------------------
 
 
-def server_delete(*, context, uuid: str) -> None:
+_CANCEL_BUILD_SQL = 'DELETE FROM "build_requests" WHERE "instance_uuid" = %s'
+_QUEUE_FOR_DELETE_SQL = 'UPDATE "instance_mappings" SET "queued_for_delete" = %s WHERE "instance_uuid" = %s'
+
+
+def server_delete(*, context, uuid: str, server=None) -> None:
     """Delete a server: cancel a build request, or soft-delete the instance in its cell.
 
-    Either way the instance mapping is queued for delete (it goes at archive time). Raises
+    Either way the instance mapping is queued for delete (it goes at archive time). ``server``:
+    what server_get just returned for this caller (read again when None). Raises
     ServerNotFound or ServerLocked (a locked server, unless the caller is an admin).
     """
-    server = server_get(context=context, uuid=uuid)
+    if server is None:
+        server = server_get(context=context, uuid=uuid)
     if server.get("locked") and not context.is_admin:
         raise ServerLocked(uuid)
-    with transaction.atomic(using=API):
-        cancelled = BuildRequest.objects.filter(instance_uuid=uuid).delete()[0]
+    with transaction.atomic(using=API), connections[API].cursor() as cursor:
+        # Two plain statements (no signals or relations hang on these rows): the common delete of a
+        # server still building spends its time here, not in the database.
+        cursor.execute(_CANCEL_BUILD_SQL, (uuid,))
+        cancelled = cursor.rowcount
         if cancelled:
-            InstanceMapping.objects.filter(instance_uuid=uuid).update(queued_for_delete=True)
+            cursor.execute(_QUEUE_FOR_DELETE_SQL, (True, uuid))
     if cancelled:
         _group_remove_member(uuid)
         mapping_cache_forget(uuid)
         return
-    mapping = InstanceMapping.objects.select_related("cell").filter(instance_uuid=uuid).first()
+    mapping = instance_mapping_read(uuid)
     if mapping is None or mapping.cell is None:
         raise ServerNotFound(uuid)
     now = timezone.now()

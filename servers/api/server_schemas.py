@@ -252,8 +252,12 @@ def list_query_schema(version: APIVersion) -> dict:
     }
 
 
+# One object for every request, so validation can reuse what it builds from it.
+_NO_QUERY_PARAMETERS = {"type": "object", "properties": {}, "additionalProperties": False}
+
+
 def show_query_schema(version: APIVersion) -> dict | None:
     """GET /servers/{id} takes no parameters; unknown ones are refused from 2.102."""
     if version < "2.102":
         return None
-    return {"type": "object", "properties": {}, "additionalProperties": False}
+    return _NO_QUERY_PARAMETERS

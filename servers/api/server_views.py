@@ -202,19 +202,9 @@ class ServerViewBuilder:
     def _server_groups(self, server) -> list[str]:
         if self.version >= "2.96" and server.spec is None:
             # The spec is needed too (2.96+): read it and the API membership in one query.
-            from django.db.models import OuterRef, Subquery
-
-            from servergroups.models import InstanceGroupMember
-            from servers.models import RequestSpec
             from servers.serialization import request_spec_load
 
-            group = InstanceGroupMember.objects.filter(instance_uuid=OuterRef("instance_uuid")).values("group__uuid")
-            row = (
-                RequestSpec.objects.filter(instance_uuid=server.uuid)
-                .annotate(group_uuid=Subquery(group[:1]))
-                .values_list("spec", "group_uuid")
-                .first()
-            )
+            row = selectors.request_spec_and_group_read(instance_uuid=server.uuid)
             if row is not None:
                 server.spec = request_spec_load(row[0])
                 if row[1] is not None:
@@ -227,11 +217,10 @@ class ServerViewBuilder:
 
     def _spec(self, server):
         if server.spec is None:
-            from servers.models import RequestSpec
             from servers.serialization import request_spec_load
 
-            row = RequestSpec.objects.filter(instance_uuid=server.uuid).first()
-            server.spec = request_spec_load(row.spec) if row else {}
+            text = selectors.request_spec_read(instance_uuid=server.uuid)
+            server.spec = request_spec_load(text) if text is not None else {}
         return server.spec
 
     def partial(self, server, *, kind: str) -> dict:
@@ -482,7 +471,7 @@ class ServerCollectionView(ServerViewMixin, ComputeAPIView):
         server = body["server"]
         hints = body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints") or {}
         flavor_ref = str(server["flavorRef"]).rstrip("/").split("/")[-1]
-        flavor = Flavor.objects.filter(flavorid=flavor_ref).prefetch_related("extra_specs").first()
+        flavor, extra_specs = selectors.flavor_with_extra_specs_read(flavorid=flavor_ref) or (None, None)
         if flavor is None or (flavor.disabled and not self.context.is_admin):
             raise BadRequest(f"Flavor {flavor_ref} could not be found.")
         image_ref = server.get("imageRef") or None
@@ -501,6 +490,7 @@ class ServerCollectionView(ServerViewMixin, ComputeAPIView):
         return services.ServerCreateRequest(
             name=server["name"].strip(),
             flavor=flavor,
+            flavor_extra_specs=extra_specs,
             image_ref=image_ref,
             key_name=server.get("key_name"),
             metadata=server.get("metadata") or {},
@@ -558,7 +548,7 @@ class ServerItemView(ServerViewMixin, ComputeAPIView):
         if "OS-DCF:diskConfig" in changes:
             changes["auto_disk_config"] = changes.pop("OS-DCF:diskConfig") == "AUTO"
         try:
-            services.server_update(context=self.context, uuid=server_id, changes=changes)
+            services.server_update(context=self.context, uuid=server_id, changes=changes, server=server)
             server = selectors.server_get(context=self.context, uuid=server_id)
         except selectors.ServerNotFound as exc:
             raise NotFound(str(exc)) from None
@@ -578,7 +568,7 @@ class ServerItemView(ServerViewMixin, ComputeAPIView):
             raise ServiceUnavailable(f"The cell holding server {server_id} is unreachable; try again later.")
         policy_authorize(self.context, "os_compute_api:servers:delete", ServerViewBuilder._target(server))
         try:
-            services.server_delete(context=self.context, uuid=server_id)
+            services.server_delete(context=self.context, uuid=server_id, server=server)
         except selectors.ServerNotFound as exc:
             raise NotFound(str(exc)) from None
         except services.ServerLocked as exc:

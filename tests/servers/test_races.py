@@ -4,7 +4,7 @@ mid-placement, the hand-off window for readers, and updates of a server still in
 import pytest
 
 from mappings.models import InstanceMapping
-from servers import conductor, server_selectors, server_services
+from servers import conductor, server_selectors
 from servers.models import BuildRequest, RequestSpec
 from servers.serialization import instance_load
 from tests.conftest import ALL_DATABASES, CELL_ALIASES
@@ -104,14 +104,15 @@ class TestDeleteDuringScheduling:
     def test_a_delete_racing_the_placement_answers_404_not_500(self, api, topology, monkeypatch):
         """The delete read the build request; the conductor placed it before the delete's write."""
         uuid = api.create_uuid()
-        real_get = server_services.server_get
+        real_get = server_selectors.server_get
 
         def get_then_conductor_runs(**kwargs):
             server = real_get(**kwargs)
             conductor.build_request_place(uuid)
             return server
 
-        monkeypatch.setattr(server_services, "server_get", get_then_conductor_runs)
+        # The delete reads the server once (the view's read, handed to server_delete).
+        monkeypatch.setattr(server_selectors, "server_get", get_then_conductor_runs)
         assert api("delete", f"/servers/{uuid}").status_code == 204
         monkeypatch.undo()
         [alias] = cells_holding(uuid)
@@ -171,7 +172,7 @@ class TestUpdateWhileBuilding:
     def test_an_update_racing_the_placement_reaches_the_cell(self, api, topology, monkeypatch):
         """The update read the build request; the conductor placed it before the update's write."""
         uuid = api.create_uuid(name="original")
-        real_get = server_services.server_get
+        real_get = server_selectors.server_get
 
         def get_then_conductor_runs(**kwargs):
             server = real_get(**kwargs)
@@ -179,7 +180,8 @@ class TestUpdateWhileBuilding:
                 conductor.build_request_place(uuid)
             return server
 
-        monkeypatch.setattr(server_services, "server_get", get_then_conductor_runs)
+        # The update reads the server once before its write (the view's read, handed to server_update).
+        monkeypatch.setattr(server_selectors, "server_get", get_then_conductor_runs)
         response = api("put", f"/servers/{uuid}", body={"server": {"name": "renamed"}})
         assert response.status_code == 200
         assert response.json()["server"]["name"] == "renamed"
@@ -189,7 +191,7 @@ class TestUpdateWhileBuilding:
     def test_an_update_racing_a_delete_of_the_build_request_is_404(self, api, topology, monkeypatch):
         """The update read the build request; the user's delete removed it before the update's write."""
         uuid = api.create_uuid()
-        real_get = server_services.server_get
+        real_get = server_selectors.server_get
 
         def get_then_deleted(**kwargs):
             server = real_get(**kwargs)
@@ -197,7 +199,7 @@ class TestUpdateWhileBuilding:
             InstanceMapping.objects.filter(instance_uuid=uuid).update(queued_for_delete=True)
             return server
 
-        monkeypatch.setattr(server_services, "server_get", get_then_deleted)
+        monkeypatch.setattr(server_selectors, "server_get", get_then_deleted)
         response = api("put", f"/servers/{uuid}", body={"server": {"name": "renamed"}})
         assert response.status_code == 404
         assert response.json()["itemNotFound"]["message"] == f"Instance {uuid} could not be found."
