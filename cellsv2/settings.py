@@ -66,11 +66,12 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "cellsv2.api.middleware.ComputeApiMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's own session, auth and messages middleware, skipped on /v2.1 (the admin's only).
+    "cellsv2.api.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "cellsv2.api.middleware.AuthenticationMiddleware",
+    "cellsv2.api.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

@@ -14,6 +14,9 @@ import logging
 import uuid
 
 from django.conf import settings
+from django.contrib.auth import middleware as auth_middleware
+from django.contrib.messages import middleware as messages_middleware
+from django.contrib.sessions import middleware as sessions_middleware
 from django.utils.cache import patch_vary_headers
 
 from cellsv2.api import microversions
@@ -89,3 +92,32 @@ class ComputeApiMiddleware:
         request_id = getattr(request, "request_id", None)
         logger.error("Unexpected API error (%s)", request_id, exc_info=exception)
         return fault_response(500, unexpected_error_message(exception, request_id))
+
+
+# --- the admin's middleware, skipped on the compute API ---------------------------------------------
+#
+# Sessions, the logged-in user and messages serve the browser pages (the admin). A compute API
+# request authenticates with a token or identity headers and answers JSON: it needs none of them.
+# Each is Django's own middleware with one rule added, so the admin's system checks still find
+# them and the admin gets exactly Django's behaviour. (CSRF and the clickjacking header stay as
+# Django ships them: the deployment checks look for them by name, and the API's DRF views are
+# csrf-exempt, so CSRF costs little there.)
+
+
+class _NotOnComputeApi:
+    def __call__(self, request):
+        if is_api_path(request.path_info):
+            return self.get_response(request)
+        return super().__call__(request)
+
+
+class SessionMiddleware(_NotOnComputeApi, sessions_middleware.SessionMiddleware):
+    """django.contrib.sessions' middleware, except on /v2.1."""
+
+
+class AuthenticationMiddleware(_NotOnComputeApi, auth_middleware.AuthenticationMiddleware):
+    """django.contrib.auth's middleware (request.user for the admin), except on /v2.1."""
+
+
+class MessageMiddleware(_NotOnComputeApi, messages_middleware.MessageMiddleware):
+    """django.contrib.messages' middleware, except on /v2.1."""

@@ -43,7 +43,13 @@ def offset_and_limit(request) -> tuple[int, int]:
 def link_prefix(request) -> str:
     """The base URL links are built from: CELLSV2_COMPUTE_LINK_PREFIX, else the request's host."""
     configured = getattr(settings, "CELLSV2_COMPUTE_LINK_PREFIX", "")
-    return configured.rstrip("/") if configured else request.build_absolute_uri("/").rstrip("/")
+    if configured:
+        return configured.rstrip("/")
+    # A response builds several links: the host is worked out once per request.
+    prefix = getattr(request, "_link_prefix", None)
+    if prefix is None:
+        prefix = request._link_prefix = request.build_absolute_uri("/").rstrip("/")
+    return prefix
 
 
 def resource_links(request, collection: str, identifier: str) -> list[dict]:

@@ -133,9 +133,27 @@ _Validator = jsonschema.validators.extend(
 )
 
 
+# Validators of the schemas seen, by the schema's id; the entry keeps the schema alive, so the id
+# cannot be reused for another dict while it is cached. Schemas are module constants or built per
+# microversion; a bound keeps schemas built per call from piling up.
+_validators: dict[int, tuple[dict, object]] = {}
+_VALIDATORS_MAX = 512
+
+
+def _validator_for(schema: dict):
+    cached = _validators.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    validator = _Validator(schema, format_checker=_format_checker)
+    if len(_validators) >= _VALIDATORS_MAX:
+        _validators.clear()
+    _validators[id(schema)] = (schema, validator)
+    return validator
+
+
 def _validate(schema: dict, instance, *, is_body: bool) -> None:
     # Nova raises the first error jsonschema reports (Validator.validate), not the "best" one.
-    validator = _Validator(schema, format_checker=_format_checker)
+    validator = _validator_for(schema)
     error = next(iter(validator.iter_errors(instance)), None)
     if error is not None:
         raise BadRequest(_detail(error, is_body=is_body))

@@ -356,6 +356,17 @@ class TestHeaderAuth:
 
 
 @pytest.mark.usefixtures("noauth")
+def test_the_admins_session_auth_and_messages_middleware_stay_off_the_compute_api(client, admin_client):
+    api = client.get("/v2.1/test-echo", **MEMBER)
+    assert api.status_code == 200
+    assert not hasattr(api.wsgi_request, "session") and not hasattr(api.wsgi_request, "_messages")
+    assert "Set-Cookie" not in api.headers
+    admin = admin_client.get("/admin/")
+    assert admin.status_code == 200
+    assert admin.wsgi_request.user.is_superuser and hasattr(admin.wsgi_request, "_messages")
+
+
+@pytest.mark.usefixtures("noauth")
 class TestNoAuth:
     def test_user_colon_project(self, client):
         body = post_json(client, "/v2.1/test-echo", {"thing": {"name": "a"}}, **MEMBER).json()
