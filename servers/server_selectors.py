@@ -20,7 +20,7 @@ from django.db.models import F, Q
 
 from cellsv2.cells import cell_mappings, is_cell_failure, scatter_gather_cells
 from cellsv2.context import NoCellTargeted, current_cell_alias, target_cell
-from cellsv2.db import RawColumns
+from cellsv2.db import CodePointOrder, RawColumns, UUIDCharField
 from mappings.models import InstanceMapping
 from mappings.selectors import (  # noqa: F401 (mapping_cache_forget: the name other modules import)
     API,
@@ -426,19 +426,40 @@ def _compare(a: dict, b: dict, order: list[tuple[str, str]]) -> int:
     return 0
 
 
+def _is_text(key: str) -> bool:
+    field = Instance._meta.get_field(key)
+    # Lowercase hex uuids in one fixed format sort the same under every collation: indexes stay usable.
+    return field.get_internal_type() in ("CharField", "TextField") and not isinstance(field, UUIDCharField)
+
+
+def _sort_name(key: str) -> str:
+    """The name a sort key is compared under in the page queries (see _sort_aliases)."""
+    return f"sort_{key}" if _is_text(key) else key
+
+
+def _sort_aliases(order) -> dict:
+    """Text sort keys compared by code point in every cell, as _compare merges them in Python
+    (a linguistic database collation would order a cell's page differently)."""
+    return {_sort_name(key): CodePointOrder(key) for key, _ in order if _is_text(key)}
+
+
 def _order_by(order):
     return [
-        F(key).asc(nulls_first=True) if direction == "asc" else F(key).desc(nulls_last=True)
+        F(_sort_name(key)).asc(nulls_first=True) if direction == "asc" else F(_sort_name(key)).desc(nulls_last=True)
         for key, direction in order
     ]
 
 
 def _after(order, values: dict) -> Q:
-    """Rows strictly after ``values`` in ``order`` (a keyset condition that understands NULLs)."""
+    """Rows strictly after ``values`` in ``order`` (a keyset condition that understands NULLs).
+
+    Refers to the text keys by their ``_sort_aliases`` names: use on a queryset that has them.
+    """
     condition = Q(pk__in=[])
     equal = Q()
-    for key, direction in order:
-        value = values.get(key)
+    for column, direction in order:
+        value = values.get(column)
+        key = _sort_name(column)
         if direction == "asc":
             beyond = Q(**{f"{key}__isnull": False}) if value is None else Q(**{f"{key}__gt": value})
             same = Q(**{f"{key}__isnull": True}) if value is None else Q(**{key: value})
@@ -615,7 +636,8 @@ def server_list(
     columns = list(dict.fromkeys(["uuid", *(k for k, _ in order), *(() if detail else ("display_name",))]))
 
     def page(cell):
-        return list(Instance.objects.filter(condition).order_by(*_order_by(order)).values(*columns)[:remaining])
+        rows = Instance.objects.alias(**_sort_aliases(order)).filter(condition).order_by(*_order_by(order))
+        return list(rows.values(*columns)[:remaining])
 
     cells = cell_mappings()
     by_cell = {c.uuid: c for c in cells}
