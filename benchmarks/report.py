@@ -236,22 +236,6 @@ def migration_figures(result: dict, full: bool) -> list[Figure]:
             note=f"at {small['rows']:,}: {small['migrate_rows_per_s']:,}/s, COPY {small['copy_rows_per_s']:,}/s",
         )
     )
-    if "prototype_rows_per_s" in large:
-        proto = large["prototype_rows_per_s"]
-        figures.append(
-            Figure(
-                "migrations",
-                f"prototype of the proposed fix, same {large['rows']:,} key pairs",
-                proto,
-                unit="rows/s",
-                baseline=f"raw COPY {copy_rate:,} rows/s",
-                baseline_median=copy_rate,
-                ratio=round(proto / copy_rate, 3),
-                target="(what-if, benchmark code only)",
-                passed=None,
-                note=f"at {small['rows']:,}: {small.get('prototype_rows_per_s', 0):,}/s",
-            )
-        )
     growth = large["peak_rss_mb"] / small["peak_rss_mb"]
     figures.append(
         Figure(
@@ -298,20 +282,7 @@ def map_instances_figures(result: dict) -> list[Figure]:
             note=f"{result['phase1_runs']} interrupted runs then a resume at {result['mapped_at_interruption']:,}; "
             f"resume alone {result['resume_rate_per_s']:,}/s",
         )
-    ] + (
-        [
-            Figure(
-                "map_instances",
-                "prototype of the proposed fix (same instances, one run)",
-                result["prototype_rate_per_s"],
-                unit="instances/s",
-                target="(what-if, benchmark code only)",
-                passed=None,
-            )
-        ]
-        if "prototype_rate_per_s" in result
-        else []
-    )
+    ]
 
 
 def load_figures(result: dict) -> list[Figure]:

@@ -5,16 +5,21 @@
 2. ``migrate_keypairs_to_api_db`` then moves the live legacy key pairs to the API database.
 
 Both work in set-based batches, are idempotent, and are safe to interrupt at any point and to run
-concurrently: the move copies first (``INSERT ... ON CONFLICT DO NOTHING``), compares what the
-API database holds, quarantines real conflicts, and only then soft-deletes the copied cell rows.
+concurrently: the move copies first (an insert that skips the keys already there), compares what
+the API database holds, quarantines real conflicts, and only then soft-deletes the copied cell
+rows. On PostgreSQL the rows travel as arrays bound in binary (``cellsv2.bulk``): one read, one
+insert and one soft delete per chunk, whatever its size.
 """
 
 import logging
+from dataclasses import dataclass
 
-from django.db import DatabaseError, transaction
-from django.db.models import Case, TextField, Value, When
+from django.db import DatabaseError, connections, transaction
+from django.db.models import Case, F, TextField, Value, When
+from django.utils import timezone
 
-from cellsv2.cells import cell_mappings
+from cellsv2.bulk import binary_cursor, insert_missing
+from cellsv2.cells import cell_mappings, cells_answering, on_cells_cache_clear
 from cellsv2.context import target_cell
 from keypairs.models import KeyPair, KeyPairConflict, LegacyKeyPair
 from keypairs.serialization import keypair_list_json
@@ -60,6 +65,8 @@ def populate_instance_keypairs(*, max_count: int) -> tuple[int, int]:
             break
         try:
             with target_cell(cell) as alias:
+                if not _has_instances_without_keypairs(alias):
+                    continue
                 extras = list(
                     InstanceExtra.objects.live()
                     .filter(keypairs__isnull=True)
@@ -121,10 +128,20 @@ def populate_instance_keypairs(*, max_count: int) -> tuple[int, int]:
     return found, done
 
 
+def _has_instances_without_keypairs(alias: str) -> bool:
+    """Whether the cell ``alias`` has a live instance whose instance_extra.keypairs is NULL."""
+    # Asked of every cell in every batch of the runner, mostly to hear "no": a plain statement
+    # costs a tenth of the CPU of the ORM's.
+    with connections[alias].cursor() as cursor:
+        cursor.execute("SELECT 1 FROM instance_extra WHERE deleted = 0 AND keypairs IS NULL LIMIT 1")
+        return cursor.fetchone() is not None
+
+
 def _instances_without_keypairs() -> bool:
+    """Whether any cell has an instance still to fill (reads instance_extra in every cell)."""
     for cell in cell_mappings():
-        with target_cell(cell):
-            if InstanceExtra.objects.live().filter(keypairs__isnull=True).exists():
+        with target_cell(cell) as alias:
+            if _has_instances_without_keypairs(alias):
                 return True
     return False
 
@@ -132,6 +149,191 @@ def _instances_without_keypairs() -> bool:
 def unresolved_conflicts() -> int:
     """How many quarantined key pairs wait for an operator (API database)."""
     return KeyPairConflict.objects.filter(resolved_at=None).count()
+
+
+# Legacy rows read, copied and soft-deleted per statement. The runner's batches (1000) are one
+# chunk; a larger --max-count is moved chunk by chunk, which bounds memory and statement size.
+MOVE_CHUNK = 5000
+# The columns of a legacy row as the move reads them, in this order.
+LEGACY_COLUMNS = ("id", "name", "user_id", "fingerprint", "public_key", "type", "created_at")
+
+
+@dataclass
+class _CellScan:
+    """How far this process has read a cell's legacy key_pairs."""
+
+    after: int = 0  # the next read starts after this id (the last of a chunk whose soft delete committed)
+    at_end: bool = False  # the last read found fewer rows than it asked for
+
+
+# Per (cell uuid, alias). Reading ``deleted = 0 ORDER BY id`` from the start would walk every row
+# already soft-deleted, in every batch (the cost grows with the table); reads resume after the
+# last row moved instead, and a cell read to its end is not read again until a call runs short.
+# A call that finds fewer rows than it may move reads below where it started, once, so a row
+# left live there (a crash before its soft delete, a key deleted from the API meanwhile, a
+# concurrent runner) is never skipped. Forgotten whenever the cell list changes.
+_scans: dict[tuple[str, str], _CellScan] = {}
+on_cells_cache_clear(_scans.clear)
+
+
+def _legacy_rows(alias: str, *, after: int, upto: int | None, limit: int) -> list[tuple]:
+    """Live legacy key pairs of a cell with ``after < id <= upto``, by id, as LEGACY_COLUMNS tuples."""
+    if connections[alias].vendor == "postgresql":
+        with binary_cursor(alias) as cursor:
+            cursor.execute(
+                f"SELECT {', '.join(LEGACY_COLUMNS)} FROM key_pairs WHERE deleted = 0 AND id > %s"
+                + (" AND id <= %s" if upto is not None else "")
+                + " ORDER BY id LIMIT %s",
+                [after, *([upto] if upto is not None else []), limit],
+            )
+            return cursor.fetchall()
+    rows = LegacyKeyPair.objects.using(alias).live().filter(id__gt=after)
+    if upto is not None:
+        rows = rows.filter(id__lte=upto)
+    return list(rows.order_by("id").values_list(*LEGACY_COLUMNS)[:limit])
+
+
+def _api_keypairs_insert(rows: list[tuple]) -> int:
+    """Insert the rows into the API key_pairs, skipping (user_id, name) already there; how many went in."""
+    api = connections[API]
+    columns = list(zip(*rows, strict=True))[1:]  # name, user_id, fingerprint, public_key, type, created_at
+    if api.vendor == "postgresql":
+        return insert_missing(
+            API,
+            "INSERT INTO key_pairs (name, user_id, fingerprint, public_key, type, created_at) "
+            "SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::timestamptz[]) "
+            "AS batch(name, user_id, fingerprint, public_key, type, created_at)",
+            [list(column) for column in columns],
+            where_missing="WHERE (SELECT 1 FROM key_pairs k WHERE k.user_id = batch.user_id AND k.name = batch.name) "
+            "IS NULL",
+            on_conflict="ON CONFLICT (user_id, name) DO NOTHING",
+        )
+    with api.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO key_pairs (name, user_id, fingerprint, public_key, type, created_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (user_id, name) DO NOTHING",
+            [(*row[1:6], api.ops.adapt_datetimefield_value(row[6])) for row in rows],
+        )
+        return cursor.rowcount
+
+
+def _api_public_keys(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+    """{(user_id, name): public_key} of the API key pairs with exactly these (user_id, name) pairs."""
+    api = connections[API]
+    if api.vendor == "postgresql":
+        with binary_cursor(API) as cursor:
+            cursor.execute(
+                "SELECT k.user_id, k.name, k.public_key FROM key_pairs k "
+                "JOIN unnest(%b::text[], %b::text[]) AS wanted(user_id, name) USING (user_id, name)",
+                [[user for user, _ in pairs], [name for _, name in pairs]],
+            )
+            return {(user, name): key for user, name, key in cursor.fetchall()}
+    found = {}
+    step = api.features.max_query_params // 2
+    with api.cursor() as cursor:
+        for start in range(0, len(pairs), step):
+            chunk = pairs[start : start + step]
+            cursor.execute(
+                "SELECT user_id, name, public_key FROM key_pairs WHERE (user_id, name) IN "
+                f"(VALUES {', '.join(['(%s, %s)'] * len(chunk))})",
+                [value for pair in chunk for value in pair],
+            )
+            found.update({(user, name): key for user, name, key in cursor.fetchall()})
+    return found
+
+
+def _legacy_soft_delete(alias: str, ids: list[int]) -> int:
+    """Soft-delete the cell's legacy key pairs of these ids that are still live; how many were."""
+    now = timezone.now()
+    if connections[alias].vendor == "postgresql":
+        with binary_cursor(alias) as cursor:
+            cursor.execute(
+                "UPDATE key_pairs SET deleted = id, deleted_at = %b WHERE id = ANY(%b::integer[]) AND deleted = 0",
+                [now, ids],
+            )
+            return cursor.rowcount
+    step = connections[alias].features.max_query_params - 2  # deleted_at and deleted = 0
+    return sum(
+        LegacyKeyPair.objects.using(alias)
+        .filter(id__in=ids[start : start + step], deleted=0)
+        .update(deleted=F("id"), deleted_at=now)
+        for start in range(0, len(ids), step)
+    )
+
+
+def _quarantine(cell, rows: list[tuple]) -> None:
+    """Record the rows as key pair conflicts for an operator (API database; once per cell row)."""
+    KeyPairConflict.objects.bulk_create(
+        [
+            KeyPairConflict(
+                cell_uuid=cell.uuid,
+                legacy_id=row[0],
+                name=row[1],
+                user_id=row[2],
+                fingerprint=row[3],
+                public_key=row[4],
+                type=row[5],
+                legacy_created_at=row[6],
+            )
+            for row in rows
+        ],
+        ignore_conflicts=True,
+    )
+    logger.warning(
+        "%d key pairs of cell %s differ from the API database's key of the same name and were "
+        "quarantined; see `manage.py keypair_conflicts list`",
+        len(rows),
+        cell.identity,
+    )
+
+
+def _move_rows(cell, alias: str, rows: list[tuple]) -> int:
+    """Copy legacy rows to the API database, quarantine conflicts, then soft-delete them in the cell.
+
+    Returns how many rows were dealt with: all of them, but a row whose key was neither inserted
+    nor found in the API database (deleted meanwhile); that one stays live for a later batch.
+    """
+    movable = [row for row in rows if row[2]]
+    inserted = _api_keypairs_insert(movable) if movable else 0
+    conflicting = [row for row in rows if not row[2]]
+    retry = set()
+    if inserted < len(movable):
+        # Some (user_id, name) were in the API database already: ours from an interrupted run, a
+        # concurrent runner's, another cell's, or a key the user created meanwhile. The same
+        # material counts as moved; different material is a conflict.
+        in_api = _api_public_keys([(row[2], row[1]) for row in movable])
+        for row in movable:
+            pair = (row[2], row[1])
+            if pair not in in_api:
+                retry.add(row[0])
+            elif (in_api[pair] or "").strip() != (row[4] or "").strip():
+                conflicting.append(row)
+    if conflicting:
+        _quarantine(cell, conflicting)
+    ids = [row[0] for row in rows if row[0] not in retry]
+    _legacy_soft_delete(alias, ids)
+    return len(ids)
+
+
+def _move_cell(cell, alias: str, scan: _CellScan, *, upto: int | None, budget: int) -> tuple[int, int]:
+    """Move up to ``budget`` live legacy rows of one cell with ``scan.after < id <= upto``; (found, done).
+
+    Advances ``scan`` past each chunk once its soft delete is committed (after a crash the chunk
+    is read again).
+    """
+    found = done = 0
+    while budget > 0:
+        limit = min(budget, MOVE_CHUNK)
+        rows = _legacy_rows(alias, after=scan.after, upto=upto, limit=limit)
+        if rows:
+            done += _move_rows(cell, alias, rows)
+            found += len(rows)
+            budget -= len(rows)
+            scan.after = rows[-1][0]
+        scan.at_end = len(rows) < limit
+        if scan.at_end:
+            break
+    return found, done
 
 
 def migrate_keypairs_to_api_db(*, max_count: int) -> tuple[int, int, int]:
@@ -142,7 +344,9 @@ def migrate_keypairs_to_api_db(*, max_count: int) -> tuple[int, int, int]:
     instance still lacks ``instance_extra.keypairs`` (their metadata would lose the key). A key
     already in the API database with the same material counts as moved; one with different
     material stays, and the cell copy is quarantined for an operator (never silently dropped).
-    Returns (found, done, unresolved conflicts).
+    Set-based: per chunk one read and one soft delete in the cell, one insert in the API
+    database (plus one lookup when some keys were already there). Returns (found, done,
+    unresolved conflicts).
     """
     if _instances_without_keypairs():
         logger.error(
@@ -151,89 +355,56 @@ def migrate_keypairs_to_api_db(*, max_count: int) -> tuple[int, int, int]:
         )
         return 0, 0, unresolved_conflicts()
     found = done = 0
-    for cell in cell_mappings():
-        budget = max_count - found
-        if budget <= 0:
+    cells = cell_mappings()
+    # Where this call started reading each cell: None when the cell was already read to its end.
+    started_after: dict[str, int | None] = {}
+    for cell in cells:
+        if found >= max_count:
             break
         with target_cell(cell) as alias:
-            rows = list(LegacyKeyPair.objects.live().order_by("id")[:budget])
-            if not rows:
+            scan = _scans.setdefault((cell.uuid, alias), _CellScan())
+            if scan.at_end:
+                started_after[cell.uuid] = None
                 continue
-            found += len(rows)
-            movable = [r for r in rows if r.user_id]
-            with transaction.atomic(using=API):
-                KeyPair.objects.bulk_create(
-                    [
-                        KeyPair(
-                            user_id=r.user_id,
-                            name=r.name,
-                            type=r.type,
-                            public_key=r.public_key,
-                            fingerprint=r.fingerprint,
-                            created_at=r.created_at,
-                        )
-                        for r in movable
-                    ],
-                    ignore_conflicts=True,
+            started_after[cell.uuid] = scan.after
+            cell_found, cell_done = _move_cell(cell, alias, scan, upto=None, budget=max_count - found)
+        found, done = found + cell_found, done + cell_done
+    if found < max_count:
+        # Every cell is read to its end from where its reading resumed: read what lies below,
+        # once (the whole table of a cell this call did not read).
+        for cell in cells:
+            if found >= max_count:
+                break
+            if started_after[cell.uuid] == 0:
+                continue
+            with target_cell(cell) as alias:
+                scan = _scans[(cell.uuid, alias)] = _CellScan()
+                cell_found, cell_done = _move_cell(
+                    cell, alias, scan, upto=started_after[cell.uuid], budget=max_count - found
                 )
-                # Whatever the API database holds now is the truth: ours, a concurrent runner's,
-                # or a key the user created meanwhile.
-                in_api = _pairs_lookup(KeyPair.objects.all(), {(r.user_id, r.name) for r in movable})
-                conflicting = [
-                    r
-                    for r in rows
-                    if not r.user_id
-                    or (in_api[(r.user_id, r.name)].public_key or "").strip() != (r.public_key or "").strip()
-                ]
-                KeyPairConflict.objects.bulk_create(
-                    [
-                        KeyPairConflict(
-                            cell_uuid=cell.uuid,
-                            legacy_id=r.id,
-                            name=r.name,
-                            user_id=r.user_id,
-                            fingerprint=r.fingerprint,
-                            public_key=r.public_key,
-                            type=r.type,
-                            legacy_created_at=r.created_at,
-                        )
-                        for r in conflicting
-                    ],
-                    ignore_conflicts=True,
-                )
-            if conflicting:
-                logger.warning(
-                    "%d key pairs of cell %s differ from the API database's key of the same name and were "
-                    "quarantined; see `manage.py keypair_conflicts list`",
-                    len(conflicting),
-                    cell.identity,
-                )
-            with transaction.atomic(using=alias):
-                LegacyKeyPair.objects.filter(id__in=[r.id for r in rows], deleted=0).soft_delete()
-            done += len(rows)
+            found, done = found + cell_found, done + cell_done
     return found, done, unresolved_conflicts()
 
 
-def _count_in_cells(count) -> int:
+def _count_in_cells(count, *, what: str) -> int:
     """Sum ``count(cell)`` over every cell; raises if a cell cannot answer (the total would lie)."""
-    from cellsv2.cells import is_cell_failure, scatter_gather_cells
-
-    total = 0
-    for uuid, result in scatter_gather_cells(cell_mappings(), count).items():
-        if is_cell_failure(result):
-            raise CellsUnreachable(f"Cell {uuid} did not answer: {result}")
-        total += result
-    return total
+    answered, failed = cells_answering(count, what=what)
+    if failed:
+        raise CellsUnreachable(f"Cells did not answer: {', '.join(failed)}")
+    return sum(result for _, result in answered)
 
 
 def pending_instance_keypairs() -> int:
     """Instances whose instance_extra.keypairs is still NULL, in every cell (reads only)."""
-    return _count_in_cells(lambda cell: InstanceExtra.objects.live().filter(keypairs__isnull=True).count())
+    return _count_in_cells(
+        lambda cell: InstanceExtra.objects.live().filter(keypairs__isnull=True).count(),
+        what="instances without embedded key pairs",
+    )
 
 
 def pending_legacy_keypairs() -> int:
     """Live legacy key pairs still in the cells (reads only)."""
-    return _count_in_cells(lambda cell: LegacyKeyPair.objects.live().count())
+    return _count_in_cells(lambda cell: LegacyKeyPair.objects.live().count(), what="legacy key pairs")
 
 
 # The dashboard shows what is left without running anything.

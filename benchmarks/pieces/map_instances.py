@@ -48,19 +48,7 @@ def map_instances(*, count: int, step: int = 2000) -> dict:
     mapped = InstanceMapping.objects.exclude(project_id=INSTANCE_MIGRATION_MARKER).count()
     markers = InstanceMapping.objects.filter(project_id=INSTANCE_MIGRATION_MARKER).count()
     assert mapped == count and markers == 0 and result.complete, (mapped, markers, result)
-    # The benchmark-only prototype of the proposed fix, on the same instances (prototypes.py).
-    from benchmarks.pieces.prototypes import instances_map as prototype
-
-    InstanceMapping.objects.all().delete()
-    with connections["api"].cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE instance_mappings")
-    t0 = time.perf_counter()
-    assert prototype("cell1", cell.id) == count
-    prototype_s = time.perf_counter() - t0
-    assert InstanceMapping.objects.exclude(project_id=INSTANCE_MIGRATION_MARKER).count() == count
     return {
-        "prototype_s": round(prototype_s, 3),
-        "prototype_rate_per_s": round(count / prototype_s),
         "instances": count,
         "phase1_runs": runs,
         "mapped_at_interruption": half,

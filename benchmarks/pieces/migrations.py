@@ -155,9 +155,7 @@ def keypairs(*, cells: list[str], per_cell: int, users: int = 10000) -> dict:
     total = per_cell * len(cells)
     assert copied == total, (copied, total)
     assert moved == total and left == 0, (moved, left)
-    proto = _prototype(cells, total)
     return {
-        **proto,
         "rows": total,
         "seed_s": round(seed_s, 2),
         "copy_s": round(copy_s, 3),
@@ -168,24 +166,6 @@ def keypairs(*, cells: list[str], per_cell: int, users: int = 10000) -> dict:
         "rss_max_sampled_mb": max(rss) if rss else None,
         "peak_rss_mb": peak,
     }
-
-
-def _prototype(cells: list[str], total: int) -> dict:
-    """The same rows moved again by the benchmark-only prototype of the proposed fix (prototypes.py)."""
-    from benchmarks.pieces.prototypes import keypairs_move
-
-    for alias in cells:
-        with connections[alias].cursor() as cursor:
-            cursor.execute("UPDATE key_pairs SET deleted = 0, deleted_at = NULL")
-            cursor.execute("VACUUM ANALYZE key_pairs")
-    with connections["api"].cursor() as cursor:
-        cursor.execute("DELETE FROM key_pairs")
-        cursor.execute("VACUUM ANALYZE key_pairs")
-    t0 = time.perf_counter()
-    result = keypairs_move(cells)
-    elapsed = time.perf_counter() - t0
-    assert result["moved"] == total and result["conflicts"] == 0, result
-    return {"prototype_s": round(elapsed, 3), "prototype_rows_per_s": round(total / elapsed)}
 
 
 def groups(*, cells: list[str], per_cell: int, members: int = 3) -> dict:

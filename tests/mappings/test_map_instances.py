@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import pytest
 from django.db import connections
 from django.db.models import F
+from django.test.utils import CaptureQueriesContext
 
 from cellsv2.context import target_cell
 from cellsv2.locks import runner_lock
@@ -15,7 +16,7 @@ from mappings import services
 from mappings.models import InstanceMapping
 from mappings.selectors import INSTANCE_MIGRATION_MARKER, instance_mapping_list
 from servers.models import Instance
-from tests.conftest import ALL_DATABASES, run_command
+from tests.conftest import ALL_DATABASES, requires_postgres, run_command
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 
@@ -171,16 +172,16 @@ class TestInterruptedRun:
     def test_a_run_that_crashes_after_a_committed_batch_resumes_and_maps_each_instance_once(
         self, cells, cell1_instances, monkeypatch
     ):
-        real_bulk_create = InstanceMapping.objects.bulk_create
+        real_write = services._instance_mappings_write
         batches = []
 
-        def crash_on_second_batch(objs, *args, **kwargs):
-            batches.append(len(objs))
+        def crash_on_second_batch(cell, instances, **kwargs):
+            batches.append(len(instances))
             if len(batches) == 2:
                 raise RuntimeError("the process died")
-            return real_bulk_create(objs, *args, **kwargs)
+            return real_write(cell, instances, **kwargs)
 
-        monkeypatch.setattr(InstanceMapping.objects, "bulk_create", crash_on_second_batch)
+        monkeypatch.setattr(services, "_instance_mappings_write", crash_on_second_batch)
         with pytest.raises(RuntimeError, match="the process died"):
             services.instances_map(cell_uuid=cells["cell1"].uuid, batch_size=50)
         monkeypatch.undo()
@@ -199,16 +200,16 @@ class TestInterruptedRun:
         assert marker_rows() == []
 
     def test_the_command_finishes_an_interrupted_run(self, cells, cell1_instances, monkeypatch):
-        real_bulk_create = InstanceMapping.objects.bulk_create
+        real_write = services._instance_mappings_write
         calls = []
 
-        def crash_on_third_batch(objs, *args, **kwargs):
-            calls.append(len(objs))
+        def crash_on_third_batch(cell, instances, **kwargs):
+            calls.append(len(instances))
             if len(calls) == 3:
                 raise RuntimeError("the process died")
-            return real_bulk_create(objs, *args, **kwargs)
+            return real_write(cell, instances, **kwargs)
 
-        monkeypatch.setattr(InstanceMapping.objects, "bulk_create", crash_on_third_batch)
+        monkeypatch.setattr(services, "_instance_mappings_write", crash_on_third_batch)
         with pytest.raises(RuntimeError):
             services.instances_map(cell_uuid=cells["cell1"].uuid, batch_size=40)
         monkeypatch.undo()
@@ -233,10 +234,10 @@ class TestRunnerLock:
         assert sum(mapped_uuids().values()) == INSTANCES
 
     def test_the_lock_is_released_after_a_crash(self, cells, cell1_instances, monkeypatch):
-        def crash(objs, *args, **kwargs):
+        def crash(cell, instances, **kwargs):
             raise RuntimeError("the process died")
 
-        monkeypatch.setattr(InstanceMapping.objects, "bulk_create", crash)
+        monkeypatch.setattr(services, "_instance_mappings_write", crash)
         with pytest.raises(RuntimeError):
             services.instances_map(cell_uuid=cells["cell1"].uuid)
         monkeypatch.undo()
@@ -254,3 +255,127 @@ class TestRunnerLock:
         other.start()
         other.join(30)
         assert acquired == [True]
+
+
+class TestBatchesAndStatements:
+    def test_a_max_count_above_the_batch_size_commits_each_batch_with_its_marker(
+        self, cells, cell1_instances, monkeypatch
+    ):
+        real_write = services._instance_mappings_write
+        batches = []
+
+        def crash_on_third_batch(cell, instances, **kwargs):
+            batches.append(len(instances))
+            if len(batches) == 3:
+                raise RuntimeError("the process died")
+            return real_write(cell, instances, **kwargs)
+
+        monkeypatch.setattr(services, "_instance_mappings_write", crash_on_third_batch)
+        with pytest.raises(RuntimeError):
+            services.instances_map(cell_uuid=cells["cell1"].uuid, max_count=120, batch_size=50)
+        monkeypatch.undo()
+        assert batches == [50, 50, 20]
+        assert sum(mapped_uuids().values()) == 100
+        assert [m.instance_uuid for m in marker_rows()] == [cell1_instances[99].replace("-", " ")]
+
+        result = services.instances_map(cell_uuid=cells["cell1"].uuid, max_count=120, batch_size=50)
+
+        assert (result.processed, result.complete) == (120, False)
+        assert [m.instance_uuid for m in marker_rows()] == [cell1_instances[219].replace("-", " ")]
+        assert set(mapped_uuids()) == set(cell1_instances[:220]) and set(mapped_uuids().values()) == {1}
+
+    def test_a_reset_run_that_stops_where_the_last_one_did_keeps_one_marker(self, cells, cell1_instances):
+        assert map_instances(cells["cell1"], "--max-count", "100").code == 1
+        assert map_instances(cells["cell1"], "--max-count", "100", "--reset").code == 1
+
+        assert [m.instance_uuid for m in marker_rows()] == [cell1_instances[99].replace("-", " ")]
+        assert sum(mapped_uuids().values()) == 100
+        assert map_instances(cells["cell1"]).code == 0
+        assert marker_rows() == [] and sum(mapped_uuids().values()) == INSTANCES
+
+    def test_a_mapping_added_during_the_write_is_skipped_not_an_error(self, cells):
+        # What the write cannot see beforehand (a mapping committed while it runs) is a unique
+        # violation; the same instance twice in one statement is the same case.
+        instance_uuid, other = str(uuid.uuid4()), str(uuid.uuid4())
+        batch = [(1, instance_uuid, "p1", "u1"), (2, instance_uuid, "p1", "u1"), (3, other, None, "u2")]
+
+        services._instance_mappings_write(cells["cell1"], batch, marker=other)
+
+        assert mapped_uuids() == Counter({instance_uuid: 1, other: 1})
+        assert InstanceMapping.objects.get(instance_uuid=other).project_id == ""
+        assert [m.instance_uuid for m in marker_rows()] == [other.replace("-", " ")]
+
+    @pytest.mark.parametrize("max_count", [10, 250])
+    def test_a_batch_costs_the_same_statements_whatever_its_size(self, cells, cell1_instances, max_count):
+        with CaptureQueriesContext(connections["api"]) as api, CaptureQueriesContext(connections["cell1"]) as cell:
+            result = services.instances_map(cell_uuid=cells["cell1"].uuid, max_count=max_count)
+        assert (result.processed, result.complete) == (max_count, False)
+        assert sum(mapped_uuids().values()) == max_count
+        # The savepoints are the test's own transaction's (the command runs in autocommit).
+        sent = [q["sql"] for q in api.captured_queries if "SAVEPOINT" not in q["sql"]]
+        # The cell mapping, the marker, one write (on SQLite a delete and an insert), and on
+        # PostgreSQL the runner lock taken and released. One read in the cell.
+        assert len(sent) == 4 + (connections["api"].vendor == "postgresql")
+        assert len(cell.captured_queries) == 1
+
+    def test_with_several_markers_the_oldest_is_where_the_run_resumes(self, cells, cell1_instances):
+        for position in (49, 99):
+            InstanceMapping.objects.create(
+                instance_uuid=cell1_instances[position].replace("-", " "),
+                project_id=INSTANCE_MIGRATION_MARKER,
+                user_id=INSTANCE_MIGRATION_MARKER,
+            )
+
+        result = services.instances_map(cell_uuid=cells["cell1"].uuid, max_count=10)
+
+        assert set(mapped_uuids()) == set(cell1_instances[50:60])
+        assert [m.instance_uuid for m in marker_rows()] == [cell1_instances[59].replace("-", " ")]
+        assert (result.processed, result.complete) == (10, False)
+
+
+@requires_postgres
+@pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
+class TestTwoWritersOnPostgres:
+    """In autocommit, a large batch is written in two halves by two connections at once."""
+
+    @pytest.fixture
+    def halves(self, monkeypatch):
+        monkeypatch.setattr(services, "SPLIT_WRITE_MIN", 100)
+        real = services._mappings_insert_in_thread
+        calls = []
+
+        def first_half(rows, now):
+            calls.append((threading.current_thread().name, len(rows)))
+            if len(calls) == getattr(first_half, "crash_on", 0):
+                raise RuntimeError("the process died")
+            return real(rows, now)
+
+        monkeypatch.setattr(services, "_mappings_insert_in_thread", first_half)
+        return first_half, calls
+
+    def test_each_instance_is_mapped_once_and_the_marker_follows_both_halves(self, cells, halves):
+        first_half, calls = halves
+        uuids = seed_instances("cell1", 1000)
+
+        result = services.instances_map(cell_uuid=cells["cell1"].uuid, max_count=600, batch_size=300)
+
+        assert (result.processed, result.complete) == (600, False)
+        assert [name.startswith("instances-map") for name, _ in calls] == [True, True]
+        assert [size for _, size in calls] == [150, 150]
+        assert set(mapped_uuids()) == set(uuids[:600]) and set(mapped_uuids().values()) == {1}
+        assert [m.instance_uuid for m in marker_rows()] == [uuids[599].replace("-", " ")]
+        assert instance_mapping_list(cell=cells["cell1"]).count() == 600
+
+        # The other connection's half fails: the marker stays where the last whole batch ended.
+        first_half.crash_on = 3
+        with pytest.raises(RuntimeError, match="the process died"):
+            services.instances_map(cell_uuid=cells["cell1"].uuid, batch_size=300)
+        assert [m.instance_uuid for m in marker_rows()] == [uuids[599].replace("-", " ")]
+        assert set(mapped_uuids()) == set(uuids[:600]) | set(uuids[750:900])
+
+        first_half.crash_on = 0
+        result = services.instances_map(cell_uuid=cells["cell1"].uuid, batch_size=300)
+
+        assert (result.processed, result.complete) == (400, True)
+        assert set(mapped_uuids()) == set(uuids) and set(mapped_uuids().values()) == {1}
+        assert marker_rows() == []
