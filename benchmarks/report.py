@@ -271,12 +271,16 @@ def migration_figures(result: dict, full: bool) -> list[Figure]:
 
 
 def map_instances_figures(result: dict) -> list[Figure]:
+    ceiling = result.get("copy_rate_per_s")
     return [
         Figure(
             "map_instances",
             f"map_instances/s ({result['instances']:,} in one cell, resumed half-way)",
             result["rate_per_s"],
             unit="instances/s",
+            baseline="raw COPY into instance_mappings" if ceiling else "",
+            baseline_median=ceiling,
+            ratio=round(result["rate_per_s"] / ceiling, 2) if ceiling else None,
             target=">= 30,000/s, resumable",
             passed=result["rate_per_s"] >= 30000,
             note=f"{result['phase1_runs']} interrupted runs then a resume at {result['mapped_at_interruption']:,}; "
