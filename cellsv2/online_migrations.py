@@ -29,7 +29,10 @@ logger = logging.getLogger(__name__)
 MigrationFn = Callable[..., tuple]
 
 # Rows per batch when no --max-count is given (the command's loop and the admin's "run one batch").
-BATCH_SIZE = 1000
+# Each batch asks every cell a few fixed questions (instances still without key pairs, what is
+# left); 5000 rows keep those under a tenth of the work (key pairs moved 17k/s with 1000-row
+# batches, 20k/s with 5000, same host) and a batch's memory small (peak RSS ~80 MB, flat).
+BATCH_SIZE = 5000
 
 # Ordered: each entry on its own line with the milestone that added it. A migration that depends
 # on another comes after it (key pairs move only once every instance embeds its key).

@@ -5,7 +5,7 @@ Legacy rows are seeded in the cells with SQL (so the Python process holds none o
 1. the baseline: the same live rows copied cell -> API database with ``COPY ... TO STDOUT`` piped
    into ``COPY ... FROM STDIN`` (psycopg), into scratch tables shaped like the targets
    (``LIKE ... INCLUDING ALL``: same indexes), dropped afterwards; no soft delete in the cells;
-2. ours: ``manage.py online_data_migrations`` (batches of 1000 until done), in-process.
+2. ours: ``manage.py online_data_migrations`` (batches of its default size until done), in-process.
 
 Memory: peak RSS of the process (getrusage) and its RSS sampled every 20 ms during the run.
 """
