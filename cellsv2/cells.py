@@ -344,6 +344,42 @@ def cells_answering(fn: Callable, *, what: str, cells: Iterable | None = None) -
     return answered, failed
 
 
+class CellRowsPresence:
+    """Whether some cell may still hold rows of a kind (e.g. legacy rows an online migration
+    moves out of the cells), cached per process.
+
+    Calling it asks every cell ``exists()`` (one query each, in parallel) on a miss. The answer
+    is kept for CELLSV2_CELL_CACHE_SECONDS, as the cell list, and only for the cell databases it
+    was checked in (a cell mapped, or a mapping pointed at another database, is checked again);
+    it is forgotten when the cell cache is cleared. A cell that does not answer counts as
+    holding some: callers then keep asking the cells, never hiding rows.
+    """
+
+    def __init__(self, exists: Callable[[], bool], *, what: str):
+        self.exists = exists
+        self.what = what
+        self._answer: tuple[tuple, float, bool] | None = None  # (cell databases, when, present)
+        on_cells_cache_clear(self.forget)
+
+    def forget(self) -> None:
+        self._answer = None
+
+    def __call__(self) -> bool:
+        cells = cell_mappings()
+        databases = tuple((cell.uuid, cell.database_connection) for cell in cells)
+        cached = self._answer
+        if (
+            cached is not None
+            and cached[0] == databases
+            and time.monotonic() - cached[1] < settings.CELLSV2_CELL_CACHE_SECONDS
+        ):
+            return cached[2]
+        answered, failed = cells_answering(lambda cell: self.exists(), what=self.what, cells=cells)
+        present = bool(failed) or any(found for _, found in answered)
+        self._answer = (databases, time.monotonic(), present)
+        return present
+
+
 def database_url_check(url: str) -> None:
     """Connect once to the database ``url`` names; raise InvalidDatabaseUrl or the driver's error."""
     from django.db.utils import load_backend

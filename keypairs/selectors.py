@@ -6,12 +6,9 @@ A cell that cannot be reached is skipped with a warning: a down cell must not br
 Once no cell holds a live legacy key pair (``legacy_keypairs_present``) the cells are not asked.
 """
 
-import time
-
-from django.conf import settings
 from django.db import connections
 
-from cellsv2.cells import cell_mappings, cells_answering, on_cells_cache_clear
+from cellsv2.cells import CellRowsPresence, cells_answering
 from cellsv2.db import CodePointOrder
 from cellsv2.quotas import quota_counter
 from keypairs.exceptions import KeypairNotFound, MarkerNotFound
@@ -19,41 +16,11 @@ from keypairs.models import KeyPair, LegacyKeyPair
 
 API = "api"
 _COUNT_SQL = f"SELECT COUNT(*) FROM {KeyPair._meta.db_table} WHERE user_id = %s"
-# (the cell databases it was checked in, when, whether some cell holds live legacy key pairs)
-_legacy_presence: tuple[tuple, float, bool] | None = None
-
-
-@on_cells_cache_clear
-def _forget_legacy_presence() -> None:
-    global _legacy_presence
-    _legacy_presence = None
-
-
-def legacy_keypairs_present() -> bool:
-    """Whether some cell may still hold live legacy key pairs; cached per process.
-
-    Reads every cell (one ``exists`` each) on a miss. New key pairs only ever go to the API
-    database and the online migration only takes rows out of the cells, so "none left" can only
-    stop being true when a cell database joins (a cell mapped, or a mapping pointed at another
-    database): the answer is kept for CELLSV2_CELL_CACHE_SECONDS, as the cell list, and only for
-    the cell databases it was checked in. A cell that does not answer counts as holding some.
-    """
-    global _legacy_presence
-    cells = cell_mappings()
-    databases = tuple((cell.uuid, cell.database_connection) for cell in cells)
-    cached = _legacy_presence
-    if (
-        cached is not None
-        and cached[0] == databases
-        and time.monotonic() - cached[1] < settings.CELLSV2_CELL_CACHE_SECONDS
-    ):
-        return cached[2]
-    answered, failed = cells_answering(
-        lambda cell: LegacyKeyPair.objects.live().exists(), what="whether legacy key pairs remain", cells=cells
-    )
-    present = bool(failed) or any(found for _, found in answered)
-    _legacy_presence = (databases, time.monotonic(), present)
-    return present
+# New key pairs only ever go to the API database and the online migration only takes rows out of
+# the cells, so "none left" can only stop being true when a cell database joins.
+legacy_keypairs_present = CellRowsPresence(
+    lambda: LegacyKeyPair.objects.live().exists(), what="whether legacy key pairs remain"
+)
 
 
 def _in_cells(fn, *, what: str) -> list:

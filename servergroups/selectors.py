@@ -17,7 +17,6 @@ cell yet is still a build request and counts as live.
 """
 
 import logging
-import time
 import uuid as uuid_lib
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -29,7 +28,7 @@ from django.db import connections
 from django.db.models import Prefetch, QuerySet
 from django.utils.dateparse import parse_datetime
 
-from cellsv2.cells import cells_answering, is_cell_failure, on_cells_cache_clear, scatter_gather_cells
+from cellsv2.cells import CellRowsPresence, cells_answering, is_cell_failure, scatter_gather_cells
 from cellsv2.quotas import quota_counter
 from mappings.models import InstanceMapping
 from servergroups.exceptions import ServerGroupNotFound
@@ -297,28 +296,11 @@ def servergroup_get_by_instance(*, instance_uuid: str, project_id: str | None = 
     return legacy
 
 
-_legacy_presence = {"checked_at": None, "present": True}
-
-
-@on_cells_cache_clear
-def _forget_legacy_presence() -> None:
-    _legacy_presence["checked_at"] = None
-
-
-def legacy_groups_present() -> bool:
-    """Whether any cell still holds live legacy groups; cached per process like the cell list.
-
-    A cell that does not answer counts as holding some (never hide a membership).
-    """
-    checked_at = _legacy_presence["checked_at"]
-    if checked_at is not None and time.monotonic() - checked_at < settings.CELLSV2_CELL_CACHE_SECONDS:
-        return _legacy_presence["present"]
-    answered, failed = cells_answering(
-        lambda cell: LegacyInstanceGroup.objects.live().exists(), what="whether legacy server groups remain"
-    )
-    present = bool(failed) or any(found for _, found in answered)
-    _legacy_presence.update(checked_at=time.monotonic(), present=present)
-    return present
+# Whether any cell still holds live legacy groups. A cell that does not answer counts as holding
+# some (never hide a membership).
+legacy_groups_present = CellRowsPresence(
+    lambda: LegacyInstanceGroup.objects.live().exists(), what="whether legacy server groups remain"
+)
 
 
 def servergroup_uuids_of_instance(*, instance_uuid: str) -> list[str]:

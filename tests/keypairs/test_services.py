@@ -8,6 +8,7 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+import cellsv2.cells
 from cellsv2.cells import cells_cache_clear, is_cell_failure, scatter_gather_all_cells
 from cellsv2.context import target_cell
 from cellsv2.quotas import OverQuota, quota_set, quota_usage
@@ -421,7 +422,7 @@ class TestLegacyPresence:
         # Another process maps a cell: this one learns it from the cell list, never from a signal.
         legacy_key("cell2", USER, "in-the-new-cell")
         known = [cells["cell0"], cells["cell1"]]
-        monkeypatch.setattr(selectors, "cell_mappings", lambda: known)
+        monkeypatch.setattr(cellsv2.cells, "cell_mappings", lambda: known)
         assert selectors.legacy_keypairs_present() is False
         known.append(cells["cell2"])
         assert selectors.legacy_keypairs_present() is True
