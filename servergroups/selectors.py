@@ -23,12 +23,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.conf import settings
 from django.db import connections
 from django.db.models import Prefetch, QuerySet
-from django.utils.dateparse import parse_datetime
 
 from cellsv2.cells import CellRowsPresence, cells_answering, is_cell_failure, scatter_gather_cells
+from cellsv2.db import RawColumns
 from cellsv2.quotas import quota_counter
 from mappings.models import InstanceMapping
 from servergroups.exceptions import ServerGroupNotFound
@@ -95,6 +94,11 @@ _GROUPS = InstanceGroup._meta.db_table
 _POLICIES = InstanceGroupPolicy._meta.db_table
 _MEMBERS = InstanceGroupMember._meta.db_table
 
+# The groups' columns of _API_GROUPS_SQL, in its order.
+_GROUP_COLUMNS = RawColumns(
+    InstanceGroup._meta.get_field(name)
+    for name in ("id", "uuid", "name", "project_id", "user_id", "created_at", "updated_at")
+)
 # A group's columns, then its policy rows and member rows (LEFT JOINs: a group may have none),
 # in Nova's order: groups by id, each group's children by id. ``{condition}`` selects groups (g).
 _API_GROUPS_SQL = (
@@ -136,9 +140,11 @@ def _api_groups(condition: str, params: list) -> list[ServerGroup]:
             entry[1][row[7]] = (row[8], row[9])
         if row[10] is not None:
             entry[2][row[10]] = row[11]
-    # SQLite hands timestamps back naive; the ORM makes them aware in the connection's zone.
-    zone = connection.timezone if settings.USE_TZ else None
-    return [_from_api_row(zone, *entry) for entry in found.values()]
+    # The ORM's conversions of the group's columns (SQLite hands timestamps back as naive text).
+    return [
+        _from_api_row(_GROUP_COLUMNS.convert(connection, columns), policies, members)
+        for columns, policies, members in found.values()
+    ]
 
 
 def _api_count(*, project_id: str | None, user_id: str | None = None) -> int:
@@ -154,16 +160,7 @@ def _api_count(*, project_id: str | None, user_id: str | None = None) -> int:
         return cursor.fetchone()[0]
 
 
-def _aware(value, zone):
-    """A timestamp as the ORM returns it (``zone``: the connection's, None without USE_TZ)."""
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    if zone is not None and value is not None and value.tzinfo is None:
-        value = value.replace(tzinfo=zone)  # timezone.make_aware() with a zoneinfo zone
-    return value
-
-
-def _from_api_row(zone, columns: tuple, policies: dict, members: dict) -> ServerGroup:
+def _from_api_row(columns: list, policies: dict, members: dict) -> ServerGroup:
     group_id, uuid, name, project_id, user_id, created_at, updated_at = columns
     policies = list(policies.values())
     if len(policies) > 1:
@@ -180,8 +177,8 @@ def _from_api_row(zone, columns: tuple, policies: dict, members: dict) -> Server
         # "{}" is what every group created without rules holds: no JSON parsing for it.
         rules=rules_from_json(rules) if rules and rules != "{}" else {},
         members=tuple(members.values()),
-        created_at=_aware(created_at, zone),
-        updated_at=_aware(updated_at, zone),
+        created_at=created_at,
+        updated_at=updated_at,
     )
 
 
