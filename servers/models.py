@@ -186,7 +186,7 @@ class FlavorExtraSpec(ApiModel):
         constraints = [
             models.UniqueConstraint(fields=["flavor", "key"], name="uniq_flavor_extra_specs0flavor_id0key"),
         ]
-        indexes = [NovaIndex(fields=["flavor", "key"], name="flavor_extra_specs_flavor_id_key_idx")]
+        # Without Nova's flavor_extra_specs_flavor_id_key_idx: it duplicates the unique constraint's index.
 
     def __str__(self) -> str:
         return f"{self.key}={self.value}"
@@ -226,10 +226,8 @@ class BuildRequest(ApiModel):
     class Meta:
         db_table = "build_requests"
         constraints = [models.UniqueConstraint(fields=["instance_uuid"], name="uniq_build_requests0instance_uuid")]
-        indexes = [
-            NovaIndex(fields=["instance_uuid"], name="build_requests_instance_uuid_idx"),
-            models.Index(fields=["project_id"], name="build_requests_project_id_idx"),
-        ]
+        # Without Nova's build_requests_instance_uuid_idx: it duplicates the unique constraint's index.
+        indexes = [models.Index(fields=["project_id"], name="build_requests_project_id_idx")]
 
     def __str__(self) -> str:
         return f"build request {self.instance_uuid}"
@@ -243,8 +241,8 @@ class RequestSpec(ApiModel):
 
     class Meta:
         db_table = "request_specs"
+        # Without Nova's request_spec_instance_uuid_idx: it duplicates the unique constraint's index.
         constraints = [models.UniqueConstraint(fields=["instance_uuid"], name="uniq_request_specs0instance_uuid")]
-        indexes = [models.Index(fields=["instance_uuid"], name="request_spec_instance_uuid_idx")]
 
     def __str__(self) -> str:
         return f"request spec {self.instance_uuid}"
