@@ -170,7 +170,9 @@ def build_request_place(instance_uuid: str) -> str:
             group = _group_for(spec)
             cell = None
             try:
-                states = scheduler.host_states(availability_zone=spec.get("availability_zone"))
+                states = scheduler.host_states(
+                    availability_zone=spec.get("availability_zone"), destination=spec.get("requested_destination")
+                )
                 while states:
                     state = scheduler.select_host(states, flavor, group)
                     with target_cell(state.cell) as alias, transaction.atomic(using=alias):

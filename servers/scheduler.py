@@ -64,22 +64,27 @@ def _ratio(value, default: float) -> float:
     return value if value is not None and value > 0 else default
 
 
-def host_states(*, availability_zone: str | None = None) -> list[HostState]:
+def host_states(*, availability_zone: str | None = None, destination: dict | None = None) -> list[HostState]:
     """The candidate hosts of every enabled cell (cell0 excluded), read in parallel.
 
-    Reads host_mappings (API database) and compute_nodes of each cell. Cells that do not answer
-    are left out (their hosts cannot be used now).
+    ``destination`` ({"host", "node"}, either may be None) keeps only that host and/or node: a
+    requested or forced destination still goes through the capacity filters, since every
+    placement is a claim on the node. Reads host_mappings (API database) and compute_nodes of
+    each cell. Cells that do not answer are left out (their hosts cannot be used now).
     """
     cells = [c for c in cell_mappings(include_cell0=False) if not c.disabled]
     if not cells:
         return []
-    mapped = {}
-    for host, cell_id in HostMapping.objects.filter(cell__in=cells).values_list("host", "cell_id"):
-        mapped[host] = cell_id
+    host, node = (destination or {}).get("host"), (destination or {}).get("node")
+    mappings = HostMapping.objects.filter(cell__in=cells)
+    if host:
+        mappings = mappings.filter(host=host)
+    mapped = dict(mappings.values_list("host", "cell_id"))
     ratios = settings.CELLSV2_ALLOCATION_RATIOS
 
     def nodes(cell):
-        return list(ComputeNode.objects.live().filter(host__in=[h for h, c in mapped.items() if c == cell.id]))
+        nodes = ComputeNode.objects.live().filter(host__in=[h for h, c in mapped.items() if c == cell.id])
+        return list(nodes.filter(hypervisor_hostname=node) if node else nodes)
 
     states = []
     for uuid, result in scatter_gather_cells(cells, nodes).items():

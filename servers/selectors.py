@@ -1,7 +1,11 @@
 """Reads of servers and compute nodes (cell databases) and of flavors (API database)."""
 
+from django.conf import settings
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
+from cellsv2.cells import cell_mappings, cells_answering
+from cellsv2.context import target_cell
+from mappings.models import HostMapping
 from servers.exceptions import FlavorMarkerNotFound, FlavorNotFound, InvalidFlavorSort
 from servers.models import ComputeNode, Flavor, FlavorProject
 
@@ -9,6 +13,39 @@ from servers.models import ComputeNode, Flavor, FlavorProject
 def compute_node_list() -> QuerySet[ComputeNode]:
     """Live compute nodes of the targeted cell, by host. Call inside target_cell()."""
     return ComputeNode.objects.live().order_by("host", "hypervisor_hostname")
+
+
+def availability_zones_available() -> set[str]:
+    """The zones a server can be asked into (Nova: the zones of the enabled compute services).
+
+    Every compute host is in the default zone (CELLSV2_DEFAULT_AVAILABILITY_ZONE); it is
+    available once some host is mapped. One query on the API database.
+    """
+    return {settings.CELLSV2_DEFAULT_AVAILABILITY_ZONE} if HostMapping.objects.exists() else set()
+
+
+def compute_host_exists(*, host: str | None = None, node: str | None = None) -> bool:
+    """Whether a mapped compute host (and/or a live node of that name) exists, as Nova checks a
+    requested destination: a host by its host mapping (API database), then the node in that
+    host's cell; a node alone in every enabled cell (cell0 holds none). A cell that does not
+    answer cannot confirm the node.
+    """
+    if host:
+        mapping = HostMapping.objects.select_related("cell").filter(host=host).first()
+        if mapping is None:
+            return False
+        if not node:
+            return True
+        with target_cell(mapping.cell):
+            return ComputeNode.objects.live().filter(host=host, hypervisor_hostname=node).exists()
+    if not node:
+        return False
+    answered, _ = cells_answering(
+        lambda cell: ComputeNode.objects.live().filter(hypervisor_hostname=node).exists(),
+        what="compute nodes",
+        cells=cell_mappings(include_cell0=False),
+    )
+    return any(found for _, found in answered)
 
 
 # Nova's flavor sort keys (schemas/flavors.py VALID_SORT_KEYS): changing them is an API change.

@@ -17,7 +17,8 @@ import json
 from datetime import UTC, datetime
 
 INSTANCE_VERSION = "1.0"
-REQUEST_SPEC_VERSION = "1.0"
+# 1.1: requested_destination.
+REQUEST_SPEC_VERSION = "1.1"
 NAMESPACE = "cellsv2"
 
 # Instance columns carried in a build request (everything the API sets before placement).

@@ -8,6 +8,7 @@ import string
 import uuid as uuid_lib
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
 
@@ -31,7 +32,8 @@ from servers.models import (
     RequestSpec,
     Tag,
 )
-from servers.serialization import instance_dump, instance_load, request_spec_dump, request_spec_load
+from servers.selectors import availability_zones_available, compute_host_exists
+from servers.serialization import instance_dump, instance_load, request_spec_dump
 from servers.server_selectors import ServerNotFound, mapping_cache_forget, server_get
 
 logger = logging.getLogger(__name__)
@@ -47,6 +49,21 @@ class InvalidKeyName(Exception):
 class ServerGroupNotFound(Exception):
     def __init__(self, uuid):
         super().__init__(f"Instance group {uuid} could not be found.")
+
+
+class AvailabilityZoneNotAvailable(Exception):
+    def __init__(self):
+        super().__init__("The requested availability zone is not available")
+
+
+class InvalidAvailabilityZone(ValueError):
+    def __init__(self):
+        super().__init__("Invalid input received: Unable to parse availability_zone")
+
+
+class ComputeHostNotFound(Exception):
+    def __init__(self, host):
+        super().__init__(f"Compute host {host} could not be found.")
 
 
 class ServerLocked(Exception):
@@ -81,6 +98,12 @@ class ServerCreateRequest:
     scheduler_hints: dict = field(default_factory=dict)
     hostname: str | None = None
     networks: object = None
+    # Where the server must go (admins only): 2.74's host / hypervisor_hostname (checked to exist),
+    # or the legacy "zone:host:node" availability zone (forced; not checked, as in Nova).
+    requested_host: str | None = None
+    requested_node: str | None = None
+    forced_host: str | None = None
+    forced_node: str | None = None
 
 
 @dataclass
@@ -117,10 +140,21 @@ _COUNT_INSTANCES_SQL = (
     'SELECT COUNT(*) FROM "instance_mappings" WHERE "project_id" = %s AND NOT "queued_for_delete" '
     'AND NOT ("project_id" = %s)'
 )
-_PROJECT_SPECS_SQL = (
-    'SELECT "request_specs"."spec" FROM "request_specs" WHERE "request_specs"."instance_uuid" IN '
-    '(SELECT "instance_uuid" FROM "instance_mappings" WHERE "project_id" = %s AND NOT "queued_for_delete")'
-)
+# The vCPUs and RAM of a project's live servers, summed by the database from their request
+# specs' flavors: no spec document crosses the wire or is decoded in Python.
+_FLAVOR_FIELD_SQL = {
+    "postgresql": "(spec::json #>> '{{nova_object.data,flavor,{field}}}')::bigint",
+    "sqlite": "json_extract(spec, '$.\"nova_object.data\".flavor.{field}')",
+}
+_PROJECT_FLAVOR_TOTALS_SQL = {
+    vendor: f"""
+        SELECT COALESCE(SUM({field.format(field="vcpus")}), 0), COALESCE(SUM({field.format(field="memory_mb")}), 0)
+        FROM request_specs WHERE instance_uuid IN (
+            SELECT instance_uuid FROM instance_mappings WHERE project_id = %s AND NOT queued_for_delete
+        )
+    """
+    for vendor, field in _FLAVOR_FIELD_SQL.items()
+}
 
 
 @quota_counter("instances")
@@ -133,15 +167,11 @@ def count_instances(project_id: str, user_id: str | None) -> int:
 
 def _flavor_totals(project_id: str) -> tuple[int, int]:
     """(vCPUs, RAM) of a project's live servers, from their request specs. One query (API database)."""
-    with connections[API].cursor() as cursor:
-        cursor.execute(_PROJECT_SPECS_SQL, (project_id,))
-        texts = [row[0] for row in cursor.fetchall()]
-    cores = ram = 0
-    for text in texts:
-        flavor = request_spec_load(text).get("flavor") or {}
-        cores += flavor.get("vcpus") or 0
-        ram += flavor.get("memory_mb") or 0
-    return cores, ram
+    connection = connections[API]
+    with connection.cursor() as cursor:
+        cursor.execute(_PROJECT_FLAVOR_TOTALS_SQL[connection.vendor], (project_id,))
+        cores, ram = cursor.fetchone()
+    return int(cores), int(ram)
 
 
 @quota_counter("cores")
@@ -206,11 +236,67 @@ def _generate_password(length: int = 12) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
+def availability_zone_parse(value: str | None) -> tuple[str | None, str | None, str | None]:
+    """Nova's legacy availability zone forms: "zone", "zone:host", "zone::node", "zone:host:node".
+
+    Returns (zone or None, forced host or None, forced node or None); raises
+    InvalidAvailabilityZone for more than two colons. Touches no database.
+    """
+    if not value or ":" not in value:
+        return value or None, None, None
+    parts = value.split(":")
+    if len(parts) > 3:
+        raise InvalidAvailabilityZone()
+    zone, host, node = (parts + [""])[:3]
+    return zone or None, host or None, node or None
+
+
+class DestinationConflict(ValueError):
+    def __init__(self):
+        super().__init__(
+            "One mechanism with host and/or hypervisor_hostname and another mechanism with zone:host:node are "
+            "mutually exclusive."
+        )
+
+
+def _destination_check(request: ServerCreateRequest) -> str | None:
+    """Nova's checks of where a server is asked to go; returns the zone to record.
+
+    A requested host or node must exist (ComputeHostNotFound); it excludes a forced one
+    (DestinationConflict). With a forced host or node every host is in the default zone, so any
+    other zone asked with it is dropped (as Nova does for a host in no zone's aggregate); without
+    a forced host a zone must have compute hosts (AvailabilityZoneNotAvailable). Reads the API
+    database, and the cells for a requested node.
+    """
+    zone = request.availability_zone
+    if request.requested_host or request.requested_node:
+        if request.forced_host or request.forced_node:
+            raise DestinationConflict()
+        if not compute_host_exists(host=request.requested_host, node=request.requested_node):
+            raise ComputeHostNotFound(request.requested_host or request.requested_node)
+    if (request.forced_host or request.forced_node) and zone != settings.CELLSV2_DEFAULT_AVAILABILITY_ZONE:
+        zone = None
+    if zone and not request.forced_host and zone not in availability_zones_available():
+        raise AvailabilityZoneNotAvailable()
+    return zone
+
+
+def _requested_destination(request: ServerCreateRequest) -> dict | None:
+    """The request spec's destination: {"host", "node", "forced"}, or None for anywhere."""
+    host = request.requested_host or request.forced_host
+    node = request.requested_node or request.forced_node
+    if not (host or node):
+        return None
+    return {"host": host, "node": node, "forced": bool(request.forced_host or request.forced_node)}
+
+
 def server_create(*, context, request: ServerCreateRequest) -> ServerCreateResult:
     """Accept a server: RequestSpec + BuildRequest + InstanceMapping (no cell) per instance, in one
-    API-database transaction, after the key pair, server group and quota checks; the conductor
-    places them after commit. Raises InvalidKeyName, ServerGroupNotFound or OverQuota.
+    API-database transaction, after the destination, key pair, server group and quota checks; the
+    conductor places them after commit. Raises AvailabilityZoneNotAvailable, ComputeHostNotFound,
+    DestinationConflict, InvalidKeyName, ServerGroupNotFound or OverQuota.
     """
+    availability_zone = _destination_check(request)
     keypairs_json = keypair_list_json([])
     key_data = None
     if request.key_name:
@@ -268,7 +354,7 @@ def server_create(*, context, request: ServerCreateRequest) -> ServerCreateResul
                     "user_data": request.user_data,
                     "reservation_id": reservation_id,
                     "launch_index": index,
-                    "availability_zone": request.availability_zone,
+                    "availability_zone": availability_zone,
                     "locked": False,
                     "locked_by": None,
                     "config_drive": "True" if request.config_drive else "",
@@ -288,12 +374,13 @@ def server_create(*, context, request: ServerCreateRequest) -> ServerCreateResul
                     "user_id": context.user_id,
                     "flavor": flavor,
                     "image": {"id": request.image_ref} if request.image_ref else None,
-                    "availability_zone": request.availability_zone,
+                    "availability_zone": availability_zone,
                     "num_instances": count,
                     "scheduler_hints": request.scheduler_hints,
                     "instance_group": group,
                     "security_groups": request.security_groups,
                     "requested_networks": request.networks,
+                    "requested_destination": _requested_destination(request),
                 }
                 RequestSpec.objects.create(instance_uuid=instance_uuid, spec=request_spec_dump(spec))
                 BuildRequest.objects.create(

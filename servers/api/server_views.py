@@ -447,9 +447,13 @@ class ServerCollectionView(ServerViewMixin, ComputeAPIView):
         request_data = self._create_request(request, body)
         try:
             result = services.server_create(context=self.context, request=request_data)
-        except services.InvalidKeyName as exc:
-            raise BadRequest(str(exc)) from None
-        except services.ServerGroupNotFound as exc:
+        except (
+            services.AvailabilityZoneNotAvailable,
+            services.ComputeHostNotFound,
+            services.DestinationConflict,
+            services.InvalidKeyName,
+            services.ServerGroupNotFound,
+        ) as exc:
             raise BadRequest(str(exc)) from None
         server = body["server"]
         if _bool(server.get("return_reservation_id", False)):
@@ -481,7 +485,13 @@ class ServerCollectionView(ServerViewMixin, ComputeAPIView):
         max_count = int(server.get("max_count", min_count))
         if min_count > max_count:
             raise BadRequest("min_count must be <= max_count")
-        if ("host" in server or "hypervisor_hostname" in server) and not self.context.is_admin:
+        try:
+            zone, forced_host, forced_node = services.availability_zone_parse(server.get("availability_zone"))
+        except services.InvalidAvailabilityZone as exc:
+            raise BadRequest(str(exc)) from None
+        if forced_host or forced_node:
+            policy_authorize(self.context, "os_compute_api:servers:create:forced_host")
+        if server.get("host") or server.get("hypervisor_hostname"):
             policy_authorize(self.context, "compute:servers:create:requested_destination")
         group = hints.get("group")
         if isinstance(group, list):
@@ -496,7 +506,7 @@ class ServerCollectionView(ServerViewMixin, ComputeAPIView):
             metadata=server.get("metadata") or {},
             min_count=min_count,
             max_count=max_count,
-            availability_zone=server.get("availability_zone"),
+            availability_zone=zone,
             user_data=server.get("user_data"),
             description=server.get("description") if version >= "2.19" else None,
             security_groups=[g.get("name", "default") for g in groups],
@@ -510,6 +520,10 @@ class ServerCollectionView(ServerViewMixin, ComputeAPIView):
             scheduler_hints=hints,
             hostname=server.get("hostname"),
             networks=server.get("networks"),
+            requested_host=server.get("host"),
+            requested_node=server.get("hypervisor_hostname"),
+            forced_host=forced_host,
+            forced_node=forced_node,
         )
 
 

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connections
+from django.db import connections, transaction
 from django.test.utils import CaptureQueriesContext
 
 from cellsv2.cells import cell_mappings
@@ -205,6 +205,33 @@ class TestPopulateInstanceKeypairs:
             return len(captured)
 
         assert queries(2) == queries(25)
+
+
+@db
+@requires_postgres
+@pytest.mark.usefixtures("cells")
+def test_the_cells_are_asked_for_unpopulated_rows_through_a_partial_index():
+    # Every runner batch asks every cell; on a large cell that must not be a scan of instance_extra.
+    instance("cell1", key_name=None)
+    instance("cell1", key_name=None, keypairs="[]")
+    with target_cell("cell1") as alias:
+        batch = (
+            InstanceExtra.objects.live()
+            .filter(keypairs__isnull=True)
+            .select_related("instance")
+            .only("id", "keypairs", "instance__uuid", "instance__user_id", "instance__key_name")
+            .order_by("id")[:50]
+        )
+        batch_sql, params = batch.query.get_compiler(using=alias).as_sql()
+        for sql, args in [
+            ("SELECT 1 FROM instance_extra WHERE deleted = 0 AND keypairs IS NULL LIMIT 1", []),
+            (batch_sql, params),
+        ]:
+            with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+                cursor.execute("SET LOCAL enable_seqscan = off")
+                cursor.execute(f"EXPLAIN {sql}", args)
+                plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert "instance_extra_no_keypairs_idx" in plan, plan
 
 
 # --- migrate_keypairs_to_api_db -------------------------------------------------------------------
