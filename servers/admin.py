@@ -37,6 +37,7 @@ from servers.models import (
     InstanceFault,
     InstanceMetadata,
     InstanceSystemMetadata,
+    PlacementAttempt,
     RequestSpec,
     ShadowInstance,
     ShadowInstanceExtra,
@@ -369,6 +370,26 @@ class ReadOnlyApiAdmin(LargeTableAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(PlacementAttempt)
+class PlacementAttemptAdmin(ReadOnlyApiAdmin):
+    """Placements begun and not finished: in flight, or after a crash waiting for a cell to answer."""
+
+    list_display = ("instance_uuid", "created_at", "age", "waiting")
+    search_fields = ("=instance_uuid",)
+    ordering = ("id",)
+    fields = ("instance_uuid", "created_at", "age", "waiting")
+    readonly_fields = fields
+
+    @admin.display(description="age", ordering="created_at")
+    def age(self, obj):
+        return _age(obj.created_at)
+
+    @admin.display(description="build request", boolean=True)
+    def waiting(self, obj):
+        # False: the user deleted the server; the conductor removes any copy a cell still holds.
+        return BuildRequest.objects.filter(instance_uuid=obj.instance_uuid).exists()
 
 
 @admin.register(BuildRequest)

@@ -1,19 +1,26 @@
 """The conductor: places build requests into cells (Nova's schedule_and_build_instances).
 
-For each build request, in one API-database transaction that holds the build request's row lock
-(``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several conductors never take the same
-one; SQLite serialises writers anyway):
+For each build request, first a placement attempt row is committed (``cellsv2_placement_attempts``),
+then, in one API-database transaction that holds the build request's row lock (``SELECT ... FOR
+UPDATE SKIP LOCKED`` on PostgreSQL, so several conductors never take the same one; SQLite
+serialises writers anyway):
 
 1. if an earlier attempt already wrote the instance into a cell (a crash between the cell commit
-   and the API commit), adopt it; otherwise
+   and the API commit), adopt it. When an earlier attempt's row is still there, every cell must
+   answer that question: while one cannot, the build request waits (``deferred``) rather than
+   risk a second copy in another cell; otherwise
 2. for a member of a server group, lock the group's row (members are placed one at a time, each
    seeing where the previous ones went), then pick a host (servers.scheduler), claim its
    capacity and write the instance, its ``instance_extra`` (flavor and the embedded key pair
    list) and metadata into that cell; with no valid host, write it into **cell0** in ERROR with
    Nova's fault;
 3. point the instance mapping at the cell;
-4. delete the build request. If it is already gone the user deleted the server meanwhile: the
-   cell row is rolled back (Nova's cancellation race).
+4. delete the build request and the attempt row. If the build request is already gone the user
+   deleted the server meanwhile: the cell row is rolled back (Nova's cancellation race).
+
+An attempt row whose build request is gone (its user deleted the server after an attempt
+crashed) is reaped: once every cell has answered, what a cell holds of that instance is rolled
+back and the row deleted.
 
 Without a hypervisor to boot on, a placed instance is ACTIVE and running at once.
 """
@@ -24,6 +31,7 @@ import time
 
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from cellsv2.cells import CELL0_UUID, cell_mappings, is_cell_failure, scatter_gather_cells
@@ -37,6 +45,7 @@ from servers.models import (
     InstanceFault,
     InstanceMetadata,
     InstanceSystemMetadata,
+    PlacementAttempt,
     RequestSpec,
     Tag,
 )
@@ -49,16 +58,45 @@ POWER_RUNNING = 1
 POWER_NOSTATE = 0
 
 
-def _find_existing(uuid: str):
-    """(cell, instance) if a cell already holds an instance with this uuid (adopt, never duplicate)."""
+class CellsDidNotAnswer(Exception):
+    """Some cell could not say whether it holds the instance."""
+
+
+def _find_existing(uuid: str, *, every_cell_must_answer: bool = False):
+    """(cell, instance) if a cell already holds an instance with this uuid (adopt, never duplicate).
+
+    Asks every cell, cell0 included, in parallel. A cell that does not answer counts as not
+    holding it, unless ``every_cell_must_answer`` (an earlier attempt may have written there):
+    then CellsDidNotAnswer is raised when no answering cell holds it.
+    """
 
     def lookup(cell):
         return Instance.objects.filter(uuid=uuid).first()
 
+    silent = []
     for cell_uuid, result in scatter_gather_cells(cell_mappings(), lookup).items():
-        if not is_cell_failure(result) and result is not None:
+        if is_cell_failure(result):
+            silent.append(cell_uuid)
+        elif result is not None:
             return CellMapping.objects.get(uuid=cell_uuid), result
+    if silent and every_cell_must_answer:
+        raise CellsDidNotAnswer(", ".join(silent))
     return None
+
+
+def _attempt_begin(instance_uuid: str) -> bool:
+    """Commit the placement attempt row of a build request (API database, before any cell write).
+
+    Returns whether a row was there already: an earlier attempt began and did not finish, so a
+    cell may hold the instance.
+    """
+    _, created = PlacementAttempt.objects.get_or_create(instance_uuid=instance_uuid)
+    return not created
+
+
+def _attempt_end(instance_uuid: str) -> None:
+    """Delete the attempt row, in the API transaction that finishes the build request."""
+    PlacementAttempt.objects.filter(instance_uuid=instance_uuid).delete()
 
 
 def _group_for(spec: dict) -> dict | None:
@@ -125,11 +163,14 @@ def _write_instance(cell, instance: dict, spec: dict, *, host=None, node=None, f
 
 
 def build_request_place(instance_uuid: str) -> str:
-    """Place one build request. Returns placed, buried (cell0), adopted, cancelled, or skipped.
+    """Place one build request. Returns placed, buried (cell0), adopted, cancelled, skipped, or
+    deferred (an earlier attempt may have written into a cell that does not answer now).
 
-    Reads and writes the API database (build_requests, request_specs, instance_mappings) and the
-    chosen cell database; see the module docstring for the order and the races it handles.
+    Reads and writes the API database (cellsv2_placement_attempts, build_requests,
+    request_specs, instance_mappings) and the chosen cell database; see the module docstring
+    for the order and the races it handles.
     """
+    retried = _attempt_begin(instance_uuid)
     with transaction.atomic(using=API):
         build = (
             BuildRequest.objects.select_for_update(skip_locked=True)
@@ -138,6 +179,9 @@ def build_request_place(instance_uuid: str) -> str:
             .first()
         )
         if build is None:
+            if not retried and not BuildRequest.objects.filter(instance_uuid=instance_uuid).exists():
+                # Finished by another conductor before we began: our fresh row marks nothing.
+                _attempt_end(instance_uuid)
             return "skipped"
         mapping = InstanceMapping.objects.select_related("cell").filter(instance_uuid=instance_uuid).first()
         spec_row = RequestSpec.objects.filter(instance_uuid=instance_uuid).first()
@@ -150,6 +194,7 @@ def build_request_place(instance_uuid: str) -> str:
         if mapping is None:
             logger.error("Build request %s has no instance mapping; deleting it", instance_uuid)
             build.delete()
+            _attempt_end(instance_uuid)
             return "cancelled"
         if mapping.cell_id is not None:
             logger.error(
@@ -158,10 +203,20 @@ def build_request_place(instance_uuid: str) -> str:
                 mapping.cell.identity,
             )
             build.delete()
+            _attempt_end(instance_uuid)
             return "skipped"
 
         outcome = "placed"
-        existing = _find_existing(instance_uuid)
+        try:
+            existing = _find_existing(instance_uuid, every_cell_must_answer=retried)
+        except CellsDidNotAnswer as exc:
+            logger.warning(
+                "Build request %s waits: an earlier attempt may have written it into a cell that does not "
+                "answer now (%s)",
+                instance_uuid,
+                exc,
+            )
+            return "deferred"
         if existing is not None:
             cell, _ = existing
             outcome = "adopted"
@@ -191,6 +246,7 @@ def build_request_place(instance_uuid: str) -> str:
                 outcome = "buried"
 
         InstanceMapping.objects.filter(pk=mapping.pk).update(cell=cell)
+        _attempt_end(instance_uuid)
         if BuildRequest.objects.filter(pk=build.pk).delete()[0] == 0:
             # The user deleted the server while we placed it: take the cell row back.
             _rollback_instance(cell, instance_uuid)
@@ -226,15 +282,57 @@ def _invalidate_mapping_cache(instance_uuid: str) -> None:
 
 
 def pending_build_requests(limit: int) -> list[str]:
-    """Uuids of build requests waiting to be placed, oldest first (API database)."""
+    """Uuids of build requests waiting to be placed, oldest first, those with an unfinished
+    earlier attempt last (they may wait for a cell: they never hold up new ones). API database.
+    """
+    attempted = Exists(PlacementAttempt.objects.filter(instance_uuid=OuterRef("instance_uuid")))
     return list(
-        BuildRequest.objects.exclude(instance_uuid=None).order_by("id").values_list("instance_uuid", flat=True)[:limit]
+        BuildRequest.objects.exclude(instance_uuid=None)
+        .annotate(attempted=attempted)
+        .order_by("attempted", "id")
+        .values_list("instance_uuid", flat=True)[:limit]
     )
 
 
+def placement_attempts_reap(*, limit: int = 50) -> int:
+    """Finish the attempt rows whose build request is gone; returns how many cell copies were removed.
+
+    A build request deleted by its user after an attempt crashed may have left the instance in a
+    cell, where nothing points at it. Unless its mapping shows it was placed, every cell is asked
+    (all must answer, or the row waits for the next run); a copy found is rolled back, capacity
+    released. Reads the API database and every cell; writes the cell holding a copy.
+    """
+    orphans = PlacementAttempt.objects.filter(
+        ~Exists(BuildRequest.objects.filter(instance_uuid=OuterRef("instance_uuid")))
+    ).values_list("instance_uuid", flat=True)[:limit]
+    removed = 0
+    for instance_uuid in list(orphans):
+        placed = InstanceMapping.objects.filter(instance_uuid=instance_uuid, cell__isnull=False).exists()
+        if not placed:
+            try:
+                existing = _find_existing(instance_uuid, every_cell_must_answer=True)
+            except CellsDidNotAnswer as exc:
+                logger.warning("Cancelled build %s may be in a cell that does not answer (%s)", instance_uuid, exc)
+                continue
+            if existing is not None:
+                cell, _ = existing
+                logger.warning("Removing cancelled build %s left in cell %s by a crash", instance_uuid, cell.identity)
+                _rollback_instance(cell, instance_uuid)
+                removed += 1
+        _attempt_end(instance_uuid)
+    return removed
+
+
+# Outcomes that mean the conductor got something done (anything else: do not retry at once).
+PROGRESS = ("placed", "buried", "adopted", "cancelled", "reaped")
+
+
 def conductor_run_once(*, limit: int = 50) -> dict[str, int]:
-    """Place up to ``limit`` waiting build requests; returns a count per outcome."""
+    """Reap cancelled attempts, then place up to ``limit`` waiting build requests; returns a count per outcome."""
     counts: dict[str, int] = {}
+    reaped = placement_attempts_reap(limit=limit)
+    if reaped:
+        counts["reaped"] = reaped
     for uuid in pending_build_requests(limit):
         try:
             outcome = build_request_place(uuid)
@@ -251,7 +349,8 @@ def conductor_loop(*, interval: float = 1.0, batch: int = 50, stop=None, on_batc
         counts = conductor_run_once(limit=batch)
         if on_batch is not None and counts:
             on_batch(counts)
-        if not counts:
+        if not any(counts.get(outcome) for outcome in PROGRESS):
+            # Idle, or only build requests that wait for a cell or keep failing: no busy loop.
             time.sleep(interval)
         # Long-lived worker: let Django recycle connections that went stale or too old.
         for connection in connections.all(initialized_only=True):

@@ -243,6 +243,28 @@ class BuildRequest(ApiModel):
         return f"build request {self.instance_uuid}"
 
 
+class PlacementAttempt(ApiModel):
+    """A conductor began placing this build request (not Nova's: its own table).
+
+    Committed before the conductor writes anything into a cell, and deleted in the API
+    transaction that finishes the build request. A row that outlives its attempt means a cell
+    may hold the instance already: the next attempt adopts it, and waits while a cell cannot
+    say; if the build request is gone (deleted by its user meanwhile), the conductor removes
+    what the cells hold of it.
+    """
+
+    instance_uuid = UUIDCharField()
+
+    class Meta:
+        db_table = "cellsv2_placement_attempts"
+        constraints = [
+            models.UniqueConstraint(fields=["instance_uuid"], name="uniq_cellsv2_placement_attempts0instance_uuid")
+        ]
+
+    def __str__(self) -> str:
+        return f"placement attempt {self.instance_uuid}"
+
+
 class RequestSpec(ApiModel):
     """What was asked for when a server was created, kept for its whole life (Nova's request_specs)."""
 

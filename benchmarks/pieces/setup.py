@@ -57,12 +57,12 @@ def compute_node(cell_alias: str, host: str = "bench-host-1"):
 def place_servers(transport, count: int = 1, name: str = "placed") -> list[str]:
     """Create servers through the API (worker mode), then place them with the conductor."""
     from benchmarks.common import IMAGE
-    from servers.conductor import conductor_run_once
+    from servers.conductor import PROGRESS, conductor_run_once
 
     uuids = []
     for i in range(count):
         body = {"server": {"name": f"{name}-{i}", "flavorRef": "1", "imageRef": IMAGE, "networks": "none"}}
         uuids.append(transport.call("POST", "/v2.1/servers", body)["server"]["id"])
-    while conductor_run_once(limit=200):
+    while any(conductor_run_once(limit=200).get(outcome) for outcome in PROGRESS):
         pass
     return uuids

@@ -82,6 +82,7 @@ def seed_deployment(cells) -> Deployment:
         InstanceFault,
         InstanceMetadata,
         InstanceSystemMetadata,
+        PlacementAttempt,
         RequestSpec,
         ShadowInstance,
         ShadowInstanceExtra,
@@ -159,6 +160,7 @@ def seed_deployment(cells) -> Deployment:
         instance_uuid=d.active, spec=request_spec_dump({"instance_uuid": d.active, "project_id": "proj1"})
     )
     InstanceMapping.objects.create(instance_uuid=d.building, cell=None, project_id="proj1", user_id="alice")
+    PlacementAttempt.objects.create(instance_uuid=d.building)
 
     group = InstanceGroup.objects.create(uuid=new_uuid(), name="web", project_id="proj1", user_id="alice")
     InstanceGroupPolicy.objects.create(group=group, policy="anti-affinity", rules=None)

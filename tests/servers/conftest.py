@@ -124,14 +124,14 @@ def topology(cells, default_flavors) -> Topology:
 
 
 def place_all() -> dict:
-    """Run the conductor until no build request is left (what a worker would do)."""
+    """Run the conductor until a run gets nothing done (what a worker would do); the outcome counts."""
     total: dict = {}
     while True:
         counts = conductor.conductor_run_once()
-        if not counts:
-            return total
         for key, value in counts.items():
             total[key] = total.get(key, 0) + value
+        if not any(counts.get(outcome) for outcome in conductor.PROGRESS):
+            return total
 
 
 # --- reading the databases directly ---------------------------------------------------------------

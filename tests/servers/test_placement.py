@@ -6,12 +6,12 @@ import threading
 import pytest
 from django.db import DatabaseError, connections, transaction
 
-from cellsv2.cells import cells_cache_clear
+from cellsv2.cells import DID_NOT_RESPOND, cells_cache_clear
 from mappings.models import CellMapping, HostMapping
 from servergroups.selectors import servergroup_get
 from servergroups.services import servergroup_create
 from servers import conductor, scheduler
-from servers.models import BuildRequest
+from servers.models import BuildRequest, PlacementAttempt
 from servers.services import flavor_create
 from tests.conftest import ALL_DATABASES, CELL_ALIASES, requires_postgres
 from tests.servers.conftest import (
@@ -371,6 +371,77 @@ class TestCrashRepair:
         assert conductor.conductor_run_once() == {"adopted": 1}
         assert len(cells_holding(uuid)) == 1
 
+    def cell_stops_answering(self, monkeypatch, alias):
+        """The conductor hears nothing from ``alias`` (as from a cell that is down or too slow)."""
+        real = conductor.scatter_gather_cells
+        silent = topology_cell_uuid(alias)
+
+        def scatter_gather(cell_list, fn, *args, **kwargs):
+            results = real(cell_list, fn, *args, **kwargs)
+            return {uuid: DID_NOT_RESPOND if uuid == silent else result for uuid, result in results.items()}
+
+        monkeypatch.setattr(conductor, "scatter_gather_cells", scatter_gather)
+
+    def test_after_a_crash_the_build_waits_for_the_cell_that_may_hold_it(self, api, topology, monkeypatch):
+        # The crash left the instance in one cell; that cell is down at the next attempt. Placing
+        # it in the other cell would make two servers of one: the build request waits instead.
+        uuid = api.create_uuid()
+        self.crash_after_cell_commit(monkeypatch)
+        assert conductor.conductor_run_once() == {"failed": 1}
+        monkeypatch.undo()
+        [alias] = cells_holding(uuid)
+        self.cell_stops_answering(monkeypatch, alias)
+        assert conductor.conductor_run_once() == {"deferred": 1}
+        assert conductor.conductor_run_once() == {"deferred": 1}
+        assert cells_holding(uuid) == [alias]
+        assert mapping_of(uuid).cell is None and api_rows(uuid)["build_requests"] == 1
+
+        monkeypatch.undo()
+        assert conductor.conductor_run_once() == {"adopted": 1}
+        assert cells_holding(uuid) == [alias] and mapping_of(uuid).cell.name == alias
+        assert not PlacementAttempt.objects.filter(instance_uuid=uuid).exists()
+
+    def test_a_first_attempt_does_not_wait_for_a_cell_that_does_not_answer(self, api, topology, monkeypatch):
+        self.cell_stops_answering(monkeypatch, "cell1")
+        uuid = api.create_uuid()
+        assert conductor.conductor_run_once() == {"placed": 1}
+        assert len(cells_holding(uuid)) == 1
+        assert PlacementAttempt.objects.count() == 0
+
+    def test_a_waiting_build_request_does_not_hold_up_new_ones(self, api, topology, monkeypatch):
+        waiting = api.create_uuid()
+        self.crash_after_cell_commit(monkeypatch)
+        assert conductor.conductor_run_once() == {"failed": 1}
+        monkeypatch.undo()
+        self.cell_stops_answering(monkeypatch, cells_holding(waiting)[0])
+        fresh = api.create_uuid()
+        # One build request per run: the new one goes first although the waiting one is older.
+        assert conductor.conductor_run_once(limit=1) == {"placed": 1}
+        assert len(cells_holding(fresh)) == 1
+        assert conductor.conductor_run_once(limit=1) == {"deferred": 1}
+
+    def test_a_server_deleted_after_a_crash_is_removed_from_its_cell(self, api, topology, monkeypatch):
+        # Nothing points at the copy the crash left: the user's delete cancelled the build request.
+        uuid = api.create_uuid()
+        self.crash_after_cell_commit(monkeypatch)
+        assert conductor.conductor_run_once() == {"failed": 1}
+        monkeypatch.undo()
+        [alias] = cells_holding(uuid)
+        host = instance_in(alias, uuid).host
+        assert usage(topology, host) == (1, 512, 1, 1)
+        assert api("delete", f"/servers/{uuid}").status_code == 204
+        assert api.show(uuid).status_code == 404
+
+        self.cell_stops_answering(monkeypatch, alias)
+        assert conductor.conductor_run_once() == {}
+        assert cells_holding(uuid) == [alias]
+        monkeypatch.undo()
+        assert conductor.conductor_run_once() == {"reaped": 1}
+        assert cells_holding(uuid) == [] and instance_in(alias, uuid, deleted=True) is None
+        assert usage(topology, host) == (0, 0, 0, 0)
+        assert PlacementAttempt.objects.count() == 0
+        assert conductor.conductor_run_once() == {}
+
     def test_a_crash_while_burying_in_cell0_is_adopted_too(self, api, cells, monkeypatch):
         uuid = api.create_uuid()
         self.crash_after_cell_commit(monkeypatch)
@@ -379,6 +450,10 @@ class TestCrashRepair:
         assert conductor.conductor_run_once() == {"adopted": 1}
         assert cells_holding(uuid) == ["cell0"]
         assert len(faults_of("cell0", uuid)) == 1
+
+
+def topology_cell_uuid(alias: str) -> str:
+    return CellMapping.objects.get(name=alias).uuid
 
 
 # --- server groups ---------------------------------------------------------------------------------

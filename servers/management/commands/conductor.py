@@ -10,8 +10,8 @@ the default inline mode it picks up only what inline placement left behind.
 SIGTERM and SIGINT stop it after the batch in progress (placing one build request is a
 transaction that either completes or rolls back), without waiting out the interval; the exit
 code is then 0. ``--once`` places what is waiting now (batch after batch while they make
-progress) and exits: 0 when every build request was dealt with, 1 when some failed and stay
-queued for the next run.
+progress) and exits: 0 when every build request was dealt with, 1 when some failed, or wait
+for a cell that does not answer (``deferred``), and stay queued for the next run.
 """
 
 import logging
@@ -27,9 +27,12 @@ from servers import conductor
 logger = logging.getLogger(__name__)
 
 OK, SOME_FAILED = 0, 1
-# Outcomes that take a build request off the queue; "skipped" and "failed" leave it there.
-PROGRESS = frozenset({"placed", "buried", "adopted", "cancelled"})
-ORDER = ("placed", "buried", "adopted", "cancelled", "skipped", "failed")
+# conductor.PROGRESS: outcomes that got something done; "skipped", "deferred" (waits for a cell)
+# and "failed" leave the build request where it is.
+PROGRESS = frozenset(conductor.PROGRESS)
+# Build requests that stay queued because of a problem (--once then exits 1).
+STUCK = ("deferred", "failed")
+ORDER = ("placed", "buried", "adopted", "cancelled", "reaped", "skipped", "deferred", "failed")
 
 
 def positive_number(kind):
@@ -96,7 +99,7 @@ class Command(OperatorCommand):
 
     def _report(self, counts: dict[str, int]) -> None:
         self.batches += 1
-        self.failed += counts.get("failed", 0)
+        self.failed += sum(counts.get(outcome, 0) for outcome in STUCK)
         total = sum(counts.values())
         now = f"{timezone.now():%Y-%m-%d %H:%M:%S}"
         self.say(f"{now} batch {self.batches}: {total} build requests: {counts_line(counts)}")
