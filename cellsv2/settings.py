@@ -285,6 +285,10 @@ CELLSV2_CONSOLE_SERIAL_PORT_RANGES: dict[str, str] = {}
 # Seconds a console proxy's hold on a connected serial port lasts unless renewed (a proxy that
 # dies frees its ports after this long).
 CELLSV2_CONSOLE_SERIAL_LEASE_SECONDS = env_int("CELLSV2_CONSOLE_SERIAL_LEASE_SECONDS", 30)
+# Concurrent sessions one console token may hold open in one proxy process (0: no limit; not in
+# Nova). A leaked URL cannot open connections to the console without bound; a browser that
+# reconnects while its old socket is still closing stays well under the default.
+CELLSV2_CONSOLE_MAX_SESSIONS_PER_TOKEN = env_int("CELLSV2_CONSOLE_MAX_SESSIONS_PER_TOKEN", 4)
 # Nova's [console] allowed_origins: Origin host names the console proxy accepts besides its own Host.
 CELLSV2_CONSOLE_ALLOWED_ORIGINS = [
     h.strip() for h in os.environ.get("CELLSV2_CONSOLE_ALLOWED_ORIGINS", "").split(",") if h.strip()

@@ -18,12 +18,17 @@ connection the handler:
    every proxy process; the claim is a lease renewed while the session lasts and released when
    it ends).
 
-Refusals answer HTTP 403 (409 for a busy serial port, 400 for ``//``) without upgrading. Then it
+6. counts the session against its token: at most ``CELLSV2_CONSOLE_MAX_SESSIONS_PER_TOKEN`` open
+   at once per token in this process (429 beyond).
+
+Refusals answer HTTP 403 (409 for a busy serial port, 429 for too many sessions of one token,
+400 for ``//``) without upgrading. Then it
 connects to the token's host:port (sending ``CONNECT <internal_access_path>`` first when the token
 has one, as Nova does), relays bytes both ways, and with ``CELLSV2_CONSOLE_ENFORCE_SESSION_TIMEOUT``
 closes the session when the token expires. Every log line goes through ``mask_tokens``.
 """
 
+import hashlib
 import logging
 import os
 import re
@@ -137,7 +142,36 @@ class ConsoleSession:
     connection: ConsoleConnection
     compute_host: str
     serial_holder: str | None = None
+    counted_as: str | None = None  # SessionCounter key while the session counts against its token
     expired: threading.Event = field(default_factory=threading.Event)
+
+
+class SessionCounter:
+    """Open sessions per console token in this process, capped (CELLSV2_CONSOLE_MAX_SESSIONS_PER_TOKEN).
+
+    Keyed by the token's SHA-256: the raw token is never kept.
+    """
+
+    def __init__(self):
+        self._open: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, token: str, limit: int) -> str | None:
+        """Count one more session of ``token``; the key to release, or None when at the limit."""
+        key = hashlib.sha256(token.encode()).hexdigest()
+        with self._lock:
+            if limit and self._open.get(key, 0) >= limit:
+                return None
+            self._open[key] = self._open.get(key, 0) + 1
+        return key
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            left = self._open.get(key, 0) - 1
+            if left > 0:
+                self._open[key] = left
+            else:
+                self._open.pop(key, None)
 
 
 class LeaseKeeper:
@@ -251,6 +285,25 @@ class ConsoleProxyRequestHandler(ProxyRequestHandler):
             raise ConsoleRefused(403, "The console token is invalid or has expired")
         check_origin(self.headers, connection, settings.CELLSV2_CONSOLE_ALLOWED_ORIGINS)
         session = ConsoleSession(connection=connection, compute_host=compute_host)
+        session.counted_as = self.server.sessions.acquire(token, settings.CELLSV2_CONSOLE_MAX_SESSIONS_PER_TOKEN)
+        if session.counted_as is None:
+            raise ConsoleRefused(429, "Too many open sessions for this console token")
+        try:
+            self._claim_serial_port(session)
+        except BaseException:
+            self.server.sessions.release(session.counted_as)
+            raise
+        self.log_message(
+            "Console connection to %s:%s authorized for instance %s",
+            connection.host,
+            connection.port,
+            connection.instance_uuid,
+        )
+        return session
+
+    def _claim_serial_port(self, session: ConsoleSession) -> None:
+        """For a serial console, claim its port in the cell database (SerialPortBusy: 409)."""
+        connection, compute_host = session.connection, session.compute_host
         if connection.console_type == "serial":
             holder = f"{self.server.proxy_id}/{secrets.token_hex(6)}"
             try:
@@ -267,17 +320,14 @@ class ConsoleProxyRequestHandler(ProxyRequestHandler):
                 raise ConsoleRefused(409, f"Serial console port {connection.port} is already connected") from None
             session.serial_holder = holder
             self.server.leases.add(holder, connection.cell_uuid)
-        self.log_message(
-            "Console connection to %s:%s authorized for instance %s",
-            connection.host,
-            connection.port,
-            connection.instance_uuid,
-        )
-        return session
 
     def _end_session(self) -> None:
         session, self.session = self.session, None
-        if session is None or session.serial_holder is None:
+        if session is None:
+            return
+        if session.counted_as is not None:
+            self.server.sessions.release(session.counted_as)
+        if session.serial_holder is None:
             return
         self.server.leases.remove(session.serial_holder)
         c = session.connection
@@ -370,6 +420,7 @@ class ConsoleProxyServer(ThreadingMixIn, WebSocketServer):
         self.target_host = self.target_port = None
         self.proxy_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.leases = LeaseKeeper(settings.CELLSV2_CONSOLE_SERIAL_LEASE_SECONDS)
+        self.sessions = SessionCounter()
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         try:

@@ -78,6 +78,29 @@ class TestNoVNC:
             if not record.name.startswith("websockets"):  # the test's own client logs its request line
                 assert console.token not in record.getMessage() + (record.exc_text or "")
 
+    def test_open_sessions_per_token_are_capped(self, cells, echo_server, start_proxy, settings):
+        settings.CELLSV2_CONSOLE_MAX_SESSIONS_PER_TOKEN = 2
+        uuid = make_instance(cells)
+        console, other = authorize(cells, uuid, echo_server.port), authorize(cells, uuid, echo_server.port)
+        _, base = start_proxy("novnc")
+        url = base + query(token=console.token)
+        with ws(url) as first, ws(url) as second:
+            assert exchange(first, b"one").endswith(b"one") and exchange(second, b"two").endswith(b"two")
+            assert refused(url) == 429
+            # The limit is per token: another URL for the same console still opens.
+            with ws(base + query(token=other.token)) as third:
+                assert exchange(third, b"three").endswith(b"three")
+        # Closed sessions stop counting (the proxy's thread ends just after the client's close).
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                with ws(url) as again, ws(url) as and_again:
+                    assert exchange(again, b"4").endswith(b"4") and exchange(and_again, b"5").endswith(b"5")
+                break
+            except InvalidStatus as exc:
+                assert exc.response.status_code == 429 and time.monotonic() < deadline
+                time.sleep(0.05)
+
     def test_the_access_url_forms_novnc_and_tempest_use(self, cells, echo_server, start_proxy):
         uuid = make_instance(cells)
         console = authorize(cells, uuid, echo_server.port)
