@@ -10,6 +10,7 @@ tempest see its messages, so we use the same schemas and the same message templa
 """
 
 import re
+import unicodedata
 import uuid
 
 import jsonschema
@@ -33,24 +34,56 @@ INVALID_NAME_LEADING_TRAILING_SPACES = (
 )
 
 
-def _is_printable(value: str) -> bool:
-    return all(ch.isprintable() for ch in value)
+def is_printable(char: str) -> bool:
+    """Nova's parameter_types printable character: no control, format, private-use or surrogate
+    character, no line or paragraph separator (horizontal spaces are printable), and only in the
+    Basic Multilingual Plane its regexes span (U+0000..U+FFFE): an emoji is not printable.
+    """
+    if ord(char) >= 0xFFFF:
+        return False
+    category = unicodedata.category(char)
+    return not category.startswith("C") and (not category.startswith("Z") or category == "Zs")
+
+
+def _is_space(char: str) -> bool:
+    return unicodedata.category(char) == "Zs"
+
+
+def printable_ranges() -> str:
+    """Every printable character (is_printable) as regex character-class ranges, as Nova builds them."""
+    ranges, start, previous = [], None, None
+    for code in range(0xFFFF):
+        if is_printable(chr(code)):
+            if start is None:
+                start = code
+            previous = code
+        elif start is not None:
+            ranges.append((start, previous))
+            start = None
+    if start is not None:
+        ranges.append((start, previous))
+    return "".join(
+        re.escape(chr(first)) if first == last else f"{re.escape(chr(first))}-{re.escape(chr(last))}"
+        for first, last in ranges
+    )
 
 
 @_format_checker.checks("name", raises=InvalidName)
 def _check_name(value) -> bool:
+    # Nova's valid_name_regex: printable characters, neither first nor last a space (Zs).
     if not isinstance(value, str):
         return True
-    if not _is_printable(value) or value != value.strip():
+    if not all(map(is_printable, value)) or (value and (_is_space(value[0]) or _is_space(value[-1]))):
         raise InvalidName(INVALID_NAME_MESSAGE)
     return True
 
 
 @_format_checker.checks("name_with_leading_trailing_spaces", raises=InvalidName)
 def _check_name_spaces(value) -> bool:
+    # Nova's valid_name_leading_trailing_spaces_regex: printable characters, at least one not a space.
     if not isinstance(value, str):
         return True
-    if not _is_printable(value) or not value.strip():
+    if not all(map(is_printable, value)) or all(map(_is_space, value)):
         raise InvalidName(INVALID_NAME_LEADING_TRAILING_SPACES)
     return True
 

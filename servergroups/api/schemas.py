@@ -8,8 +8,6 @@ same constraint is the array form of ``items`` with ``additionalItems: false``.
 import copy
 
 from cellsv2.api import validation
-from cellsv2.api.faults import BadRequest
-from cellsv2.api.validation import INVALID_NAME_MESSAGE
 from servergroups.models import RULE_MAX_SERVER_PER_HOST
 
 NAME = {"type": "string", "minLength": 1, "maxLength": 255, "format": "name"}
@@ -74,17 +72,6 @@ INDEX_QUERY_V275 = {**INDEX_QUERY, "additionalProperties": False}
 
 # Show takes no query parameters; unknown ones are refused from 2.102.
 SHOW_QUERY_V2102 = {"type": "object", "properties": {}, "additionalProperties": False}
-
-
-def check_create(body: dict) -> None:
-    """What Nova's validator checks beyond our shared one; call after the schema passed.
-
-    Nova's name format only accepts characters of the Basic Multilingual Plane (its printable
-    regex spans U+0000..U+FFFF), so an emoji is an invalid name (reliability.md D-7); the shared
-    ``name`` format accepts any printable character.
-    """
-    if any(ord(char) > 0xFFFF for char in body["server_group"]["name"]):
-        raise BadRequest(INVALID_NAME_MESSAGE)
 
 
 # --- responses (documentation only: /openapi.json) ------------------------------------------------

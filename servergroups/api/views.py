@@ -107,7 +107,6 @@ class ServerGroupCollectionView(ServerGroupAPIView):
         else:
             schema = schemas.CREATE
         body = self.validated_body(schema)
-        schemas.check_create(body)
         context = self.context
         policy_authorize(context, POLICY_CREATE, {"project_id": context.project_id})
         values = body["server_group"]

@@ -4,42 +4,14 @@ The same dicts validate the requests and document them; changing one changes the
 """
 
 import copy
-import re
-import unicodedata
 
 from cellsv2.api import validation
 from cellsv2.api.faults import BadRequest
 from servers.selectors import FLAVOR_SORT_DIRS, FLAVOR_SORT_KEYS
 from servers.services import MAX_INT, SQL_SP_FLOAT_MAX
 
-
-def _is_printable(char: str) -> bool:
-    """Nova's parameter_types._is_printable: no control/format characters, no line or paragraph separators."""
-    category = unicodedata.category(char)
-    return not category.startswith("C") and (not category.startswith("Z") or category == "Zs")
-
-
-def _printable_ranges() -> str:
-    """Nova's _build_regex_range(): every printable character of the BMP as regex ranges."""
-    ranges, start, previous = [], None, None
-    for code in range(0xFFFF):
-        if _is_printable(chr(code)):
-            if start is None:
-                start = code
-            previous = code
-        elif start is not None:
-            ranges.append((start, previous))
-            start = None
-    if start is not None:
-        ranges.append((start, previous))
-    return "".join(
-        re.escape(chr(first)) if first == last else f"{re.escape(chr(first))}-{re.escape(chr(last))}"
-        for first, last in ranges
-    )
-
-
 # parameter_types.valid_description_regex: printable characters and spaces, any number of them.
-VALID_DESCRIPTION_REGEX = f"^[{_printable_ranges()}]*$"
+VALID_DESCRIPTION_REGEX = f"^[{validation.printable_ranges()}]*$"
 
 NAME = {"type": "string", "minLength": 1, "maxLength": 255, "format": "name"}
 NAME_WITH_LEADING_TRAILING_SPACES = {

@@ -242,7 +242,8 @@ class TestCreateBadInput:
             ("slash/name", "does not match"),
             ("ключ", "does not match"),
             ("clé", "does not match"),
-            ("emoji\U0001f600", "does not match"),
+            # Nova's name format comes first in the allOf and only holds the BMP's characters.
+            ("emoji\U0001f600", NAME_INVALID),
             ("bad\x01name", NAME_INVALID),
             ("tab\tname", NAME_INVALID),
             ("new\nline", NAME_INVALID),
