@@ -1,11 +1,11 @@
-"""Admin of key pairs: API rows, quarantined conflicts, and the legacy rows per cell (read-only)."""
+"""Admin of key pairs: API rows, conflicts, recorded deletions, and the legacy rows per cell (read-only)."""
 
 from django.contrib import admin, messages
 
 from cellsv2.admin import CellModelAdmin, LargeTableAdminMixin, SoftDeleteFilter, register_cell_admin
 from keypairs import services
 from keypairs.exceptions import ConflictNotFound, ConflictUnresolvable, KeypairNotFound
-from keypairs.models import KeyPair, KeyPairConflict, LegacyKeyPair
+from keypairs.models import KeyPair, KeyPairConflict, KeyPairDeletion, LegacyKeyPair
 
 
 @admin.register(KeyPair)
@@ -35,6 +35,25 @@ class KeyPairAdmin(LargeTableAdminMixin, admin.ModelAdmin):
                 services.keypair_delete(user_id=user_id, name=name)
             except KeypairNotFound:
                 continue
+
+
+@admin.register(KeyPairDeletion)
+class KeyPairDeletionAdmin(admin.ModelAdmin):
+    """Key pairs deleted while a cell did not answer: their legacy copies are hidden and dropped."""
+
+    list_display = ("name", "user_id", "created_at")
+    search_fields = ("=user_id", "name")
+    readonly_fields = ("name", "user_id", "created_at", "updated_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # Removing one would let a deleted key come back from its cell; the move clears them.
+        return False
 
 
 @admin.register(KeyPairConflict)

@@ -69,3 +69,22 @@ class KeyPairConflict(ApiModel):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.user_id}) from cell {self.cell_uuid}"
+
+
+class KeyPairDeletion(ApiModel):
+    """A key pair its user deleted while a cell that may hold a legacy copy did not answer.
+
+    The copy must not come back when the cell does: reads skip legacy rows of a deleted name and
+    the move drops them instead of copying them to the API database. Kept only while legacy key
+    pairs remain; the move clears them once every cell has none.
+    """
+
+    user_id = models.CharField(max_length=255)
+    name = models.CharField(max_length=255)
+
+    class Meta:
+        db_table = "key_pair_deletions"
+        constraints = [models.UniqueConstraint(fields=["user_id", "name"], name="uniq_key_pair_deletions0user0name")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.user_id}) deleted"

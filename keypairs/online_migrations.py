@@ -21,7 +21,7 @@ from django.utils import timezone
 from cellsv2.bulk import binary_cursor, insert_missing
 from cellsv2.cells import cell_mappings, cells_answering, on_cells_cache_clear
 from cellsv2.context import target_cell
-from keypairs.models import KeyPair, KeyPairConflict, LegacyKeyPair
+from keypairs.models import KeyPair, KeyPairConflict, KeyPairDeletion, LegacyKeyPair
 from keypairs.serialization import keypair_list_json
 from servers.models import InstanceExtra
 
@@ -290,12 +290,16 @@ def _quarantine(cell, rows: list[tuple]) -> None:
 def _move_rows(cell, alias: str, rows: list[tuple]) -> int:
     """Copy legacy rows to the API database, quarantine conflicts, then soft-delete them in the cell.
 
-    Returns how many rows were dealt with: all of them, but a row whose key was neither inserted
-    nor found in the API database (deleted meanwhile); that one stays live for a later batch.
+    A row of a key its user deleted while this cell did not answer (key_pair_deletions) is only
+    soft-deleted. Returns how many rows were dealt with: all of them, but a row whose key was
+    neither inserted nor found in the API database (deleted meanwhile); that one stays live for
+    a later batch.
     """
-    movable = [row for row in rows if row[2]]
+    # One query per chunk; the table holds a row only for a deletion a down cell missed.
+    deleted = set(KeyPairDeletion.objects.values_list("user_id", "name"))
+    movable = [row for row in rows if row[2] and (row[2], row[1]) not in deleted]
     inserted = _api_keypairs_insert(movable) if movable else 0
-    conflicting = [row for row in rows if not row[2]]
+    conflicting = [row for row in rows if not row[2]]  # no user: it cannot become a key
     retry = set()
     if inserted < len(movable):
         # Some (user_id, name) were in the API database already: ours from an interrupted run, a
@@ -340,7 +344,9 @@ def migrate_keypairs_to_api_db(*, max_count: int) -> tuple[int, int, int]:
     """Move live legacy key pairs from every cell to the API database.
 
     Reads the cells' key_pairs and instance_extra, writes the API key_pairs (created_at kept)
-    and key_pair_conflicts, then soft-deletes the moved cell rows. Does nothing while any
+    and key_pair_conflicts, then soft-deletes the moved cell rows (a key deleted by its user
+    while its cell was down, key_pair_deletions, is only soft-deleted; those records are cleared
+    once no cell holds a legacy key). Does nothing while any
     instance still lacks ``instance_extra.keypairs`` (their metadata would lose the key). A key
     already in the API database with the same material counts as moved; one with different
     material stays, and the cell copy is quarantined for an operator (never silently dropped).
@@ -383,6 +389,10 @@ def migrate_keypairs_to_api_db(*, max_count: int) -> tuple[int, int, int]:
                     cell, alias, scan, upto=started_after[cell.uuid], budget=max_count - found
                 )
             found, done = found + cell_found, done + cell_done
+    if not found:
+        # Every cell was read to its end and holds no live legacy key: no copy is left for a
+        # recorded deletion to hide.
+        KeyPairDeletion.objects.all().delete()
     return found, done, unresolved_conflicts()
 
 

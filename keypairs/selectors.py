@@ -4,6 +4,8 @@ While the move to the API database is under way a key can be in either place (or
 between the copy and the soft delete, in both: the API copy wins and the key is listed once).
 A cell that cannot be reached is skipped with a warning: a down cell must not break key pairs.
 Once no cell holds a live legacy key pair (``legacy_keypairs_present``) the cells are not asked.
+A legacy row of a name its user deleted while its cell did not answer (``key_pair_deletions``)
+is never shown again.
 """
 
 from django.db import connections
@@ -12,7 +14,7 @@ from cellsv2.cells import CellRowsPresence, cells_answering
 from cellsv2.db import CodePointOrder
 from cellsv2.quotas import quota_counter
 from keypairs.exceptions import KeypairNotFound, MarkerNotFound
-from keypairs.models import KeyPair, LegacyKeyPair
+from keypairs.models import KeyPair, KeyPairDeletion, LegacyKeyPair
 
 API = "api"
 _COUNT_SQL = f"SELECT COUNT(*) FROM {KeyPair._meta.db_table} WHERE user_id = %s"
@@ -23,11 +25,25 @@ legacy_keypairs_present = CellRowsPresence(
 )
 
 
-def _in_cells(fn, *, what: str) -> list:
-    """``fn(cell)`` of every cell that answered, in cell order; none while no legacy key is left."""
+def keypair_deleted_names(*, user_id: str) -> set[str]:
+    """Names of the user's key pairs deleted while a cell did not answer (API database)."""
+    return set(KeyPairDeletion.objects.filter(user_id=user_id).values_list("name", flat=True))
+
+
+def _in_cells(user_id: str, fn, *, what: str) -> list:
+    """``fn(legacy)`` in every cell that answered, in cell order, ``legacy`` being the user's live
+    legacy rows but those of deleted names; none while no legacy key is left. One API query
+    (the deleted names) and one per cell.
+    """
     if not legacy_keypairs_present():
         return []
-    return [result for _, result in cells_answering(fn, what=what)[0]]
+    deleted = keypair_deleted_names(user_id=user_id)
+
+    def in_cell(cell):
+        legacy = LegacyKeyPair.objects.live().filter(user_id=user_id)
+        return fn(legacy.exclude(name__in=deleted) if deleted else legacy)
+
+    return [result for _, result in cells_answering(in_cell, what=what)[0]]
 
 
 def keypair_get(*, user_id: str, name: str) -> KeyPair | LegacyKeyPair:
@@ -35,11 +51,9 @@ def keypair_get(*, user_id: str, name: str) -> KeyPair | LegacyKeyPair:
     keypair = KeyPair.objects.filter(user_id=user_id, name=name).first()
     if keypair is not None:
         return keypair
-
-    def in_cell(cell):
-        return LegacyKeyPair.objects.live().filter(user_id=user_id, name=name).first()
-
-    for legacy in _in_cells(in_cell, what=f"key pair {name} of {user_id}"):
+    for legacy in _in_cells(
+        user_id, lambda rows: rows.filter(name=name).first(), what=f"key pair {name} of {user_id}"
+    ):
         if legacy is not None:
             return legacy
     raise KeypairNotFound(name, user_id)
@@ -59,21 +73,16 @@ def keypair_list(*, user_id: str, limit: int | None = None, marker: str | None =
     if limit is not None:
         api = api[:limit]
 
-    def in_cell(cell):
-        rows = (
-            LegacyKeyPair.objects.live()
-            .filter(user_id=user_id)
-            .alias(sort_name=CodePointOrder("name"))
-            .order_by("sort_name")
-        )
+    def in_cell(legacy):
+        rows = legacy.alias(sort_name=CodePointOrder("name")).order_by("sort_name")
         seen_marker = False
         if marker is not None:
-            seen_marker = LegacyKeyPair.objects.live().filter(user_id=user_id, name=marker).exists()
+            seen_marker = legacy.filter(name=marker).exists()
             rows = rows.filter(sort_name__gt=marker)
         return list(rows[:limit] if limit is not None else rows), seen_marker
 
     by_name = {k.name: k for k in api}
-    for rows, seen_marker in _in_cells(in_cell, what=f"the key pairs of {user_id}"):
+    for rows, seen_marker in _in_cells(user_id, in_cell, what=f"the key pairs of {user_id}"):
         marker_found = marker_found or seen_marker
         for row in rows:
             by_name.setdefault(row.name, row)
@@ -87,21 +96,19 @@ def keypair_names(*, user_id: str) -> set[str]:
     """Every key name of a user in the API database and in the cells."""
     names = set(KeyPair.objects.filter(user_id=user_id).values_list("name", flat=True))
 
-    def in_cell(cell):
-        return set(LegacyKeyPair.objects.live().filter(user_id=user_id).values_list("name", flat=True))
+    def in_cell(legacy):
+        return set(legacy.values_list("name", flat=True))
 
-    for cell_names in _in_cells(in_cell, what=f"the key names of {user_id}"):
+    for cell_names in _in_cells(user_id, in_cell, what=f"the key names of {user_id}"):
         names |= cell_names
     return names
 
 
 def keypair_exists_in_cells(*, user_id: str, name: str) -> bool:
-    """True when a live legacy key of that name exists in any cell that answers."""
-
-    def in_cell(cell):
-        return LegacyKeyPair.objects.live().filter(user_id=user_id, name=name).exists()
-
-    return any(_in_cells(in_cell, what=f"key pair {name} of {user_id}"))
+    """True when a live legacy key of that name (not deleted) exists in any cell that answers."""
+    return any(
+        _in_cells(user_id, lambda legacy: legacy.filter(name=name).exists(), what=f"key pair {name} of {user_id}")
+    )
 
 
 def keypair_count_in_api(*, user_id: str) -> int:

@@ -10,7 +10,7 @@ from cellsv2.cells import is_cell_failure, scatter_gather_all_cells
 from cellsv2.quotas import quota_check, quota_reserve
 from keypairs import crypto
 from keypairs.exceptions import ConflictNotFound, ConflictUnresolvable, KeyPairExists, KeypairNotFound
-from keypairs.models import KEY_TYPE_SSH, KEY_TYPE_X509, KeyPair, KeyPairConflict, LegacyKeyPair
+from keypairs.models import KEY_TYPE_SSH, KEY_TYPE_X509, KeyPair, KeyPairConflict, KeyPairDeletion, LegacyKeyPair
 from keypairs.selectors import (
     keypair_count_in_api,
     keypair_exists_in_cells,
@@ -83,8 +83,11 @@ def keypair_create(
 def keypair_delete(*, user_id: str, name: str) -> None:
     """Delete a key pair wherever it lives: hard delete in the API database, soft delete in a cell.
 
-    A key left in both places by an interrupted move is removed from both. Raises KeypairNotFound.
-    The cells are asked only while some still hold legacy key pairs (``legacy_keypairs_present``).
+    A key left in both places by an interrupted move is removed from both. The cells are asked
+    only while some still hold legacy key pairs (``legacy_keypairs_present``); when one does not
+    answer, the deletion is recorded (``key_pair_deletions``) so that a copy it may hold is never
+    shown or moved to the API database once it is back. Raises KeypairNotFound when no database
+    that answered had the key.
     """
     # One plain DELETE, atomic on its own: a key pair has no signals or cascades to collect, so
     # neither the ORM's collector nor a transaction around it.
@@ -99,11 +102,21 @@ def keypair_delete(*, user_id: str, name: str) -> None:
     def in_cell(cell):
         return LegacyKeyPair.objects.live().filter(user_id=user_id, name=name).soft_delete()
 
+    silent = False
     for uuid, result in scatter_gather_all_cells(in_cell).items():
         if is_cell_failure(result):
-            logger.warning("Could not delete key pair %s of %s in cell %s: %s", name, user_id, uuid, result)
+            logger.warning(
+                "Cell %s did not answer while key pair %s of %s was deleted: recording the deletion (%s)",
+                uuid,
+                name,
+                user_id,
+                result,
+            )
+            silent = True
             continue
         deleted += result
+    if silent:
+        KeyPairDeletion.objects.get_or_create(user_id=user_id, name=name)
     if not deleted:
         raise KeypairNotFound(name, user_id)
 

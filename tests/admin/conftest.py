@@ -62,7 +62,7 @@ def seed_deployment(cells) -> Deployment:
     """Rows of every model, across the API database and the three cells."""
     from cellsv2.models import ApiToken, Project, Quota, QuotaLock, RoleAssignment
     from consoles.models import ConsoleAuthToken, ConsoleSerialPort
-    from keypairs.models import KeyPair, KeyPairConflict, LegacyKeyPair
+    from keypairs.models import KeyPair, KeyPairConflict, KeyPairDeletion, LegacyKeyPair
     from mappings.models import HostMapping, InstanceMapping
     from servergroups.models import (
         InstanceGroup,
@@ -170,6 +170,7 @@ def seed_deployment(cells) -> Deployment:
 
     KeyPair.objects.create(name="key", user_id="alice", fingerprint="11:22", public_key="ssh-rsa BBB")
     KeyPairConflict.objects.create(cell_uuid=cell1.uuid, legacy_id=1, name="clash", user_id="alice")
+    KeyPairDeletion.objects.create(name="deleted-while-down", user_id="alice")
     flavor = Flavor.objects.create(name="admin-test", flavorid="admin-test", memory_mb=512, vcpus=1, root_gb=1)
     FlavorExtraSpec.objects.create(flavor=flavor, key="hw:cpu_policy", value="dedicated")
     FlavorProject.objects.create(flavor=flavor, project_id="proj1")

@@ -9,13 +9,20 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 import cellsv2.cells
-from cellsv2.cells import cells_cache_clear, is_cell_failure, scatter_gather_all_cells
+from cellsv2.cells import (
+    DID_NOT_RESPOND,
+    cells_cache_clear,
+    is_cell_failure,
+    scatter_gather_all_cells,
+    scatter_gather_cells,
+)
 from cellsv2.context import target_cell
 from cellsv2.quotas import OverQuota, quota_set, quota_usage
 from keypairs import crypto, selectors, services
 from keypairs.crypto import InvalidKeypair
 from keypairs.exceptions import ConflictNotFound, KeyPairExists, KeypairNotFound, MarkerNotFound
-from keypairs.models import KeyPair, KeyPairConflict, LegacyKeyPair
+from keypairs.models import KeyPair, KeyPairConflict, KeyPairDeletion, LegacyKeyPair
+from keypairs.online_migrations import migrate_keypairs_to_api_db
 from tests.conftest import ALL_DATABASES, CELL_ALIASES, on_postgres, requires_postgres
 from tests.keypairs import keys
 from tests.keypairs.helpers import api_key, api_names, legacy_key, legacy_rows
@@ -379,6 +386,51 @@ class TestDownCell:
         services.keypair_delete(user_id=USER, name="b")
         services.keypair_delete(user_id=USER, name="a")
         assert names(selectors.keypair_list(user_id=USER)) == ["c"]
+
+    def silence(self, monkeypatch, cell):
+        """keypair_delete hears nothing from ``cell`` (down or too slow at that moment)."""
+
+        def scatter_gather(fn, *args, **kwargs):
+            others = [c for c in cellsv2.cells.cell_mappings() if c.uuid != cell.uuid]
+            return {**scatter_gather_cells(others, fn, *args, **kwargs), cell.uuid: DID_NOT_RESPOND}
+
+        monkeypatch.setattr(services, "scatter_gather_all_cells", scatter_gather)
+
+    def test_a_key_deleted_while_its_cell_is_down_does_not_come_back(self, cells, monkeypatch):
+        # "both": the API copy and a cell copy an interrupted move left; "cell-only": not moved yet.
+        api_key(USER, "both")
+        legacy_key("cell1", USER, "both")
+        legacy_key("cell1", USER, "cell-only")
+        legacy_key("cell1", USER, "kept")
+        self.silence(monkeypatch, cells["cell1"])
+        services.keypair_delete(user_id=USER, name="both")
+        with pytest.raises(KeypairNotFound):  # no database that answered had it
+            services.keypair_delete(user_id=USER, name="cell-only")
+        assert sorted(KeyPairDeletion.objects.values_list("name", flat=True)) == ["both", "cell-only"]
+
+        monkeypatch.undo()  # the cell is back, its copies with it
+        for name in ("both", "cell-only"):
+            with pytest.raises(KeypairNotFound):
+                selectors.keypair_get(user_id=USER, name=name)
+        assert names(selectors.keypair_list(user_id=USER)) == ["kept"]
+        assert selectors.keypair_count(PROJECT, USER) == 1
+        new_key = keys.openssh_public_key()
+        create("both", new_key)  # the name is free again
+
+        assert migrate_keypairs_to_api_db(max_count=50) == (3, 3, 0)
+        assert sorted(KeyPair.objects.values_list("name", flat=True)) == ["both", "kept"]
+        assert KeyPair.objects.get(name="both").public_key == new_key
+        assert not KeyPairConflict.objects.exists()
+        with target_cell("cell1"):
+            assert not LegacyKeyPair.objects.live().exists()
+        # Once no cell holds a legacy key the records have nothing left to hide.
+        assert migrate_keypairs_to_api_db(max_count=50) == (0, 0, 0)
+        assert not KeyPairDeletion.objects.exists()
+
+    def test_with_every_cell_answering_nothing_is_recorded(self, cells):
+        legacy_key("cell1", USER, "k")
+        services.keypair_delete(user_id=USER, name="k")
+        assert not KeyPairDeletion.objects.exists()
 
 
 # --- once no cell holds legacy key pairs ---------------------------------------------------------
