@@ -15,6 +15,7 @@ from cellsv2.admin import CellModelAdmin, instance_location_link, register_cell_
 from servergroups import services
 from servergroups.models import (
     InstanceGroup,
+    InstanceGroupDeletion,
     InstanceGroupMember,
     InstanceGroupPolicy,
     LegacyInstanceGroup,
@@ -91,6 +92,25 @@ class InstanceGroupAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for uuid in queryset.values_list("uuid", flat=True):
             services.servergroup_delete(uuid=uuid)
+
+
+@admin.register(InstanceGroupDeletion)
+class InstanceGroupDeletionAdmin(admin.ModelAdmin):
+    """Groups deleted while a cell did not answer: their legacy copies are hidden and dropped."""
+
+    list_display = ("uuid", "created_at")
+    search_fields = ("=uuid",)
+    readonly_fields = ("uuid", "created_at", "updated_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # Removing one would let a deleted group come back from its cell; the move clears them.
+        return False
 
 
 # --- cells ---------------------------------------------------------------------------------------

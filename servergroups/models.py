@@ -114,6 +114,24 @@ class InstanceGroupMember(ApiModel):
         return self.instance_uuid or ""
 
 
+class InstanceGroupDeletion(ApiModel):
+    """A server group deleted while a cell that may hold a legacy copy did not answer.
+
+    The copy must not come back with the cell: reads skip legacy groups of a recorded uuid and
+    the move drops them instead of copying them. The move clears the records once no cell holds
+    a legacy group.
+    """
+
+    uuid = UUIDCharField()
+
+    class Meta:
+        db_table = "instance_group_deletions"
+        constraints = [models.UniqueConstraint(fields=["uuid"], name="uniq_instance_group_deletions0uuid")]
+
+    def __str__(self) -> str:
+        return f"server group {self.uuid} deleted"
+
+
 class LegacyInstanceGroup(SoftDeleteMixin, CellModel):
     """A server group still in a cell database, from before server groups moved to the API database."""
 

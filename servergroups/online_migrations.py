@@ -34,6 +34,7 @@ from cellsv2.context import target_cell
 from servergroups.exceptions import CellsUnavailable
 from servergroups.models import (
     InstanceGroup,
+    InstanceGroupDeletion,
     InstanceGroupMember,
     InstanceGroupPolicy,
     LegacyInstanceGroup,
@@ -95,13 +96,15 @@ def _soft_delete_copied(group_ids: list[int]) -> None:
     legacy_servergroups_soft_delete(group_ids=group_ids)
 
 
-def _migrate_cell(cell, budget: int) -> int:
-    """Move up to ``budget`` live groups of one cell; how many were moved."""
+def _migrate_cell(cell, budget: int, deleted: set[str]) -> int:
+    """Move up to ``budget`` live groups of one cell; how many were moved (or dropped: a group of
+    ``deleted``, deleted by its user while this cell did not answer, is only soft-deleted)."""
     with target_cell(cell) as alias, transaction.atomic(using=alias):
-        groups = list(LegacyInstanceGroup.objects.live().select_for_update(skip_locked=True).order_by("id")[:budget])
-        if not groups:
+        claimed = list(LegacyInstanceGroup.objects.live().select_for_update(skip_locked=True).order_by("id")[:budget])
+        if not claimed:
             return 0
-        ids = [group.id for group in groups]
+        ids = [group.id for group in claimed]
+        groups = [group for group in claimed if group.uuid not in deleted]
         policies, members = defaultdict(list), defaultdict(list)
         rows = LegacyInstanceGroupPolicy.objects.live().filter(group_id__in=ids).order_by("id")
         for group_id, policy in rows.values_list("group_id", "policy"):
@@ -109,11 +112,13 @@ def _migrate_cell(cell, budget: int) -> int:
         rows = LegacyInstanceGroupMember.objects.live().filter(group_id__in=ids).order_by("id")
         for group_id, instance_uuid in rows.values_list("group_id", "instance_id"):
             members[group_id].append(instance_uuid)
-        new = _copy_to_api(groups, policies, members)
+        new = _copy_to_api(groups, policies, members) if groups else 0
         _soft_delete_copied(ids)
     if new < len(groups):
         logger.info("%d server groups of cell %s were already in the API database", len(groups) - new, cell.identity)
-    return len(groups)
+    if len(groups) < len(claimed):
+        logger.info("%d deleted server groups of cell %s dropped", len(claimed) - len(groups), cell.identity)
+    return len(claimed)
 
 
 def migrate_instance_groups_to_api_db(*, max_count: int) -> tuple[int, int]:
@@ -121,24 +126,30 @@ def migrate_instance_groups_to_api_db(*, max_count: int) -> tuple[int, int]:
 
     Reads and soft-deletes the cells' instance_groups, instance_group_policy and
     instance_group_member; writes the same tables of the API database (same uuids). Touches at
-    most ``max_count`` groups. Returns (found, done): found = groups claimed, done = groups moved
+    most ``max_count`` groups; a group deleted while its cell was down (instance_group_deletions)
+    is dropped, not copied, and the records are cleared once no cell holds a legacy group. Returns
+    (found, done): found = groups claimed, done = groups moved
     (all of them: a uuid already in the API database counts as moved). A cell that fails is
     logged and skipped; if no cell moved anything and one failed, raises CellsUnavailable so the
     runner reports the error.
     """
     found = 0
     failed = []
+    deleted = set(InstanceGroupDeletion.objects.values_list("uuid", flat=True))
     for cell in cell_mappings():
         budget = max_count - found
         if budget <= 0:
             break
         try:
-            found += _migrate_cell(cell, budget)
+            found += _migrate_cell(cell, budget, deleted)
         except (DatabaseError, CellDatabaseUnusable, CellNotFound) as exc:
             logger.error("migrate_instance_groups_to_api_db: cell %s failed: %s", cell.identity, exc)
             failed.append(cell.identity)
     if failed and not found:
         raise CellsUnavailable(failed)
+    if not found and not failed and deleted:
+        # Every cell answered and holds no live legacy group: nothing is left for a record to hide.
+        InstanceGroupDeletion.objects.filter(uuid__in=deleted).delete()
     return found, found
 
 

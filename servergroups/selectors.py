@@ -33,6 +33,7 @@ from mappings.models import InstanceMapping
 from servergroups.exceptions import ServerGroupNotFound
 from servergroups.models import (
     InstanceGroup,
+    InstanceGroupDeletion,
     InstanceGroupMember,
     InstanceGroupPolicy,
     LegacyInstanceGroup,
@@ -182,10 +183,17 @@ def _from_api_row(columns: list, policies: dict, members: dict) -> ServerGroup:
     )
 
 
-def _legacy_queryset(project_id: str | None) -> QuerySet[LegacyInstanceGroup]:
-    """Live legacy groups with their live policies and members (call inside target_cell)."""
+def _deleted_uuids() -> set[str]:
+    """Uuids of the groups deleted while a cell did not answer (API database; a handful at most)."""
+    return set(InstanceGroupDeletion.objects.values_list("uuid", flat=True))
+
+
+def _legacy_queryset(project_id: str | None, deleted: set[str]) -> QuerySet[LegacyInstanceGroup]:
+    """Live legacy groups with their live policies and members, but those of ``deleted`` uuids
+    (call inside target_cell)."""
+    live = LegacyInstanceGroup.objects.live()
     groups = (
-        LegacyInstanceGroup.objects.live()
+        (live.exclude(uuid__in=deleted) if deleted else live)
         .prefetch_related(
             Prefetch("policies", queryset=LegacyInstanceGroupPolicy.objects.live().order_by("id")),
             Prefetch("members", queryset=LegacyInstanceGroupMember.objects.live().order_by("id")),
@@ -211,16 +219,17 @@ def _from_legacy(group: LegacyInstanceGroup, cell_uuid: str) -> ServerGroup:
     )
 
 
-def _first_legacy(build: Callable[[], QuerySet[LegacyInstanceGroup]], *, what: str) -> ServerGroup | None:
-    """The first legacy group ``build()`` finds, asking every cell at once; cells in order.
+def _first_legacy(build: Callable[[set], QuerySet[LegacyInstanceGroup]], *, what: str) -> ServerGroup | None:
+    """The first legacy group ``build(deleted uuids)`` finds, asking every cell at once; cells in order.
 
     No cell is asked once none holds live legacy groups (``legacy_groups_present``).
     """
     if not legacy_groups_present():
         return None
+    deleted = _deleted_uuids()
 
     def in_cell(cell):
-        group = build().first()
+        group = build(deleted).first()
         return _from_legacy(group, cell.uuid) if group is not None else None
 
     for _, found in cells_answering(in_cell, what=what)[0]:
@@ -250,7 +259,9 @@ def servergroup_get(*, uuid: str, project_id: str | None = None, context=None) -
     found = _api_groups(*_in_project("g.uuid = %s", [uuid], project_id))
     if found:
         return found[0]
-    legacy = _first_legacy(lambda: _legacy_queryset(project_id).filter(uuid=uuid), what=f"group {uuid}")
+    legacy = _first_legacy(
+        lambda deleted: _legacy_queryset(project_id, deleted).filter(uuid=uuid), what=f"group {uuid}"
+    )
     if legacy is None:
         raise ServerGroupNotFound(uuid)
     return legacy
@@ -265,7 +276,9 @@ def servergroup_get_by_name(*, name: str, project_id: str | None = None) -> Serv
     found = _api_groups(f"g.id IN (SELECT id FROM {_GROUPS} WHERE {first} ORDER BY id LIMIT 1)", params)
     if found:
         return found[0]
-    legacy = _first_legacy(lambda: _legacy_queryset(project_id).filter(name=name), what=f"group named {name}")
+    legacy = _first_legacy(
+        lambda deleted: _legacy_queryset(project_id, deleted).filter(name=name), what=f"group named {name}"
+    )
     if legacy is None:
         raise ServerGroupNotFound(name)
     return legacy
@@ -285,7 +298,9 @@ def servergroup_get_by_instance(*, instance_uuid: str, project_id: str | None = 
     if found:
         return found[0]
     legacy = _first_legacy(
-        lambda: _legacy_queryset(project_id).filter(members__instance_id=instance_uuid, members__deleted=0),
+        lambda deleted: _legacy_queryset(project_id, deleted).filter(
+            members__instance_id=instance_uuid, members__deleted=0
+        ),
         what=f"the group of instance {instance_uuid}",
     )
     if legacy is None:
@@ -337,9 +352,10 @@ def _legacy_groups_not_in_api(project_id: str | None) -> list[ServerGroup]:
 
     if not legacy_groups_present():
         return []
+    deleted = _deleted_uuids()
 
     def in_cell(cell):
-        return [_from_legacy(group, cell.uuid) for group in _legacy_queryset(project_id)]
+        return [_from_legacy(group, cell.uuid) for group in _legacy_queryset(project_id, deleted)]
 
     legacy = [group for _, groups in cells_answering(in_cell, what="server group lists")[0] for group in groups]
     if not legacy:
@@ -477,7 +493,7 @@ def servergroup_count(project_id: str, user_id: str | None = None) -> int:
 
     for _, cell_uuids in cells_answering(in_cell, what="the server_groups quota")[0]:
         uuids |= cell_uuids
-    return len(uuids)
+    return len(uuids - _deleted_uuids())
 
 
 @quota_counter("server_group_members")

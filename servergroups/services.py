@@ -25,6 +25,7 @@ from servergroups.models import (
     POLICY_ANTI_AFFINITY,
     RULE_MAX_SERVER_PER_HOST,
     InstanceGroup,
+    InstanceGroupDeletion,
     InstanceGroupMember,
     InstanceGroupPolicy,
     LegacyInstanceGroup,
@@ -339,9 +340,11 @@ def servergroup_delete(*, uuid: str, project_id: str | None = None) -> None:
     Live legacy copies are soft-deleted in every cell FIRST (group, policies, members), then the
     API rows are hard-deleted (group, policies, members, in one transaction). In that order a
     crash half-way leaves the API copy, which is still listed and can be deleted again; the other
-    order would leave a legacy copy that the online migration would bring back. The cells are
-    asked only while some still hold legacy groups (``legacy_groups_present``): afterwards a
-    delete is one transaction on the API database. Members go with the group even if their
+    order would leave a legacy copy that the online migration would bring back. A cell that does
+    not answer may hold one too: the deletion is then recorded (``instance_group_deletions``), so
+    the copy is never shown nor moved when the cell is back. The cells are asked only while some
+    still hold legacy groups (``legacy_groups_present``): afterwards a delete is one transaction
+    on the API database. Members go with the group even if their
     servers still exist (as in Nova). ``project_id`` limits the delete to that project's group.
     Raises ServerGroupNotFound when nothing was deleted.
     """
@@ -358,13 +361,20 @@ def servergroup_delete(*, uuid: str, project_id: str | None = None) -> None:
             return len(ids)
 
     deleted = 0
+    silent = False
     if selectors.legacy_groups_present():
         for cell_uuid, result in scatter_gather_all_cells(in_cell).items():
             if isinstance(result, int):
                 deleted += result
             else:
-                logger.warning("Server group %s: a legacy copy in cell %s may be left (%s)", uuid, cell_uuid, result)
+                logger.warning(
+                    "Server group %s: cell %s did not answer, recording the deletion (%s)", uuid, cell_uuid, result
+                )
+                silent = True
     with transaction.atomic(using=API):
         deleted_in_api = _api_group_delete(uuid=uuid, project_id=project_id)
+        if silent and (deleted or deleted_in_api):
+            # A legacy copy the silent cell may hold must not come back with it.
+            InstanceGroupDeletion.objects.get_or_create(uuid=uuid)
     if not (deleted or deleted_in_api):
         raise ServerGroupNotFound(uuid)

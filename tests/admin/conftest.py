@@ -66,6 +66,7 @@ def seed_deployment(cells) -> Deployment:
     from mappings.models import HostMapping, InstanceMapping
     from servergroups.models import (
         InstanceGroup,
+        InstanceGroupDeletion,
         InstanceGroupMember,
         InstanceGroupPolicy,
         LegacyInstanceGroup,
@@ -163,6 +164,7 @@ def seed_deployment(cells) -> Deployment:
     PlacementAttempt.objects.create(instance_uuid=d.building)
 
     group = InstanceGroup.objects.create(uuid=new_uuid(), name="web", project_id="proj1", user_id="alice")
+    InstanceGroupDeletion.objects.create(uuid=new_uuid())
     InstanceGroupPolicy.objects.create(group=group, policy="anti-affinity", rules=None)
     for member in (d.active, d.other_cell, d.building, d.unknown):
         InstanceGroupMember.objects.create(group=group, instance_uuid=member)

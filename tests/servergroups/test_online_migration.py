@@ -176,8 +176,8 @@ class TestMigration:
                 assert migrate_instance_groups_to_api_db(max_count=size) == (size, size)
             # cell: claim, policies, members, 3 soft-delete UPDATEs (+ savepoint statements)
             assert len([q for q in cell_queries if "SAVEPOINT" not in q["sql"]]) == 6
-            # api: existing uuids, insert groups, read ids, insert policies, insert members
-            assert len([q for q in api_queries if "SAVEPOINT" not in q["sql"]]) <= 6
+            # api: recorded deletions, existing uuids, insert groups, read ids, insert policies, insert members
+            assert len([q for q in api_queries if "SAVEPOINT" not in q["sql"]]) <= 7
 
     def test_an_unreachable_cell_is_skipped_and_reported_when_nothing_moved(self, cells):
         from mappings.models import CellMapping
@@ -268,3 +268,61 @@ def test_a_runner_skips_the_groups_another_runner_is_moving(cells, monkeypatch):
         thread.join(timeout=30)
     assert outcome["a"] == (2, 2)
     assert_fully_migrated(expected)
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+class TestDeletedWhileACellIsDown:
+    """A group deleted while a cell holding a legacy copy did not answer never comes back."""
+
+    def silence(self, monkeypatch, alias):
+        from cellsv2.cells import DID_NOT_RESPOND, cell_mappings, scatter_gather_cells
+        from servergroups import services
+
+        def scatter_gather(fn, *args, **kwargs):
+            others = [c for c in cell_mappings() if c.name != alias]
+            silent = next(c for c in cell_mappings() if c.name == alias)
+            return {**scatter_gather_cells(others, fn, *args, **kwargs), silent.uuid: DID_NOT_RESPOND}
+
+        monkeypatch.setattr(services, "scatter_gather_all_cells", scatter_gather)
+
+    def test_the_legacy_copy_is_hidden_then_dropped_by_the_move(self, cells, monkeypatch):
+        from servergroups.exceptions import ServerGroupNotFound
+        from servergroups.models import InstanceGroupDeletion
+        from servergroups.services import servergroup_delete
+        from tests.servergroups.factories import api_group
+
+        # "gone": copied to the API, its cell copy left by an interrupted move; "kept": not moved yet.
+        gone = api_group(name="gone")
+        legacy_group("cell1", uuid=gone.uuid, name="gone")
+        kept = legacy_group("cell2", name="kept")
+        self.silence(monkeypatch, "cell1")
+        servergroup_delete(uuid=gone.uuid)
+        assert list(InstanceGroupDeletion.objects.values_list("uuid", flat=True)) == [gone.uuid]
+
+        monkeypatch.undo()  # cell1 is back, with its copy
+        with pytest.raises(ServerGroupNotFound):
+            selectors.servergroup_get(uuid=gone.uuid)
+        with pytest.raises(ServerGroupNotFound):
+            selectors.servergroup_get_by_name(name="gone")
+        assert [g.uuid for g in selectors.servergroup_list(project_id="proj1")] == [kept.uuid]
+        assert selectors.servergroup_count("proj1") == 1
+
+        assert migrate_instance_groups_to_api_db(max_count=10) == (2, 2)
+        assert list(InstanceGroup.objects.values_list("uuid", flat=True)) == [kept.uuid]
+        with target_cell("cell1"):
+            assert not LegacyInstanceGroup.objects.live().exists()
+        assert migrate_instance_groups_to_api_db(max_count=10) == (0, 0)
+        assert not InstanceGroupDeletion.objects.exists()
+
+    def test_a_group_found_nowhere_that_answered_is_404_and_not_recorded(self, cells, monkeypatch):
+        from servergroups.exceptions import ServerGroupNotFound
+        from servergroups.models import InstanceGroupDeletion
+        from servergroups.services import servergroup_delete
+
+        only_there = legacy_group("cell1")
+        self.silence(monkeypatch, "cell1")
+        with pytest.raises(ServerGroupNotFound):
+            servergroup_delete(uuid=only_there.uuid)
+        assert not InstanceGroupDeletion.objects.exists()
+        monkeypatch.undo()
+        assert selectors.servergroup_get(uuid=only_there.uuid).uuid == only_there.uuid
