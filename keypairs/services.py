@@ -85,9 +85,9 @@ def keypair_delete(*, user_id: str, name: str) -> None:
 
     A key left in both places by an interrupted move is removed from both. The cells are asked
     only while some still hold legacy key pairs (``legacy_keypairs_present``); when one does not
-    answer, the deletion is recorded (``key_pair_deletions``) so that a copy it may hold is never
-    shown or moved to the API database once it is back. Raises KeypairNotFound when no database
-    that answered had the key.
+    answer, a deletion that found the key elsewhere is recorded (``key_pair_deletions``) so that
+    a copy the silent cell may hold is never shown or moved to the API database once it is back.
+    Raises KeypairNotFound when no database that answered had the key (nothing is recorded).
     """
     # One plain DELETE, atomic on its own: a key pair has no signals or cascades to collect, so
     # neither the ORM's collector nor a transaction around it.
@@ -115,10 +115,11 @@ def keypair_delete(*, user_id: str, name: str) -> None:
             silent = True
             continue
         deleted += result
-    if silent:
-        KeyPairDeletion.objects.get_or_create(user_id=user_id, name=name)
     if not deleted:
         raise KeypairNotFound(name, user_id)
+    if silent:
+        # The key was deleted: a copy the silent cell may hold must not come back with it.
+        KeyPairDeletion.objects.get_or_create(user_id=user_id, name=name)
 
 
 def keypair_conflict_resolve(*, conflict_id: int, keep: str) -> KeyPairConflict:
