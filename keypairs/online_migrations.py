@@ -11,7 +11,9 @@ rows. On PostgreSQL the rows travel as arrays bound in binary (``cellsv2.bulk``)
 insert and one soft delete per chunk, whatever its size.
 """
 
+import concurrent.futures
 import logging
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 from django.db import DatabaseError, connections, transaction
@@ -151,9 +153,11 @@ def unresolved_conflicts() -> int:
     return KeyPairConflict.objects.filter(resolved_at=None).count()
 
 
-# Legacy rows read, copied and soft-deleted per statement. The runner's batches (1000) are one
-# chunk; a larger --max-count is moved chunk by chunk, which bounds memory and statement size.
-MOVE_CHUNK = 5000
+# Legacy rows read, copied and soft-deleted per statement; a batch is moved chunk by chunk, which
+# bounds memory and statement size. On PostgreSQL the soft delete of one chunk in its cell runs
+# while the next chunk is read and copied (_soft_deleter), so a runner batch (5000 rows) is
+# several chunks.
+MOVE_CHUNK = 1250
 # The columns of a legacy row as the move reads them, in this order.
 LEGACY_COLUMNS = ("id", "name", "user_id", "fingerprint", "public_key", "type", "created_at")
 
@@ -193,11 +197,43 @@ def _legacy_rows(alias: str, *, after: int, upto: int | None, limit: int) -> lis
     return list(rows.order_by("id").values_list(*LEGACY_COLUMNS)[:limit])
 
 
+_KEYPAIRS_COPY = "COPY key_pairs (name, user_id, fingerprint, public_key, type, created_at) FROM STDIN"
+
+
+def _api_keypairs_copy(rows: list[tuple]) -> int | None:
+    """COPY the rows into the API key_pairs (PostgreSQL); None, and nothing written, when one of
+    them is there already.
+
+    COPY writes each row once, with one probe of the unique index; an INSERT of the same rows
+    costs twice as much. The common case: none of them is there yet.
+    """
+    import psycopg
+
+    api = connections[API]
+    api.ensure_connection()
+    try:
+        # One statement: in autocommit it is all or nothing; inside a transaction, a savepoint.
+        with transaction.atomic(using=API) if api.in_atomic_block else nullcontext(), api.cursor() as cursor:
+            # Django's cursor has no copy(): the driver's, logged as Django logs a query (DEBUG, tests).
+            logged = cursor.debug_sql(_KEYPAIRS_COPY) if hasattr(cursor, "debug_sql") else nullcontext()
+            with logged, cursor.cursor.copy(_KEYPAIRS_COPY) as copy:
+                for row in rows:
+                    copy.write_row(row[1:7])
+    except psycopg.errors.UniqueViolation:
+        return None
+    return len(rows)
+
+
 def _api_keypairs_insert(rows: list[tuple]) -> int:
     """Insert the rows into the API key_pairs, skipping (user_id, name) already there; how many went in."""
     api = connections[API]
+    if api.vendor == "postgresql":
+        copied = _api_keypairs_copy(rows)
+        if copied is not None:
+            return copied
     columns = list(zip(*rows, strict=True))[1:]  # name, user_id, fingerprint, public_key, type, created_at
     if api.vendor == "postgresql":
+        # Some are there already (an interrupted run, another runner, a key created meanwhile).
         return insert_missing(
             API,
             "INSERT INTO key_pairs (name, user_id, fingerprint, public_key, type, created_at) "
@@ -287,13 +323,12 @@ def _quarantine(cell, rows: list[tuple]) -> None:
     )
 
 
-def _move_rows(cell, alias: str, rows: list[tuple]) -> int:
-    """Copy legacy rows to the API database, quarantine conflicts, then soft-delete them in the cell.
+def _move_rows(cell, rows: list[tuple]) -> list[int]:
+    """Copy legacy rows to the API database and quarantine conflicts; the ids to soft-delete.
 
     A row of a key its user deleted while this cell did not answer (key_pair_deletions) is only
-    soft-deleted. Returns how many rows were dealt with: all of them, but a row whose key was
-    neither inserted nor found in the API database (deleted meanwhile); that one stays live for
-    a later batch.
+    to be soft-deleted. Every row is dealt with but one whose key was neither inserted nor found
+    in the API database (deleted meanwhile): that one stays live for a later batch.
     """
     # One query per chunk; the table holds a row only for a deletion a down cell missed.
     deleted = set(KeyPairDeletion.objects.values_list("user_id", "name"))
@@ -314,29 +349,75 @@ def _move_rows(cell, alias: str, rows: list[tuple]) -> int:
                 conflicting.append(row)
     if conflicting:
         _quarantine(cell, conflicting)
-    ids = [row[0] for row in rows if row[0] not in retry]
-    _legacy_soft_delete(alias, ids)
-    return len(ids)
+    return [row[0] for row in rows if row[0] not in retry]
+
+
+@contextmanager
+def _soft_deleter(alias: str):
+    """A thread with its own connection to the cell ``alias`` for the soft deletes, or None.
+
+    The copy of a chunk is bound by the API database and the soft delete of the previous one by
+    the cell's: run at once, on two cores, they take the time of the longer one. Only on
+    PostgreSQL and in autocommit (another connection could not see, and would wait on, rows an
+    open transaction of the caller holds).
+    """
+    if (
+        connections[alias].vendor != "postgresql"
+        or connections[alias].in_atomic_block
+        or connections[API].in_atomic_block
+    ):
+        yield None
+        return
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="keypairs-soft-delete") as pool:
+        try:
+            yield pool
+        finally:
+            pool.submit(connections.close_all).result()
 
 
 def _move_cell(cell, alias: str, scan: _CellScan, *, upto: int | None, budget: int) -> tuple[int, int]:
     """Move up to ``budget`` live legacy rows of one cell with ``scan.after < id <= upto``; (found, done).
 
-    Advances ``scan`` past each chunk once its soft delete is committed (after a crash the chunk
-    is read again).
+    Each chunk is copied to the API database (committed) before its soft delete in the cell
+    starts; the next chunk is read and copied while it runs. Advances ``scan`` past each chunk
+    once its soft delete is committed (after a crash the chunk is read again).
     """
     found = done = 0
-    while budget > 0:
-        limit = min(budget, MOVE_CHUNK)
-        rows = _legacy_rows(alias, after=scan.after, upto=upto, limit=limit)
-        if rows:
-            done += _move_rows(cell, alias, rows)
-            found += len(rows)
-            budget -= len(rows)
-            scan.after = rows[-1][0]
-        scan.at_end = len(rows) < limit
-        if scan.at_end:
-            break
+    read_after = scan.after
+    in_flight = None  # (future of the previous chunk's soft delete, its last id)
+
+    def settle():
+        nonlocal in_flight
+        if in_flight is not None:
+            future, last_id = in_flight
+            in_flight = None
+            concurrent.futures.wait([future])
+            future.result()
+            scan.after = last_id
+
+    with _soft_deleter(alias) as deleter:
+        try:
+            while budget > 0:
+                limit = min(budget, MOVE_CHUNK)
+                rows = _legacy_rows(alias, after=read_after, upto=upto, limit=limit)
+                if rows:
+                    ids = _move_rows(cell, rows)
+                    settle()
+                    if deleter is None:
+                        _legacy_soft_delete(alias, ids)
+                        scan.after = rows[-1][0]
+                    else:
+                        in_flight = (deleter.submit(_legacy_soft_delete, alias, ids), rows[-1][0])
+                    done += len(ids)
+                    found += len(rows)
+                    budget -= len(rows)
+                    read_after = rows[-1][0]
+                scan.at_end = len(rows) < limit
+                if scan.at_end:
+                    break
+        finally:
+            # Never return (or raise) while a soft delete may still be running.
+            settle()
     return found, done
 
 
