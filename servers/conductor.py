@@ -84,14 +84,22 @@ def _find_existing(uuid: str, *, every_cell_must_answer: bool = False):
     return None
 
 
+_ATTEMPT_BEGIN_SQL = (
+    f"INSERT INTO {PlacementAttempt._meta.db_table} (instance_uuid, created_at) VALUES (%s, %s) "
+    "ON CONFLICT (instance_uuid) DO NOTHING"
+)
+
+
 def _attempt_begin(instance_uuid: str) -> bool:
     """Commit the placement attempt row of a build request (API database, before any cell write).
 
     Returns whether a row was there already: an earlier attempt began and did not finish, so a
-    cell may hold the instance.
+    cell may hold the instance. One statement, committed on its own (outside any transaction).
     """
-    _, created = PlacementAttempt.objects.get_or_create(instance_uuid=instance_uuid)
-    return not created
+    connection = connections[API]
+    with connection.cursor() as cursor:
+        cursor.execute(_ATTEMPT_BEGIN_SQL, [instance_uuid, connection.ops.adapt_datetimefield_value(timezone.now())])
+        return cursor.rowcount == 0
 
 
 def _attempt_end(instance_uuid: str) -> None:
