@@ -35,10 +35,25 @@ requires_postgres = pytest.mark.skipif(not on_postgres(), reason="needs PostgreS
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _close_scatter_gather_connections(django_db_setup):
-    """Pool threads hold cell connections; close them before the test databases are dropped."""
+def _close_scatter_gather_connections(django_db_setup, django_db_blocker):
+    """Close what other threads still hold before the test databases are dropped.
+
+    Pool threads hold cell connections (closed with the pool); a thread a test started may still
+    hold one too (a live server's, a client's). On PostgreSQL such a session would make the drop
+    fail and leave the run's databases behind, so the sessions still open on them are ended.
+    """
     yield
     scatter_gather_shutdown()
+    with django_db_blocker.unblock():
+        for alias in ALL_DATABASES:
+            connection = connections[alias]
+            if connection.vendor != "postgresql":
+                continue
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
 
 
 @pytest.fixture(autouse=True)
