@@ -37,8 +37,9 @@ def map_instances(*, count: int, step: int = 2000) -> dict:
 
     cell = map_cells(["cell1"])["cell1"]
     seed_instances("cell1", count)
-    from benchmarks.pieces.migrations import _copy
+    from benchmarks.pieces.migrations import _copy, checkpoint
 
+    checkpoint()
     t0 = time.perf_counter()
     copied = _copy(
         ["cell1"],
@@ -47,6 +48,7 @@ def map_instances(*, count: int, step: int = 2000) -> dict:
         "instance_uuid, cell_id, project_id, user_id, queued_for_delete, created_at",
     )
     copy_s = time.perf_counter() - t0
+    checkpoint()
     processed = 0
     runs = 0
     t0 = time.perf_counter()
