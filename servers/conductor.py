@@ -157,6 +157,8 @@ def _write_instance(cell, instance: dict, spec: dict, *, host=None, node=None, f
         keypairs=instance.get("keypairs") or None,
     )
     system = {"security_groups": json.dumps(instance.get("security_groups") or [])}
+    if host is not None:
+        system[scheduler.CLAIMED_DISK_KEY] = str(scheduler.flavor_disk_gb(flavor))
     if instance.get("locked_reason"):
         system["locked_reason"] = instance["locked_reason"]
     InstanceSystemMetadata.objects.bulk_create(
@@ -273,7 +275,7 @@ def _rollback_instance(cell, instance_uuid: str) -> None:
             node=instance.node,
             vcpus=instance.vcpus or 0,
             memory_mb=instance.memory_mb or 0,
-            disk_gb=(instance.root_gb or 0) + (instance.ephemeral_gb or 0),
+            disk_gb=scheduler.claimed_disk_gb(instance),
         )
         InstanceMetadata.objects.filter(instance=instance).delete()
         InstanceSystemMetadata.objects.filter(instance=instance).delete()

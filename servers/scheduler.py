@@ -1,7 +1,8 @@
 """Choosing a compute host for a server: Nova's filter scheduler, the parts that matter here.
 
 Candidates are the live compute nodes of enabled cells (never cell0) whose host is mapped. Filters:
-enough free vCPUs, RAM and disk after allocation ratios; the requested availability zone; server
+enough free vCPUs, RAM and disk after allocation ratios (disk: root, ephemeral and swap rounded up to
+whole GB, as Nova's placement request counts it); the requested availability zone and host; server
 group policies (affinity, anti-affinity with ``max_server_per_host``). Weighers: the most free RAM
 first (Nova's default spreading), and for soft-affinity / soft-anti-affinity the hosts with more /
 fewer members of the group first.
@@ -11,6 +12,7 @@ capacity``), so two conductors can never both take the last slot of a host.
 """
 
 import logging
+import math
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -18,7 +20,7 @@ from django.db.models import F
 
 from cellsv2.cells import cell_mappings, is_cell_failure, scatter_gather_cells
 from mappings.models import HostMapping
-from servers.models import ComputeNode
+from servers.models import ComputeNode, InstanceSystemMetadata
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +31,30 @@ class NoValidHost(Exception):
     def __init__(self, reason: str = ""):
         message = "No valid host was found. " + (reason or "There are not enough hosts available.")
         super().__init__(message)
+
+
+# instance_system_metadata key holding the disk (GB) a placement claimed on the node, released as
+# claimed whatever the flavor says later. Instances placed before it existed claimed root + ephemeral.
+CLAIMED_DISK_KEY = "cellsv2_claimed_disk_gb"
+
+
+def flavor_disk_gb(flavor: dict) -> int:
+    """Disk a server of this flavor takes on its node: root and ephemeral disk plus swap (MB)
+    rounded up to whole GB, as Nova's placement request counts it."""
+    swap_gb = math.ceil((flavor.get("swap") or 0) / 1024)
+    return (flavor.get("root_gb") or 0) + (flavor.get("ephemeral_gb") or 0) + swap_gb
+
+
+def claimed_disk_gb(instance) -> int:
+    """The disk an instance's placement claimed (reads its cell; call inside target_cell)."""
+    value = (
+        InstanceSystemMetadata.objects.filter(instance=instance, key=CLAIMED_DISK_KEY, deleted=0)
+        .values_list("value", flat=True)
+        .first()
+    )
+    if value is not None and value.isdigit():
+        return int(value)
+    return (instance.root_gb or 0) + (instance.ephemeral_gb or 0)
 
 
 @dataclass
@@ -46,7 +72,7 @@ class HostState:
     placed: int = 0
 
     def fits(self, flavor: dict) -> bool:
-        disk = (flavor.get("root_gb") or 0) + (flavor.get("ephemeral_gb") or 0) + (flavor.get("swap") or 0) / 1024
+        disk = flavor_disk_gb(flavor)
         return (
             self.free_vcpus >= flavor["vcpus"]
             and self.free_ram_mb >= flavor["memory_mb"]
@@ -56,7 +82,7 @@ class HostState:
     def consume(self, flavor: dict) -> None:
         self.free_vcpus -= flavor["vcpus"]
         self.free_ram_mb -= flavor["memory_mb"]
-        self.free_disk_gb -= (flavor.get("root_gb") or 0) + (flavor.get("ephemeral_gb") or 0)
+        self.free_disk_gb -= flavor_disk_gb(flavor)
         self.placed += 1
 
 
@@ -163,7 +189,7 @@ def claim(state: HostState, flavor: dict) -> bool:
     node = node.first()
     if node is None:
         return False
-    disk = (flavor.get("root_gb") or 0) + (flavor.get("ephemeral_gb") or 0)
+    disk = flavor_disk_gb(flavor)
     updated = ComputeNode.objects.filter(
         pk=state.node_id,
         deleted=0,

@@ -504,6 +504,7 @@ def server_delete(*, context, uuid: str, server=None) -> None:
         instance = Instance.objects.live().select_for_update().filter(uuid=uuid).first()
         if instance is None:
             raise ServerNotFound(uuid)
+        claimed_disk = scheduler.claimed_disk_gb(instance)  # before its system metadata goes
         Instance.objects.filter(pk=instance.pk).update(
             vm_state="deleted", task_state=None, power_state=0, terminated_at=now, deleted_at=now, deleted=instance.pk
         )
@@ -516,7 +517,7 @@ def server_delete(*, context, uuid: str, server=None) -> None:
             node=instance.node,
             vcpus=instance.vcpus or 0,
             memory_mb=instance.memory_mb or 0,
-            disk_gb=(instance.root_gb or 0) + (instance.ephemeral_gb or 0),
+            disk_gb=claimed_disk,
         )
     # Console tokens go with their instance, whichever token backend holds them.
     console_auth_token_delete_for_instance(instance_uuid=uuid, cell=mapping.cell)

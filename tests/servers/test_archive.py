@@ -168,7 +168,7 @@ class TestArchive:
             "API_DB.request_specs": 1,
             f"{alias}.instance_extra": 1,
             f"{alias}.instance_metadata": 1,
-            f"{alias}.instance_system_metadata": 1,
+            f"{alias}.instance_system_metadata": 2,
             f"{alias}.instances": 1,
         }
         assert counts(alias, gone) == {
@@ -176,7 +176,7 @@ class TestArchive:
             "instance_extra": (0, 1),
             "instance_faults": (0, 0),
             "instance_metadata": (0, 1),
-            "instance_system_metadata": (0, 1),
+            "instance_system_metadata": (0, 2),
         }
         with target_cell(alias):
             assert not Tag.objects.filter(resource_id=gone).exists()
@@ -265,11 +265,11 @@ class TestBatches:
         assert result.code == 1
         rows = report(result.out)
         assert sum(v for k, v in rows.items() if k.endswith(".instances")) == 1
-        # The one instance took its extra, metadata and system metadata along; nobody else's moved.
-        assert sum(v for k, v in rows.items() if not k.startswith("API_DB")) == 4
+        # The one instance took its extra, metadata and 2 system metadata rows along; nobody else's moved.
+        assert sum(v for k, v in rows.items() if not k.startswith("API_DB")) == 5
         assert rows["API_DB.instance_mappings"] == 1
         (archived,) = [u for u in uuids if not cells_holding(u)]
-        assert set(counts(where[archived], archived).values()) <= {(0, 1), (0, 0)}
+        assert set(counts(where[archived], archived).values()) <= {(0, 2), (0, 1), (0, 0)}
         for uuid in set(uuids) - {archived}:
             left = counts(where[uuid], uuid)
             assert left["instances"] == left["instance_extra"] == left["instance_metadata"] == (1, 0)
@@ -307,8 +307,8 @@ class TestBatches:
         place_all()
         assert {cell_of(u) for u in first} == {"cell1"} and {cell_of(u) for u in second} == {"cell2"}
         delete(*first, *second)
-        rows = report(archive_cmd("--all-cells", "--max_rows", "7", "--verbose").out)
-        # Each server has 3 rows (instance, extra, system metadata). cell1 spends 6 of the 7;
+        rows = report(archive_cmd("--all-cells", "--max_rows", "9", "--verbose").out)
+        # Each server has 4 rows (instance, extra, 2 system metadata). cell1 spends 8 of the 9;
         # cell2 gets the one row left, which still brings a whole instance.
         assert (rows["cell1.instances"], rows["cell1.instance_extra"]) == (2, 2)
         assert (rows["cell2.instances"], rows["cell2.instance_extra"]) == (1, 1)
@@ -482,7 +482,7 @@ class TestPurge:
         where = {uuid: cell_of(uuid) for uuid in uuids}
         delete(*uuids)
         assert archive_cmd("--all-cells").code == 1
-        assert shadow_total() == 8
+        assert shadow_total() == 10
         result = purge_cmd("--all", "--all-cells", "--verbose")
         assert result.code == 0
         lines = result.out.strip().split("\n")
@@ -506,7 +506,7 @@ class TestPurge:
             with target_cell(alias):
                 assert not ShadowInstance.objects.filter(uuid=old).exists()
                 assert not ShadowInstanceExtra.objects.filter(instance_uuid=old).exists()
-        assert shadow_total() == 4
+        assert shadow_total() == 5
         assert purge_cmd("--before", "2021-01-01", "--all-cells").code == 3
 
     def test_purge_one_cell(self, servers, delete, cells):
@@ -607,5 +607,5 @@ def test_two_archivers_at_once_never_move_a_row_twice(api, topology):
     assert not errors and all(not r.failed_cells for r in results), (errors, [r.failed_cells for r in results])
     moved = sum(v for r in results for k, v in r.rows.items() if k.endswith(".instances"))
     assert moved == 8
-    assert shadow_total() == 8 * 4
+    assert shadow_total() == 8 * 5
     assert InstanceMapping.objects.count() == RequestSpec.objects.count() == 0

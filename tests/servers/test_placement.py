@@ -7,11 +7,12 @@ import pytest
 from django.db import DatabaseError, connections, transaction
 
 from cellsv2.cells import DID_NOT_RESPOND, cells_cache_clear
+from cellsv2.context import target_cell
 from mappings.models import CellMapping, HostMapping
 from servergroups.selectors import servergroup_get
 from servergroups.services import servergroup_create
 from servers import conductor, scheduler
-from servers.models import BuildRequest, PlacementAttempt
+from servers.models import BuildRequest, ComputeNode, InstanceSystemMetadata, PlacementAttempt
 from servers.services import flavor_create
 from tests.conftest import ALL_DATABASES, CELL_ALIASES, requires_postgres
 from tests.servers.conftest import (
@@ -164,6 +165,38 @@ class TestHostChoice:
 
 @pytest.mark.usefixtures("worker_mode")
 class TestCapacity:
+    @pytest.fixture
+    def swappy(self, default_flavors):
+        # 1 GB root and 1500 MB swap: 3 GB of disk once the swap is rounded up to whole GB.
+        return flavor_create(name="swappy", memory_mb=256, vcpus=1, root_gb=1, swap=1500, flavorid="swappy")
+
+    def test_swap_is_claimed_in_whole_gb_and_released_as_claimed(self, api, cells, swappy):
+        topology = make_topology(cells, {"only": ("cell1", {"local_gb": 10})})
+        uuid = api.create_uuid(flavorRef="swappy")
+        assert place_all() == {"placed": 1}
+        assert usage(topology, "only") == (1, 256, 3, 1)
+        assert api("delete", f"/servers/{uuid}").status_code == 204
+        assert usage(topology, "only") == (0, 0, 0, 0)
+
+    def test_swap_counts_when_the_scheduler_checks_free_disk(self, api, cells, swappy):
+        topology = make_topology(cells, {"small": ("cell1", {"local_gb": 2})})
+        uuid = api.create_uuid(flavorRef="swappy")
+        assert place_all() == {"buried": 1}
+        assert where(uuid)[0] == "cell0"
+        assert usage(topology, "small") == (0, 0, 0, 0)
+
+    def test_a_server_placed_before_claims_were_recorded_releases_root_and_ephemeral(self, api, cells, swappy):
+        # Such a placement claimed root + ephemeral only: releasing its swap too would free disk
+        # that was never taken.
+        topology = make_topology(cells, {"only": ("cell1", {"local_gb": 10})})
+        uuid = api.create_uuid(flavorRef="swappy")
+        place_all()
+        with target_cell("cell1"):
+            InstanceSystemMetadata.objects.filter(instance_id=uuid, key=scheduler.CLAIMED_DISK_KEY).delete()
+            ComputeNode.objects.filter(host="only").update(local_gb_used=1)
+        assert api("delete", f"/servers/{uuid}").status_code == 204
+        assert usage(topology, "only") == (0, 0, 0, 0)
+
     def test_placement_claims_and_delete_releases(self, api, topology):
         uuids = [api.create_uuid(flavorRef="2") for _ in range(2)]  # m1.small: 1 vCPU, 2048 MB, 20 GB
         place_all()
