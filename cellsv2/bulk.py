@@ -5,10 +5,12 @@ and result rows come back as text. For a batch of thousands of rows passed as ar
 (``unnest(%b::text[], ...)``) that quoting and parsing costs several times the statement itself.
 ``binary_cursor`` binds ``%b`` parameters on the server and reads results in binary. It is still
 a Django cursor wrapper, so query logging, execute wrappers and error translation apply.
-``insert_missing`` inserts such a batch, skipping the rows already there.
+``insert_missing`` inserts such a batch, skipping the rows already there; ``second_connection``
+runs part of a move on another connection at the same time.
 """
 
-from contextlib import nullcontext
+import concurrent.futures
+from contextlib import contextmanager, nullcontext
 
 from django.db import IntegrityError, connections, transaction
 
@@ -49,3 +51,22 @@ def insert_missing(alias: str, insert: str, params: list, *, where_missing: str,
         with binary_cursor(alias) as cursor:
             cursor.execute(f"{insert} {on_conflict}", params)
             return cursor.rowcount
+
+
+@contextmanager
+def second_connection(*aliases: str, name: str):
+    """A one-thread executor whose thread has its own connections (closed at the end), or None.
+
+    For moves bound by the database's CPU: two statements at once, on two connections, use two
+    cores. None unless every alias is PostgreSQL in autocommit: another connection could not
+    see, and would wait on, rows an open transaction of the caller holds. ``name`` names the
+    thread.
+    """
+    if any(connections[alias].vendor != "postgresql" or connections[alias].in_atomic_block for alias in aliases):
+        yield None
+        return
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=name) as pool:
+        try:
+            yield pool
+        finally:
+            pool.submit(connections.close_all).result()

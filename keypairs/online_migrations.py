@@ -13,14 +13,14 @@ insert and one soft delete per chunk, whatever its size.
 
 import concurrent.futures
 import logging
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from django.db import DatabaseError, connections, transaction
 from django.db.models import Case, F, TextField, Value, When
 from django.utils import timezone
 
-from cellsv2.bulk import binary_cursor, insert_missing
+from cellsv2.bulk import binary_cursor, insert_missing, second_connection
 from cellsv2.cells import cell_mappings, cells_answering, on_cells_cache_clear
 from cellsv2.context import target_cell
 from keypairs.models import KeyPair, KeyPairConflict, KeyPairDeletion, LegacyKeyPair
@@ -352,27 +352,14 @@ def _move_rows(cell, rows: list[tuple]) -> list[int]:
     return [row[0] for row in rows if row[0] not in retry]
 
 
-@contextmanager
 def _soft_deleter(alias: str):
     """A thread with its own connection to the cell ``alias`` for the soft deletes, or None.
 
     The copy of a chunk is bound by the API database and the soft delete of the previous one by
-    the cell's: run at once, on two cores, they take the time of the longer one. Only on
-    PostgreSQL and in autocommit (another connection could not see, and would wait on, rows an
-    open transaction of the caller holds).
+    the cell's: run at once, on two cores, they take the time of the longer one (PostgreSQL,
+    autocommit only, on both databases).
     """
-    if (
-        connections[alias].vendor != "postgresql"
-        or connections[alias].in_atomic_block
-        or connections[API].in_atomic_block
-    ):
-        yield None
-        return
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="keypairs-soft-delete") as pool:
-        try:
-            yield pool
-        finally:
-            pool.submit(connections.close_all).result()
+    return second_connection(alias, API, name="keypairs-soft-delete")
 
 
 def _move_cell(cell, alias: str, scan: _CellScan, *, upto: int | None, budget: int) -> tuple[int, int]:

@@ -8,14 +8,13 @@ import concurrent.futures
 import logging
 import uuid as uuid_lib
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from cellsv2.bulk import binary_cursor
+from cellsv2.bulk import binary_cursor, second_connection
 from cellsv2.cells import (
     CELL0_UUID,
     cells_cache_clear,
@@ -397,24 +396,13 @@ def _mappings_insert_in_thread(rows: list[tuple], now) -> None:
     _mappings_insert(rows, now)
 
 
-@contextmanager
 def _second_writer():
     """A thread with its own API connection for the first half of large batches, or None.
 
-    The insert is bound by the upkeep of instance_mappings' six indexes, on one core per
-    statement: two statements at once map half as fast again on two cores. Only on PostgreSQL,
-    and only in autocommit (a second connection could not see, and would wait on, rows the
-    caller's open transaction holds).
+    The insert is bound by the upkeep of instance_mappings' indexes, on one core per statement:
+    two statements at once map half as fast again on two cores (PostgreSQL, autocommit only).
     """
-    api = connections[API]
-    if api.vendor != "postgresql" or api.in_atomic_block:
-        yield None
-        return
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="instances-map") as pool:
-        try:
-            yield pool
-        finally:
-            pool.submit(connections.close_all).result()
+    return second_connection(API, name="instances-map")
 
 
 def _instance_mappings_write(
