@@ -18,6 +18,7 @@ from cellsv2.admin_sites import (
     CellsV2AdminSite,
     EstimatedCountPaginator,
     LargeTableAdminMixin,
+    ReadOnlyAdmin,
     ReadOnlyInline,
     SoftDeleteFilter,
     cell_admin_site,
@@ -39,6 +40,7 @@ __all__ = [
     "CellsV2AdminSite",
     "EstimatedCountPaginator",
     "LargeTableAdminMixin",
+    "ReadOnlyAdmin",
     "ReadOnlyInline",
     "SoftDeleteFilter",
     "cell_admin_site",
@@ -181,17 +183,8 @@ class QuotaAdmin(admin.ModelAdmin):
 
 
 @admin.register(QuotaLock)
-class QuotaLockAdmin(admin.ModelAdmin):
+class QuotaLockAdmin(ReadOnlyAdmin):
     """Rows quota checks lock (one per scope); shown for completeness, never changed here."""
 
     list_display = ("scope", "created_at")
     search_fields = ("scope",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -2,7 +2,7 @@
 
 from django.contrib import admin, messages
 
-from cellsv2.admin import CellModelAdmin, LargeTableAdminMixin, SoftDeleteFilter, register_cell_admin
+from cellsv2.admin import CellModelAdmin, LargeTableAdminMixin, ReadOnlyAdmin, SoftDeleteFilter, register_cell_admin
 from keypairs import services
 from keypairs.exceptions import ConflictNotFound, ConflictUnresolvable, KeypairNotFound
 from keypairs.models import KeyPair, KeyPairConflict, KeyPairDeletion, LegacyKeyPair
@@ -38,22 +38,15 @@ class KeyPairAdmin(LargeTableAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(KeyPairDeletion)
-class KeyPairDeletionAdmin(admin.ModelAdmin):
-    """Key pairs deleted while a cell did not answer: their legacy copies are hidden and dropped."""
+class KeyPairDeletionAdmin(ReadOnlyAdmin):
+    """Key pairs deleted while a cell did not answer: their legacy copies are hidden and dropped.
+
+    Read-only: removing a record would let a deleted key come back from its cell; the move clears them.
+    """
 
     list_display = ("name", "user_id", "created_at")
     search_fields = ("=user_id", "name")
     readonly_fields = ("name", "user_id", "created_at", "updated_at")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # Removing one would let a deleted key come back from its cell; the move clears them.
-        return False
 
 
 @admin.register(KeyPairConflict)

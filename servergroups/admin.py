@@ -11,7 +11,7 @@ still a build request.
 from django.contrib import admin
 from django.db.models import Count
 
-from cellsv2.admin import CellModelAdmin, instance_location_link, register_cell_admin
+from cellsv2.admin import CellModelAdmin, ReadOnlyAdmin, ReadOnlyInline, instance_location_link, register_cell_admin
 from servergroups import services
 from servergroups.models import (
     InstanceGroup,
@@ -22,21 +22,6 @@ from servergroups.models import (
     LegacyInstanceGroupMember,
     LegacyInstanceGroupPolicy,
 )
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class InstanceGroupPolicyInline(ReadOnlyInline):
@@ -95,22 +80,15 @@ class InstanceGroupAdmin(admin.ModelAdmin):
 
 
 @admin.register(InstanceGroupDeletion)
-class InstanceGroupDeletionAdmin(admin.ModelAdmin):
-    """Groups deleted while a cell did not answer: their legacy copies are hidden and dropped."""
+class InstanceGroupDeletionAdmin(ReadOnlyAdmin):
+    """Groups deleted while a cell did not answer: their legacy copies are hidden and dropped.
+
+    Read-only: removing a record would let a deleted group come back from its cell; the move clears them.
+    """
 
     list_display = ("uuid", "created_at")
     search_fields = ("=uuid",)
     readonly_fields = ("uuid", "created_at", "updated_at")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # Removing one would let a deleted group come back from its cell; the move clears them.
-        return False
 
 
 # --- cells ---------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from django.utils.timesince import timesince
 from cellsv2.admin import (
     CellModelAdmin,
     LargeTableAdminMixin,
+    ReadOnlyAdmin,
     ReadOnlyInline,
     SoftDeleteFilter,
     cell_site_url,
@@ -356,20 +357,11 @@ def _age(created_at) -> str:
     return timesince(created_at) if created_at else "-"
 
 
-class ReadOnlyApiAdmin(LargeTableAdminMixin, admin.ModelAdmin):
+class ReadOnlyApiAdmin(LargeTableAdminMixin, ReadOnlyAdmin):
     """Rows only the API and the conductor write: shown, never added, changed or deleted here.
 
     Big tables: counted without a full COUNT on every page (cellsv2.admin.LargeTableAdminMixin).
     """
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(PlacementAttempt)
