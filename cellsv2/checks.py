@@ -1,7 +1,7 @@
 """System checks: every model of this project declares its tier."""
 
 from django.apps import apps
-from django.core.checks import Error, register
+from django.core.checks import Error, Warning, register
 
 from cellsv2.db import model_scope
 
@@ -44,3 +44,26 @@ def check_shared_tables(app_configs=None, **kwargs):
                 )
             )
     return errors
+
+
+@register(deploy=True)
+def check_static_files_collected(app_configs=None, **kwargs):
+    """cellsv2.W003 (check --deploy): with hashed static names, collectstatic must have run.
+
+    Without it every admin page fails. Only a deployment check: migrate and collectstatic run
+    before it in every deployment, and must not warn about each other.
+    """
+    from django.conf import settings
+    from django.contrib.staticfiles.storage import ManifestFilesMixin, staticfiles_storage
+
+    if not isinstance(staticfiles_storage, ManifestFilesMixin):
+        return []
+    if staticfiles_storage.exists(staticfiles_storage.manifest_name):
+        return []
+    return [
+        Warning(
+            f"Static files have not been collected into {settings.STATIC_ROOT}",
+            hint="Run `manage.py collectstatic --noinput` (part of every deployment).",
+            id="cellsv2.W003",
+        )
+    ]

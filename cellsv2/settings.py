@@ -47,6 +47,9 @@ ALLOWED_HOSTS = [h.strip() for h in os.environ.get("CELLSV2_ALLOWED_HOSTS", "127
 
 INSTALLED_APPS = [
     "cellsv2.apps.CellsV2AdminConfig",
+    # Before django.contrib.auth and django.core: its createsuperuser, dbshell, ... (the API
+    # database by default) replace theirs.
+    "cellsv2",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -55,7 +58,6 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "cellsv2",
     "mappings",
     "servers",
     "keypairs",
@@ -66,6 +68,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "cellsv2.api.middleware.ComputeApiMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's and /docs/' CSS and JavaScript) in every mode, DEBUG or not.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     # Django's own session, auth and messages middleware, skipped on /v2.1 (the admin's only).
     "cellsv2.api.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -159,6 +163,9 @@ CELLSV2_SCATTER_GATHER_WORKERS = env_int("CELLSV2_SCATTER_GATHER_WORKERS", 32)
 CELLSV2_AUTH = os.environ.get("CELLSV2_AUTH", "token").strip().lower()
 if CELLSV2_AUTH not in ("token", "headers", "noauth"):
     raise ImproperlyConfigured(f"CELLSV2_AUTH must be token, headers or noauth, not {CELLSV2_AUTH!r}")
+# The Keystone that issues this cloud's tokens, named in 401 answers' WWW-Authenticate
+# (keystonemiddleware's www_authenticate_uri); empty: the embedded token scheme is named.
+CELLSV2_WWW_AUTHENTICATE_URI = os.environ.get("CELLSV2_WWW_AUTHENTICATE_URI", "").strip()
 # Nova's [api] max_limit and its request body cap (oslo.middleware's 114688 bytes).
 CELLSV2_API_MAX_LIMIT = env_int("CELLSV2_API_MAX_LIMIT", 1000)
 CELLSV2_MAX_REQUEST_BODY_SIZE = env_int("CELLSV2_MAX_REQUEST_BODY_SIZE", 114688)
@@ -234,7 +241,15 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT = Path(os.environ.get("CELLSV2_STATIC_ROOT") or DATA_DIR / "static").resolve()
+# WhiteNoise serves what `manage.py collectstatic` put in STATIC_ROOT (compressed copies
+# included) and, with no collectstatic run yet, the apps' own static files: a fresh checkout's
+# admin is styled under any server. Production settings use hashed names instead.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
 
 LOGGING = {
     "version": 1,

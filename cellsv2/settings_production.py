@@ -15,6 +15,14 @@ SECRET_KEY = os.environ.get("CELLSV2_SECRET_KEY", "")
 if len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("Set CELLSV2_SECRET_KEY to a random string of at least 50 characters")
 
+# Static files under content-hashed names, cached for a year by browsers and proxies; needs
+# `manage.py collectstatic` at deployment (`check --deploy` warns, cellsv2.W003, when it was not run).
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = False
+
 # TLS is terminated by the proxy in front of gunicorn, which sets X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = os.environ.get("CELLSV2_SSL_REDIRECT", "true").lower() in ("1", "true", "yes")

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
@@ -40,16 +40,20 @@ def ssh_fingerprint(public_key: str) -> str:
     if len(public_key) > MAX_PUBLIC_KEY_LENGTH:
         raise InvalidKeypair(f"the public key is longer than {MAX_PUBLIC_KEY_LENGTH} characters")
     try:
-        key = serialization.load_ssh_public_key(public_key.encode("utf-8"))
-        # The second whitespace-separated field (as cryptography parsed it): a key without a comment
+        # The second whitespace-separated field (as cryptography parses it): a key without a comment
         # may end in a newline, which is not part of the blob.
         blob = base64.b64decode(public_key.split()[1], validate=True)
+        # The key type inside the blob (cryptography checks it against the text prefix). DSA is
+        # refused before parsing: cryptography deprecates DSA and warns on every use of it.
+        if blob[4 : 4 + int.from_bytes(blob[:4], "big")] == b"ssh-dss":
+            raise InvalidKeypair("DSA (ssh-dss) keys are not supported; use an RSA, ECDSA or Ed25519 key")
+        serialization.load_ssh_public_key(public_key.encode("utf-8"))
+    except InvalidKeypair:
+        raise
     except (ValueError, IndexError, binascii.Error, UnicodeError, TypeError):
         raise InvalidKeypair("failed to generate fingerprint") from None
     except Exception:  # cryptography raises a few other types for exotic garbage
         raise InvalidKeypair("failed to generate fingerprint") from None
-    if isinstance(key, dsa.DSAPublicKey):
-        raise InvalidKeypair("DSA (ssh-dss) keys are not supported; use an RSA, ECDSA or Ed25519 key")
     return _colon_hex(hashlib.md5(blob, usedforsecurity=False).digest())
 
 

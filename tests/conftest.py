@@ -1,5 +1,7 @@
 """Shared fixtures: every test runs against the API database plus cell0, cell1 and cell2."""
 
+import os
+import socket
 import uuid
 from dataclasses import dataclass
 from io import StringIO
@@ -130,3 +132,40 @@ def fresh_database_url(tmp_path, monkeypatch, django_db_blocker):
     unregister_runtime_aliases()
     with psycopg.connect(dbname="postgres", autocommit=True, **dsn) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def standalone_databases():
+    """Environment for a product process with databases of its own, outside the test databases.
+
+    On SQLite nothing (the process makes its files under its CELLSV2_DATA_DIR); in the PostgreSQL
+    run, three new databases (api, cell0, cell1) on the test server, dropped afterwards.
+    """
+    if not on_postgres():
+        yield {}
+        return
+    import psycopg
+
+    conf = connections["api"].settings_dict
+    server = f"postgresql://{conf['USER'] or 'postgres'}@{conf['HOST'] or '127.0.0.1'}:{conf['PORT'] or 5432}"
+    names = {
+        alias: f"cellsv2_standalone_{os.getpid()}_{uuid.uuid4().hex[:6]}_{alias}"
+        for alias in ("api", "cell0", "cell1")
+    }
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        for name in names.values():
+            admin.execute(f'CREATE DATABASE "{name}"')
+    yield {
+        "CELLSV2_API_DATABASE_URL": f"{server}/{names['api']}",
+        "CELLSV2_CELL_DATABASE_URLS": ",".join(f"{a}={server}/{names[a]}" for a in ("cell0", "cell1")),
+    }
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        for name in names.values():
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

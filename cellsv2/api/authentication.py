@@ -63,8 +63,11 @@ def token_hash(token: str) -> str:
 
 class _Authentication(BaseAuthentication):
     def authenticate_header(self, request):
-        base = request.build_absolute_uri("/")
-        return f'Keystone uri="{base}"'
+        # keystonemiddleware names the Keystone that issues tokens; without one (the embedded
+        # modes) the challenge names this API's own token scheme, never a Keystone that is not there.
+        if settings.CELLSV2_WWW_AUTHENTICATE_URI:
+            return f'Keystone uri="{settings.CELLSV2_WWW_AUTHENTICATE_URI}"'
+        return 'Token realm="cellsv2"'
 
 
 class TokenAuthentication(_Authentication):

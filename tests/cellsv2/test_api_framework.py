@@ -308,8 +308,15 @@ class TestTokenAuth:
                 "message": "The request you have made requires authentication.",
             }
         }
-        assert response["WWW-Authenticate"].startswith("Keystone uri=")
+        # No Keystone issues these tokens: the challenge names the API's own scheme, not a Keystone.
+        assert response["WWW-Authenticate"] == 'Token realm="cellsv2"'
         assert response["X-OpenStack-Nova-API-Version"] == "2.1"
+
+    def test_401_names_the_configured_keystone(self, client, token, settings):
+        settings.CELLSV2_WWW_AUTHENTICATE_URI = "https://keystone.example.org/v3"
+        response = client.get("/v2.1/test-echo")
+        assert response.status_code == 401
+        assert response["WWW-Authenticate"] == 'Keystone uri="https://keystone.example.org/v3"'
 
     def test_an_expired_token_is_401(self, client, token):
         from datetime import timedelta

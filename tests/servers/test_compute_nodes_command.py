@@ -49,10 +49,20 @@ class TestAdd:
         [node] = nodes_in("cell1")
         assert result.out.strip() == node.uuid
 
-    def test_without_verbose_nothing_is_printed(self, cells):
+    def test_without_verbose_it_says_what_it_added(self, cells):
         result = add("cell1", "compute-1")
         assert result.code == 0
-        assert result.out == ""
+        assert (
+            result.out
+            == "Added compute node compute-1 to cell cell1 (host compute-1: 8 vCPUs, 4096 MB RAM, 0 GB disk).\n"
+        )
+
+    def test_if_cell_empty_adds_only_the_first_node(self, cells):
+        first = add("cell1", "compute-1", "--if-cell-empty")
+        assert first.code == 0 and first.out.startswith("Added compute node compute-1")
+        second = add("cell1", "compute-2", "--if-cell-empty")
+        assert (second.code, second.out) == (0, "Cell cell1 already has compute nodes: none added.\n")
+        assert [n.host for n in nodes_in("cell1")] == ["compute-1"]
 
     def test_a_second_node_of_the_same_host_needs_its_own_hypervisor_hostname(self, cells):
         assert add("cell1", "compute-1", "--hypervisor-hostname", "node-a").code == 0

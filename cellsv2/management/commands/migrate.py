@@ -12,6 +12,7 @@ from django.db import DatabaseError, connections
 from django.db.migrations.executor import MigrationExecutor
 
 from cellsv2.cells import alias_for_mapping, cells_cache_clear, configured_cell_aliases
+from cellsv2.management.databases import database_alias
 from cellsv2.router import API_ALIAS
 
 
@@ -23,7 +24,8 @@ class Command(DjangoMigrateCommand):
         for action in parser._actions:
             if action.dest == "database":
                 action.default = None
-                action.help = "Only this database (default: api and every cell)."
+                action.choices = None  # a cell by name or uuid too (resolved in handle)
+                action.help = "Only this database: api, or a cell by alias, name or uuid (default: all)."
 
     def get_check_kwargs(self, options):
         kwargs = super().get_check_kwargs(options)
@@ -33,7 +35,7 @@ class Command(DjangoMigrateCommand):
 
     def handle(self, *args, **options):
         if options["database"] is not None:
-            return super().handle(*args, **options)
+            return super().handle(*args, **{**options, "database": database_alias(options["database"])})
         verbosity = options["verbosity"]
         failed = []
         for alias in self._aliases(failed):

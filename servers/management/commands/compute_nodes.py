@@ -41,6 +41,12 @@ class Command(OperatorCommand):
         p.add_argument("--local-gb", dest="local_gb", type=positive_int, default=0)
         p.add_argument("--host-ip", dest="host_ip")
         p.add_argument("--verbose", action="store_true", help="Print the new node's uuid")
+        p.add_argument(
+            "--if-cell-empty",
+            dest="if_cell_empty",
+            action="store_true",
+            help="Add the node only when the cell has no compute node yet (development set-ups; exit 0 either way)",
+        )
         p = sub.add_parser("list", help="List the compute nodes of a cell")
         p.add_argument("--cell", required=True, help="The uuid or name of the cell")
         p = sub.add_parser("delete", help="Remove the compute nodes of a host from a cell")
@@ -55,7 +61,25 @@ class Command(OperatorCommand):
             return 1
         return getattr(self, f"do_{subcommand}")(mapping, **options)
 
-    def do_add(self, cell, *, host, hypervisor_hostname, vcpus, memory_mb, local_gb, host_ip, verbose, **options):
+    def do_add(
+        self,
+        cell,
+        *,
+        host,
+        hypervisor_hostname,
+        vcpus,
+        memory_mb,
+        local_gb,
+        host_ip,
+        verbose,
+        if_cell_empty,
+        **options,
+    ):
+        if if_cell_empty:
+            with target_cell(cell):
+                if selectors.compute_node_list().exists():
+                    self.say(f"Cell {cell.name or cell.uuid} already has compute nodes: none added.")
+                    return 0
         try:
             node = services.compute_node_create(
                 cell=cell,
@@ -70,7 +94,13 @@ class Command(OperatorCommand):
             self.fail(str(exc))
             return 2
         if verbose:
+            # Only the uuid, for scripts that capture it.
             self.say(node.uuid)
+            return 0
+        self.say(
+            f"Added compute node {node.hypervisor_hostname} to cell {cell.name or cell.uuid} "
+            f"(host {node.host}: {node.vcpus} vCPUs, {node.memory_mb} MB RAM, {node.local_gb} GB disk)."
+        )
         return 0
 
     def do_list(self, cell, **options):
