@@ -114,7 +114,7 @@ def test_the_dashboard_shows_every_cell_its_instances_and_the_work_in_flight(ope
     html = page.content.decode()
     for cell in cells.values():
         assert cell.uuid in html
-    assert html.count('class="cell-reachable">reachable<') == 3 and "unreachable</span>" not in html
+    assert html.count('class="cellsv2-badge cellsv2-good">reachable<') == 3 and "unreachable</span>" not in html
     # Links from the dashboard into each tier.
     assert f"{reverse('admin:mappings_instancemapping_changelist')}?cell__isnull=True" in html
     assert f"{reverse('celladmin:servers_instance_changelist')}?cell={cells['cell1'].uuid}" in html
