@@ -321,6 +321,12 @@ def test_cell_states_read_as_operators_read_them_and_the_cell_header_is_legible(
         page.goto(f"{base}/admin/mappings/instancemapping/")
         seen["filters"] = page.locator("#changelist-filter").inner_text()
 
+        # The cell site's index too says which cell, and switches.
+        page.goto(f"{base}/admin/cell/")
+        page.select_option("#cell-select", cells["cell2"].uuid)
+        page.wait_for_selector("#current-cell:has-text('Browsing cell cell2')")
+        shot(page, "18-cell-index")
+
     in_browser(scenario)
     assert seen["cell0"] == "enabled" and seen["cell1"] == "enabled" and seen["cell2"] == "disabled"
     assert seen["header uuid"] == cells["cell1"].uuid

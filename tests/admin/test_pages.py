@@ -139,6 +139,7 @@ def test_the_cell_site_shows_an_error_page_for_an_unreachable_cell(operator, dep
     switched = operator.get(reverse("celladmin:index"), {"cell": "broken"}, follow=True)
     # The index reads no cell table: it renders, with the switcher on the broken cell.
     assert switched.status_code == 200 and unreachable_cell.uuid in switched.content.decode()
+    assert 'id="cell-switcher"' in switched.content.decode()
     for name in (
         "servers_instance_changelist",
         "servers_computenode_changelist",
