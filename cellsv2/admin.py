@@ -14,6 +14,7 @@ from cellsv2 import services as identity
 from cellsv2.admin_sites import (
     VERIFY_LIMIT,
     CellAdminSite,
+    CellListFilter,
     CellModelAdmin,
     CellsV2AdminSite,
     EstimatedCountPaginator,
@@ -22,13 +23,21 @@ from cellsv2.admin_sites import (
     ReadOnlyInline,
     SoftDeleteFilter,
     cell_admin_site,
+    cell_label,
     cell_site_url,
+    clipped,
+    id_column,
     instance_in_cell_url,
     instance_location_link,
     register_cell_admin,
     report_cell_toggle,
     report_verify,
+    short_id,
+    soft_delete_state,
+    state_badge,
     table_row_estimate,
+    uuid_display,
+    when,
 )
 from cellsv2.models import ApiToken, Project, Quota, QuotaLock, RoleAssignment
 from cellsv2.quotas import quota_set
@@ -36,6 +45,7 @@ from cellsv2.quotas import quota_set
 __all__ = [
     "VERIFY_LIMIT",
     "CellAdminSite",
+    "CellListFilter",
     "CellModelAdmin",
     "CellsV2AdminSite",
     "EstimatedCountPaginator",
@@ -44,13 +54,21 @@ __all__ = [
     "ReadOnlyInline",
     "SoftDeleteFilter",
     "cell_admin_site",
+    "cell_label",
     "cell_site_url",
+    "clipped",
+    "id_column",
     "instance_in_cell_url",
     "instance_location_link",
     "register_cell_admin",
     "report_cell_toggle",
     "report_verify",
+    "short_id",
+    "soft_delete_state",
+    "state_badge",
     "table_row_estimate",
+    "uuid_display",
+    "when",
 ]
 
 

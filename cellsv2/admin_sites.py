@@ -31,6 +31,7 @@ from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
@@ -141,6 +142,99 @@ class SoftDeleteFilter(admin.SimpleListFilter):
         if self.value() == "only":
             return queryset.exclude(deleted=0)
         return queryset
+
+
+# --- how values read in lists ----------------------------------------------------------------------
+# Lists must fit a 1400 px screen beside the navigation and filter sidebars: a uuid is shown whole
+# in one monospace line (the static CSS styles its span), long ids that are not the row's own
+# (project, user, cell) by their first characters with the whole in a tooltip, free text cut with
+# an ellipsis, and states as coloured words rather than Django's tick and cross icons.
+
+
+def uuid_display(value):
+    """A uuid, whole, monospace, on one line ("-" when empty)."""
+    if not value:
+        return "-"
+    return format_html('<span class="cellsv2-uuid">{}</span>', value)
+
+
+def short_id(value, length: int = 8):
+    """A long id cut to its first ``length`` characters; the whole id in a tooltip ("-" when empty)."""
+    if not value:
+        return "-"
+    value = str(value)
+    if len(value) <= length + 1:
+        return format_html('<span class="cellsv2-id">{}</span>', value)
+    return format_html('<span class="cellsv2-id" title="{}">{}…</span>', value, value[:length])
+
+
+def clipped(value, width_em: int = 16):
+    """Free text on one line, cut with an ellipsis past ``width_em``; the whole text in a tooltip."""
+    if value in (None, ""):
+        return "-"
+    return format_html(
+        '<span class="cellsv2-clip" style="max-width:{}em" title="{}">{}</span>', width_em, value, value
+    )
+
+
+def state_badge(good: bool, good_label: str, bad_label: str, *, bad_is_error: bool = False):
+    """A state as an operator reads it: a green word when good, grey (or red) otherwise."""
+    if good:
+        return format_html('<span class="cellsv2-badge cellsv2-good">{}</span>', good_label)
+    kind = "cellsv2-bad" if bad_is_error else "cellsv2-off"
+    return format_html('<span class="cellsv2-badge {}">{}</span>', kind, bad_label)
+
+
+def cell_label(cell):
+    """A cell by its name (its uuid in a tooltip), or by its short uuid when it has no name."""
+    if cell is None:
+        return "-"
+    if cell.name:
+        return format_html('<span class="cellsv2-cell" title="{}">{}</span>', cell.uuid, cell.name)
+    return short_id(cell.uuid)
+
+
+def when(value):
+    """A date and time in the operator's time zone, short and on one line ("2026-11-22 04:51")."""
+    if value is None:
+        return "-"
+    return format_html(
+        '<span class="cellsv2-nowrap" title="{}">{}</span>',
+        value.isoformat(),
+        timezone.localtime(value).strftime("%Y-%m-%d %H:%M"),
+    )
+
+
+def id_column(field: str, description: str | None = None, *, length: int = 8):
+    """A list_display column showing ``field`` with :func:`short_id` (sortable by the field)."""
+
+    @admin.display(description=description or field.replace("_", " "), ordering=field)
+    def column(obj):
+        return short_id(getattr(obj, field), length)
+
+    column.__name__ = f"{field}_short"
+    return column
+
+
+@admin.display(description="state", ordering="deleted")
+def soft_delete_state(obj):
+    """A soft-deletable row's state: live, or soft-deleted (``deleted`` holds the row id then)."""
+    return state_badge(not obj.deleted, "live", "deleted")
+
+
+class CellListFilter(admin.RelatedFieldListFilter):
+    """Filter by cell, each named as an operator reads it ("cell1 d02ad10b…", the uuid in a tooltip).
+
+    Django's default labels are ``str(cell)``, Nova's ``uuid(name)`` identity: long and hard to
+    scan in a sidebar.
+    """
+
+    def field_choices(self, field, request, model_admin):
+        cells = field.related_model._default_manager.order_by("id")
+        return [
+            (cell.pk, format_html("{} {}", cell.name, short_id(cell.uuid)) if cell.name else short_id(cell.uuid))
+            for cell in cells
+        ]
 
 
 # --- links across tiers ---------------------------------------------------------------------------
@@ -257,6 +351,7 @@ class CellsV2AdminSite(admin.AdminSite):
         context = super().each_context(request)
         if self.has_permission(request):
             context["cellsv2_links"] = tier_links()
+            context["cellsv2_tier"] = "api"
         return context
 
     def dashboard_view(self, request):
@@ -268,7 +363,12 @@ class CellsV2AdminSite(admin.AdminSite):
         context = {
             **self.each_context(request),
             "title": "Cells dashboard",
+            "cellsv2_tier": "dashboard",
+            # Ten columns per cell: the page takes the whole width (the index links to every model).
+            "is_nav_sidebar_enabled": False,
             "cells": cells,
+            "capacity_total": dashboard.dashboard_capacity_total(cells),
+            "cells_unreachable": unreachable,
             "build_queue": dashboard.dashboard_build_queue(),
             "unmapped": dashboard.dashboard_unmapped_instances(),
             "migrations": dashboard.dashboard_pending_migrations(unreachable=unreachable),
@@ -488,6 +588,7 @@ class CellAdminSite(admin.AdminSite):
         if self.has_permission(request):
             # Only staff see which cells exist (the login page shows nothing).
             context["cellsv2_links"] = tier_links()
+            context["cellsv2_tier"] = "cell"
             context["cellsv2_cells"] = cell_mappings()
             context["cellsv2_current_cell"] = getattr(request, "cellsv2_cell", None) or self.current_cell(request)
         return context

@@ -18,35 +18,128 @@ logger = logging.getLogger(__name__)
 DASHBOARD_CELL_TIMEOUT = 5.0
 
 
+def _amount(value: float) -> str:
+    """A figure with thousands separators and at most one decimal ("1,536", "1.5")."""
+    text = f"{value:,.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
+@dataclass
+class Usage:
+    """One resource of a cell's compute nodes: how much is in use of how much."""
+
+    used: int
+    total: int
+
+    @property
+    def percent(self) -> int | None:
+        """Used as a whole percentage of the total (None when there is no total); above 100 when
+        the nodes are overcommitted (allocation ratios)."""
+        return round(100 * self.used / self.total) if self.total else None
+
+    @property
+    def bar(self) -> int:
+        """The width of a usage bar, in percent of the total: 0 to 100."""
+        return min(self.percent or 0, 100)
+
+    def display(self, unit: str = "", divisor: int = 1) -> str:
+        """``used / total unit``, e.g. "6 / 8 GiB" (MB shown in GiB with ``divisor=1024``)."""
+        text = f"{_amount(self.used / divisor)} / {_amount(self.total / divisor)}"
+        return f"{text} {unit}" if unit else text
+
+
+@dataclass
+class Capacity:
+    """A cell's live compute nodes added up (compute_nodes of the cell database)."""
+
+    nodes: int = 0
+    vcpus: Usage = field(default_factory=lambda: Usage(0, 0))
+    memory_mb: Usage = field(default_factory=lambda: Usage(0, 0))
+    local_gb: Usage = field(default_factory=lambda: Usage(0, 0))
+
+    @classmethod
+    def from_totals(cls, totals: dict) -> "Capacity":
+        return cls(
+            nodes=totals["nodes"],
+            vcpus=Usage(totals["vcpus_used"], totals["vcpus"]),
+            memory_mb=Usage(totals["memory_mb_used"], totals["memory_mb"]),
+            local_gb=Usage(totals["local_gb_used"], totals["local_gb"]),
+        )
+
+    @property
+    def figures(self) -> list[dict]:
+        """vCPUs, RAM and disk as the dashboard shows them: a key, the text and the Usage."""
+        return [
+            {"key": "vcpus", "text": self.vcpus.display(), "usage": self.vcpus},
+            {"key": "ram", "text": self.memory_mb.display("GiB", 1024), "usage": self.memory_mb},
+            {"key": "disk", "text": self.local_gb.display("GB"), "usage": self.local_gb},
+        ]
+
+    def __add__(self, other: "Capacity") -> "Capacity":
+        def add(a: Usage, b: Usage) -> Usage:
+            return Usage(a.used + b.used, a.total + b.total)
+
+        return Capacity(
+            self.nodes + other.nodes,
+            add(self.vcpus, other.vcpus),
+            add(self.memory_mb, other.memory_mb),
+            add(self.local_gb, other.local_gb),
+        )
+
+
 @dataclass
 class CellStatus:
     mapping: object
     reachable: bool
     error: str = ""
     instances_by_state: dict = field(default_factory=dict)
-    compute_nodes: int = 0
     hosts: int = 0
+    capacity: Capacity | None = None
+    # Instances of the cell (soft-deleted too) with no instance mapping; None when not counted.
+    unmapped: int | None = None
 
     @property
     def instances(self) -> int:
         return sum(self.instances_by_state.values())
 
+    @property
+    def compute_nodes(self) -> int:
+        return self.capacity.nodes if self.capacity else 0
+
 
 def _cell_summary(cell):
-    from servers.models import ComputeNode, Instance
+    """What the dashboard needs of one cell, read in that cell: two queries."""
+    from servers.selectors import compute_node_capacity, instance_count_by_state
 
-    states = dict(Instance.objects.live().values_list("vm_state").annotate(n=Count("id")).values_list("vm_state", "n"))
-    nodes = ComputeNode.objects.live().count()
-    return {"states": {state or "unknown": n for state, n in states.items()}, "nodes": nodes}
+    by_state, rows = instance_count_by_state()
+    return {"states": by_state, "rows": rows, "capacity": compute_node_capacity()}
 
 
 def dashboard_cells(*, timeout: float = DASHBOARD_CELL_TIMEOUT) -> list[CellStatus]:
-    """Every cell with its state: enabled or not, reachable or not (and why), instances by state, nodes."""
+    """Every cell with its state: enabled or not, reachable or not (and why), live instances by
+    state, its compute nodes' capacity and use, and how many of its instances have no mapping.
+
+    Two queries per cell (in parallel, each cell with ``timeout``) and two on the API database
+    (hosts and instance mappings per cell). A cell that does not answer is reported with its error
+    and counts nothing.
+
+    Instances with no mapping live in one database and mappings in another, with no join between
+    them. Rather than page through every uuid of a big cell (a round trip per page on both sides),
+    the count is the cell's instance rows (soft-deleted included: map_instances maps them too)
+    minus the mappings naming the cell: one grouped COUNT on each side, whatever the cell's size.
+    Archiving removes an instance's mapping with its rows, so the two match once every instance
+    is mapped. A mapping naming the wrong cell counts against that cell instead of its own
+    (``cell_v2 verify_instance`` finds such a mapping); a negative difference reads as 0.
+    """
     from mappings.models import HostMapping
+    from mappings.selectors import instance_mapping_count_by_cell
 
     cells = cell_mappings()
     hosts = dict(HostMapping.objects.values_list("cell_id").annotate(n=Count("id")).values_list("cell_id", "n"))
     results = scatter_gather_cells(cells, _cell_summary, timeout=timeout)
+    # Read after the cells answered: a mapping created meanwhile (its instance already counted
+    # above) then lowers the figure rather than leaving an instance counted as unmapped.
+    mapped = instance_mapping_count_by_cell()
     statuses = []
     for cell in cells:
         result = results.get(cell.uuid)
@@ -61,11 +154,21 @@ def dashboard_cells(*, timeout: float = DASHBOARD_CELL_TIMEOUT) -> list[CellStat
                     cell,
                     True,
                     instances_by_state=result["states"],
-                    compute_nodes=result["nodes"],
                     hosts=hosts.get(cell.id, 0),
+                    capacity=Capacity.from_totals(result["capacity"]),
+                    unmapped=max(result["rows"] - mapped.get(cell.id, 0), 0),
                 )
             )
     return statuses
+
+
+def dashboard_capacity_total(statuses: list[CellStatus]) -> Capacity:
+    """The capacity of the cells that answered, added up (the page says which did not)."""
+    total = Capacity()
+    for status in statuses:
+        if status.capacity is not None:
+            total = total + status.capacity
+    return total
 
 
 @dataclass

@@ -2,7 +2,15 @@
 
 from django.contrib import admin, messages
 
-from cellsv2.admin import CellModelAdmin, LargeTableAdminMixin, ReadOnlyAdmin, SoftDeleteFilter, register_cell_admin
+from cellsv2.admin import (
+    CellModelAdmin,
+    LargeTableAdminMixin,
+    ReadOnlyAdmin,
+    SoftDeleteFilter,
+    id_column,
+    register_cell_admin,
+    soft_delete_state,
+)
 from keypairs import services
 from keypairs.exceptions import ConflictNotFound, ConflictUnresolvable, KeypairNotFound
 from keypairs.models import KeyPair, KeyPairConflict, KeyPairDeletion, LegacyKeyPair
@@ -10,7 +18,7 @@ from keypairs.models import KeyPair, KeyPairConflict, KeyPairDeletion, LegacyKey
 
 @admin.register(KeyPair)
 class KeyPairAdmin(LargeTableAdminMixin, admin.ModelAdmin):
-    list_display = ("name", "user_id", "type", "fingerprint", "created_at")
+    list_display = ("name", id_column("user_id", "user"), "type", "fingerprint", "created_at")
     list_filter = ("type",)
     search_fields = ("=user_id", "name", "=fingerprint")
     readonly_fields = ("name", "user_id", "type", "fingerprint", "public_key", "created_at", "updated_at")
@@ -51,7 +59,14 @@ class KeyPairDeletionAdmin(ReadOnlyAdmin):
 
 @admin.register(KeyPairConflict)
 class KeyPairConflictAdmin(admin.ModelAdmin):
-    list_display = ("name", "user_id", "cell_uuid", "fingerprint", "resolved_at", "resolution")
+    list_display = (
+        "name",
+        id_column("user_id", "user"),
+        id_column("cell_uuid", "cell"),
+        "fingerprint",
+        "resolved_at",
+        "resolution",
+    )
     list_filter = ("resolution",)
     search_fields = ("=user_id", "name", "=cell_uuid")
     actions = ("keep_api_copy", "keep_cell_copy")
@@ -83,6 +98,6 @@ class KeyPairConflictAdmin(admin.ModelAdmin):
 
 @register_cell_admin(LegacyKeyPair)
 class LegacyKeyPairAdmin(CellModelAdmin):
-    list_display = ("name", "user_id", "type", "fingerprint", "deleted", "created_at")
+    list_display = ("name", id_column("user_id", "user"), "type", "fingerprint", soft_delete_state, "created_at")
     list_filter = ("type", SoftDeleteFilter)
     search_fields = ("=user_id", "name")

@@ -15,11 +15,18 @@ from django.utils.html import format_html
 
 from cellsv2.admin import (
     VERIFY_LIMIT,
+    CellListFilter,
     LargeTableAdminMixin,
+    cell_label,
     cell_site_url,
+    clipped,
+    id_column,
     instance_in_cell_url,
     report_cell_toggle,
     report_verify,
+    state_badge,
+    uuid_display,
+    when,
 )
 from mappings import selectors, services
 from mappings.exceptions import MappingError
@@ -30,6 +37,9 @@ class CellMappingForm(forms.ModelForm):
     class Meta:
         model = CellMapping
         fields = ("name", "disabled")
+        help_texts = {
+            "disabled": "A disabled cell gets no new servers (cell_v2 update_cell --disable); cell0 cannot be."
+        }
 
     def clean_disabled(self):
         disabled = self.cleaned_data.get("disabled")
@@ -41,15 +51,24 @@ class CellMappingForm(forms.ModelForm):
 @admin.register(CellMapping)
 class CellMappingAdmin(admin.ModelAdmin):
     form = CellMappingForm
-    list_display = ("name", "uuid", "disabled", "transport_url", "masked_database_connection", "browse_link")
-    list_filter = ("disabled",)
+    # Cells are few: no filter sidebar, so the uuid and the connection fit on one line each.
+    list_display = ("name", "uuid_column", "state", "masked_database_column", "masked_transport_column", "browse_link")
     search_fields = ("=uuid", "name")
     # The database URL may hold a password: shown masked, changed with `cell_v2 update_cell`
-    # (which checks the new database first).
-    readonly_fields = ("uuid", "transport_url", "masked_database_connection", "browse_link")
-    fields = ("uuid", "name", "disabled", "transport_url", "masked_database_connection", "browse_link")
+    # (which checks the new database first). So may the transport URL (a message queue's).
+    readonly_fields = ("uuid", "masked_transport_url", "masked_database_connection", "browse_link")
+    fields = ("uuid", "name", "disabled", "masked_transport_url", "masked_database_connection", "browse_link")
     actions = ("enable_cells", "disable_cells")
     ordering = ("id",)
+
+    @admin.display(description="uuid", ordering="uuid")
+    def uuid_column(self, obj):
+        return uuid_display(obj.uuid)
+
+    @admin.display(description="state", ordering="disabled")
+    def state(self, obj):
+        """Enabled (green) or disabled: whether the scheduler may place new servers in the cell."""
+        return state_badge(not obj.disabled, "enabled", "disabled")
 
     @admin.display(description="database connection")
     def masked_database_connection(self, obj):
@@ -57,9 +76,23 @@ class CellMappingAdmin(admin.ModelAdmin):
 
         return mask_password(obj.database_connection or "")
 
+    @admin.display(description="database connection")
+    def masked_database_column(self, obj):
+        return clipped(self.masked_database_connection(obj), 24)
+
+    @admin.display(description="transport url")
+    def masked_transport_url(self, obj):
+        from cellsv2.dburls import mask_password
+
+        return mask_password(obj.transport_url or "")
+
+    @admin.display(description="transport url")
+    def masked_transport_column(self, obj):
+        return clipped(self.masked_transport_url(obj), 12)
+
     @admin.display(description="browse")
     def browse_link(self, obj):
-        return format_html('<a href="{}">cell database</a>', cell_site_url("index", obj))
+        return format_html('<a class="cellsv2-nowrap" href="{}">cell database</a>', cell_site_url("index", obj))
 
     def has_add_permission(self, request):
         # Cells are created with `cell_v2 create_cell`, which checks the database first.
@@ -92,14 +125,18 @@ class CellMappingAdmin(admin.ModelAdmin):
 
 @admin.register(HostMapping)
 class HostMappingAdmin(admin.ModelAdmin):
-    list_display = ("host", "cell", "compute_nodes_link")
-    list_filter = ("cell",)
+    list_display = ("host", "cell_column", "compute_nodes_link")
+    list_filter = (("cell", CellListFilter),)
     search_fields = ("=host",)
     list_select_related = ("cell",)
     fields = ("host", "cell", "compute_nodes_link", "created_at")
     readonly_fields = fields
     actions = ("delete_hosts",)
     ordering = ("host",)
+
+    @admin.display(description="cell", ordering="cell__name")
+    def cell_column(self, obj):
+        return cell_label(obj.cell)
 
     @admin.display(description="compute nodes")
     def compute_nodes_link(self, obj):
@@ -135,8 +172,17 @@ class HostMappingAdmin(admin.ModelAdmin):
 
 @admin.register(InstanceMapping)
 class InstanceMappingAdmin(LargeTableAdminMixin, admin.ModelAdmin):
-    list_display = ("instance_uuid", "project_id", "user_id", "cell", "queued_for_delete", "created_at", "where")
-    list_filter = ("cell", "queued_for_delete")
+    # The instance's own uuid whole; the project's and user's (32 hex digits in Keystone) cut short.
+    list_display = (
+        "instance_uuid_column",
+        id_column("project_id", "project"),
+        id_column("user_id", "user"),
+        "where",
+        "state",
+        "created",
+    )
+    list_display_links = ("instance_uuid_column",)
+    list_filter = (("cell", CellListFilter), "queued_for_delete")
     search_fields = ("=instance_uuid", "=project_id", "=user_id")
     list_select_related = ("cell",)
     fields = (
@@ -144,7 +190,7 @@ class InstanceMappingAdmin(LargeTableAdminMixin, admin.ModelAdmin):
         "project_id",
         "user_id",
         "cell",
-        "queued_for_delete",
+        "state",
         "created_at",
         "updated_at",
         "instance_link",
@@ -157,13 +203,32 @@ class InstanceMappingAdmin(LargeTableAdminMixin, admin.ModelAdmin):
         # map_instances' resume marker is not an instance.
         return selectors.instance_mapping_list()
 
-    @admin.display(description="instance")
+    @admin.display(description="instance uuid", ordering="instance_uuid")
+    def instance_uuid_column(self, obj):
+        return uuid_display(obj.instance_uuid)
+
+    @admin.display(description="cell", ordering="cell__name")
     def where(self, obj):
-        """The list's column: a link into the cell, with no query per row."""
+        """The list's column: the cell, linking to the instance in it, with no query per row."""
         if obj.cell is None:
             url = reverse("admin:servers_buildrequest_changelist")
-            return format_html('<a href="{}?{}">no cell yet</a>', url, urlencode({"q": obj.instance_uuid}))
-        return self.instance_link(obj)
+            return format_html(
+                '<a class="cellsv2-nowrap" href="{}?{}">no cell yet</a>', url, urlencode({"q": obj.instance_uuid})
+            )
+        return format_html(
+            '<a class="instance-link" href="{}">{}</a>',
+            instance_in_cell_url(obj.cell, obj.instance_uuid),
+            cell_label(obj.cell),
+        )
+
+    @admin.display(description="state", ordering="queued_for_delete")
+    def state(self, obj):
+        """Live, or deleted by its user and queued for deletion (archiving removes it)."""
+        return state_badge(not obj.queued_for_delete, "live", "queued for delete")
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj):
+        return when(obj.created_at)
 
     @admin.display(description="instance")
     def instance_link(self, obj):

@@ -10,7 +10,7 @@ built and compiled on every call, and go through the optional instance mapping c
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from cellsv2.cells import cell_mappings
 from cellsv2.db import RawColumns
@@ -74,6 +74,14 @@ def instance_mapping_list(*, cell: CellMapping | None = None) -> QuerySet[Instan
     """Real instance mappings (the map_instances marker row excluded). Reads the API database."""
     mappings = InstanceMapping.objects.exclude(project_id=INSTANCE_MIGRATION_MARKER)
     return mappings.filter(cell=cell) if cell is not None else mappings
+
+
+def instance_mapping_count_by_cell() -> dict[int | None, int]:
+    """How many instance mappings name each cell, by cell id (None: no cell yet); the map_instances
+    marker row left out. One grouped query on the API database.
+    """
+    counts = instance_mapping_list().order_by().values("cell_id").annotate(n=Count("id"))
+    return {row["cell_id"]: row["n"] for row in counts}
 
 
 # --- raw reads ----------------------------------------------------------------------------------

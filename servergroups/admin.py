@@ -11,7 +11,15 @@ still a build request.
 from django.contrib import admin
 from django.db.models import Count
 
-from cellsv2.admin import CellModelAdmin, ReadOnlyAdmin, ReadOnlyInline, instance_location_link, register_cell_admin
+from cellsv2.admin import (
+    CellModelAdmin,
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    id_column,
+    instance_location_link,
+    register_cell_admin,
+    soft_delete_state,
+)
 from servergroups import services
 from servergroups.models import (
     InstanceGroup,
@@ -26,6 +34,7 @@ from servergroups.models import (
 
 class InstanceGroupPolicyInline(ReadOnlyInline):
     model = InstanceGroupPolicy
+    verbose_name_plural = "policies"
     fields = ("policy", "rules")
     readonly_fields = fields
     ordering = ("id",)
@@ -45,7 +54,15 @@ class InstanceGroupMemberInline(ReadOnlyInline):
 
 @admin.register(InstanceGroup)
 class InstanceGroupAdmin(admin.ModelAdmin):
-    list_display = ("uuid", "name", "project_id", "user_id", "policy", "member_count", "created_at")
+    list_display = (
+        "uuid",
+        "name",
+        id_column("project_id", "project"),
+        id_column("user_id", "user"),
+        "policy",
+        "member_count",
+        "created_at",
+    )
     search_fields = ("=uuid", "name", "=project_id", "=user_id")
     fields = ("uuid", "name", "project_id", "user_id", "created_at", "updated_at")
     readonly_fields = ("uuid", "project_id", "user_id", "created_at", "updated_at")
@@ -113,6 +130,7 @@ class LiveFilter(admin.SimpleListFilter):
 
 class LegacyInstanceGroupPolicyInline(ReadOnlyInline):
     model = LegacyInstanceGroupPolicy
+    verbose_name_plural = "policies"
     fields = ("policy", "deleted", "deleted_at")
     readonly_fields = fields
     ordering = ("id",)
@@ -131,7 +149,14 @@ class LegacyInstanceGroupMemberInline(ReadOnlyInline):
 
 @register_cell_admin(LegacyInstanceGroup)
 class LegacyInstanceGroupAdmin(CellModelAdmin):
-    list_display = ("uuid", "name", "project_id", "user_id", "created_at", "deleted")
+    list_display = (
+        "uuid",
+        "name",
+        id_column("project_id", "project"),
+        id_column("user_id", "user"),
+        "created_at",
+        soft_delete_state,
+    )
     list_filter = (LiveFilter,)
     search_fields = ("=uuid", "name", "=project_id", "=user_id")
     inlines = (LegacyInstanceGroupPolicyInline, LegacyInstanceGroupMemberInline)

@@ -23,8 +23,15 @@ from cellsv2.admin import (
     ReadOnlyInline,
     SoftDeleteFilter,
     cell_site_url,
+    clipped,
+    id_column,
     register_cell_admin,
+    short_id,
+    soft_delete_state,
+    state_badge,
+    uuid_display,
 )
+from cellsv2.dashboard import Usage
 from servers import services
 from servers.exceptions import FlavorNotFound
 from servers.models import (
@@ -112,19 +119,46 @@ class InstanceSystemMetadataInline(ReadOnlyInline):
     ordering = ("key",)
 
 
+class MappedFilter(admin.SimpleListFilter):
+    """Compute nodes whose host discovery has mapped, or not yet (``mapped`` is 0 or 1)."""
+
+    title = "host discovery"
+    parameter_name = "mapped"
+
+    def lookups(self, request, model_admin):
+        return (("1", "mapped"), ("0", "not mapped yet"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "1":
+            return queryset.filter(mapped=1)
+        if self.value() == "0":
+            return queryset.exclude(mapped=1)
+        return queryset
+
+
+def _vm_state(obj):
+    """vm_state as an operator reads it (active green, error red), the task state after it, and
+    whether the row is soft-deleted."""
+    state = obj.vm_state or "unknown"
+    if state == "active":
+        text = format_html('<span class="cellsv2-badge cellsv2-good">{}</span>', state)
+    elif state == "error":
+        text = format_html('<span class="cellsv2-badge cellsv2-bad">{}</span>', state)
+    else:
+        text = format_html('<span class="cellsv2-badge cellsv2-off">{}</span>', state)
+    if obj.task_state:
+        text = format_html('{} <span class="cellsv2-small">{}</span>', text, obj.task_state)
+    if obj.deleted:
+        text = format_html('{} <span class="cellsv2-badge cellsv2-off">deleted</span>', text)
+    return text
+
+
 @register_cell_admin(Instance)
 class InstanceAdmin(CellModelAdmin):
-    list_display = (
-        "uuid",
-        "display_name",
-        "project_id",
-        "user_id",
-        "vm_state",
-        "task_state",
-        "host",
-        "deleted",
-        "mapping",
-    )
+    # The uuid whole; the project's id (32 hex digits in Keystone) cut short; vm and task state
+    # and deletion in one column; the user's id only on the instance's page (searchable here).
+    list_display = ("uuid_column", "name", id_column("project_id", "project"), "state", "host_column", "mapping")
+    list_display_links = ("uuid_column",)
     list_filter = (VmStateFilter, SoftDeleteFilter)
     search_fields = ("=uuid", "display_name", "=project_id", "=user_id", "=host")
     ordering = ("-id",)
@@ -133,10 +167,67 @@ class InstanceAdmin(CellModelAdmin):
     readonly_fields = ("mapping_link", "user_data_hidden", "tag_list")
     inlines = (InstanceExtraInline, InstanceFaultInline, InstanceMetadataInline, InstanceSystemMetadataInline)
 
+    @admin.display(description="uuid", ordering="uuid")
+    def uuid_column(self, obj):
+        return uuid_display(obj.uuid)
+
+    @admin.display(description="name", ordering="display_name")
+    def name(self, obj):
+        return clipped(obj.display_name, 9)
+
+    @admin.display(description="host", ordering="host")
+    def host_column(self, obj):
+        return clipped(obj.host, 9)
+
+    @admin.display(description="state", ordering="vm_state")
+    def state(self, obj):
+        return _vm_state(obj)
+
+    # The instance's page in groups read top-down; a column not named here goes to "Other".
+    FIELD_GROUPS = (
+        (None, ("mapping_link", "uuid", "display_name", "display_description", "hostname", "project_id", "user_id")),
+        ("State", ("vm_state", "task_state", "power_state", "progress", "locked", "locked_by", "deleted")),
+        ("Placement", ("host", "node", "availability_zone", "launched_on", "compute_id")),
+        (
+            "Flavor and image",
+            (
+                "instance_type_id",
+                "vcpus",
+                "memory_mb",
+                "root_gb",
+                "ephemeral_gb",
+                "image_ref",
+                "kernel_id",
+                "ramdisk_id",
+                "os_type",
+                "architecture",
+                "vm_mode",
+                "root_device_name",
+                "config_drive",
+                "auto_disk_config",
+            ),
+        ),
+        ("Access", ("key_name", "key_data", "access_ip_v4", "access_ip_v6", "user_data_hidden", "tag_list")),
+        ("Times", ("created_at", "updated_at", "launched_at", "terminated_at", "deleted_at")),
+    )
+
     def get_fields(self, request, obj=None):
         # The way back to the API database first.
         fields = [f for f in super().get_fields(request, obj) if f != "mapping_link"]
         return ["mapping_link", *fields]
+
+    def get_fieldsets(self, request, obj=None):
+        fields = list(self.get_fields(request, obj))
+        fieldsets, placed = [], set()
+        for title, names in self.FIELD_GROUPS:
+            present = [name for name in names if name in fields]
+            placed.update(present)
+            if present:
+                fieldsets.append((title, {"fields": present}))
+        rest = [name for name in fields if name not in placed]
+        if rest:
+            fieldsets.append(("Other", {"fields": rest, "classes": ("collapse",)}))
+        return fieldsets
 
     @admin.display(description="mapping")
     def mapping(self, obj):
@@ -166,34 +257,46 @@ class InstanceAdmin(CellModelAdmin):
 
 @register_cell_admin(InstanceExtra)
 class InstanceExtraAdmin(CellModelAdmin):
-    list_display = ("instance_link", "keypairs", "deleted")
+    list_display = ("instance_link", "keypairs_column", soft_delete_state)
     list_filter = (SoftDeleteFilter,)
     search_fields = ("=instance__uuid",)
 
     @admin.display(description="instance")
     def instance_link(self, obj):
         url = cell_site_url("instance_by_uuid", args=[obj.instance_id])
-        return format_html('<a href="{}">{}</a>', url, obj.instance_id)
+        return format_html('<a href="{}">{}</a>', url, uuid_display(obj.instance_id))
+
+    @admin.display(description="key pairs")
+    def keypairs_column(self, obj):
+        return clipped(obj.keypairs, 30)
 
 
 @register_cell_admin(InstanceFault)
 class InstanceFaultAdmin(CellModelAdmin):
-    list_display = ("instance_id", "code", "message", "host", "created_at", "deleted")
+    list_display = ("instance_id", "code", "message_column", "host_column", "created_at", soft_delete_state)
     list_filter = (SoftDeleteFilter,)
     search_fields = ("=instance__uuid", "=host")
     ordering = ("-id",)
 
+    @admin.display(description="message")
+    def message_column(self, obj):
+        return clipped(obj.message, 16)
+
+    @admin.display(description="host", ordering="host")
+    def host_column(self, obj):
+        return clipped(obj.host, 8)
+
 
 @register_cell_admin(InstanceMetadata)
 class InstanceMetadataAdmin(CellModelAdmin):
-    list_display = ("instance_id", "key", "value", "deleted")
+    list_display = ("instance_id", "key", "value", soft_delete_state)
     list_filter = (SoftDeleteFilter,)
     search_fields = ("=instance__uuid", "key")
 
 
 @register_cell_admin(InstanceSystemMetadata)
 class InstanceSystemMetadataAdmin(CellModelAdmin):
-    list_display = ("instance_id", "key", "value", "deleted")
+    list_display = ("instance_id", "key", "value", soft_delete_state)
     list_filter = (SoftDeleteFilter,)
     search_fields = ("=instance__uuid", "key")
 
@@ -204,22 +307,60 @@ class TagAdmin(CellModelAdmin):
     search_fields = ("=resource_id", "=tag")
 
 
+def _usage(used, total, unit: str = "", divisor: int = 1) -> str:
+    """``used / total unit`` on one line (as the cells dashboard shows a cell's nodes)."""
+    text = Usage(used or 0, total or 0).display(unit, divisor)
+    return format_html('<span class="cellsv2-nowrap">{}</span>', text)
+
+
 @register_cell_admin(ComputeNode)
 class ComputeNodeAdmin(CellModelAdmin):
     list_display = (
-        "host",
-        "hypervisor_hostname",
-        "uuid",
-        "vcpus",
-        "memory_mb",
-        "local_gb",
-        "mapped",
-        "deleted",
-        "host_mapping",
+        "host_column",
+        "node_column",
+        "vcpus_usage",
+        "ram_usage",
+        "disk_usage",
+        "discovery",
+        soft_delete_state,
     )
-    list_filter = ("mapped", SoftDeleteFilter)
+    list_display_links = ("host_column",)
+    list_filter = (MappedFilter, SoftDeleteFilter)
     search_fields = ("=host", "hypervisor_hostname", "=uuid")
     readonly_fields = ("host_mapping",)
+
+    @admin.display(description="host", ordering="host")
+    def host_column(self, obj):
+        return clipped(obj.host, 10)
+
+    @admin.display(description="hypervisor hostname", ordering="hypervisor_hostname")
+    def node_column(self, obj):
+        return clipped(obj.hypervisor_hostname, 10)
+
+    @admin.display(description="vCPUs used / total", ordering="vcpus")
+    def vcpus_usage(self, obj):
+        return _usage(obj.vcpus_used, obj.vcpus)
+
+    @admin.display(description="RAM used / total", ordering="memory_mb")
+    def ram_usage(self, obj):
+        return _usage(obj.memory_mb_used, obj.memory_mb, "GiB", 1024)
+
+    @admin.display(description="disk used / total", ordering="local_gb")
+    def disk_usage(self, obj):
+        return _usage(obj.local_gb_used, obj.local_gb, "GB")
+
+    @admin.display(description="host discovery", ordering="mapped")
+    def discovery(self, obj):
+        """Mapped (a link to the host's mapping in the API database), or not mapped yet."""
+        if obj.mapped != 1:
+            return state_badge(False, "mapped", "not mapped")
+        url = reverse("admin:mappings_hostmapping_changelist")
+        return format_html(
+            '<a class="host-mapping-link" href="{}?{}">{}</a>',
+            url,
+            urlencode({"q": obj.host or ""}),
+            state_badge(True, "mapped", "not mapped"),
+        )
 
     @admin.display(description="host mapping")
     def host_mapping(self, obj):
@@ -276,7 +417,7 @@ class FlavorAdmin(admin.ModelAdmin):
         "ephemeral_gb",
         "swap",
         "is_public",
-        "disabled",
+        "state",
     )
     list_filter = ("is_public", "disabled")
     search_fields = ("name", "=flavorid")
@@ -297,6 +438,10 @@ class FlavorAdmin(admin.ModelAdmin):
     readonly_fields = tuple(f for f in fields if f != "description")
     inlines = (FlavorExtraSpecInline, FlavorProjectInline)
     ordering = ("id",)
+
+    @admin.display(description="state", ordering="disabled")
+    def state(self, obj):
+        return state_badge(not obj.disabled, "enabled", "disabled")
 
     def has_add_permission(self, request):
         return False
@@ -378,17 +523,26 @@ class PlacementAttemptAdmin(ReadOnlyApiAdmin):
     def age(self, obj):
         return _age(obj.created_at)
 
-    @admin.display(description="build request", boolean=True)
+    @admin.display(description="build request")
     def waiting(self, obj):
-        # False: the user deleted the server; the conductor removes any copy a cell still holds.
-        return BuildRequest.objects.filter(instance_uuid=obj.instance_uuid).exists()
+        # None left: the user deleted the server; the conductor removes any copy a cell still holds.
+        waiting = BuildRequest.objects.filter(instance_uuid=obj.instance_uuid).exists()
+        return state_badge(waiting, "waiting", "server deleted")
 
 
 @admin.register(BuildRequest)
 class BuildRequestAdmin(ReadOnlyApiAdmin):
     """Servers waiting to be placed: the serialized instance decoded, how long they have waited."""
 
-    list_display = ("instance_uuid", "server_name", "project_id", "user_id", "flavor", "age", "request_spec_link")
+    list_display = (
+        "instance_uuid",
+        "server_name",
+        id_column("project_id", "project"),
+        "user_id",
+        "flavor",
+        "age",
+        "request_spec_link",
+    )
     search_fields = ("=instance_uuid", "=project_id")
     ordering = ("id",)
     fields = ("instance_uuid", "project_id", "created_at", "age", "request_spec_link", "decoded_instance", "tags")
@@ -405,11 +559,11 @@ class BuildRequestAdmin(ReadOnlyApiAdmin):
 
     @admin.display(description="name")
     def server_name(self, obj):
-        return self._field(obj, "display_name")
+        return clipped(self._field(obj, "display_name"), 12)
 
     @admin.display(description="user")
     def user_id(self, obj):
-        return self._field(obj, "user_id")
+        return short_id(self._field(obj, "user_id"))
 
     @admin.display(description="flavor")
     def flavor(self, obj):
@@ -450,7 +604,7 @@ class RequestSpecAdmin(ReadOnlyApiAdmin):
     @admin.display(description="project")
     def project_id(self, obj):
         spec, _ = self._spec(obj)
-        return (spec or {}).get("project_id") or "-"
+        return short_id((spec or {}).get("project_id"))
 
     @admin.display(description="flavor")
     def flavor(self, obj):
@@ -466,7 +620,9 @@ class RequestSpecAdmin(ReadOnlyApiAdmin):
     def server_group(self, obj):
         spec, _ = self._spec(obj)
         group = (spec or {}).get("instance_group") or {}
-        return f"{group.get('uuid')} ({group.get('policy')})" if group else "-"
+        if not group:
+            return "-"
+        return format_html("{} {}", short_id(group.get("uuid")), group.get("policy") or "")
 
     @admin.display(description="age", ordering="created_at")
     def age(self, obj):

@@ -1,18 +1,52 @@
 """Reads of servers and compute nodes (cell databases) and of flavors (API database)."""
 
 from django.conf import settings
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 
 from cellsv2.cells import cell_mappings, cells_answering
 from cellsv2.context import target_cell
 from mappings.models import HostMapping
 from servers.exceptions import FlavorMarkerNotFound, FlavorNotFound, InvalidFlavorSort
-from servers.models import ComputeNode, Flavor, FlavorProject
+from servers.models import ComputeNode, Flavor, FlavorProject, Instance
 
 
 def compute_node_list() -> QuerySet[ComputeNode]:
     """Live compute nodes of the targeted cell, by host. Call inside target_cell()."""
     return ComputeNode.objects.live().order_by("host", "hypervisor_hostname")
+
+
+def compute_node_capacity() -> dict[str, int]:
+    """The targeted cell's live compute nodes added up, as Nova's hypervisor statistics are.
+
+    Returns ``nodes`` and the totals ``vcpus``, ``memory_mb``, ``local_gb`` with what is in use of
+    each (``vcpus_used``, ``memory_mb_used``, ``local_gb_used``); zeros for a cell with no node.
+    One aggregate query on the cell database: call inside target_cell().
+    """
+    columns = ("vcpus", "vcpus_used", "memory_mb", "memory_mb_used", "local_gb", "local_gb_used")
+    totals = ComputeNode.objects.live().aggregate(nodes=Count("id"), **{name: Sum(name) for name in columns})
+    return {name: value or 0 for name, value in totals.items()}
+
+
+def instance_count_by_state() -> tuple[dict[str, int], int]:
+    """The targeted cell's live instances by ``vm_state`` ("unknown" for none), and its instance
+    rows in all, soft-deleted ones included (map_instances maps those too).
+
+    One grouped query on the cell database: call inside target_cell().
+    """
+    rows = (
+        Instance.objects.order_by()
+        .values("vm_state")
+        .annotate(live=Count("id", filter=Q(deleted=0)), rows=Count("id"))
+        .values_list("vm_state", "live", "rows")
+    )
+    by_state: dict[str, int] = {}
+    total = 0
+    for state, live, count in rows:
+        total += count
+        if live:
+            key = state or "unknown"
+            by_state[key] = by_state.get(key, 0) + live
+    return by_state, total
 
 
 def availability_zones_available() -> set[str]:

@@ -228,3 +228,65 @@ def unreachable_cell(cells, tmp_path, monkeypatch, django_db_blocker):
     )
     cells_cache_clear()
     return mapping
+
+
+# Values as long as a real deployment's: Keystone's 32-hex project and user ids, long server
+# names and host names. The layout tests need them: "proj1" and "alice" fit any column.
+LONG_PROJECT = "3f1c2a9be07d4c5f8a61d2b4c9e0f7a1"
+LONG_USER = "9b8a7c6d5e4f40312a1b2c3d4e5f6a7b"
+LONG_HOST = "compute-rack12-node07.region-one.example.com"
+
+
+def seed_capacity_and_long_values(d: Deployment) -> None:
+    """Add to ``seed_deployment``'s rows: compute nodes with resources in use, instances with no
+    mapping, and rows with real-length values. The dashboard then shows, per cell:
+
+    - cell0: no node (0 / 0), nothing unmapped;
+    - cell1: 2 nodes, vCPUs 14 / 72, RAM 66 / 264 GiB, disk 420 / 2,100 GB; 3 live instances; 0 unmapped;
+    - cell2: 1 node, vCPUs 4 / 8, RAM 4 / 8 GiB, disk 50 / 100 GB; 2 live instances; 2 unmapped
+      (one of them soft-deleted: map_instances maps those too).
+    """
+    from mappings.models import InstanceMapping
+    from servers.models import BuildRequest, ComputeNode, Instance
+    from servers.serialization import instance_dump
+
+    cell1, cell2 = d.cells["cell1"], d.cells["cell2"]
+    with target_cell(cell1):
+        ComputeNode.objects.filter(host="compute1").update(vcpus_used=2, memory_mb_used=2048, local_gb_used=20)
+        ComputeNode.objects.create(
+            uuid=new_uuid(),
+            host=LONG_HOST,
+            hypervisor_hostname=LONG_HOST,
+            vcpus=64,
+            vcpus_used=12,
+            memory_mb=262144,
+            memory_mb_used=65536,
+            local_gb=2000,
+            local_gb_used=400,
+        )
+        # A deleted node counts nothing.
+        ComputeNode.objects.create(
+            uuid=new_uuid(), host="gone", hypervisor_hostname="gone", vcpus=99, memory_mb=99, local_gb=99
+        ).soft_delete()
+    d.rows["long"] = new_uuid()
+    row = _instance(
+        cell1, d.rows["long"], host=LONG_HOST, project_id=LONG_PROJECT, user_id=LONG_USER, vm_state="active"
+    )
+    with target_cell(cell1):
+        Instance.objects.filter(pk=row.pk).update(
+            display_name="database-replica-primary-eu-west-1a-0001", task_state="rebooting"
+        )
+    with target_cell(cell2):
+        ComputeNode.objects.filter(host="compute2").update(vcpus_used=4, memory_mb_used=4096, local_gb_used=50)
+        d.rows["unmapped"] = [new_uuid(), new_uuid()]
+        Instance.objects.create(uuid=d.rows["unmapped"][0], vm_state="active", host="compute2", project_id="p")
+        Instance.objects.create(uuid=d.rows["unmapped"][1], vm_state="stopped", host="compute2").soft_delete()
+    waiting = new_uuid()
+    BuildRequest.objects.create(
+        instance_uuid=waiting,
+        project_id=LONG_PROJECT,
+        instance=instance_dump(
+            {"uuid": waiting, "display_name": "batch-worker-with-a-rather-long-name-0042", "user_id": LONG_USER}
+        ),
+    )
+    InstanceMapping.objects.create(instance_uuid=waiting, cell=None, project_id=LONG_PROJECT, user_id=LONG_USER)

@@ -119,7 +119,9 @@ def test_a_host_mapping_leads_to_its_compute_node_and_back(operator, deployment,
     assert nodes.status_code == 200
     assert [node.host for node in nodes.context["cl"].result_list] == ["compute1"]
     assert nodes.context["cellsv2_current_cell"].uuid == cells["cell1"].uuid
-    back = operator.get(_link(nodes.content.decode(), "host mapping"))
+    # A mapped node's "mapped" state links to its host mapping.
+    href = re.search(r'class="host-mapping-link" href="([^"]+)"', nodes.content.decode()).group(1)
+    back = operator.get(href.replace("&amp;", "&"))
     assert list(back.context["cl"].result_list) == [mapping]
 
 

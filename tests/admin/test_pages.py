@@ -114,7 +114,7 @@ def test_the_dashboard_shows_every_cell_its_instances_and_the_work_in_flight(ope
     html = page.content.decode()
     for cell in cells.values():
         assert cell.uuid in html
-    assert html.count('class="cell-reachable">reachable<') == 3 and "unreachable</span>" not in html
+    assert html.count('class="cellsv2-badge cellsv2-good">reachable<') == 3 and "unreachable</span>" not in html
     # Links from the dashboard into each tier.
     assert f"{reverse('admin:mappings_instancemapping_changelist')}?cell__isnull=True" in html
     assert f"{reverse('celladmin:servers_instance_changelist')}?cell={cells['cell1'].uuid}" in html
@@ -139,6 +139,7 @@ def test_the_cell_site_shows_an_error_page_for_an_unreachable_cell(operator, dep
     switched = operator.get(reverse("celladmin:index"), {"cell": "broken"}, follow=True)
     # The index reads no cell table: it renders, with the switcher on the broken cell.
     assert switched.status_code == 200 and unreachable_cell.uuid in switched.content.decode()
+    assert 'id="cell-switcher"' in switched.content.decode()
     for name in (
         "servers_instance_changelist",
         "servers_computenode_changelist",
