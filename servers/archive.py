@@ -6,9 +6,10 @@ in one cell is:
 
 1. **cell transaction** (all or nothing): pick up to ``max_rows`` soft-deleted instances (oldest
    id first; with ``before``, only those deleted before it), copy them and every row of
-   ``instance_extra``, ``instance_faults``, ``instance_metadata`` and ``instance_system_metadata``
-   that belongs to them into the shadow tables (``INSERT ... SELECT``), delete the originals, and
-   hard-delete their ``tags`` and ``console_auth_tokens`` (Nova has no shadow table for those).
+   ``block_device_mapping``, ``instance_extra``, ``instance_faults``, ``instance_metadata`` and
+   ``instance_system_metadata`` that belongs to them into the shadow tables (``INSERT ...
+   SELECT``), delete the originals, and hard-delete their ``tags`` and ``console_auth_tokens``
+   (Nova has no shadow table for those).
    With budget left, soft-deleted rows of the dependent tables whose instance is still live (a
    removed metadata key, say) are moved the same way, as Nova's table-by-table walk does (Nova
    would also take those of a deleted instance left for a later batch; here they always wait for
@@ -37,12 +38,14 @@ from cellsv2.cells import CellDatabaseUnusable
 from cellsv2.context import target_cell
 from mappings.models import InstanceMapping
 from servers.models import (
+    BlockDeviceMapping,
     Instance,
     InstanceExtra,
     InstanceFault,
     InstanceMetadata,
     InstanceSystemMetadata,
     RequestSpec,
+    ShadowBlockDeviceMapping,
     ShadowInstance,
     ShadowInstanceExtra,
     ShadowInstanceFault,
@@ -59,6 +62,7 @@ API_DB = "API_DB"
 API_TABLES = ("instance_mappings", "request_specs", "instance_group_member")
 # Rows of an instance that are archived with it, in Nova's table order (foreign-key order, then name).
 DEPENDENTS = (
+    (BlockDeviceMapping, ShadowBlockDeviceMapping),
     (InstanceExtra, ShadowInstanceExtra),
     (InstanceFault, ShadowInstanceFault),
     (InstanceMetadata, ShadowInstanceMetadata),

@@ -12,8 +12,8 @@ serialises writers anyway):
 2. for a member of a server group, lock the group's row (members are placed one at a time, each
    seeing where the previous ones went), then pick a host (servers.scheduler), claim its
    capacity and write the instance, its ``instance_extra`` (flavor and the embedded key pair
-   list) and metadata into that cell; with no valid host, write it into **cell0** in ERROR with
-   Nova's fault;
+   list), metadata and ``block_device_mapping`` rows into that cell; with no valid host, write it
+   (mappings included) into **cell0** in ERROR with Nova's fault;
 3. point the instance mapping at the cell;
 4. delete the build request and the attempt row. If the build request is already gone the user
    deleted the server meanwhile: the cell row is rolled back (Nova's cancellation race).
@@ -28,6 +28,7 @@ Without a hypervisor to boot on, a placed instance is ACTIVE and running at once
 import json
 import logging
 import time
+import uuid as uuid_lib
 
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
@@ -37,8 +38,9 @@ from django.utils import timezone
 from cellsv2.cells import CELL0_UUID, cell_mappings, is_cell_failure, scatter_gather_cells
 from cellsv2.context import target_cell
 from mappings.models import CellMapping, InstanceMapping
-from servers import scheduler
+from servers import block_devices, scheduler
 from servers.models import (
+    BlockDeviceMapping,
     BuildRequest,
     Instance,
     InstanceExtra,
@@ -49,7 +51,13 @@ from servers.models import (
     RequestSpec,
     Tag,
 )
-from servers.serialization import INSTANCE_FIELDS, UnsupportedFormat, instance_load, request_spec_load
+from servers.serialization import (
+    INSTANCE_FIELDS,
+    UnsupportedFormat,
+    block_device_mappings_load,
+    instance_load,
+    request_spec_load,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -132,8 +140,29 @@ def _group_for(spec: dict) -> dict | None:
     return {**group, "hosts": hosts}
 
 
-def _write_instance(cell, instance: dict, spec: dict, *, host=None, node=None, fault: str | None = None) -> None:
-    """Create the instance, its extra row, metadata and fault in ``cell`` (inside target_cell)."""
+def _write_block_device_mappings(created: Instance, mappings: list[dict], flavor: dict) -> None:
+    """The instance's block_device_mapping rows, from its build request's mappings (Nova's
+    conductor _create_block_device_mapping: sized again from the flavor, each with its own uuid)."""
+    rows = []
+    for bdm in mappings:
+        values = {name: bdm[name] for name in block_devices.FIELDS if name in bdm}
+        values["volume_size"] = block_devices.volume_size(flavor, bdm)
+        rows.append(BlockDeviceMapping(instance=created, uuid=str(uuid_lib.uuid4()), **values))
+    BlockDeviceMapping.objects.bulk_create(rows)
+
+
+def _write_instance(
+    cell,
+    instance: dict,
+    spec: dict,
+    *,
+    host=None,
+    node=None,
+    fault: str | None = None,
+    block_device_mappings: list[dict] = (),
+) -> None:
+    """Create the instance, its extra row, metadata, block device mappings and fault in ``cell``
+    (inside target_cell)."""
     now = timezone.now()
     values = {key: instance.get(key) for key in INSTANCE_FIELDS if key != "created_at"}
     values.update(
@@ -158,7 +187,8 @@ def _write_instance(cell, instance: dict, spec: dict, *, host=None, node=None, f
     )
     system = {"security_groups": json.dumps(instance.get("security_groups") or [])}
     if host is not None:
-        system[scheduler.CLAIMED_DISK_KEY] = str(scheduler.flavor_disk_gb(flavor))
+        resources = scheduler.requested_resources(flavor, is_bfv=bool(spec.get("is_bfv")))
+        system[scheduler.CLAIMED_DISK_KEY] = str(scheduler.flavor_disk_gb(resources))
     if instance.get("locked_reason"):
         system["locked_reason"] = instance["locked_reason"]
     InstanceSystemMetadata.objects.bulk_create(
@@ -168,6 +198,7 @@ def _write_instance(cell, instance: dict, spec: dict, *, host=None, node=None, f
     InstanceMetadata.objects.bulk_create(
         [InstanceMetadata(instance=created, key=k, value=v) for k, v in (instance.get("metadata") or {}).items()]
     )
+    _write_block_device_mappings(created, block_device_mappings, flavor)
     if fault is not None:
         InstanceFault.objects.create(instance=created, code=500, message=fault[:255], details=fault)
 
@@ -185,7 +216,7 @@ def build_request_place(instance_uuid: str) -> str:
         build = (
             BuildRequest.objects.select_for_update(skip_locked=True)
             .filter(instance_uuid=instance_uuid)
-            .only("id", "instance", "instance_uuid")
+            .only("id", "instance", "instance_uuid", "block_device_mappings")
             .first()
         )
         if build is None:
@@ -197,6 +228,7 @@ def build_request_place(instance_uuid: str) -> str:
         spec_row = RequestSpec.objects.filter(instance_uuid=instance_uuid).first()
         try:
             instance = instance_load(build.instance)
+            mappings = block_device_mappings_load(build.block_device_mappings)
             spec = request_spec_load(spec_row.spec) if spec_row else {}
         except UnsupportedFormat:
             logger.exception("Build request %s cannot be read; leaving it for an operator", instance_uuid)
@@ -231,7 +263,8 @@ def build_request_place(instance_uuid: str) -> str:
             cell, _ = existing
             outcome = "adopted"
         else:
-            flavor = spec.get("flavor") or {}
+            # What the node must have: a volume-backed server's root disk is not on the node.
+            flavor = scheduler.requested_resources(spec.get("flavor") or {}, is_bfv=bool(spec.get("is_bfv")))
             group = _group_for(spec)
             cell = None
             try:
@@ -242,7 +275,14 @@ def build_request_place(instance_uuid: str) -> str:
                     state = scheduler.select_host(states, flavor, group)
                     with target_cell(state.cell) as alias, transaction.atomic(using=alias):
                         if scheduler.claim(state, flavor):
-                            _write_instance(state.cell, instance, spec, host=state.host, node=state.node)
+                            _write_instance(
+                                state.cell,
+                                instance,
+                                spec,
+                                host=state.host,
+                                node=state.node,
+                                block_device_mappings=mappings,
+                            )
                             cell = state.cell
                             break
                     # Someone else took the last capacity of that node: try the next best.
@@ -252,7 +292,8 @@ def build_request_place(instance_uuid: str) -> str:
             except scheduler.NoValidHost as exc:
                 cell = CellMapping.objects.get(uuid=CELL0_UUID)
                 with target_cell(cell) as alias, transaction.atomic(using=alias):
-                    _write_instance(cell, instance, spec, fault=str(exc))
+                    # As Nova's _bury_in_cell0: the instance keeps its block device mappings.
+                    _write_instance(cell, instance, spec, fault=str(exc), block_device_mappings=mappings)
                 outcome = "buried"
 
         InstanceMapping.objects.filter(pk=mapping.pk).update(cell=cell)
@@ -282,6 +323,7 @@ def _rollback_instance(cell, instance_uuid: str) -> None:
         Tag.objects.filter(resource_id=instance_uuid).delete()
         InstanceFault.objects.filter(instance=instance).delete()
         InstanceExtra.objects.filter(instance=instance).delete()
+        BlockDeviceMapping.objects.filter(instance=instance).delete()
         instance.delete()
 
 

@@ -51,3 +51,77 @@ class FlavorMarkerNotFound(Exception):
 
 class InvalidFlavorSort(ValueError):
     """A sort key or direction the flavor listing does not accept."""
+
+
+# --- block device mappings of a server create (nova/exception.py; 400 with these messages) ------
+
+
+class InvalidBlockDeviceRequest(ValueError):
+    """A server create refused for its block device mappings (every subclass is a 400)."""
+
+    message = "The request is invalid."
+
+    def __init__(self, message: str | None = None, **kwargs):
+        super().__init__(message or self.message.format(**kwargs))
+
+
+class InvalidRequest(InvalidBlockDeviceRequest):
+    """Nova's InvalidRequest, raised with its own message."""
+
+
+class InvalidBDM(InvalidBlockDeviceRequest):
+    message = "Block Device Mapping is Invalid."
+
+
+class InvalidBDMFormat(InvalidBDM):
+    message = "Block Device Mapping is Invalid: {details}"
+
+    def __init__(self, details: str):
+        super().__init__(details=details)
+
+
+class InvalidBDMBootSequence(InvalidBDM):
+    message = (
+        "Block Device Mapping is Invalid: Boot sequence for the instance and image/block device mapping "
+        "combination is not valid."
+    )
+
+
+class InvalidBDMLocalsLimit(InvalidBDM):
+    message = "Block Device Mapping is Invalid: You specified more local devices than the limit allows"
+
+
+class InvalidBDMEphemeralSize(InvalidBDM):
+    message = (
+        "Ephemeral disks requested are larger than the instance type allows. If no size is given in one block "
+        "device mapping, flavor ephemeral size will be used."
+    )
+
+
+class InvalidBDMSwapSize(InvalidBDM):
+    message = "Swap drive requested is larger than instance type allows."
+
+
+class InvalidBDMImage(InvalidBDM):
+    message = "Block Device Mapping is Invalid: failed to get image {id}."
+
+
+class InvalidBDMVolume(InvalidBDM):
+    message = "Block Device Mapping is Invalid: failed to get volume {id}."
+
+
+class InvalidBDMSnapshot(InvalidBDM):
+    message = "Block Device Mapping is Invalid: failed to get snapshot {id}."
+
+
+class InvalidBDMDiskBus(InvalidBDM):
+    # Nova's class misspells its message attribute (msg_fmr), so its users read the base message.
+    message = InvalidBDM.message
+
+
+class VolumeNotFound(InvalidBlockDeviceRequest):
+    message = "Volume {volume_id} could not be found."
+
+
+class SnapshotNotFound(InvalidBlockDeviceRequest):
+    message = "Snapshot {snapshot_id} could not be found."

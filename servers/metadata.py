@@ -23,8 +23,8 @@ Served versions stop at 2016-06-30 (``devices``): later ones add files and keys 
 no data for (vendor_data2.json from 2016-10-06 on, ...), and a guest's cloud-init reads the newest
 version it knows among those listed.
 Not served: ``password`` (no one can set it), ``ami-id``, ``block-device-mapping``, ``kernel-id``
-and ``ramdisk-id`` (no image service or block devices); ``network_data.json`` and
-``vendor_data.json`` are ``{}``.
+and ``ramdisk-id`` (no image service, and no compute names the devices of the block device
+mappings); ``network_data.json`` and ``vendor_data.json`` are ``{}``.
 """
 
 import base64

@@ -354,6 +354,64 @@ class InstanceSystemMetadata(SoftDeleteMixin, CellModel):
         return f"{self.key}={self.value}"
 
 
+class BlockDeviceMapping(SoftDeleteMixin, CellModel):
+    """A disk of an instance: where it comes from and where it goes (Nova's block_device_mapping).
+
+    Written by the conductor with the instance, from the build request's list; soft-deleted with
+    the instance. ``volume_id`` is set only for a volume that exists when the server is created
+    (source ``volume``): there is no volume service to create the others (docs/server-build-flow.md).
+    """
+
+    instance = models.ForeignKey(
+        "servers.Instance",
+        to_field="uuid",
+        db_column="instance_uuid",
+        db_index=False,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="block_device_mappings",
+    )
+    # The mapping's own identity (not the image, volume or snapshot it was made from).
+    uuid = UUIDCharField(null=True, blank=True)
+    source_type = models.CharField(max_length=255, null=True, blank=True)
+    destination_type = models.CharField(max_length=255, null=True, blank=True)
+    guest_format = models.CharField(max_length=255, null=True, blank=True)
+    device_type = models.CharField(max_length=255, null=True, blank=True)
+    disk_bus = models.CharField(max_length=255, null=True, blank=True)
+    boot_index = models.IntegerField(null=True, blank=True)
+    device_name = models.CharField(max_length=255, null=True, blank=True)
+    delete_on_termination = models.BooleanField(null=True, default=False)
+    snapshot_id = models.CharField(max_length=36, null=True, blank=True)
+    volume_id = models.CharField(max_length=36, null=True, blank=True)
+    volume_size = models.IntegerField(null=True, blank=True)
+    volume_type = models.CharField(max_length=255, null=True, blank=True)
+    image_id = models.CharField(max_length=36, null=True, blank=True)
+    no_device = models.BooleanField(null=True, blank=True)
+    connection_info = models.TextField(null=True, blank=True)
+    tag = models.CharField(max_length=255, null=True, blank=True)
+    attachment_id = models.CharField(max_length=36, null=True, blank=True)
+    encrypted = models.BooleanField(null=True, default=False)
+    encryption_secret_uuid = models.CharField(max_length=36, null=True, blank=True)
+    encryption_format = models.CharField(max_length=128, null=True, blank=True)
+    encryption_options = models.CharField(max_length=4096, null=True, blank=True)
+
+    class Meta:
+        db_table = "block_device_mapping"
+        constraints = [models.UniqueConstraint(fields=["uuid"], name="uniq_block_device_mapping0uuid")]
+        # Nova's index names (reference §2).
+        indexes = [
+            models.Index(fields=["snapshot_id"], name="snapshot_id"),
+            models.Index(fields=["volume_id"], name="volume_id"),
+            NovaIndex(fields=["instance", "device_name"], name="block_device_mapping_instance_uuid_device_name_idx"),
+            NovaIndex(fields=["instance", "volume_id"], name="block_device_mapping_instance_uuid_volume_id_idx"),
+            NovaIndex(fields=["instance"], name="block_device_mapping_instance_uuid_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_type} -> {self.destination_type} ({self.boot_index})"
+
+
 class Tag(CellModel):
     """A tag on an instance (Nova's tags; Nova's primary key is (resource_id, tag), here a unique pair)."""
 
@@ -415,3 +473,4 @@ ShadowInstanceExtra = _shadow_model(InstanceExtra, "ShadowInstanceExtra")
 ShadowInstanceFault = _shadow_model(InstanceFault, "ShadowInstanceFault")
 ShadowInstanceMetadata = _shadow_model(InstanceMetadata, "ShadowInstanceMetadata")
 ShadowInstanceSystemMetadata = _shadow_model(InstanceSystemMetadata, "ShadowInstanceSystemMetadata")
+ShadowBlockDeviceMapping = _shadow_model(BlockDeviceMapping, "ShadowBlockDeviceMapping")

@@ -2,10 +2,11 @@
 
 Candidates are the live compute nodes of enabled cells (never cell0) whose host is mapped. Filters:
 enough free vCPUs, RAM and disk after allocation ratios (disk: root, ephemeral and swap rounded up to
-whole GB, as Nova's placement request counts it); the requested availability zone and host; server
-group policies (affinity, anti-affinity with ``max_server_per_host``). Weighers: the most free RAM
-first (Nova's default spreading), and for soft-affinity / soft-anti-affinity the hosts with more /
-fewer members of the group first.
+whole GB, as Nova's placement request counts it, without the root disk of a server booted from a
+volume); the requested availability zone and host; server group policies (affinity,
+anti-affinity with ``max_server_per_host``). Weighers: the most free RAM first (Nova's default
+spreading), and for soft-affinity / soft-anti-affinity the hosts with more / fewer members of the
+group first.
 
 Capacity is claimed with a conditional UPDATE on the node row (``... WHERE used + asked <=
 capacity``), so two conductors can never both take the last slot of a host.
@@ -43,6 +44,12 @@ def flavor_disk_gb(flavor: dict) -> int:
     rounded up to whole GB, as Nova's placement request counts it."""
     swap_gb = math.ceil((flavor.get("swap") or 0) / 1024)
     return (flavor.get("root_gb") or 0) + (flavor.get("ephemeral_gb") or 0) + swap_gb
+
+
+def requested_resources(flavor: dict, *, is_bfv: bool = False) -> dict:
+    """The flavor as the node is asked for it: a volume-backed server's root disk is a volume, so
+    only its ephemeral disk and swap take the node's disk (Nova's resources_from_request_spec)."""
+    return {**flavor, "root_gb": 0} if is_bfv else flavor
 
 
 def claimed_disk_gb(instance) -> int:

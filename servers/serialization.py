@@ -1,6 +1,7 @@
-"""The serialized instance of a build request and the request spec: versioned JSON documents.
+"""The serialized columns of a build request and the request spec: versioned JSON documents.
 
-Both use the envelope of Nova's versioned objects so the format carries its own version::
+The instance and the spec use the envelope of Nova's versioned objects so the format carries its
+own version::
 
     {"nova_object.name": "Instance", "nova_object.namespace": "cellsv2",
      "nova_object.version": "1.0", "nova_object.data": {...}}
@@ -10,15 +11,18 @@ so a row written by a later release is never misread. docs/server-build-flow.md 
 
 Version history:
 - Instance 1.0: the first format.
-- RequestSpec 1.0: the first format.
+- RequestSpec 1.0: the first format; 1.1: requested_destination; 1.2: is_bfv.
+
+``build_requests.block_device_mappings`` is Nova's own primitive of a BlockDeviceMappingList
+(namespace ``nova``, the versions Nova gives them), as a Nova API database holds it.
 """
 
 import json
 from datetime import UTC, datetime
 
 INSTANCE_VERSION = "1.0"
-# 1.1: requested_destination.
-REQUEST_SPEC_VERSION = "1.1"
+# 1.1: requested_destination. 1.2: is_bfv (the root disk is a volume: not claimed on the node).
+REQUEST_SPEC_VERSION = "1.2"
 NAMESPACE = "cellsv2"
 
 # Instance columns carried in a build request (everything the API sets before placement).
@@ -124,3 +128,64 @@ def request_spec_dump(spec: dict) -> str:
 def request_spec_load(text: str) -> dict:
     """A spec dict from request_specs.spec; raises UnsupportedFormat."""
     return _load(text, "RequestSpec", REQUEST_SPEC_VERSION)
+
+
+# Nova's BlockDeviceMappingList 1.18 of BlockDeviceMapping 1.21 (nova/objects/block_device.py).
+BDM_LIST_VERSION = "1.18"
+BDM_VERSION = "1.21"
+
+
+def block_device_mappings_dump(mappings: list[dict]) -> str:
+    """The build request's ``block_device_mappings`` column: a BlockDeviceMappingList primitive.
+
+    Each mapping is a dict of BlockDeviceMapping fields; the fields it has are the object's set
+    fields (its ``nova_object.changes``, as for an object not yet created).
+    """
+    objects = [
+        {
+            "nova_object.name": "BlockDeviceMapping",
+            "nova_object.namespace": "nova",
+            "nova_object.version": BDM_VERSION,
+            "nova_object.data": dict(bdm),
+            "nova_object.changes": sorted(bdm),
+        }
+        for bdm in mappings
+    ]
+    return json.dumps(
+        {
+            "nova_object.name": "BlockDeviceMappingList",
+            "nova_object.namespace": "nova",
+            "nova_object.version": BDM_LIST_VERSION,
+            "nova_object.data": {"objects": objects},
+            "nova_object.changes": ["objects"],
+        },
+        sort_keys=True,
+    )
+
+
+def block_device_mappings_load(text: str | None) -> list[dict]:
+    """The mappings of a build request's ``block_device_mappings`` column; NULL is an empty list
+    (as Nova reads a row written before the column existed). Raises UnsupportedFormat.
+    """
+    if not text:
+        return []
+    try:
+        document = json.loads(text)
+        found, version = document["nova_object.name"], document["nova_object.version"]
+        objects = document["nova_object.data"]["objects"]
+    except (TypeError, ValueError, KeyError) as exc:
+        raise UnsupportedFormat(f"Not a serialized BlockDeviceMappingList: {exc}") from None
+    if found != "BlockDeviceMappingList":
+        raise UnsupportedFormat(f"Expected a serialized BlockDeviceMappingList, found {found}")
+    if _version_tuple(version) > _version_tuple(BDM_LIST_VERSION):
+        raise UnsupportedFormat(f"BlockDeviceMappingList {version} is newer than {BDM_LIST_VERSION}")
+    mappings = []
+    for item in objects:
+        try:
+            item_version, data = item["nova_object.version"], item["nova_object.data"]
+        except (TypeError, KeyError) as exc:
+            raise UnsupportedFormat(f"Not a serialized BlockDeviceMapping: {exc}") from None
+        if _version_tuple(item_version) > _version_tuple(BDM_VERSION):
+            raise UnsupportedFormat(f"BlockDeviceMapping {item_version} is newer than {BDM_VERSION}")
+        mappings.append(dict(data))
+    return mappings

@@ -69,6 +69,8 @@ class ServerView:
     flavor: dict = field(default_factory=dict)
     fault: dict | None = None
     spec: dict | None = None
+    # The live block device mappings that have a volume: [{"id", "delete_on_termination"}], by id.
+    volumes: list = field(default_factory=list)
 
     def get(self, key, default=None):
         return self.instance.get(key, default)
@@ -131,13 +133,19 @@ _SERVERS_SQL = (
     'FROM "instance_extra" INNER JOIN "instances" ON ("instance_extra"."instance_uuid" = "instances"."uuid") '
     'WHERE {live}"instance_extra"."instance_uuid" IN ({uuids})'
 )
-# Metadata, system metadata and tags of the servers in one statement: (kind, owner, key, value).
+# Metadata, system metadata, tags and volumes of the servers in one statement: (kind, owner, key,
+# value, position). A volume is a live block device mapping with a volume id (what Nova shows in
+# volumes_attached): key = the volume id, value = delete_on_termination as '1'/'0', position = the
+# mapping's id (Nova lists them in the order the database gives: by id here).
 _ITEMS_SQL = (
-    'SELECT \'m\', "instance_uuid", "key", "value" FROM "instance_metadata" '
+    'SELECT \'m\', "instance_uuid", "key", "value", 0 FROM "instance_metadata" '
     'WHERE "deleted" = 0 AND "instance_uuid" IN ({uuids}) '
-    'UNION ALL SELECT \'s\', "instance_uuid", "key", "value" FROM "instance_system_metadata" '
+    'UNION ALL SELECT \'s\', "instance_uuid", "key", "value", 0 FROM "instance_system_metadata" '
     'WHERE "deleted" = 0 AND "instance_uuid" IN ({uuids}) '
-    'UNION ALL SELECT \'t\', "resource_id", "tag", NULL FROM "tags" WHERE "resource_id" IN ({uuids})'
+    'UNION ALL SELECT \'t\', "resource_id", "tag", NULL, 0 FROM "tags" WHERE "resource_id" IN ({uuids}) '
+    'UNION ALL SELECT \'v\', "instance_uuid", "volume_id", '
+    'CASE WHEN "delete_on_termination" THEN \'1\' ELSE \'0\' END, "id" FROM "block_device_mapping" '
+    'WHERE "deleted" = 0 AND "volume_id" IS NOT NULL AND "volume_id" <> \'\' AND "instance_uuid" IN ({uuids})'
 )
 _FAULT_COLUMNS = RawColumns(
     InstanceFault._meta.get_field(name) for name in ("instance", "code", "message", "details", "created_at")
@@ -187,15 +195,20 @@ def _load_from_cell(uuids: list[str], *, include_deleted: bool = False) -> dict[
         if not servers:
             return servers
         found = list(servers)
-        cursor.execute(_ITEMS_SQL.format(uuids=_placeholders(len(found))), found * 3)
-        for kind_value, owner, key, value in cursor.fetchall():
+        cursor.execute(_ITEMS_SQL.format(uuids=_placeholders(len(found))), found * 4)
+        volumes: dict[str, list] = {}
+        for kind_value, owner, key, value, position in cursor.fetchall():
             server = servers[owner]
             if kind_value == "m":
                 server.metadata[key] = value
             elif kind_value == "s":
                 server.system_metadata[key] = value
-            else:
+            elif kind_value == "t":
                 server.tags.append(key)
+            else:
+                volumes.setdefault(owner, []).append((position, {"id": key, "delete_on_termination": value == "1"}))
+        for owner, attached in volumes.items():
+            servers[owner].volumes = [volume for _, volume in sorted(attached, key=lambda item: item[0])]
         errored = [u for u, s in servers.items() if s.instance["vm_state"] == "error"]
         if errored:
             cursor.execute(_FAULTS_SQL.format(uuids=_placeholders(len(errored))), errored)

@@ -20,8 +20,9 @@ from keypairs.selectors import keypair_get
 from keypairs.serialization import keypair_list_json
 from mappings.models import InstanceMapping
 from mappings.selectors import INSTANCE_MIGRATION_MARKER, instance_mapping_read
-from servers import conductor, scheduler
+from servers import block_devices, conductor, scheduler
 from servers.models import (
+    BlockDeviceMapping,
     BuildRequest,
     Flavor,
     Instance,
@@ -33,7 +34,7 @@ from servers.models import (
     Tag,
 )
 from servers.selectors import availability_zones_available, compute_host_exists
-from servers.serialization import instance_dump, instance_load, request_spec_dump
+from servers.serialization import block_device_mappings_dump, instance_dump, instance_load, request_spec_dump
 from servers.server_selectors import ServerNotFound, mapping_cache_forget, server_get
 
 logger = logging.getLogger(__name__)
@@ -104,6 +105,9 @@ class ServerCreateRequest:
     requested_node: str | None = None
     forced_host: str | None = None
     forced_node: str | None = None
+    # block_device_mappings_from_request's result: v2 mappings, or legacy ones (none given: legacy).
+    block_device_mappings: list = field(default_factory=list)
+    legacy_bdm: bool = True
 
 
 @dataclass
@@ -292,11 +296,16 @@ def _requested_destination(request: ServerCreateRequest) -> dict | None:
 
 def server_create(*, context, request: ServerCreateRequest) -> ServerCreateResult:
     """Accept a server: RequestSpec + BuildRequest + InstanceMapping (no cell) per instance, in one
-    API-database transaction, after the destination, key pair, server group and quota checks; the
-    conductor places them after commit. Raises AvailabilityZoneNotAvailable, ComputeHostNotFound,
-    DestinationConflict, InvalidKeyName, ServerGroupNotFound or OverQuota.
+    API-database transaction, after the destination, block device mapping, key pair, server group
+    and quota checks (servers.block_devices); the build request keeps the server's block device
+    mappings. The conductor places them after commit. Raises AvailabilityZoneNotAvailable,
+    ComputeHostNotFound, DestinationConflict, InvalidBlockDeviceRequest, InvalidKeyName,
+    ServerGroupNotFound or OverQuota.
     """
     availability_zone = _destination_check(request)
+    flavor = flavor_dict(request.flavor, request.flavor_extra_specs)
+    if not request.image_ref:
+        block_devices.boot_device_check(mappings=request.block_device_mappings, legacy=request.legacy_bdm)
     keypairs_json = keypair_list_json([])
     key_data = None
     if request.key_name:
@@ -305,10 +314,17 @@ def server_create(*, context, request: ServerCreateRequest) -> ServerCreateResul
         except KeypairNotFound:
             raise InvalidKeyName() from None
         keypairs_json, key_data = keypair_list_json([keypair]), keypair.public_key
+    mappings = block_devices.block_device_mappings_transform(
+        mappings=request.block_device_mappings,
+        legacy=request.legacy_bdm,
+        image_ref=request.image_ref,
+        flavor=flavor,
+        min_count=request.min_count,
+        max_count=request.max_count,
+    )
     group = None
     if request.group_uuid:
         group = _group_for_create(context, request.group_uuid)
-    flavor = flavor_dict(request.flavor, request.flavor_extra_specs)
     reservation_id = f"r-{secrets.token_hex(4)}"
     admin_pass = request.admin_pass or _generate_password()
     now = timezone.now()
@@ -324,6 +340,14 @@ def server_create(*, context, request: ServerCreateRequest) -> ServerCreateResul
         project_id=context.project_id, resource="instances", delta=request.min_count, usage=count_under_lock
     ):
         count = _allowed_count(project_id=context.project_id, request=request, instances_used=counted.get("instances"))
+        # After the quota, as Nova checks them (the same mappings for every server of the request).
+        mappings = block_devices.block_device_mappings_validate(
+            mappings=mappings,
+            image_ref=request.image_ref,
+            flavor=flavor,
+            max_local=getattr(settings, "CELLSV2_MAX_LOCAL_BLOCK_DEVICES", block_devices.MAX_LOCAL_BLOCK_DEVICES),
+        )
+        is_bfv = block_devices.is_volume_backed(mappings)
         uuids = [str(uuid_lib.uuid4()) for _ in range(count)]
         if group is not None:
             _group_add_members(context, group, uuids)
@@ -381,12 +405,16 @@ def server_create(*, context, request: ServerCreateRequest) -> ServerCreateResul
                     "security_groups": request.security_groups,
                     "requested_networks": request.networks,
                     "requested_destination": _requested_destination(request),
+                    "is_bfv": is_bfv,
                 }
                 RequestSpec.objects.create(instance_uuid=instance_uuid, spec=request_spec_dump(spec))
                 BuildRequest.objects.create(
                     instance_uuid=instance_uuid,
                     project_id=context.project_id,
                     instance=instance_dump(instance),
+                    block_device_mappings=block_device_mappings_dump(
+                        [{**bdm, "instance_uuid": instance_uuid} for bdm in mappings]
+                    ),
                     tags=json.dumps(request.tags),
                     created_at=now,
                 )
@@ -509,7 +537,7 @@ def server_delete(*, context, uuid: str, server=None) -> None:
             vm_state="deleted", task_state=None, power_state=0, terminated_at=now, deleted_at=now, deleted=instance.pk
         )
         # Nova's instance_destroy: dependent rows soft-deleted with the instance, tags hard-deleted.
-        for model in (InstanceExtra, InstanceMetadata, InstanceSystemMetadata, InstanceFault):
+        for model in (InstanceExtra, InstanceMetadata, InstanceSystemMetadata, InstanceFault, BlockDeviceMapping):
             model.objects.live().filter(instance=instance).soft_delete()
         Tag.objects.filter(resource_id=uuid).delete()
         scheduler.release(

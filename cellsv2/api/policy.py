@@ -51,6 +51,7 @@ DEFAULT_RULES: dict[str, str] = {
     "os_compute_api:servers:allow_all_filters": ADMIN,
     "os_compute_api:servers:create": PROJECT_MEMBER_OR_ADMIN,
     "os_compute_api:servers:create:forced_host": ADMIN,
+    "os_compute_api:servers:create:attach_volume": PROJECT_MEMBER_OR_ADMIN,
     "os_compute_api:servers:update": PROJECT_MEMBER_OR_ADMIN,
     "os_compute_api:servers:delete": PROJECT_MEMBER_OR_ADMIN,
     "os_compute_api:servers:show:host_status": ADMIN,

@@ -65,6 +65,78 @@ SCHEDULER_HINTS = {
 }
 
 
+# Nova's parameter_types.boolean (BOOLEAN above also takes "y", "t", "n" and "f", which Nova's
+# schemas never did).
+NOVA_BOOLEAN = {
+    "type": ["boolean", "string"],
+    "enum": [
+        True,
+        "True",
+        "TRUE",
+        "true",
+        "1",
+        "ON",
+        "On",
+        "on",
+        "YES",
+        "Yes",
+        "yes",
+        False,
+        "False",
+        "FALSE",
+        "false",
+        "0",
+        "OFF",
+        "Off",
+        "off",
+        "NO",
+        "No",
+        "no",
+    ],
+}
+VOLUME_SIZE = {"type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 1, "maximum": 0x7FFFFFFF}
+# Nova's parameter_types.tag (the servers' own TAG above has no minimum length).
+BDM_TAG = {"type": "string", "pattern": "^[^,/]*$", "minLength": 1, "maxLength": 60}
+LEGACY_BLOCK_DEVICE_MAPPING = {
+    "type": "object",
+    "properties": {
+        "virtual_name": {"type": "string", "maxLength": 255},
+        "volume_id": UUID,
+        "snapshot_id": UUID,
+        "volume_size": VOLUME_SIZE,
+        # Neither empty nor with spaces (nova/block_device.py validate_device_name).
+        "device_name": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[a-zA-Z0-9._/-]*$"},
+        "delete_on_termination": NOVA_BOOLEAN,
+        "no_device": {},
+        # block_device_mapping.connection_info is a MEDIUMTEXT column.
+        "connection_info": {"type": "string", "maxLength": 16777215},
+    },
+    "additionalProperties": False,
+}
+
+
+def _block_device_mapping_v2(version: APIVersion) -> dict:
+    """One block_device_mapping_v2 item: the legacy fields and the v2 ones (tag in 2.32 and from
+    2.42, as Nova's schemas have it; volume_type from 2.67)."""
+    properties = {
+        **LEGACY_BLOCK_DEVICE_MAPPING["properties"],
+        "source_type": {"type": "string", "enum": ["volume", "image", "snapshot", "blank"]},
+        "uuid": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[a-zA-Z0-9._-]*$"},
+        "image_id": UUID,
+        "destination_type": {"type": "string", "enum": ["local", "volume"]},
+        "guest_format": {"type": "string", "maxLength": 255},
+        "device_type": {"type": "string", "maxLength": 255},
+        "disk_bus": {"type": "string", "maxLength": 255},
+        # boot_index null is accepted as the legacy v2 API did.
+        "boot_index": {"type": ["integer", "string", "null"], "pattern": "^-?[0-9]+$"},
+    }
+    if version.matches("2.32", "2.32") or version >= "2.42":
+        properties["tag"] = BDM_TAG
+    if version >= "2.67":
+        properties["volume_type"] = {"type": ["string", "null"], "minLength": 0, "maxLength": 255}
+    return {"type": "object", "properties": properties, "additionalProperties": False}
+
+
 def _networks(version: APIVersion) -> dict:
     item = {
         "type": "object",
@@ -106,6 +178,8 @@ def _create(version_string: str) -> dict:
         },
         "user_data": {"type": "string", "format": "base64", "maxLength": 65535},
         "config_drive": BOOLEAN,
+        "block_device_mapping": {"type": "array", "items": LEGACY_BLOCK_DEVICE_MAPPING},
+        "block_device_mapping_v2": {"type": "array", "items": _block_device_mapping_v2(version)},
     }
     if version < "2.57":
         server["personality"] = {

@@ -10,9 +10,11 @@ from cellsv2.api.base import ComputeAPIView
 from cellsv2.api.faults import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable
 from cellsv2.api.pagination import limit_and_marker, link_prefix, next_links, resource_links
 from cellsv2.api.policy import policy_allows, policy_authorize
+from servers import block_devices
 from servers import server_selectors as selectors
 from servers import server_services as services
 from servers.api import server_schemas as schemas
+from servers.exceptions import InvalidBlockDeviceRequest
 from servers.models import Flavor
 
 logger = logging.getLogger(__name__)
@@ -143,7 +145,7 @@ class ServerViewBuilder:
             "OS-EXT-STS:power_state": instance.get("power_state") or 0,
             "OS-SRV-USG:launched_at": naive_micro(instance.get("launched_at")),
             "OS-SRV-USG:terminated_at": naive_micro(instance.get("terminated_at")),
-            "os-extended-volumes:volumes_attached": [],
+            "os-extended-volumes:volumes_attached": self._volumes_attached(server),
             "security_groups": [{"name": name} for name in instance.get("security_groups") or []],
         }
         if status in PROGRESS_STATUSES:
@@ -198,6 +200,14 @@ class ServerViewBuilder:
             hints = (self._spec(server) or {}).get("scheduler_hints") or {}
             body["scheduler_hints"] = {k: v if isinstance(v, list) else [v] for k, v in hints.items()}
         return body
+
+    def _volumes_attached(self, server) -> list[dict]:
+        """The server's volumes (its block device mappings that have a volume id, read from its
+        cell; none while it is a build request, as Nova reads them only from cells), with
+        delete_on_termination from 2.3."""
+        if self.version >= "2.3":
+            return [dict(volume) for volume in server.volumes]
+        return [{"id": volume["id"]} for volume in server.volumes]
 
     def _server_groups(self, server) -> list[str]:
         if self.version >= "2.96" and server.spec is None:
@@ -453,6 +463,7 @@ class ServerCollectionView(ServerViewMixin, ComputeAPIView):
             services.DestinationConflict,
             services.InvalidKeyName,
             services.ServerGroupNotFound,
+            InvalidBlockDeviceRequest,
         ) as exc:
             raise BadRequest(str(exc)) from None
         server = body["server"]
@@ -471,16 +482,11 @@ class ServerCollectionView(ServerViewMixin, ComputeAPIView):
         return Response({"server": response}, status=202, headers={"Location": links[0]["href"]})
 
     def _create_request(self, request, body) -> services.ServerCreateRequest:
+        # Nova's order of checks (servers.py create): counts, zone, destination policies, block
+        # device mappings, imageRef, then the flavor.
         version = request.api_version
         server = body["server"]
         hints = body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints") or {}
-        flavor_ref = str(server["flavorRef"]).rstrip("/").split("/")[-1]
-        flavor, extra_specs = selectors.flavor_with_extra_specs_read(flavorid=flavor_ref) or (None, None)
-        if flavor is None or (flavor.disabled and not self.context.is_admin):
-            raise BadRequest(f"Flavor {flavor_ref} could not be found.")
-        image_ref = server.get("imageRef") or None
-        if image_ref is None:
-            raise BadRequest("Missing imageRef attribute")
         min_count = int(server.get("min_count", 1))
         max_count = int(server.get("max_count", min_count))
         if min_count > max_count:
@@ -493,6 +499,24 @@ class ServerCollectionView(ServerViewMixin, ComputeAPIView):
             policy_authorize(self.context, "os_compute_api:servers:create:forced_host")
         if server.get("host") or server.get("hypervisor_hostname"):
             policy_authorize(self.context, "compute:servers:create:requested_destination")
+        image_ref = server.get("imageRef") or None
+        try:
+            block_device_mappings, legacy_bdm = block_devices.block_device_mappings_from_request(
+                v2=server.get("block_device_mapping_v2"),
+                legacy=server.get("block_device_mapping"),
+                image_ref=server.get("imageRef"),
+            )
+        except InvalidBlockDeviceRequest as exc:
+            raise BadRequest(str(exc)) from None
+        if block_device_mappings:
+            policy_authorize(self.context, "os_compute_api:servers:create:attach_volume")
+        elif image_ref is None:
+            # imageRef may be left out (or empty) only when the mappings say what to boot from.
+            raise BadRequest("Missing imageRef attribute")
+        flavor_ref = str(server["flavorRef"]).rstrip("/").split("/")[-1]
+        flavor, extra_specs = selectors.flavor_with_extra_specs_read(flavorid=flavor_ref) or (None, None)
+        if flavor is None or (flavor.disabled and not self.context.is_admin):
+            raise BadRequest(f"Flavor {flavor_ref} could not be found.")
         group = hints.get("group")
         if isinstance(group, list):
             group = group[0] if group else None
@@ -524,6 +548,8 @@ class ServerCollectionView(ServerViewMixin, ComputeAPIView):
             requested_node=server.get("hypervisor_hostname"),
             forced_host=forced_host,
             forced_node=forced_node,
+            block_device_mappings=block_device_mappings,
+            legacy_bdm=legacy_bdm,
         )
 
 

@@ -16,12 +16,14 @@ from servergroups.services import servergroup_create
 from servers import archive
 from servers.management.commands.db import InvalidDate, parse_before
 from servers.models import (
+    BlockDeviceMapping,
     Instance,
     InstanceExtra,
     InstanceFault,
     InstanceMetadata,
     InstanceSystemMetadata,
     RequestSpec,
+    ShadowBlockDeviceMapping,
     ShadowInstance,
     ShadowInstanceExtra,
     ShadowInstanceFault,
@@ -36,6 +38,7 @@ pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefix
 
 PAIRS = (
     (Instance, ShadowInstance),
+    (BlockDeviceMapping, ShadowBlockDeviceMapping),
     (InstanceExtra, ShadowInstanceExtra),
     (InstanceFault, ShadowInstanceFault),
     (InstanceMetadata, ShadowInstanceMetadata),
@@ -166,6 +169,7 @@ class TestArchive:
             "API_DB.instance_group_member": 1,
             "API_DB.instance_mappings": 1,
             "API_DB.request_specs": 1,
+            f"{alias}.block_device_mapping": 1,
             f"{alias}.instance_extra": 1,
             f"{alias}.instance_metadata": 1,
             f"{alias}.instance_system_metadata": 2,
@@ -173,6 +177,7 @@ class TestArchive:
         }
         assert counts(alias, gone) == {
             "instances": (0, 1),
+            "block_device_mapping": (0, 1),
             "instance_extra": (0, 1),
             "instance_faults": (0, 0),
             "instance_metadata": (0, 1),
@@ -265,14 +270,16 @@ class TestBatches:
         assert result.code == 1
         rows = report(result.out)
         assert sum(v for k, v in rows.items() if k.endswith(".instances")) == 1
-        # The one instance took its extra, metadata and 2 system metadata rows along; nobody else's moved.
-        assert sum(v for k, v in rows.items() if not k.startswith("API_DB")) == 5
+        # The one instance took its extra, metadata, 2 system metadata rows and its image's block
+        # device mapping along; nobody else's moved.
+        assert sum(v for k, v in rows.items() if not k.startswith("API_DB")) == 6
         assert rows["API_DB.instance_mappings"] == 1
         (archived,) = [u for u in uuids if not cells_holding(u)]
         assert set(counts(where[archived], archived).values()) <= {(0, 2), (0, 1), (0, 0)}
         for uuid in set(uuids) - {archived}:
             left = counts(where[uuid], uuid)
             assert left["instances"] == left["instance_extra"] == left["instance_metadata"] == (1, 0)
+            assert left["block_device_mapping"] == (1, 0)
 
     def test_repeated_runs_finish_and_then_return_0(self, servers, delete):
         uuids = servers(3)
@@ -307,9 +314,10 @@ class TestBatches:
         place_all()
         assert {cell_of(u) for u in first} == {"cell1"} and {cell_of(u) for u in second} == {"cell2"}
         delete(*first, *second)
-        rows = report(archive_cmd("--all-cells", "--max_rows", "9", "--verbose").out)
-        # Each server has 4 rows (instance, extra, 2 system metadata). cell1 spends 8 of the 9;
-        # cell2 gets the one row left, which still brings a whole instance.
+        rows = report(archive_cmd("--all-cells", "--max_rows", "11", "--verbose").out)
+        # Each server has 5 rows (instance, extra, 2 system metadata, its image's block device
+        # mapping). cell1 spends 10 of the 11; cell2 gets the one row left, which still brings a
+        # whole instance.
         assert (rows["cell1.instances"], rows["cell1.instance_extra"]) == (2, 2)
         assert (rows["cell2.instances"], rows["cell2.instance_extra"]) == (1, 1)
         assert rows["API_DB.instance_mappings"] == 3
@@ -482,13 +490,14 @@ class TestPurge:
         where = {uuid: cell_of(uuid) for uuid in uuids}
         delete(*uuids)
         assert archive_cmd("--all-cells").code == 1
-        assert shadow_total() == 10
+        assert shadow_total() == 12
         result = purge_cmd("--all", "--all-cells", "--verbose")
         assert result.code == 0
         lines = result.out.strip().split("\n")
         for alias in set(where.values()):
             rows = list(where.values()).count(alias)
             prefix = f"Cell {cells[alias].identity}: Deleted {rows} rows from"
+            assert f"{prefix} shadow_block_device_mapping based on timestamp column (n/a)" in lines
             assert f"{prefix} shadow_instance_extra based on timestamp column (n/a)" in lines
             assert f"{prefix} shadow_instances based on timestamp column (n/a)" in lines
         assert shadow_total() == 0
@@ -506,7 +515,8 @@ class TestPurge:
             with target_cell(alias):
                 assert not ShadowInstance.objects.filter(uuid=old).exists()
                 assert not ShadowInstanceExtra.objects.filter(instance_uuid=old).exists()
-        assert shadow_total() == 5
+                assert not ShadowBlockDeviceMapping.objects.filter(instance_uuid=old).exists()
+        assert shadow_total() == 6
         assert purge_cmd("--before", "2021-01-01", "--all-cells").code == 3
 
     def test_purge_one_cell(self, servers, delete, cells):
@@ -607,5 +617,6 @@ def test_two_archivers_at_once_never_move_a_row_twice(api, topology):
     assert not errors and all(not r.failed_cells for r in results), (errors, [r.failed_cells for r in results])
     moved = sum(v for r in results for k, v in r.rows.items() if k.endswith(".instances"))
     assert moved == 8
-    assert shadow_total() == 8 * 5
+    # Each server: instance, extra, metadata, 2 system metadata and its image's block device mapping.
+    assert shadow_total() == 8 * 6
     assert InstanceMapping.objects.count() == RequestSpec.objects.count() == 0

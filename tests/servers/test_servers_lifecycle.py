@@ -681,4 +681,5 @@ def test_the_build_request_document_is_versioned_json(api, topology, worker_mode
     document = json.loads(BuildRequest.objects.get(instance_uuid=uuid).instance)
     assert (document["nova_object.name"], document["nova_object.version"]) == ("Instance", "1.0")
     spec = json.loads(RequestSpec.objects.get(instance_uuid=uuid).spec)
-    assert (spec["nova_object.name"], spec["nova_object.version"]) == ("RequestSpec", "1.1")
+    assert (spec["nova_object.name"], spec["nova_object.version"]) == ("RequestSpec", "1.2")
+    assert spec["nova_object.data"]["is_bfv"] is False
