@@ -193,6 +193,8 @@ CELLSV2_DEFAULT_AVAILABILITY_ZONE = "nova"
 CELLSV2_CONDUCTOR_MODE = os.environ.get("CELLSV2_CONDUCTOR_MODE", "inline").strip().lower()
 if CELLSV2_CONDUCTOR_MODE not in ("inline", "worker"):
     raise ImproperlyConfigured("CELLSV2_CONDUCTOR_MODE must be inline or worker")
+# Nova's [compute] max_local_block_devices: local disks one server may ask for (-1: no limit).
+CELLSV2_MAX_LOCAL_BLOCK_DEVICES = env_int("CELLSV2_MAX_LOCAL_BLOCK_DEVICES", 3)
 # Nova's [api] enable_instance_password: return adminPass on server create.
 CELLSV2_ENABLE_INSTANCE_PASSWORD = True
 # Optional cache of instance uuid -> cell through Django's cache framework (off by default).

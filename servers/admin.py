@@ -35,6 +35,7 @@ from cellsv2.dashboard import Usage
 from servers import services
 from servers.exceptions import FlavorNotFound
 from servers.models import (
+    BlockDeviceMapping,
     BuildRequest,
     ComputeNode,
     Flavor,
@@ -47,6 +48,7 @@ from servers.models import (
     InstanceSystemMetadata,
     PlacementAttempt,
     RequestSpec,
+    ShadowBlockDeviceMapping,
     ShadowInstance,
     ShadowInstanceExtra,
     ShadowInstanceFault,
@@ -119,6 +121,13 @@ class InstanceSystemMetadataInline(ReadOnlyInline):
     ordering = ("key",)
 
 
+class BlockDeviceMappingInline(ReadOnlyInline):
+    model = BlockDeviceMapping
+    fields = ("boot_index", "source_type", "destination_type", "image_id", "volume_id", "volume_size", "deleted")
+    readonly_fields = fields
+    ordering = ("id",)
+
+
 class MappedFilter(admin.SimpleListFilter):
     """Compute nodes whose host discovery has mapped, or not yet (``mapped`` is 0 or 1)."""
 
@@ -165,7 +174,13 @@ class InstanceAdmin(CellModelAdmin):
     # user_data may hold secrets only the guest should see.
     exclude = ("user_data",)
     readonly_fields = ("mapping_link", "user_data_hidden", "tag_list")
-    inlines = (InstanceExtraInline, InstanceFaultInline, InstanceMetadataInline, InstanceSystemMetadataInline)
+    inlines = (
+        InstanceExtraInline,
+        BlockDeviceMappingInline,
+        InstanceFaultInline,
+        InstanceMetadataInline,
+        InstanceSystemMetadataInline,
+    )
 
     @admin.display(description="uuid", ordering="uuid")
     def uuid_column(self, obj):
@@ -301,6 +316,22 @@ class InstanceSystemMetadataAdmin(CellModelAdmin):
     search_fields = ("=instance__uuid", "key")
 
 
+@register_cell_admin(BlockDeviceMapping)
+class BlockDeviceMappingAdmin(CellModelAdmin):
+    list_display = (
+        "instance",
+        "boot_index",
+        "source_type",
+        "destination_type",
+        "volume_id",
+        "image_id",
+        "volume_size",
+        soft_delete_state,
+    )
+    list_filter = (SoftDeleteFilter,)
+    search_fields = ("=instance__uuid", "=volume_id", "=image_id", "=snapshot_id", "=uuid")
+
+
 @register_cell_admin(Tag)
 class TagAdmin(CellModelAdmin):
     list_display = ("resource_id", "tag")
@@ -381,7 +412,13 @@ class ShadowInstanceAdmin(ShadowAdmin):
     exclude = ("user_data",)
 
 
-@register_cell_admin(ShadowInstanceExtra, ShadowInstanceFault, ShadowInstanceMetadata, ShadowInstanceSystemMetadata)
+@register_cell_admin(
+    ShadowInstanceExtra,
+    ShadowInstanceFault,
+    ShadowInstanceMetadata,
+    ShadowInstanceSystemMetadata,
+    ShadowBlockDeviceMapping,
+)
 class ShadowInstanceRowAdmin(ShadowAdmin):
     list_display = ("id", "instance_uuid", "deleted_at")
     search_fields = ("=instance_uuid",)

@@ -345,7 +345,7 @@ def server_create(*, context, request: ServerCreateRequest) -> ServerCreateResul
             mappings=mappings,
             image_ref=request.image_ref,
             flavor=flavor,
-            max_local=getattr(settings, "CELLSV2_MAX_LOCAL_BLOCK_DEVICES", block_devices.MAX_LOCAL_BLOCK_DEVICES),
+            max_local=settings.CELLSV2_MAX_LOCAL_BLOCK_DEVICES,
         )
         is_bfv = block_devices.is_volume_backed(mappings)
         uuids = [str(uuid_lib.uuid4()) for _ in range(count)]

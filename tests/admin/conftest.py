@@ -74,6 +74,7 @@ def seed_deployment(cells) -> Deployment:
         LegacyInstanceGroupPolicy,
     )
     from servers.models import (
+        BlockDeviceMapping,
         BuildRequest,
         ComputeNode,
         Flavor,
@@ -85,6 +86,7 @@ def seed_deployment(cells) -> Deployment:
         InstanceSystemMetadata,
         PlacementAttempt,
         RequestSpec,
+        ShadowBlockDeviceMapping,
         ShadowInstance,
         ShadowInstanceExtra,
         ShadowInstanceFault,
@@ -117,6 +119,9 @@ def seed_deployment(cells) -> Deployment:
         InstanceMetadata.objects.create(instance_id=d.active, key="role", value="db")
         InstanceSystemMetadata.objects.create(instance_id=d.active, key="image_os", value="cirros")
         Tag.objects.create(resource_id=d.active, tag="blue")
+        BlockDeviceMapping.objects.create(
+            instance_id=d.active, source_type="image", destination_type="local", boot_index=0, image_id=new_uuid()
+        )
         LegacyKeyPair.objects.create(name="legacy-key", user_id="alice", fingerprint="aa:bb", public_key="ssh-rsa AAA")
         legacy = LegacyInstanceGroup.objects.create(
             uuid=new_uuid(), name="legacy", project_id="proj1", user_id="alice"
@@ -140,6 +145,7 @@ def seed_deployment(cells) -> Deployment:
         ShadowInstanceFault.objects.create(id=999, instance_uuid=d.deleted, code=500)
         ShadowInstanceMetadata.objects.create(id=999, instance_uuid=d.deleted, key="k")
         ShadowInstanceSystemMetadata.objects.create(id=999, instance_uuid=d.deleted, key="k")
+        ShadowBlockDeviceMapping.objects.create(id=999, instance_uuid=d.deleted, source_type="image")
     with target_cell(cell2):
         # Not mapped yet: "Discover hosts" maps it.
         ComputeNode.objects.create(
