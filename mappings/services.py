@@ -258,18 +258,28 @@ class DiscoverResult:
     failed_cells: dict[str, str] = field(default_factory=dict)
 
 
-def hosts_discover(*, cell_uuid: str | None = None, status_fn: Callable[[str], None] = _noop) -> DiscoverResult:
+def hosts_discover(
+    *,
+    cell_uuid: str | None = None,
+    status_fn: Callable[[str], None] = _noop,
+    on_start: Callable[[int], None] | None = None,
+    on_cell: Callable[[CellMapping, int | None], None] | None = None,
+) -> DiscoverResult:
     """Map every unmapped compute host of one cell or of all cells (cell0 skipped).
 
     Reads compute nodes in each cell database, creates host mappings in the API database, then
     marks the nodes mapped in the cell. A cell that cannot be reached is reported in
     ``failed_cells`` and the others are still discovered. Raises HostMappingExists when another
     run created the same mapping concurrently, CellMappingNotFound for an unknown cell.
+    ``on_start`` receives how many cells will be searched, ``on_cell`` each searched cell with
+    the number of hosts mapped in it (None when the cell failed).
     """
     from servers.models import ComputeNode
 
     cells = [cell_mapping_get(uuid=cell_uuid)] if cell_uuid else list(cell_mapping_list())
     status_fn(f"Found {len(cells)} cell mappings.")
+    if on_start is not None:
+        on_start(sum(1 for cell in cells if not cell.is_cell0))
     result = DiscoverResult()
     for cell in cells:
         if cell.is_cell0:
@@ -279,6 +289,7 @@ def hosts_discover(*, cell_uuid: str | None = None, status_fn: Callable[[str], N
             status_fn(f"Getting computes from cell '{cell.name}': {cell.uuid}")
         else:
             status_fn(f"Getting computes from cell: {cell.uuid}")
+        created_before = len(result.created)
         try:
             with target_cell(cell):
                 nodes = list(ComputeNode.objects.live().filter(Q(mapped__lt=1) | Q(mapped__isnull=True)))
@@ -300,6 +311,8 @@ def hosts_discover(*, cell_uuid: str | None = None, status_fn: Callable[[str], N
             if isinstance(exc, HostMappingExists):
                 raise
             result.failed_cells[cell.uuid] = f"{type(exc).__name__}: {exc}"
+        if on_cell is not None:
+            on_cell(cell, None if cell.uuid in result.failed_cells else len(result.created) - created_before)
     return result
 
 
@@ -325,7 +338,9 @@ def host_mapping_delete(*, cell_uuid: str, host: str) -> None:
 
 @dataclass
 class MapInstancesResult:
-    processed: int = 0
+    processed: int = 0  # instances looked at
+    mapped: int = 0  # of those, instances that had no mapping and got one
+    batches: int = 0
     complete: bool = True
 
 
@@ -367,33 +382,40 @@ _MAPPINGS_INSERT = """
 """
 # The old marker is deleted unless it is the new one (a --reset run may stop where an earlier run
 # did; the insert then skips it): the delete and the insert never touch the same row, whatever
-# order PostgreSQL runs them in.
-_STALE_MARKER_DELETE = """
+# order PostgreSQL runs them in. The statement answers how many instances it mapped (the marker
+# row, inserted or skipped, not counted).
+_MARKER_REPLACE_AND_INSERT = f"""
     WITH stale_marker AS (
         DELETE FROM instance_mappings WHERE project_id = %b AND instance_uuid IS DISTINCT FROM %b::text
+    ), inserted AS (
+        {_MAPPINGS_INSERT}
+        RETURNING project_id
     )
+    SELECT count(*) FROM inserted WHERE project_id IS DISTINCT FROM %b
 """
 
 
-def _mappings_insert(rows: list[tuple], now, *, marker_uuid: str | None = None, replace_marker: bool = False) -> None:
+def _mappings_insert(rows: list[tuple], now, *, marker_uuid: str | None = None, replace_marker: bool = False) -> int:
     """One statement on the PostgreSQL API database: insert the rows unless their instance is mapped.
 
     ``rows`` are (instance_uuid, cell_id, project_id, user_id). With ``replace_marker`` every
-    marker row but ``marker_uuid`` (None: all of them) is deleted in the same statement.
+    marker row but ``marker_uuid`` (None: all of them) is deleted in the same statement. Returns
+    how many instances were mapped (rows inserted, a marker row not counted).
     """
     columns = [list(column) for column in zip(*rows, strict=True)] or [[], [], [], []]
-    if replace_marker:
-        sql, params = _STALE_MARKER_DELETE + _MAPPINGS_INSERT, [INSTANCE_MIGRATION_MARKER, marker_uuid, now, *columns]
-    else:
-        sql, params = _MAPPINGS_INSERT, [now, *columns]
     with binary_cursor(API) as cursor:
-        cursor.execute(sql, params)
+        if not replace_marker:
+            cursor.execute(_MAPPINGS_INSERT, [now, *columns])
+            return cursor.rowcount
+        marker = INSTANCE_MIGRATION_MARKER
+        cursor.execute(_MARKER_REPLACE_AND_INSERT, [marker, marker_uuid, now, *columns, marker])
+        return cursor.fetchone()[0]
 
 
-def _mappings_insert_in_thread(rows: list[tuple], now) -> None:
+def _mappings_insert_in_thread(rows: list[tuple], now) -> int:
     """_mappings_insert on the calling thread's own API connection (the second writer's)."""
     connections[API].close_if_unusable_or_obsolete()
-    _mappings_insert(rows, now)
+    return _mappings_insert(rows, now)
 
 
 def _second_writer():
@@ -407,13 +429,13 @@ def _second_writer():
 
 def _instance_mappings_write(
     cell: CellMapping, instances: list[tuple], *, marker: str | None, second_writer=None
-) -> None:
+) -> int:
     """Map the instances to ``cell`` unless already mapped, and make ``marker`` the only resume marker.
 
     Writes the API database; ``marker`` is an instance uuid, or None when the run is complete.
     The marker is committed with the batch, never before it: on PostgreSQL in the same statement
     (with ``second_writer``, once both halves of the batch are committed); on SQLite in the
-    same transaction.
+    same transaction. Returns how many instances it mapped (those already mapped are skipped).
     """
     now = timezone.now()
     marker_uuid = marker.replace("-", " ") if marker else None
@@ -422,31 +444,40 @@ def _instance_mappings_write(
     api = connections[API]
     if api.vendor == "postgresql":
         if second_writer is None or len(rows) < SPLIT_WRITE_MIN:
-            _mappings_insert(rows + marker_rows, now, marker_uuid=marker_uuid, replace_marker=True)
-            return
+            return _mappings_insert(rows + marker_rows, now, marker_uuid=marker_uuid, replace_marker=True)
         half = len(rows) // 2
         first_half = second_writer.submit(_mappings_insert_in_thread, rows[:half], now)
         try:
-            _mappings_insert(rows[half:], now)
+            mapped = _mappings_insert(rows[half:], now)
         finally:
             # Never return (or raise) while the other half may still be running.
             concurrent.futures.wait([first_half])
-        first_half.result()
+        mapped += first_half.result()
         _mappings_insert(marker_rows, now, marker_uuid=marker_uuid, replace_marker=True)
-        return
+        return mapped
     with transaction.atomic(using=API), api.cursor() as cursor:
         cursor.execute("DELETE FROM instance_mappings WHERE project_id = %s", [INSTANCE_MIGRATION_MARKER])
         created_at = api.ops.adapt_datetimefield_value(now)
+        if not rows and not marker_rows:
+            return 0
         cursor.executemany(
             "INSERT INTO instance_mappings "
             "(instance_uuid, cell_id, project_id, user_id, queued_for_delete, created_at) "
             "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (instance_uuid) DO NOTHING",
             [(*row, False, created_at) for row in rows + marker_rows],
         )
+        # The marker rows were all deleted above, so the new one is always inserted.
+        return cursor.rowcount - len(marker_rows)
 
 
 def instances_map(
-    *, cell_uuid: str, max_count: int | None = None, reset: bool = False, batch_size: int = MAP_INSTANCES_BATCH
+    *,
+    cell_uuid: str,
+    max_count: int | None = None,
+    reset: bool = False,
+    batch_size: int = MAP_INSTANCES_BATCH,
+    on_start: Callable[[int], None] | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> MapInstancesResult:
     """Create instance mappings for every instance of a cell (deleted ones too), oldest first.
 
@@ -455,6 +486,8 @@ def instances_map(
     together, so an interrupted run resumes after its last committed batch, and a mapping that
     already exists is skipped. With ``max_count`` at most that many instances are mapped and
     ``complete`` says whether more remain. Holds the ``map_instances`` runner lock (LockHeld).
+    ``on_start`` (if given) receives how many instances the run will look at (one more count
+    query on the cell), ``on_batch`` the instances looked at and mapped by each committed batch.
     """
     from servers.models import Instance
 
@@ -474,14 +507,22 @@ def instances_map(
                 marker_instance = Instance.objects.filter(uuid=marker_uuid).values_list("id", flat=True).first()
                 # A marker whose instance was archived since: start over (existing mappings are skipped).
                 after_id = marker_instance or 0
+            if on_start is not None:
+                remaining = Instance.objects.using(alias).filter(id__gt=after_id).count()
+                on_start(min(remaining, max_count) if max_count else remaining)
             while True:
                 limit = batch_size if not max_count else min(batch_size, max_count - result.processed)
                 instances = _instances_after(alias, after_id, limit)
                 more = len(instances) == limit
-                _instance_mappings_write(
+                mapped = _instance_mappings_write(
                     cell, instances, marker=instances[-1][1] if more else None, second_writer=second_writer
                 )
                 result.processed += len(instances)
+                result.mapped += mapped
+                if instances:
+                    result.batches += 1
+                    if on_batch is not None:
+                        on_batch(len(instances), mapped)
                 if not more:
                     result.complete = True
                     break

@@ -260,7 +260,7 @@ def deleted_rows_archive(
     max_rows: int,
     before: datetime | None = None,
     until_complete: bool = False,
-    on_batch: Callable[[], None] | None = None,
+    on_batch: Callable[[str, int], None] | None = None,
 ) -> ArchiveResult:
     """Archive soft-deleted rows of ``cells``, one after the other (Nova's archive_deleted_rows loop).
 
@@ -268,10 +268,11 @@ def deleted_rows_archive(
 
     Without ``until_complete`` at most ``max_rows`` rows move in all (plus the rows that travel
     with their instance), one batch per cell until the budget is spent. With it, every cell is
-    archived in batches of ``max_rows`` until a batch moves nothing; ``on_batch`` is called before
-    each further batch. A cell whose database fails is recorded in ``failed_cells`` and the
-    others go on; Ctrl-C stops after the current batch is rolled back or committed and sets
-    ``interrupted`` (a re-run completes anything left half-done).
+    archived in batches of ``max_rows`` until a batch moves nothing. ``on_batch`` receives the
+    cell's label and the rows moved (cell tables) after each batch that moved some. A cell
+    whose database fails is recorded in ``failed_cells`` and the others go on; Ctrl-C stops
+    after the current batch is rolled back or committed and sets ``interrupted`` (a re-run
+    completes anything left half-done).
     """
     result = ArchiveResult()
     total = 0
@@ -291,10 +292,10 @@ def deleted_rows_archive(
                 total += batch.total
                 if batch.instance_uuids:
                     result.add(API_DB, instance_api_records_delete(instance_uuids=batch.instance_uuids))
+                if batch.rows and on_batch is not None:
+                    on_batch(label, sum(batch.rows.values()))
                 if not until_complete or not batch.rows:
                     break
-                if on_batch is not None:
-                    on_batch()
         except KeyboardInterrupt:
             result.interrupted = True
             break

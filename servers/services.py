@@ -183,9 +183,10 @@ def flavor_update_description(
     return flavor
 
 
-def flavor_delete(*, flavorid: str) -> None:
+def flavor_delete(*, flavorid: str) -> Flavor:
     """Delete a flavor with its extra specs and project access rows (API database; a hard delete,
-    as Nova does). Servers keep their own copy of the flavor. Raises FlavorNotFound."""
+    as Nova does). Servers keep their own copy of the flavor. Returns the deleted flavor (no
+    longer saved); raises FlavorNotFound."""
     with transaction.atomic(using=API_ALIAS):
         flavor = Flavor.objects.using(API_ALIAS).filter(flavorid=flavorid).order_by("id").first()
         if flavor is None:
@@ -193,3 +194,4 @@ def flavor_delete(*, flavorid: str) -> None:
         flavor.projects.all().delete()
         flavor.extra_specs.all().delete()
         flavor.delete()
+    return flavor

@@ -1,10 +1,15 @@
 """Shared fixtures: every test runs against the API database plus cell0, cell1 and cell2."""
 
+import json
 import os
+import re
 import socket
+import subprocess
+import sys
 import uuid
 from dataclasses import dataclass
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -169,3 +174,156 @@ def standalone_databases():
     with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
         for name in names.values():
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# --- operator commands as real processes: on a terminal and through a pipe ---------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+# What a terminal does with a progress bar: redraw a line in place (a carriage return that does
+# not end a line) and, for several bars, move the cursor (escape sequences).
+IN_PLACE_REDRAW = re.compile(r"\r(?!\n)")
+ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def screen_of(raw: str) -> str:
+    """What a terminal shows once ``raw`` is written to it: carriage returns and cursor moves applied.
+
+    Lines are right-stripped and trailing empty lines dropped. Colours are ignored.
+    """
+    rows: list[list[str]] = [[]]
+    row = col = 0
+    for token in re.split(r"(\x1b\[[0-9;?]*[A-Za-z]|\r|\n)", raw):
+        if token == "\r":
+            col = 0
+        elif token == "\n":
+            row += 1
+            col = 0
+            if row == len(rows):
+                rows.append([])
+        elif token.startswith("\x1b["):
+            arg = token[2:-1]
+            if token.endswith("A"):  # cursor up
+                row = max(row - int(arg or 1), 0)
+            elif token.endswith("K"):  # erase to the end of the line
+                del rows[row][col:]
+        elif token:
+            line = rows[row]
+            line.extend(" " * (col - len(line)))
+            line[col : col + len(token)] = token
+            col += len(token)
+    return "\n".join("".join(line).rstrip() for line in rows).rstrip("\n")
+
+
+@dataclass
+class TerminalResult:
+    """A command run on a pseudo-terminal: stdout and stderr interleaved, as a person sees them."""
+
+    code: int
+    raw: str  # everything written to the terminal, control characters included
+
+    @property
+    def screen(self) -> str:
+        return screen_of(self.raw)
+
+    @property
+    def lines(self) -> list[str]:
+        return self.screen.splitlines()
+
+    @property
+    def drew_progress(self) -> bool:
+        return bool(IN_PLACE_REDRAW.search(self.raw))
+
+
+class ManagePy:
+    """``python manage.py ...`` as a separate process against this test run's databases."""
+
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+
+    def _argv(self, args) -> list[str]:
+        return [sys.executable, "manage.py", *args]
+
+    def terminal(
+        self, *args: str, size: tuple[int, int] = (120, 40), timeout: float = 60, interrupt_when: str | None = None
+    ) -> TerminalResult:
+        """Run on a new pseudo-terminal of ``size`` (columns, lines) as stdin, stdout and stderr.
+
+        (0, 0) is a terminal nobody sized, as ``script -qec`` gives when it is not in a terminal.
+        With ``interrupt_when``, the operator presses Ctrl-C (SIGINT to the command's process
+        group) once that text is on the terminal: for commands that run until stopped.
+        """
+        import fcntl
+        import pty
+        import select
+        import signal
+        import struct
+        import termios
+        import time
+
+        master, slave = pty.openpty()
+        columns, lines = size
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
+        env = {**self.env, "TERM": "xterm-256color"}
+        try:
+            process = subprocess.Popen(
+                self._argv(args), cwd=ROOT, env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True
+            )
+        finally:
+            os.close(slave)
+        raw = b""
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                if time.monotonic() > deadline:
+                    process.kill()
+                    raise AssertionError(f"manage.py {' '.join(args)} took more than {timeout}s: {raw!r}")
+                ready, _, _ = select.select([master], [], [], 0.5)
+                if not ready:
+                    continue
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: every writer closed the terminal
+                    break
+                if not chunk:
+                    break
+                raw += chunk
+                if interrupt_when is not None and interrupt_when.encode() in raw:
+                    os.killpg(process.pid, signal.SIGINT)
+                    interrupt_when = None
+            code = process.wait(timeout=max(deadline - time.monotonic(), 1))
+        finally:
+            os.close(master)
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        return TerminalResult(code, raw.decode("utf-8", "replace"))
+
+    def pipe(self, *args: str, timeout: float = 60) -> CommandResult:
+        """Run with stdout and stderr each a pipe (``| tee log``, cron, systemd)."""
+        done = subprocess.run(
+            self._argv(args), cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+        return CommandResult(done.returncode, done.stdout, done.stderr)
+
+
+@pytest.fixture
+def manage_py(request) -> ManagePy:
+    """Run operator commands as a user does: ``manage_py.terminal(...)`` or ``manage_py.pipe(...)``.
+
+    The process reads and writes this test's databases, so the test must commit what it sets up:
+    mark it ``django_db(databases=ALL_DATABASES, transaction=True)``.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or not marker.kwargs.get("transaction"):
+        pytest.fail("manage_py needs @pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)")
+    request.getfixturevalue("transactional_db")
+    names = {alias: str(connections[alias].settings_dict["NAME"]) for alias in ALL_DATABASES}
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "COLUMNS", "LINES")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.command_settings",
+        CELLSV2_TEST_DATABASE_NAMES=json.dumps(names),
+        LANG="C.UTF-8",
+    )
+    # Python buffers a pipe: what a log sees line by line, the commands flush themselves.
+    env.pop("PYTHONUNBUFFERED", None)
+    return ManagePy(env)

@@ -179,7 +179,7 @@ def openstack_cli(clouds_yaml, *args: str, json_output: bool = True):
 def test_scripts_run_sets_up_a_cloud_with_somewhere_to_put_servers(cloud):
     output = cloud.log.read_text()
     assert "api: applied" in output
-    assert "Added compute node dev-compute-1 to cell cell1" in output
+    assert "Added compute node dev-compute-1 (host dev-compute-1) to cell cell1" in output
     with urllib.request.urlopen(cloud.url + "/", timeout=5) as response:
         versions = json.load(response)["versions"]
     assert {v["id"] for v in versions} == {"v2.0", "v2.1"}

@@ -234,8 +234,8 @@ class TestCreateCell:
         result = cell_v2("create_cell", "--name", "cell3", "--database_connection", new_database_url)
 
         assert result.code == 0, result.err
-        assert result.out == ""
         cell = CellMapping.objects.get(name="cell3")
+        assert result.out == f"Created cell cell3 ({cell.uuid})\n"
         assert cell.database_connection == new_database_url
         assert cell.transport_url == "none:///"
         assert cell.disabled is False
@@ -245,7 +245,10 @@ class TestCreateCell:
         result = cell_v2("create_cell", "--name", "cell3", "--database_connection", new_database_url, "--verbose")
 
         assert result.code == 0
-        assert result.out.strip() == CellMapping.objects.get(name="cell3").uuid
+        cell = CellMapping.objects.get(name="cell3")
+        # Nova's contract: the uuid alone on stdout (for scripts); the confirmation goes to stderr.
+        assert result.out.strip() == cell.uuid
+        assert result.err.strip() == f"Created cell cell3 ({cell.uuid})"
 
     def test_disabled_creates_a_pre_disabled_cell(self, cells, new_database_url):
         result = cell_v2("create_cell", "--name", "cell3", "--database_connection", new_database_url, "--disabled")
@@ -454,7 +457,10 @@ class TestUpdateCell:
         assert self.fields(cell)[3] is True
         again = cell_v2("update_cell", "--cell_uuid", cell.uuid, "--disable")
         assert again.code == 0
-        assert f"Cell {cell.uuid} is already disabled" in again.out
+        assert again.out.splitlines() == [
+            f"Cell {cell.uuid} is already disabled",
+            f"Nothing to change in cell cell1 ({cell.uuid})",
+        ]
         assert self.fields(cell)[3] is True
 
         assert cell_v2("update_cell", "--cell_uuid", cell.uuid, "--enable").code == 0
@@ -462,6 +468,15 @@ class TestUpdateCell:
         again = cell_v2("update_cell", "--cell_uuid", cell.uuid, "--enable")
         assert again.code == 0
         assert f"Cell {cell.uuid} is already enabled" in again.out
+
+    def test_says_what_changed_or_that_nothing_did(self, cells):
+        cell = cells["cell1"]
+
+        changed = cell_v2("update_cell", "--cell_uuid", cell.uuid, "--transport-url", "rabbit://mq/", "--disable")
+        nothing = cell_v2("update_cell", "--cell_uuid", cell.uuid)
+
+        assert changed.out == f"Updated cell cell1 ({cell.uuid}): transport URL, disabled\n"
+        assert nothing.out == f"Nothing to change in cell cell1 ({cell.uuid})\n"
 
     def test_an_unknown_cell_exits_1(self, cells):
         result = cell_v2("update_cell", "--cell_uuid", UNKNOWN_UUID, "--name", "x")
@@ -639,7 +654,12 @@ class TestDiscoverHosts:
         result = cell_v2("discover_hosts")
 
         assert result.code == 0, result.err
-        assert result.out == ""
+        # Without a terminal: one plain line per cell searched, then what was mapped.
+        assert result.out.splitlines() == [
+            "cell1: 1 new host mapping",
+            "cell2: 1 new host mapping",
+            "Mapped 2 new compute hosts in 2 cells (cell1: compute-1; cell2: compute-2)",
+        ]
         assert dict(HostMapping.objects.values_list("host", "cell__name")) == {
             "compute-1": "cell1",
             "compute-2": "cell2",
@@ -672,6 +692,7 @@ class TestDiscoverHosts:
             f"Creating host mapping for compute host 'compute-1': {node.uuid}",
             f"Getting computes from cell 'cell2': {cell2.uuid}",
             f"Found 0 unmapped computes in cell: {cell2.uuid}",
+            "Mapped 1 new compute host in 1 cell (cell1: compute-1)",
         ]
 
     def test_cell_uuid_limits_discovery_to_that_cell(self, cells):
@@ -689,7 +710,8 @@ class TestDiscoverHosts:
         add_node("cell1", "compute-1")
 
         assert cell_v2("discover_hosts", "--strict").code == 0
-        assert cell_v2("discover_hosts", "--strict").code == 1
+        nothing = cell_v2("discover_hosts", "--strict")
+        assert (nothing.code, nothing.out.splitlines()[-1]) == (1, "No unmapped compute hosts found: nothing to map.")
         assert cell_v2("discover_hosts").code == 0
 
     def test_a_host_already_mapped_to_another_cell_is_not_mapped_again(self, cells):
@@ -975,3 +997,17 @@ def test_an_unexpected_error_exits_255_with_one_line_and_no_traceback(cells, unr
     assert result.err.startswith("An error has occurred: OperationalError")
     assert len(result.err.strip().splitlines()) == 1
     assert "Traceback" not in result.err + result.out
+
+
+def test_ctrl_c_exits_130_with_one_line_and_no_traceback(cells, monkeypatch):
+    from mappings import services
+
+    def interrupted(**kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(services, "instances_map", interrupted)
+
+    result = cell_v2("map_instances", "--cell_uuid", cells["cell1"].uuid)
+
+    assert (result.code, result.err) == (130, "Interrupted.\n")
+    assert "Traceback" not in result.out

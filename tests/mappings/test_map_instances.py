@@ -168,6 +168,46 @@ class TestBatchesWithMaxCount:
         assert set(mapped_uuids().values()) == {1}
 
 
+class TestWhatItSays:
+    def test_how_many_were_mapped_in_how_many_batches_and_what_remains(self, cells, cell1_instances):
+        cell = cells["cell1"]
+        label = f"cell1 ({cell.uuid})"
+
+        first = map_instances(cell, "--max-count", "100")
+        rest = map_instances(cell)
+        again = map_instances(cell)
+
+        assert first.code == 1
+        assert first.out.splitlines() == [
+            "Batch 1: 100 instances looked at, 100 mapped",
+            f"Mapped 100 instances of cell {label} in 1 batch; more remain: run it again until it exits 0.",
+        ]
+        assert rest.code == 0
+        assert rest.out.splitlines() == [
+            "Batch 1: 200 instances looked at, 200 mapped",
+            f"Mapped 200 instances of cell {label} in 1 batch.",
+        ]
+        # A finished run leaves no marker, so the next one looks at everything and maps nothing.
+        assert again.code == 0
+        assert again.out.splitlines()[-1] == f"Nothing to map: 300 instances of cell {label}, all mapped already."
+
+    def test_instances_mapped_before_are_counted_apart(self, cells, cell1_instances):
+        map_instances(cells["cell1"], "--max-count", "30")
+
+        result = map_instances(cells["cell1"], "--reset")
+
+        assert result.code == 0
+        assert result.out.splitlines()[-1] == (
+            f"Mapped 270 instances of cell cell1 ({cells['cell1'].uuid}) in 1 batch (30 already mapped)."
+        )
+
+    def test_an_empty_cell_has_nothing_to_map(self, cells):
+        result = map_instances(cells["cell2"])
+
+        assert (result.code, result.err) == (0, "")
+        assert result.out == f"Nothing to map: cell cell2 ({cells['cell2'].uuid}) has no instances left to look at.\n"
+
+
 class TestInterruptedRun:
     def test_a_run_that_crashes_after_a_committed_batch_resumes_and_maps_each_instance_once(
         self, cells, cell1_instances, monkeypatch
@@ -299,11 +339,13 @@ class TestBatchesAndStatements:
         instance_uuid, other = str(uuid.uuid4()), str(uuid.uuid4())
         batch = [(1, instance_uuid, "p1", "u1"), (2, instance_uuid, "p1", "u1"), (3, other, None, "u2")]
 
-        services._instance_mappings_write(cells["cell1"], batch, marker=other)
+        mapped = services._instance_mappings_write(cells["cell1"], batch, marker=other)
 
+        assert mapped == 2  # the duplicate and the marker row are not counted
         assert mapped_uuids() == Counter({instance_uuid: 1, other: 1})
         assert InstanceMapping.objects.get(instance_uuid=other).project_id == ""
         assert [m.instance_uuid for m in marker_rows()] == [other.replace("-", " ")]
+        assert services._instance_mappings_write(cells["cell1"], batch, marker=other) == 0
 
     @pytest.mark.parametrize("max_count", [10, 250])
     def test_a_batch_costs_the_same_statements_whatever_its_size(self, cells, cell1_instances, max_count):
@@ -359,7 +401,7 @@ class TestTwoWritersOnPostgres:
 
         result = services.instances_map(cell_uuid=cells["cell1"].uuid, max_count=600, batch_size=300)
 
-        assert (result.processed, result.complete) == (600, False)
+        assert (result.processed, result.mapped, result.batches, result.complete) == (600, 600, 2, False)
         assert [name.startswith("instances-map") for name, _ in calls] == [True, True]
         assert [size for _, size in calls] == [150, 150]
         assert set(mapped_uuids()) == set(uuids[:600]) and set(mapped_uuids().values()) == {1}
@@ -377,5 +419,6 @@ class TestTwoWritersOnPostgres:
         result = services.instances_map(cell_uuid=cells["cell1"].uuid, batch_size=300)
 
         assert (result.processed, result.complete) == (400, True)
+        assert result.mapped == 400 - 150  # the half the crashed run committed was skipped
         assert set(mapped_uuids()) == set(uuids) and set(mapped_uuids().values()) == {1}
         assert marker_rows() == []

@@ -208,17 +208,25 @@ class TestArchive:
         out = archive_cmd("--all-cells", "--verbose").out
         width = len(f"{alias}.instance_system_metadata")
         border = f"+-{'-' * width}-+-------------------------+"
-        lines = out.strip().split("\n")
+        progress, *lines = out.strip().split("\n")
+        assert progress == f"{alias}: archived 5 rows"
         assert lines[:3] == [border, f"| {'Table'.ljust(width)} | Number of Rows Archived |", border]
         assert lines[3] == f"| {'API_DB.instance_group_member'.ljust(width)} | 0                       |"
         assert lines[-1] == border
 
-    def test_without_verbose_nothing_is_printed(self, servers, delete):
+    def test_without_verbose_a_line_per_batch_and_one_summary_line(self, servers, delete):
         (uuid,) = servers()
         delete(uuid)
+        alias = cell_of(uuid)
         result = archive_cmd("--all-cells")
-        assert (result.code, result.out, result.err) == (1, "", "")
-        assert archive_cmd("--all-cells").code == 0
+        assert (result.code, result.err) == (1, "")
+        assert result.out.splitlines() == [
+            f"{alias}: archived 5 rows",
+            "Archived 5 rows from 1 cell and deleted 2 rows from the API database; "
+            "run it again until it exits 0 (or use --until-complete).",
+        ]
+        again = archive_cmd("--all-cells")
+        assert (again.code, again.out) == (0, "Nothing was archived.\n")
 
     def test_a_server_buried_in_cell0_goes_with_its_fault(self, api, cells, delete):
         uuid = api.create_uuid()  # no compute node at all: no valid host
@@ -500,7 +508,9 @@ class TestPurge:
             assert f"{prefix} shadow_block_device_mapping based on timestamp column (n/a)" in lines
             assert f"{prefix} shadow_instance_extra based on timestamp column (n/a)" in lines
             assert f"{prefix} shadow_instances based on timestamp column (n/a)" in lines
+        assert lines[-1] == "Purged 10 rows from the shadow tables of 3 cells."
         assert shadow_total() == 0
+        assert purge_cmd("--all", "--all-cells").out == "Nothing was purged.\n"
         assert purge_cmd("--all", "--all-cells").code == 3
 
     def test_purge_before_keeps_newer_rows(self, servers, delete):

@@ -48,14 +48,16 @@ class TestAdd:
         assert result.code == 0
         [node] = nodes_in("cell1")
         assert result.out.strip() == node.uuid
+        # The uuid alone on stdout, for scripts; the confirmation on stderr.
+        assert result.err.startswith("Added compute node compute-1 (host compute-1) to cell cell1: 8 vCPUs")
 
     def test_without_verbose_it_says_what_it_added(self, cells):
         result = add("cell1", "compute-1")
         assert result.code == 0
-        assert (
-            result.out
-            == "Added compute node compute-1 to cell cell1 (host compute-1: 8 vCPUs, 4096 MB RAM, 0 GB disk).\n"
-        )
+        assert result.out.splitlines() == [
+            "Added compute node compute-1 (host compute-1) to cell cell1: 8 vCPUs, 4096 MB RAM, 0 GB disk; "
+            "map its host with `cell_v2 discover_hosts`"
+        ]
 
     def test_if_cell_empty_adds_only_the_first_node(self, cells):
         first = add("cell1", "compute-1", "--if-cell-empty")

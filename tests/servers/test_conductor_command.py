@@ -19,10 +19,12 @@ from tests.servers.conftest import add_node, api_rows, discover, mapping_of
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefixtures("worker_mode")]
 
 BATCH_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d batch (\d+): (\d+) build requests: (.*)$")
+SUMMARY_LINE = re.compile(r"^Done in \d+ batch")
 
 
 def batches(out: str) -> list[tuple[int, int, str]]:
-    lines = [line for line in out.splitlines() if line]
+    """The batch lines (--once's final summary line left out)."""
+    lines = [line for line in out.splitlines() if line and not SUMMARY_LINE.match(line)]
     parsed = [BATCH_LINE.match(line) for line in lines]
     assert all(parsed), lines
     return [(int(m[1]), int(m[2]), m[3]) for m in parsed]
@@ -46,9 +48,9 @@ class TestOnce:
         assert {mapping_of(u).cell.name for u in uuids} == {"cell1", "cell2"}
         assert all(api.show(u).json()["server"]["status"] == "ACTIVE" for u in uuids)
 
-    def test_nothing_waiting_prints_nothing(self, topology):
+    def test_nothing_waiting_says_so(self, topology):
         result = run_command("conductor", "--once")
-        assert (result.code, result.out, result.err) == (0, "", "")
+        assert (result.code, result.out, result.err) == (0, "No build requests were waiting.\n", "")
 
     def test_one_line_per_batch(self, api, topology):
         for i in range(5):
@@ -56,6 +58,7 @@ class TestOnce:
         result = run_command("conductor", "--once", "--batch", "2")
         assert result.code == 0
         assert batches(result.out) == [(1, 2, "placed=2"), (2, 2, "placed=2"), (3, 1, "placed=1")]
+        assert result.out.splitlines()[-1] == "Done in 3 batches: placed=5"
 
     def test_no_valid_host_is_counted_as_buried(self, api, cells):
         add_node(cells, "cell1", "small", memory_mb=512)
@@ -79,6 +82,7 @@ class TestOnce:
         assert result.code == 1
         # The second batch only failed: --once stops instead of retrying it forever.
         assert batches(result.out) == [(1, 2, "placed=1 failed=1"), (2, 1, "failed=1")]
+        assert result.out.splitlines()[-1] == "Done in 2 batches: placed=1; left queued: failed=1"
         assert api_rows(bad)["build_requests"] == 1 and mapping_of(bad).cell is None
         assert api_rows(good)["build_requests"] == 0 and mapping_of(good).cell is not None
 

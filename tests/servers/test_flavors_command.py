@@ -25,7 +25,8 @@ class TestCreate:
     def test_a_flavor_is_created_with_nova_defaults(self):
         result = create("m2.small", "--id", "20", "--ram", "2048", "--vcpus", "2")
 
-        assert (result.code, result.out, result.err) == (0, "", "")
+        assert (result.code, result.err) == (0, "")
+        assert result.out == "Created public flavor m2.small (id 20): 2 vCPUs, 2048 MB RAM, 0 GB disk\n"
         flavor = Flavor.objects.get(flavorid="20")
         assert (flavor.name, flavor.memory_mb, flavor.vcpus) == ("m2.small", 2048, 2)
         assert (flavor.root_gb, flavor.ephemeral_gb, flavor.swap, flavor.rxtx_factor) == (0, 0, 0, 1.0)
@@ -160,7 +161,7 @@ class TestDelete:
 
         result = run_command("flavors", "delete", "2")
 
-        assert (result.code, result.out, result.err) == (0, "", "")
+        assert (result.code, result.out, result.err) == (0, "Deleted flavor m1.small (id 2)\n", "")
         assert not Flavor.objects.filter(flavorid="2").exists()
         assert not FlavorExtraSpec.objects.filter(flavor_id=flavor.pk).exists()
         assert not FlavorProject.objects.filter(flavor_id=flavor.pk).exists()

@@ -1,5 +1,7 @@
 """``manage.py identity <sub>``: projects, users, roles and API tokens for CELLSV2_AUTH=token.
 
+Each subcommand says what it did. ``project_create`` and ``token_create`` print the new id or
+token alone on stdout (for ``$(...)``) and the confirmation on stderr.
 Exit codes: 0 done; 1 the request cannot be done (the message says why).
 """
 
@@ -49,26 +51,36 @@ class Command(OperatorCommand):
     def do_project_create(self, *, name, project_id, description, **options):
         project = services.project_create(name=name, project_id=project_id, description=description)
         self.say(project.project_id)
+        self.note(f"Created project {project.name} ({project.project_id})")
 
     def do_user_create(self, *, username, password, project, role, **options):
         target = services.project_get(ref=project) if project else None
         user = services.user_create(username=username, password=password)
-        if target is not None:
-            services.role_assign(user=user, project=target, role=role)
+        login = " (can log in to the admin)" if password else ""
+        if target is None:
+            self.say(f"Created user {user.username}{login}, with no role yet: give one with `identity role_add`")
+            return
+        services.role_assign(user=user, project=target, role=role)
+        self.say(f"Created user {user.username} in project {target.name} with role {role}{login}")
 
     def do_role_add(self, *, username, project, role, **options):
-        services.role_assign(
-            user=services.user_get(username=username), project=services.project_get(ref=project), role=role
-        )
+        user, target = services.user_get(username=username), services.project_get(ref=project)
+        services.role_assign(user=user, project=target, role=role)
+        self.say(f"User {user.username} has the role {role} in project {target.name}")
 
     def do_token_create(self, *, username, project, hours, description, **options):
-        _, token = services.token_create(
+        row, token = services.token_create(
             user=services.user_get(username=username),
             project=services.project_get(ref=project),
             expires_in=timedelta(hours=hours) if hours else None,
             description=description,
         )
         self.say(token)
+        expires = f"expires {row.expires_at:%Y-%m-%d %H:%M:%S} UTC" if row.expires_at else "never expires"
+        self.note(
+            f"Created a token for {row.user.username} in project {row.project.name} ({expires}); "
+            "it is shown only this once"
+        )
 
     def do_token_revoke(self, *, prefix, **options):
         count = services.token_revoke(prefix=prefix)

@@ -5,8 +5,6 @@ Exit codes: 0 all done; 1 more work remains (only with --max-count); 2 a migrati
 4 rows were set aside as conflicts an operator must resolve; 127 a bad --max-count.
 """
 
-import sys
-
 from prettytable import PrettyTable
 
 from cellsv2 import online_migrations
@@ -14,6 +12,15 @@ from cellsv2.locks import LockHeld, runner_lock
 from cellsv2.management.base import OperatorCommand, parse_max_count
 
 BATCH_SIZE = online_migrations.BATCH_SIZE
+
+
+def _pending(migrations) -> int:
+    """Rows still to migrate, for the progress bar: each migration's read-only ``pending`` count.
+
+    Raises (no total then) when a migration cannot count, or a cell does not answer.
+    """
+    counts = [fn.pending for fn in migrations]
+    return sum(count() for count in counts)
 
 
 class Command(OperatorCommand):
@@ -43,24 +50,23 @@ class Command(OperatorCommand):
         if unlimited:
             max_count = BATCH_SIZE
             self.say(f"Running batches of {max_count} until complete")
-        progress = self._progress()
         totals: dict[str, online_migrations.MigrationTotals] = {}
-        while True:
-            batch = online_migrations.online_migrations_run_batch(migrations, max_count)
-            for message in batch.messages:
-                (progress.write if progress else self.say)(message)
-            for name, t in batch.totals.items():
-                total = totals.setdefault(name, online_migrations.MigrationTotals())
-                total.found += t.found
-                total.done += t.done
-                # Each run reports the conflicts still unresolved: the latest answer is the truth.
-                total.conflicts = t.conflicts
-            if progress:
-                progress.update(batch.done)
-            if not unlimited or batch.done == 0:
-                break
-        if progress:
-            progress.close()
+        expected = (lambda: _pending(migrations)) if unlimited else (lambda: min(_pending(migrations), max_count))
+        with self.progress(desc="Migrating", unit="rows", total=expected) as progress:
+            while True:
+                batch = online_migrations.online_migrations_run_batch(migrations, max_count)
+                # Nova's per-batch lines ("N rows matched query X, M migrated") are the plain progress.
+                for message in batch.messages:
+                    progress.message(message)
+                for name, t in batch.totals.items():
+                    total = totals.setdefault(name, online_migrations.MigrationTotals())
+                    total.found += t.found
+                    total.done += t.done
+                    # Each run reports the conflicts still unresolved: the latest answer is the truth.
+                    total.conflicts = t.conflicts
+                progress.advance(batch.done)
+                if not unlimited or batch.done == 0:
+                    break
         self._print_table(migrations, totals)
         conflicts = sum(t.conflicts for t in totals.values())
         if batch.failed and (unlimited or not batch.done):
@@ -70,13 +76,6 @@ class Command(OperatorCommand):
             self.fail(f"{conflicts} rows were set aside as conflicts; resolve them, then run again.")
             return 4
         return 1 if batch.done else 0
-
-    def _progress(self):
-        if not (hasattr(self.stdout, "isatty") and self.stdout.isatty()):
-            return None
-        from tqdm import tqdm
-
-        return tqdm(desc="Migrated", unit=" rows", file=sys.stderr, leave=False)
 
     def _print_table(self, migrations, totals):
         with_conflicts = any(t.conflicts for t in totals.values())

@@ -34,5 +34,10 @@ class Command(OperatorCommand):
         if START not in text or END not in text:
             self.fail(f"{update} has no table-inventory markers")
             return 1
-        path.write_text(replace_block(text, block))
+        updated = replace_block(text, block)
+        if updated == text:
+            self.say(f"{update} is up to date")
+            return 0
+        path.write_text(updated)
+        self.say(f"Updated the table inventory in {update}")
         return 0

@@ -45,9 +45,10 @@ class Command(OperatorCommand):
         port = DEFAULT_PORTS[flavour] if port is None else port
         self.server = ConsoleProxyServer((host, port), flavour=flavour, web=web, verbose=verbose)
         bound_host, bound_port = self.server.server_address[:2]
-        self.say(f"Console proxy ({flavour}) listening on {bound_host}:{bound_port}")
-        self.stdout.flush()
         try:
+            # Ctrl-C as soon as the address shows is a normal stop too, not a traceback.
+            self.say(f"Console proxy ({flavour}) listening on {bound_host}:{bound_port}")
+            self.stdout.flush()
             self.server.serve_forever(poll_interval=0.2)
         except KeyboardInterrupt:
             pass

@@ -12,7 +12,7 @@ from prettytable import PrettyTable
 from cellsv2.cells import configured_alias_url, configured_cell_aliases
 from cellsv2.dburls import mask_password
 from cellsv2.locks import LockHeld
-from cellsv2.management.base import OperatorCommand, parse_max_count
+from cellsv2.management.base import OperatorCommand, parse_max_count, quantity
 from mappings import selectors, services
 from mappings.exceptions import (
     Cell0CannotBeDisabled,
@@ -30,6 +30,16 @@ from mappings.exceptions import (
 
 UNKNOWN_CELL = 255  # nova-manage: an uncaught CellMappingNotFound
 LOCK_HELD = 3
+
+
+def described(cell) -> str:
+    """``cell1 (uuid)``, or the uuid of a nameless cell: how the confirmations name a cell."""
+    return f"{cell.name} ({cell.uuid})" if cell.name else cell.uuid
+
+
+def names(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return " and ".join(filter(None, [", ".join(items[:-1]), items[-1]])) if items else ""
 
 
 class Command(OperatorCommand):
@@ -150,8 +160,7 @@ class Command(OperatorCommand):
         discovered = services.hosts_discover(status_fn=status)
         for uuid, error in discovered.failed_cells.items():
             self.fail(f"Unable to reach cell {uuid}: {error}")
-        for cell in cells:
-            services.instances_map(cell_uuid=cell.uuid)
+        instances = sum(services.instances_map(cell_uuid=cell.uuid).mapped for cell in cells)
         if not any(h for h in selectors.host_mapping_list()):
             # Nova exits 1 here because its computes register themselves before the setup; ours are
             # registered by the operator into a cell, so the cell must exist first.
@@ -159,16 +168,24 @@ class Command(OperatorCommand):
                 "No hosts found to map to cell yet: add compute nodes with `manage.py compute_nodes add` "
                 "and run `manage.py cell_v2 discover_hosts`."
             )
-        return 1 if discovered.failed_cells else 0
+        if discovered.failed_cells:
+            return 1
+        self.say(
+            f"Cells {names(['cell0', *(cell.name or cell.uuid for cell in cells)])} are mapped; "
+            f"newly mapped: {quantity(len(discovered.created), 'host')} and {quantity(instances, 'instance')}."
+        )
+        return 0
 
     def do_map_cell0(self, *, database_connection, **options):
         try:
-            _, created = services.cell0_map(database_connection=database_connection)
+            cell0, created = services.cell0_map(database_connection=database_connection)
         except InvalidCellDatabase as exc:
             self.fail(f"Invalid database connection: {exc}")
             return 1
         if not created:
             self.say("Cell0 is already setup")
+        else:
+            self.say(f"Created the cell0 mapping ({cell0.uuid}) for {mask_password(cell0.database_connection)}")
         return 0
 
     def do_create_cell(self, *, name, database_connection, transport_url, verbose, disabled, **options):
@@ -195,8 +212,13 @@ class Command(OperatorCommand):
         except CellMappingExists as exc:
             self.fail(str(exc))
             return 2
+        done = f"Created {'disabled ' if mapping.disabled else ''}cell {described(mapping)}"
         if verbose:
+            # Nova's contract: the uuid alone on stdout, for `uuid=$(... create_cell --verbose)`.
             self.say(mapping.uuid)
+            self.note(done)
+        else:
+            self.say(done)
         return 0
 
     def do_list_cells(self, *, verbose, **options):
@@ -236,6 +258,21 @@ class Command(OperatorCommand):
             return 2
         for note in result.notes:
             self.say(note)
+        changed = [
+            what
+            for what, given in (
+                (f"name {name}", name),
+                ("transport URL", transport_url),
+                ("database connection", database_connection),
+                # A note says the cell already was: nothing changed there.
+                ("disabled" if disable else "enabled", (disable or enable) and not result.notes),
+            )
+            if given
+        ]
+        if changed:
+            self.say(f"Updated cell {described(result.mapping)}: {', '.join(changed)}")
+        else:
+            self.say(f"Nothing to change in cell {described(result.mapping)}")
         return 0
 
     def _exit_code_of(self, call, codes: dict) -> int:
@@ -248,18 +285,33 @@ class Command(OperatorCommand):
         return 0
 
     def do_delete_cell(self, *, cell_uuid, force, **options):
-        return self._exit_code_of(
+        cell = selectors.cell_mapping_list().filter(uuid=cell_uuid).first()
+        code = self._exit_code_of(
             lambda: services.cell_mapping_delete(uuid=cell_uuid, force=force),
             {CellMappingNotFound: 1, CellHasHosts: 2, CellHasInstances: 3, CellHasDeletedInstances: 4},
         )
+        if code == 0:
+            with_force = " with its host and instance mappings" if force else ""
+            self.say(f"Deleted cell {described(cell) if cell else cell_uuid}{with_force}")
+        return code
 
     # --- hosts ---------------------------------------------------------------------------------
 
     def do_discover_hosts(self, *, cell_uuid, verbose, strict, by_service, **options):
         try:
-            result = services.hosts_discover(
-                cell_uuid=cell_uuid, status_fn=self.say if verbose else (lambda message: None)
-            )
+            # With --verbose, Nova's status lines are the plain progress.
+            with self.progress(desc="Discovering hosts", unit="cells", lines=not verbose) as progress:
+
+                def on_cell(cell, mapped):
+                    found = "could not be searched" if mapped is None else quantity(mapped, "new host mapping")
+                    progress.advance(line=f"{cell.name or cell.uuid}: {found}")
+
+                result = services.hosts_discover(
+                    cell_uuid=cell_uuid,
+                    status_fn=progress.message if verbose else (lambda message: None),
+                    on_start=progress.set_total,
+                    on_cell=on_cell,
+                )
         except CellMappingNotFound as exc:
             self.fail(str(exc))
             return UNKNOWN_CELL
@@ -271,6 +323,7 @@ class Command(OperatorCommand):
                 f"the same time. Error: {exc}"
             )
             return 2
+        self.say(self._discover_summary(result))
         for uuid, error in result.failed_cells.items():
             self.fail(f"Unable to reach cell {uuid}: {error}")
         if result.failed_cells:
@@ -278,6 +331,19 @@ class Command(OperatorCommand):
         if strict:
             return 0 if result.created else 1
         return 0
+
+    @staticmethod
+    def _discover_summary(result) -> str:
+        if not result.created:
+            return "No unmapped compute hosts found: nothing to map."
+        by_cell = {}
+        for mapping in result.created:
+            by_cell.setdefault(mapping.cell.name or mapping.cell.uuid, []).append(mapping.host)
+        cells = "; ".join(f"{cell}: {', '.join(hosts)}" for cell, hosts in by_cell.items())
+        if len(result.created) > 20:  # thousands of names help nobody: the count per cell
+            cells = "; ".join(f"{cell}: {len(hosts)}" for cell, hosts in by_cell.items())
+        mapped = quantity(len(result.created), "new compute host")
+        return f"Mapped {mapped} in {quantity(len(by_cell), 'cell')} ({cells})"
 
     def do_list_hosts(self, *, cell_uuid, **options):
         cell = None
@@ -294,10 +360,14 @@ class Command(OperatorCommand):
         return 0
 
     def do_delete_host(self, *, cell_uuid, host, **options):
-        return self._exit_code_of(
+        code = self._exit_code_of(
             lambda: services.host_mapping_delete(cell_uuid=cell_uuid, host=host),
             {CellMappingNotFound: 1, HostMappingNotFound: 2, HostInOtherCell: 3, HostHasInstances: 4},
         )
+        if code == 0:
+            cell = selectors.cell_mapping_get(uuid=cell_uuid)
+            self.say(f"Deleted the host mapping of {host} from cell {described(cell)}")
+        return code
 
     # --- instances -----------------------------------------------------------------------------
 
@@ -308,14 +378,47 @@ class Command(OperatorCommand):
             self.fail("Must supply a positive value for max-count")
             return 127
         try:
-            result = services.instances_map(cell_uuid=cell_uuid, max_count=max_count, reset=reset_marker)
+            cell = selectors.cell_mapping_get(uuid=cell_uuid)
+            with self.progress(desc="Mapping instances", unit="instances") as progress:
+                batches = 0
+
+                def on_batch(looked_at: int, mapped: int) -> None:
+                    nonlocal batches
+                    batches += 1
+                    line = f"Batch {batches}: {quantity(looked_at, 'instance')} looked at, {mapped} mapped"
+                    progress.advance(looked_at, line=line)
+
+                result = services.instances_map(
+                    cell_uuid=cell_uuid,
+                    max_count=max_count,
+                    reset=reset_marker,
+                    # Counting what is left costs a query: only for the bar's percentage.
+                    on_start=progress.set_total if progress.on_terminal else None,
+                    on_batch=on_batch,
+                )
         except CellMappingNotFound as exc:
             self.fail(str(exc))
             return UNKNOWN_CELL
         except LockHeld:
             self.fail("Another map_instances is already running; try again when it has finished.")
             return LOCK_HELD
+        self.say(self._map_summary(result, cell))
         return 0 if result.complete else 1
+
+    @staticmethod
+    def _map_summary(result, cell) -> str:
+        label = described(cell)
+        if not result.processed:
+            return f"Nothing to map: cell {label} has no instances left to look at."
+        if not result.mapped and result.complete:
+            return f"Nothing to map: {quantity(result.processed, 'instance')} of cell {label}, all mapped already."
+        line = (
+            f"Mapped {quantity(result.mapped, 'instance')} of cell {label} "
+            f"in {quantity(result.batches, 'batch', 'batches')}"
+        )
+        if result.processed > result.mapped:
+            line += f" ({result.processed - result.mapped} already mapped)"
+        return f"{line}; more remain: run it again until it exits 0." if not result.complete else f"{line}."
 
     def do_verify_instance(self, *, uuid, quiet, **options):
         result = services.instance_verify(uuid=uuid)

@@ -2,13 +2,15 @@
 
 Operators of this product have no hypervisor agents reporting in, so nodes are registered by
 hand (or by provisioning tooling); ``cell_v2 discover_hosts`` then maps their hosts.
+Each subcommand says what it did (``add --verbose`` prints the new node's uuid alone on stdout,
+for scripts, and the confirmation on stderr).
 Exit codes: 0 done; 1 unknown cell; 2 the node exists (add) or the host has none (delete).
 """
 
 from prettytable import PrettyTable
 
 from cellsv2.context import target_cell
-from cellsv2.management.base import OperatorCommand
+from cellsv2.management.base import OperatorCommand, quantity
 from mappings.exceptions import CellMappingNotFound
 from mappings.selectors import cell_mapping_find
 from servers import selectors, services
@@ -93,14 +95,17 @@ class Command(OperatorCommand):
         except ComputeNodeExists as exc:
             self.fail(str(exc))
             return 2
-        if verbose:
-            # Only the uuid, for scripts that capture it.
-            self.say(node.uuid)
-            return 0
-        self.say(
-            f"Added compute node {node.hypervisor_hostname} to cell {cell.name or cell.uuid} "
-            f"(host {node.host}: {node.vcpus} vCPUs, {node.memory_mb} MB RAM, {node.local_gb} GB disk)."
+        done = (
+            f"Added compute node {node.hypervisor_hostname} (host {node.host}) to cell {cell.name or cell.uuid}: "
+            f"{quantity(node.vcpus, 'vCPU')}, {node.memory_mb} MB RAM, {node.local_gb} GB disk; "
+            "map its host with `cell_v2 discover_hosts`"
         )
+        if verbose:
+            # Only the uuid on stdout, for scripts that capture it.
+            self.say(node.uuid)
+            self.note(done)
+        else:
+            self.say(done)
         return 0
 
     def do_list(self, cell, **options):
@@ -123,8 +128,9 @@ class Command(OperatorCommand):
 
     def do_delete(self, cell, *, host, **options):
         try:
-            services.compute_node_delete(cell=cell, host=host)
+            deleted = services.compute_node_delete(cell=cell, host=host)
         except ComputeNodeNotFound as exc:
             self.fail(str(exc))
             return 2
+        self.say(f"Deleted {quantity(deleted, 'compute node')} of host {host} from cell {cell.name or cell.uuid}")
         return 0

@@ -10,8 +10,9 @@ the default inline mode it picks up only what inline placement left behind.
 SIGTERM and SIGINT stop it after the batch in progress (placing one build request is a
 transaction that either completes or rolls back), without waiting out the interval; the exit
 code is then 0. ``--once`` places what is waiting now (batch after batch while they make
-progress) and exits: 0 when every build request was dealt with, 1 when some failed, or wait
-for a cell that does not answer (``deferred``), and stay queued for the next run.
+progress), prints one summary line (what the run got done and what its last batch left queued,
+or that nothing was waiting) and exits: 0 when every build request was dealt with, 1 when some failed, or wait for
+a cell that does not answer (``deferred``), and stay queued for the next run.
 """
 
 import logging
@@ -21,7 +22,7 @@ import threading
 from django.db import DatabaseError, connections
 from django.utils import timezone
 
-from cellsv2.management.base import OperatorCommand
+from cellsv2.management.base import OperatorCommand, quantity
 from servers import conductor
 
 logger = logging.getLogger(__name__)
@@ -105,14 +106,27 @@ class Command(OperatorCommand):
         self.say(f"{now} batch {self.batches}: {total} build requests: {counts_line(counts)}")
 
     def _run_once(self, batch: int, stop: threading.Event) -> None:
+        done: dict[str, int] = {}
+        counts: dict[str, int] = {}
         while not stop.is_set():
             counts = conductor.conductor_run_once(limit=batch)
             if not counts:
-                return
+                break
             self._report(counts)
+            for outcome, count in counts.items():
+                if outcome in PROGRESS:
+                    done[outcome] = done.get(outcome, 0) + count
             # Stop when a batch only skipped or failed: those build requests stay where they are.
             if not PROGRESS.intersection(counts):
-                return
+                break
+        if not self.batches:
+            self.say("No build requests were waiting.")
+            return
+        # A build request that failed is tried again by the next batch: only the last batch says
+        # which ones are left where they were.
+        left = {outcome: count for outcome, count in counts.items() if outcome not in PROGRESS}
+        summary = f"Done in {quantity(self.batches, 'batch', 'batches')}: {counts_line(done) or 'nothing placed'}"
+        self.say(f"{summary}; left queued: {counts_line(left)}" if left else summary)
 
     def _run_forever(self, interval: float, batch: int, stop: threading.Event) -> None:
         state = {"started": False, "progressed": False}

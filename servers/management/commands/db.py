@@ -39,7 +39,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from prettytable import PrettyTable
 
 from cellsv2.cells import CellDatabaseUnusable
-from cellsv2.management.base import OperatorCommand
+from cellsv2.management.base import OperatorCommand, quantity
 from mappings.exceptions import CellMappingNotFound
 from mappings.selectors import cell_mapping_find, cell_mapping_list
 from servers import archive
@@ -181,32 +181,64 @@ class Command(OperatorCommand):
                 self.say(f"Invalid value for --before: {exc}")
                 return INVALID_BEFORE
 
-        progress = until_complete and verbose
-        if progress:
-            self.stdout.write("Archiving..", ending="")
-        result = archive.deleted_rows_archive(
-            cells=cells,
-            max_rows=max_rows,
-            before=before_date,
-            until_complete=until_complete,
-            on_batch=(lambda: self.stdout.write(".", ending="")) if progress else None,
-        )
-        if progress:
-            self.say(".stopped" if result.interrupted else ".complete")
+        # Nova's progress for --verbose --until-complete ("Archiving.." and a dot per batch, then
+        # ".complete") is kept for pipes and logs; a terminal gets the bar and then Nova's line.
+        nova_dots = verbose and until_complete
+        batches = 0
+        with self.progress(desc="Archiving", unit="rows", lines=not nova_dots) as progress:
+            dots_live = nova_dots and not progress.on_terminal
+            if dots_live:
+                self._write_now("Archiving..")
+
+            def on_batch(label: str, rows: int) -> None:
+                nonlocal batches
+                batches += 1
+                progress.advance(rows, line=f"{label}: archived {quantity(rows, 'row')}")
+                if dots_live:
+                    self._write_now(".")
+
+            result = archive.deleted_rows_archive(
+                cells=cells, max_rows=max_rows, before=before_date, until_complete=until_complete, on_batch=on_batch
+            )
+        if nova_dots:
+            ending = ".stopped" if result.interrupted else ".complete"
+            self.say(ending if dots_live else "Archiving.." + "." * batches + ending)
         if verbose:
             if result.rows:
                 self.say(self._table(result.rows))
             else:
                 self.say("Nothing was archived.")
+        else:
+            self.say(self._archive_summary(result.rows, again=not until_complete))
         for label, exc in result.failed_cells.items():
             self.fail(f"Cell {label} could not be archived: {type(exc).__name__}: {exc}")
         if result.rows and purge:
             if verbose:
                 self.say("Rows were archived, running purge...")
-            self._purge(cells, before=None, verbose=verbose)
+            deleted, _ = self._purge(cells, before=None, verbose=verbose)
+            self.say(self._purge_summary(deleted, len(cells)))
         if result.failed_cells:
             return CELL_FAILED
         return ARCHIVED_SOME if result.rows else ARCHIVED_NOTHING
+
+    def _write_now(self, text: str) -> None:
+        """Part of a line, shown at once (Nova's dots reach a log as each batch ends)."""
+        self.stdout.write(text, ending="")
+        self.stdout.flush()
+
+    @staticmethod
+    def _archive_summary(rows: dict[str, int], *, again: bool) -> str:
+        """One line for a run without --verbose: how many rows moved, from how many cells."""
+        if not rows:
+            return "Nothing was archived."
+        cell_rows = sum(count for key, count in rows.items() if not key.startswith(f"{archive.API_DB}."))
+        api_rows = sum(count for key, count in rows.items() if key.startswith(f"{archive.API_DB}."))
+        cells = len({key.split(".", 1)[0] for key in rows if not key.startswith(f"{archive.API_DB}.")})
+        line = (
+            f"Archived {quantity(cell_rows, 'row')} from {quantity(cells, 'cell')} "
+            f"and deleted {quantity(api_rows, 'row')} from the API database"
+        )
+        return f"{line}; run it again until it exits 0 (or use --until-complete)." if again else f"{line}."
 
     @staticmethod
     def _table(rows: dict[str, int]) -> str:
@@ -240,9 +272,16 @@ class Command(OperatorCommand):
             self.say("Unable to get cell list from API DB. Is it configured?")
             return PURGE_NO_CELL_LIST
         deleted, failed = self._purge(cells, before=before_date, verbose=verbose)
+        self.say(self._purge_summary(deleted, len(cells)))
         if failed:
             return CELL_FAILED
         return PURGED_SOME if deleted else PURGED_NOTHING
+
+    @staticmethod
+    def _purge_summary(deleted: int, cells: int) -> str:
+        if not deleted:
+            return "Nothing was purged."
+        return f"Purged {quantity(deleted, 'row')} from the shadow tables of {quantity(cells, 'cell')}."
 
     def _purge(self, cells, *, before, verbose) -> tuple[int, bool]:
         deleted, failed = 0, False

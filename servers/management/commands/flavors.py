@@ -1,6 +1,8 @@
 """``manage.py flavors create|list|delete``: manage flavors from the operator's shell.
 
 The same services as ``POST``/``GET``/``DELETE /v2.1/flavors`` (API database), acting as an admin.
+Each subcommand says what it did (``create --verbose`` prints the new flavor's id alone on
+stdout, for scripts, and the confirmation on stderr).
 Exit codes: 0 done; 1 bad input (usage errors included) or the name or id is taken; 2 no such flavor.
 """
 
@@ -9,7 +11,7 @@ import sys
 from django.core.management.base import CommandError
 from prettytable import PrettyTable
 
-from cellsv2.management.base import OperatorCommand
+from cellsv2.management.base import OperatorCommand, quantity
 from servers import selectors, services
 from servers.exceptions import FlavorExists, FlavorIdExists, FlavorNotFound, InvalidFlavorInput
 
@@ -103,8 +105,16 @@ class Command(OperatorCommand):
         except (InvalidFlavorInput, FlavorExists, FlavorIdExists) as exc:
             self.fail(str(exc))
             return BAD_INPUT
+        sizes = [quantity(flavor.vcpus, "vCPU"), f"{flavor.memory_mb} MB RAM", f"{flavor.root_gb or 0} GB disk"]
+        sizes += [f"{flavor.ephemeral_gb} GB ephemeral"] if flavor.ephemeral_gb else []
+        sizes += [f"{flavor.swap} MB swap"] if flavor.swap else []
+        visibility = "public" if flavor.is_public else "private"
+        done = f"Created {visibility} flavor {flavor.name} (id {flavor.flavorid}): {', '.join(sizes)}"
         if verbose:
             self.say(flavor.flavorid)
+            self.note(done)
+        else:
+            self.say(done)
         return 0
 
     def do_list(self, *, is_public, **options):
@@ -132,8 +142,9 @@ class Command(OperatorCommand):
 
     def do_delete(self, *, flavorid, **options):
         try:
-            services.flavor_delete(flavorid=flavorid)
+            flavor = services.flavor_delete(flavorid=flavorid)
         except FlavorNotFound as exc:
             self.fail(str(exc))
             return NOT_FOUND
+        self.say(f"Deleted flavor {flavor.name} (id {flavor.flavorid})")
         return 0
