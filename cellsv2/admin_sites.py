@@ -422,8 +422,8 @@ class CellsV2AdminSite(admin.AdminSite):
         refused = self._refused(request, self.can_discover_hosts(request))
         if refused:
             return refused
-        from mappings import services
         from mappings.exceptions import HostMappingExists
+        from operators import services
 
         try:
             result = services.hosts_discover()
@@ -479,7 +479,7 @@ def report_cell_toggle(request, cell_uuid: str, *, disable: bool) -> bool:
 
 def report_verify(request, uuid: str) -> int:
     """Run instance_verify for one instance and report its answer; returns its exit code."""
-    from mappings.services import instance_verify
+    from operators.services import instance_verify
 
     try:
         result = instance_verify(uuid=uuid)

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.db import connections
 
@@ -57,6 +58,15 @@ def on_cells_cache_clear(fn):
     return fn
 
 
+def cell_mapping_model():
+    """The model whose rows are the cells (``CELLSV2_CELL_MAPPING_MODEL``, as AUTH_USER_MODEL names users).
+
+    The registry reads cell mappings by this name so the framework never imports the app that
+    defines them.
+    """
+    return django_apps.get_model(settings.CELLSV2_CELL_MAPPING_MODEL, require_ready=False)
+
+
 def cells_cache_clear() -> None:
     """Forget the cached cell list and uuid -> alias resolutions (mappings changed)."""
     global _cells
@@ -70,8 +80,7 @@ def cells_cache_clear() -> None:
 def cell_mappings(*, include_cell0: bool = True, include_disabled: bool = True) -> list:
     """All CellMappings ordered by id (cached; reads the API database on a miss)."""
     global _cells, _cells_loaded_at
-    from mappings.models import CellMapping
-
+    CellMapping = cell_mapping_model()
     with _lock:
         stale = time.monotonic() - _cells_loaded_at > settings.CELLSV2_CELL_CACHE_SECONDS
         if _cells is None or stale:
@@ -156,8 +165,7 @@ def alias_for_mapping(mapping) -> str:
 
 def cell_alias(cell) -> str:
     """Resolve a CellMapping, a cell uuid or a database alias to a connection alias."""
-    from mappings.models import CellMapping
-
+    CellMapping = cell_mapping_model()
     if isinstance(cell, CellMapping):
         return alias_for_mapping(cell)
     if isinstance(cell, str):

@@ -21,9 +21,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from keypairs.online_migrations import migrate_keypairs_to_api_db, populate_instance_keypairs
-from servergroups.online_migrations import migrate_instance_groups_to_api_db
-
 logger = logging.getLogger(__name__)
 
 MigrationFn = Callable[..., tuple]
@@ -34,16 +31,19 @@ MigrationFn = Callable[..., tuple]
 # batches, 20k/s with 5000, same host) and a batch's memory small (peak RSS ~80 MB, flat).
 BATCH_SIZE = 5000
 
-# Ordered: each entry on its own line with the milestone that added it. A migration that depends
-# on another comes after it (key pairs move only once every instance embeds its key).
-ONLINE_MIGRATIONS: tuple[MigrationFn, ...] = (
-    # Added in 0.1
-    populate_instance_keypairs,
-    # Added in 0.1
-    migrate_keypairs_to_api_db,
-    # Added in 0.1
-    migrate_instance_groups_to_api_db,
-)
+# Filled by the apps in their AppConfig.ready(), so in INSTALLED_APPS order and, within an app, in
+# the order it registers them: a migration that depends on another is registered after it (key
+# pairs move only once every instance embeds its key). Each registration names the milestone that
+# added it.
+ONLINE_MIGRATIONS: list[MigrationFn] = []
+
+
+def register_online_migration(fn: MigrationFn, *, added_in: str) -> MigrationFn:
+    """Add an online data migration to the registry (once; apps call it from ``ready()``)."""
+    fn.added_in = added_in
+    if fn not in ONLINE_MIGRATIONS:
+        ONLINE_MIGRATIONS.append(fn)
+    return fn
 
 
 def registered_migrations() -> tuple[MigrationFn, ...]:
@@ -52,7 +52,7 @@ def registered_migrations() -> tuple[MigrationFn, ...]:
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
         raise RuntimeError(f"Online data migration names must be unique: {sorted(duplicates)}")
-    return ONLINE_MIGRATIONS
+    return tuple(ONLINE_MIGRATIONS)
 
 
 @dataclass

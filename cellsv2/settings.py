@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "keypairs",
     "servergroups",
     "consoles",
+    "operators",
 ]
 
 MIDDLEWARE = [
@@ -146,6 +147,8 @@ for _name, _url in _cell_urls().items():
     DATABASES[_name] = _database(_url, _name)
 
 DATABASE_ROUTERS = ["cellsv2.router.CellRouter"]
+# The model whose rows are the cells (the framework reads it by name, as AUTH_USER_MODEL).
+CELLSV2_CELL_MAPPING_MODEL = "mappings.CellMapping"
 # Tables moved to the API database keep their Nova name in both tiers (key_pairs, instance_groups,
 # ...). Django warns about a shared db_table; cellsv2.E002 checks the real invariant instead:
 # models sharing a table must live in different tiers.

@@ -430,7 +430,7 @@ class Tag(CellModel):
 # --- shadow tables ------------------------------------------------------------------------------
 # Nova keeps a shadow_<table> copy of each soft-deletable cell table (data-layer reference §0):
 # `manage.py db archive_deleted_rows` moves deleted rows there, `manage.py db purge` deletes them
-# (servers/archive.py). A shadow table has exactly the live table's columns (names, types and
+# (operators/archive.py). A shadow table has exactly the live table's columns (names, types and
 # nullability) and nothing else: no unique constraint and no foreign key, so rows of any age copy
 # in as they are. The models are built from the live ones, so a column added to a live model shows
 # up in `makemigrations` for its shadow too (tests/servers/test_archive.py checks the columns).

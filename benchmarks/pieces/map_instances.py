@@ -33,7 +33,7 @@ def map_instances(*, count: int, step: int = 2000) -> dict:
     from benchmarks.pieces.setup import map_cells
     from mappings.models import InstanceMapping
     from mappings.selectors import INSTANCE_MIGRATION_MARKER
-    from mappings.services import instances_map
+    from operators.services import instances_map
 
     cell = map_cells(["cell1"])["cell1"]
     seed_instances("cell1", count)

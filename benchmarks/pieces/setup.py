@@ -39,7 +39,7 @@ def map_cells(aliases: list[str]) -> dict:
 def compute_node(cell_alias: str, host: str = "bench-host-1"):
     """One big compute node in a cell, mapped (discover_hosts), so the conductor can place servers."""
     from mappings.models import CellMapping
-    from mappings.services import hosts_discover
+    from operators.services import hosts_discover
     from servers.models import ComputeNode
     from servers.services import compute_node_create
 

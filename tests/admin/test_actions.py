@@ -114,7 +114,7 @@ def test_the_verify_action_reports_instance_verify_for_each_mapping(operator, de
 
 
 def test_verifying_too_many_instances_at_once_is_refused(operator, deployment, monkeypatch):
-    monkeypatch.setattr("mappings.admin.VERIFY_LIMIT", 2)
+    monkeypatch.setattr("operators.admin.VERIFY_LIMIT", 2)
     pks = InstanceMapping.objects.values_list("pk", flat=True)
     response = _changelist_action(operator, "mappings_instancemapping", "verify_instances", pks)
     assert any("at most 2 instances" in m for m in _messages(response))

@@ -11,7 +11,7 @@ from django.core.management.commands.migrate import Command as DjangoMigrateComm
 from django.db import DatabaseError, connections
 from django.db.migrations.executor import MigrationExecutor
 
-from cellsv2.cells import alias_for_mapping, cells_cache_clear, configured_cell_aliases
+from cellsv2.cells import alias_for_mapping, cell_mapping_model, cells_cache_clear, configured_cell_aliases
 from cellsv2.management.databases import database_alias
 from cellsv2.router import API_ALIAS
 
@@ -67,11 +67,9 @@ class Command(DjangoMigrateCommand):
         for alias in [API_ALIAS, *configured_cell_aliases()]:
             done.add(alias)
             yield alias
-        from mappings.models import CellMapping
-
         cells_cache_clear()
         try:
-            mappings = list(CellMapping.objects.order_by("id"))
+            mappings = list(cell_mapping_model().objects.order_by("id"))
         except DatabaseError as exc:
             self.stderr.write(f"Could not read cell_mappings: {exc}")
             failed.append("cell_mappings")

@@ -10,7 +10,7 @@ from cellsv2.cells import CELL0_UUID, configured_alias_url
 from cellsv2.dburls import mask_password, sqlite_url
 from mappings.models import CellMapping, HostMapping, InstanceMapping
 from tests.conftest import ALL_DATABASES
-from tests.mappings.test_commands import add_instance, add_node
+from tests.operators.test_cell_v2_command import add_instance, add_node
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
 

@@ -13,7 +13,8 @@ from cellsv2.cells import configured_alias_url, configured_cell_aliases
 from cellsv2.dburls import mask_password
 from cellsv2.locks import LockHeld
 from cellsv2.management.base import OperatorCommand, parse_max_count, quantity
-from mappings import selectors, services
+from mappings import selectors
+from mappings import services as mapping_services
 from mappings.exceptions import (
     Cell0CannotBeDisabled,
     CellHasDeletedInstances,
@@ -27,6 +28,7 @@ from mappings.exceptions import (
     HostMappingNotFound,
     InvalidCellDatabase,
 )
+from operators import services
 
 UNKNOWN_CELL = 255  # nova-manage: an uncaught CellMappingNotFound
 LOCK_HELD = 3
@@ -138,7 +140,7 @@ class Command(OperatorCommand):
     def do_simple_cell_setup(self, *, verbose, **options):
         status = self.say if verbose else (lambda message: None)
         try:
-            cell0, created = services.cell0_map()
+            cell0, created = mapping_services.cell0_map()
         except InvalidCellDatabase as exc:
             self.fail(f"Invalid database connection for cell0: {exc}")
             return 1
@@ -153,7 +155,7 @@ class Command(OperatorCommand):
                     continue
                 return 1
         try:
-            cells = services.settings_cells_map(status_fn=status)
+            cells = mapping_services.settings_cells_map(status_fn=status)
         except (InvalidCellDatabase, CellMappingExists) as exc:
             self.fail(str(exc))
             return 1
@@ -178,7 +180,7 @@ class Command(OperatorCommand):
 
     def do_map_cell0(self, *, database_connection, **options):
         try:
-            cell0, created = services.cell0_map(database_connection=database_connection)
+            cell0, created = mapping_services.cell0_map(database_connection=database_connection)
         except InvalidCellDatabase as exc:
             self.fail(f"Invalid database connection: {exc}")
             return 1
@@ -203,7 +205,7 @@ class Command(OperatorCommand):
                 )
                 return 1
         try:
-            mapping = services.cell_mapping_create(
+            mapping = mapping_services.cell_mapping_create(
                 name=name, database_connection=database_connection, transport_url=transport_url, disabled=disabled
             )
         except InvalidCellDatabase as exc:
@@ -237,7 +239,7 @@ class Command(OperatorCommand):
             return 4
         disabled = True if disable else (False if enable else None)
         try:
-            result = services.cell_mapping_update(
+            result = mapping_services.cell_mapping_update(
                 uuid=cell_uuid,
                 name=name,
                 transport_url=transport_url,

@@ -1000,7 +1000,7 @@ def test_an_unexpected_error_exits_255_with_one_line_and_no_traceback(cells, unr
 
 
 def test_ctrl_c_exits_130_with_one_line_and_no_traceback(cells, monkeypatch):
-    from mappings import services
+    from operators import services
 
     def interrupted(**kwargs):
         raise KeyboardInterrupt

@@ -11,10 +11,10 @@ from cellsv2.context import target_cell
 from consoles.models import ConsoleAuthToken
 from mappings.models import InstanceMapping
 from mappings.selectors import cell_mapping_list
+from operators import archive
+from operators.management.commands.db import InvalidDate, parse_before
 from servergroups.models import InstanceGroupMember
 from servergroups.services import servergroup_create
-from servers import archive
-from servers.management.commands.db import InvalidDate, parse_before
 from servers.models import (
     BlockDeviceMapping,
     Instance,
@@ -209,7 +209,7 @@ class TestArchive:
         width = len(f"{alias}.instance_system_metadata")
         border = f"+-{'-' * width}-+-------------------------+"
         progress, *lines = out.strip().split("\n")
-        assert progress == f"{alias}: archived 5 rows"
+        assert progress == f"{alias}: archived 6 rows"
         assert lines[:3] == [border, f"| {'Table'.ljust(width)} | Number of Rows Archived |", border]
         assert lines[3] == f"| {'API_DB.instance_group_member'.ljust(width)} | 0                       |"
         assert lines[-1] == border
@@ -221,8 +221,8 @@ class TestArchive:
         result = archive_cmd("--all-cells")
         assert (result.code, result.err) == (1, "")
         assert result.out.splitlines() == [
-            f"{alias}: archived 5 rows",
-            "Archived 5 rows from 1 cell and deleted 2 rows from the API database; "
+            f"{alias}: archived 6 rows",
+            "Archived 6 rows from 1 cell and deleted 2 rows from the API database; "
             "run it again until it exits 0 (or use --until-complete).",
         ]
         again = archive_cmd("--all-cells")
@@ -464,7 +464,7 @@ class TestArguments:
         def unreachable():
             raise OperationalError("connection refused")
 
-        monkeypatch.setattr("servers.management.commands.db.cell_mapping_list", unreachable)
+        monkeypatch.setattr("operators.management.commands.db.cell_mapping_list", unreachable)
         result = archive_cmd("--all-cells")
         assert result.code == 3
         assert result.out.startswith("Failed to connect to API DB so aborting this archival attempt.")
@@ -508,7 +508,7 @@ class TestPurge:
             assert f"{prefix} shadow_block_device_mapping based on timestamp column (n/a)" in lines
             assert f"{prefix} shadow_instance_extra based on timestamp column (n/a)" in lines
             assert f"{prefix} shadow_instances based on timestamp column (n/a)" in lines
-        assert lines[-1] == "Purged 10 rows from the shadow tables of 3 cells."
+        assert lines[-1] == "Purged 12 rows from the shadow tables of 3 cells."
         assert shadow_total() == 0
         assert purge_cmd("--all", "--all-cells").out == "Nothing was purged.\n"
         assert purge_cmd("--all", "--all-cells").code == 3
@@ -576,7 +576,7 @@ class TestPurge:
         def unreachable():
             raise OperationalError("connection refused")
 
-        monkeypatch.setattr("servers.management.commands.db.cell_mapping_list", unreachable)
+        monkeypatch.setattr("operators.management.commands.db.cell_mapping_list", unreachable)
         result = purge_cmd("--all", "--all-cells")
         assert (result.code, result.out.strip()) == (4, "Unable to get cell list from API DB. Is it configured?")
 

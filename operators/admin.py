@@ -1,7 +1,7 @@
 """Admin of the mappings (API database): cells, hosts and instances, with links into each cell.
 
-Writes go through ``mappings.services`` (the services behind ``cell_v2``): a cell is renamed,
-enabled or disabled with ``cell_mapping_update``, a host mapping deleted with
+Writes go through ``mappings.services`` and ``operators.services`` (the services behind
+``cell_v2``): a cell is renamed, enabled or disabled with ``cell_mapping_update``, a host mapping deleted with
 ``host_mapping_delete``. Instance mappings are read-only (Nova has no edit path); the "verify"
 action runs ``instance_verify`` as ``cell_v2 verify_instance`` does.
 """
@@ -28,9 +28,11 @@ from cellsv2.admin import (
     uuid_display,
     when,
 )
-from mappings import selectors, services
+from mappings import selectors
+from mappings import services as mapping_services
 from mappings.exceptions import MappingError
 from mappings.models import CellMapping, HostMapping, InstanceMapping
+from operators import services
 
 
 class CellMappingForm(forms.ModelForm):
@@ -103,7 +105,7 @@ class CellMappingAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        result = services.cell_mapping_update(uuid=obj.uuid, name=obj.name, disabled=bool(obj.disabled))
+        result = mapping_services.cell_mapping_update(uuid=obj.uuid, name=obj.name, disabled=bool(obj.disabled))
         for note in result.notes:
             messages.info(request, note)
 

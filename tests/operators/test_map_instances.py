@@ -12,9 +12,9 @@ from django.test.utils import CaptureQueriesContext
 
 from cellsv2.context import target_cell
 from cellsv2.locks import runner_lock
-from mappings import services
 from mappings.models import InstanceMapping
 from mappings.selectors import INSTANCE_MIGRATION_MARKER, instance_mapping_list
+from operators import services
 from servers.models import Instance
 from tests.conftest import ALL_DATABASES, requires_postgres, run_command
 

@@ -3,7 +3,7 @@
 ``archive_deleted_rows [--max_rows N] [--before DATE] [--verbose] [--until-complete] [--purge]
 (--all-cells | --cell CELL ...)`` moves soft-deleted servers and their rows into the shadow tables
 of their cell and deletes their instance mappings, request specs and server-group memberships
-from the API database (servers/archive.py has the order and why it is safe to interrupt). With
+from the API database (operators/archive.py has the order and why it is safe to interrupt). With
 ``--verbose`` it prints Nova's table (``<cell>.<table>`` and ``API_DB.<table>`` rows). Exit codes,
 as Nova's: 0 nothing was archived; 1 some rows were archived (run it again until it returns 0,
 or use ``--until-complete``); 2 invalid ``--max_rows``; 3 the API database cannot be reached;
@@ -42,7 +42,7 @@ from cellsv2.cells import CellDatabaseUnusable
 from cellsv2.management.base import OperatorCommand, quantity
 from mappings.exceptions import CellMappingNotFound
 from mappings.selectors import cell_mapping_find, cell_mapping_list
-from servers import archive
+from operators import archive
 
 MAX_INT = 0x7FFFFFFF  # nova/db/constants.py
 
