@@ -7,10 +7,13 @@ class KeypairsConfig(AppConfig):
     default_auto_field = "django.db.models.AutoField"
 
     def ready(self):
+        from cellsv2.api.faults import register_faults
         from cellsv2.online_migrations import register_online_migration
         from keypairs import selectors  # noqa: F401  (registers the key_pairs quota counter)
+        from keypairs.api.views import FAULTS
         from keypairs.online_migrations import migrate_keypairs_to_api_db, populate_instance_keypairs
 
         # Key pairs move only once every instance embeds its key: populate first.
         register_online_migration(populate_instance_keypairs, added_in="0.1")
         register_online_migration(migrate_keypairs_to_api_db, added_in="0.1")
+        register_faults(FAULTS)

@@ -7,8 +7,11 @@ class ServergroupsConfig(AppConfig):
     default_auto_field = "django.db.models.AutoField"
 
     def ready(self):
+        from cellsv2.api.faults import register_faults
         from cellsv2.online_migrations import register_online_migration
         from servergroups import selectors  # noqa: F401  (registers the server group quota counters)
+        from servergroups.api.views import FAULTS
         from servergroups.online_migrations import migrate_instance_groups_to_api_db
 
         register_online_migration(migrate_instance_groups_to_api_db, added_in="0.1")
+        register_faults(FAULTS)

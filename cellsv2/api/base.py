@@ -28,6 +28,7 @@ from cellsv2.api.faults import (
     RequestTooLarge,
     UnsupportedMediaType,
     fault_body,
+    fault_code_for,
     unauthorized_body,
     unexpected_error_message,
 )
@@ -85,6 +86,9 @@ def compute_exception_handler(exc, context):
         if exc.code == 401:
             return _unauthorized(context)
         return Response(fault_body(exc.code, exc.message), status=exc.code, headers=exc.headers)
+    code = fault_code_for(exc)
+    if code is not None:
+        return Response(fault_body(code, str(exc)), status=code)
     if isinstance(exc, OverQuota):
         # Nova's controllers turn OverQuota (413 inside Nova) into 403.
         return Response(fault_body(403, str(exc)), status=403)

@@ -105,6 +105,32 @@ class ServiceUnavailable(ApiFault):
     default_message = "The service is unavailable right now."
 
 
+# --- the one table from domain exception to fault ------------------------------------------------
+#
+# Apps register how their exceptions answer over HTTP (AppConfig.ready()), so a view lets a
+# service's exception through and the exception handler turns it into the fault: the message is
+# the exception's own text. A view still catches an exception itself where one call site must
+# answer differently (a flavor Nova reports as 400 when it is a server's flavorRef, 404 on its own).
+_FAULT_CODES: dict[type[BaseException], int] = {}
+
+
+def register_faults(codes: dict[type[BaseException], int]) -> None:
+    """Add ``{ExceptionType: status code}`` entries to the table (apps call it from ready())."""
+    for exc_type, code in codes.items():
+        if code not in FAULT_NAMES and code not in (500,):
+            raise ValueError(f"{exc_type.__name__}: {code} is not a fault code")
+        _FAULT_CODES[exc_type] = code
+
+
+def fault_code_for(exc: BaseException) -> int | None:
+    """The status code registered for ``exc``'s class or its nearest registered base, if any."""
+    for klass in type(exc).__mro__:
+        code = _FAULT_CODES.get(klass)
+        if code is not None:
+            return code
+    return None
+
+
 def unexpected_error_message(exc: BaseException, request_id: str | None) -> str:
     """Nova's 500 text, pointing at the log line by request id instead of a traceback."""
     where = f" with request id {request_id}" if request_id else ""

@@ -3,18 +3,16 @@
 from rest_framework.response import Response
 
 from cellsv2.api.base import ComputeAPIView
-from cellsv2.api.faults import BadRequest, Conflict, NotFound
+from cellsv2.api.faults import NotFound
 from cellsv2.api.pagination import limit_and_marker, next_links
 from cellsv2.api.policy import policy_allows, policy_authorize
 from keypairs import selectors, services
-from keypairs.api import schemas
+from keypairs.api import schemas, serializers
 from keypairs.crypto import InvalidKeypair
 from keypairs.exceptions import KeyPairExists, KeypairNotFound, MarkerNotFound
 
-
-def _created_at(value) -> str | None:
-    # Nova serialises this naive UTC datetime with microseconds and no zone suffix.
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%f") if value else None
+# How the services' exceptions answer (registered in KeypairsConfig.ready()).
+FAULTS = {InvalidKeypair: 400, MarkerNotFound: 400, KeypairNotFound: 404, KeyPairExists: 409}
 
 
 class KeypairViewMixin:
@@ -26,11 +24,9 @@ class KeypairViewMixin:
             return requested
         return self.context.user_id
 
-    def summary(self, keypair) -> dict:
-        body = {"name": keypair.name, "public_key": keypair.public_key, "fingerprint": keypair.fingerprint}
-        if self.request.api_version >= "2.2":
-            body["type"] = keypair.type
-        return body
+    @property
+    def serializer(self) -> serializers.KeypairSerializer:
+        return serializers.KeypairSerializer(self.request.api_version)
 
 
 class KeypairListView(KeypairViewMixin, ComputeAPIView):
@@ -50,11 +46,9 @@ class KeypairListView(KeypairViewMixin, ComputeAPIView):
         limit = marker = None
         if request.api_version >= "2.35":
             limit, marker = limit_and_marker(request)
-        try:
-            keypairs = selectors.keypair_list(user_id=user_id, limit=limit, marker=marker)
-        except MarkerNotFound as exc:
-            raise BadRequest(str(exc)) from None
-        body = {"keypairs": [{"keypair": self.summary(k)} for k in keypairs]}
+        keypairs = selectors.keypair_list(user_id=user_id, limit=limit, marker=marker)
+        serializer = self.serializer
+        body = {"keypairs": [{"keypair": serializer.summary(k)} for k in keypairs]}
         if request.api_version >= "2.35":
             links = next_links(request, "os-keypairs", keypairs, limit, lambda k: k.name)
             if links:
@@ -66,22 +60,14 @@ class KeypairListView(KeypairViewMixin, ComputeAPIView):
         body = self.validated_body(schemas.create_schema(version))["keypair"]
         user_id = self.target_user(body.get("user_id"))
         policy_authorize(self.context, "os_compute_api:os-keypairs:create", {"user_id": user_id})
-        try:
-            created = services.keypair_create(
-                user_id=user_id,
-                project_id=self.context.project_id,
-                name=body["name"].strip(),
-                key_type=body.get("type", "ssh"),
-                public_key=body.get("public_key"),
-            )
-        except InvalidKeypair as exc:
-            raise BadRequest(str(exc)) from None
-        except KeyPairExists as exc:
-            raise Conflict(str(exc)) from None
-        keypair = created.keypair
-        result = {**self.summary(keypair), "user_id": keypair.user_id}
-        if created.private_key is not None and version < "2.92":
-            result["private_key"] = created.private_key
+        created = services.keypair_create(
+            user_id=user_id,
+            project_id=self.context.project_id,
+            name=body["name"].strip(),
+            key_type=body.get("type", "ssh"),
+            public_key=body.get("public_key"),
+        )
+        result = self.serializer.created(created.keypair, created.private_key)
         return Response({"keypair": result}, status=201 if version >= "2.2" else 200)
 
 
@@ -101,25 +87,10 @@ class KeypairDetailView(KeypairViewMixin, ComputeAPIView):
 
     def get(self, request, name):
         user_id = self._user(request, "os_compute_api:os-keypairs:show", name)
-        try:
-            keypair = selectors.keypair_get(user_id=user_id, name=name)
-        except KeypairNotFound as exc:
-            raise NotFound(str(exc)) from None
-        body = {
-            **self.summary(keypair),
-            "user_id": keypair.user_id,
-            "id": keypair.id,
-            "created_at": _created_at(keypair.created_at),
-            "updated_at": None,
-            "deleted_at": None,
-            "deleted": False,
-        }
-        return Response({"keypair": body})
+        keypair = selectors.keypair_get(user_id=user_id, name=name)
+        return Response({"keypair": self.serializer.detail(keypair)})
 
     def delete(self, request, name):
         user_id = self._user(request, "os_compute_api:os-keypairs:delete", name)
-        try:
-            services.keypair_delete(user_id=user_id, name=name)
-        except KeypairNotFound as exc:
-            raise NotFound(str(exc)) from None
+        services.keypair_delete(user_id=user_id, name=name)
         return Response(status=204 if request.api_version >= "2.2" else 202)

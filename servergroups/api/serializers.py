@@ -6,41 +6,36 @@ PROJECT_AND_USER_VERSION = "2.13"
 POLICY_OBJECT_VERSION = "2.64"
 
 
-def server_groups(request, groups: list[ServerGroup], live_members) -> list[dict]:
-    """The groups as the API shows them at the request's microversion (see ``server_group``).
-
-    The microversion is compared once for the whole list, not once per group.
-    """
-    policy_object = request.api_version >= POLICY_OBJECT_VERSION
-    project_and_user = request.api_version >= PROJECT_AND_USER_VERSION
-    return [_body(group, live_members, policy_object, project_and_user) for group in groups]
-
-
-def server_group(request, group: ServerGroup, live_members) -> dict:
-    """One group as the API shows it at the request's microversion.
-
-    ``live_members`` holds the uuids of the members whose servers still exist (a dict or set);
-    the others are left out, the rest keep the group's order.
+class ServerGroupSerializer:
+    """Groups as the API shows them at one microversion (compared once, not once per group).
 
     - 2.1: id, name, policies (``[policy]``), members, metadata (always ``{}``);
     - 2.13: + project_id, user_id;
     - 2.64: policy and rules (``max_server_per_host`` an integer) instead of policies and
       metadata.
+
+    ``live_members`` holds the uuids of the members whose servers still exist (a dict or set);
+    the others are left out, the rest keep the group's order. Nothing here queries.
     """
-    return server_groups(request, [group], live_members)[0]
 
+    def __init__(self, version):
+        self.policy_object = version >= POLICY_OBJECT_VERSION
+        self.project_and_user = version >= PROJECT_AND_USER_VERSION
 
-def _body(group: ServerGroup, live_members, policy_object: bool, project_and_user: bool) -> dict:
-    body = {"id": group.uuid, "name": group.name}
-    if policy_object:
-        body["policy"] = group.policy
-        body["rules"] = dict(group.rules)
-    else:
-        # Nova shows at most the one policy it keeps, even for legacy groups that had several.
-        body["policies"] = [group.policy] if group.policy else []
-        body["metadata"] = {}
-    body["members"] = [uuid for uuid in dict.fromkeys(group.members) if uuid in live_members]
-    if project_and_user:
-        body["project_id"] = group.project_id
-        body["user_id"] = group.user_id
-    return body
+    def many(self, groups: list[ServerGroup], live_members) -> list[dict]:
+        return [self.one(group, live_members) for group in groups]
+
+    def one(self, group: ServerGroup, live_members) -> dict:
+        body = {"id": group.uuid, "name": group.name}
+        if self.policy_object:
+            body["policy"] = group.policy
+            body["rules"] = dict(group.rules)
+        else:
+            # Nova shows at most the one policy it keeps, even for legacy groups that had several.
+            body["policies"] = [group.policy] if group.policy else []
+            body["metadata"] = {}
+        body["members"] = [uuid for uuid in dict.fromkeys(group.members) if uuid in live_members]
+        if self.project_and_user:
+            body["project_id"] = group.project_id
+            body["user_id"] = group.user_id
+        return body

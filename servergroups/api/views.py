@@ -16,12 +16,14 @@ tests/servergroups/test_servers_integration.py).
 from rest_framework.response import Response
 
 from cellsv2.api.base import ComputeAPIView
-from cellsv2.api.faults import BadRequest, Conflict, NotFound, ServiceUnavailable
 from cellsv2.api.pagination import offset_and_limit
 from cellsv2.api.policy import policy_authorize
 from servergroups import selectors, services
 from servergroups.api import schemas, serializers
 from servergroups.exceptions import CellsUnavailable, InvalidServerGroup, ServerGroupExists, ServerGroupNotFound
+
+# How the services' exceptions answer (registered in ServergroupsConfig.ready()).
+FAULTS = {InvalidServerGroup: 400, ServerGroupNotFound: 404, ServerGroupExists: 409, CellsUnavailable: 503}
 
 POLICY_ROOT = "os_compute_api:os-server-groups:%s"
 POLICY_CREATE = POLICY_ROOT % "create"
@@ -42,15 +44,12 @@ class ServerGroupAPIView(ComputeAPIView):
         return selectors.lookup_scope(self.context)
 
     def get_group(self, group_id: str) -> selectors.ServerGroup:
-        try:
-            return selectors.servergroup_get(uuid=group_id, project_id=self.lookup_scope())
-        except ServerGroupNotFound as exc:
-            raise NotFound(str(exc)) from None
+        return selectors.servergroup_get(uuid=group_id, project_id=self.lookup_scope())
 
     def render(self, groups: list) -> list[dict]:
         """The groups' bodies, members filtered to live servers with one lookup for all of them."""
         live = selectors.servergroup_live_members(instance_uuids=[m for g in groups for m in g.members])
-        return serializers.server_groups(self.request, groups, live)
+        return serializers.ServerGroupSerializer(self.api_version).many(groups, live)
 
 
 _ID_PARAMETER = [{"name": "group_id", "in": "path", "required": True, "schema": {"type": "string"}}]
@@ -114,20 +113,13 @@ class ServerGroupCollectionView(ServerGroupAPIView):
             policy, rules = values["policy"], values.get("rules") or {}
         else:
             policy, rules = values["policies"][0], {}
-        try:
-            group = services.servergroup_create(
-                project_id=context.project_id,
-                user_id=context.user_id,
-                name=values["name"],
-                policy=policy,
-                rules=rules,
-            )
-        except InvalidServerGroup as exc:
-            raise BadRequest(str(exc)) from None
-        except ServerGroupExists as exc:
-            raise Conflict(str(exc)) from None
-        except CellsUnavailable as exc:
-            raise ServiceUnavailable(str(exc)) from None
+        group = services.servergroup_create(
+            project_id=context.project_id,
+            user_id=context.user_id,
+            name=values["name"],
+            policy=policy,
+            rules=rules,
+        )
         return Response({"server_group": self.render([group])[0]})
 
 
@@ -158,8 +150,5 @@ class ServerGroupView(ServerGroupAPIView):
     def delete(self, request, group_id: str):
         group = self.get_group(group_id)
         policy_authorize(self.context, POLICY_DELETE, {"project_id": group.project_id})
-        try:
-            services.servergroup_delete(uuid=group.uuid, project_id=self.lookup_scope())
-        except ServerGroupNotFound as exc:
-            raise NotFound(str(exc)) from None
+        services.servergroup_delete(uuid=group.uuid, project_id=self.lookup_scope())
         return Response(status=204)
