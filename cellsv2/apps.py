@@ -9,6 +9,16 @@ class Cellsv2Config(AppConfig):
 
     def ready(self):
         from cellsv2 import checks  # noqa: F401  (registers the system checks)
+        from cellsv2.api.authentication import (
+            HeaderAuthentication,
+            NoAuthAuthentication,
+            TokenAuthentication,
+            register_auth_mode,
+        )
+
+        register_auth_mode("token", TokenAuthentication)
+        register_auth_mode("headers", HeaderAuthentication)
+        register_auth_mode("noauth", NoAuthAuthentication)
 
 
 class CellsV2AdminConfig(admin_apps.AdminConfig):

@@ -1,16 +1,30 @@
 """The compute API framework: discovery, microversions, headers, faults, auth, policy, quotas, paging."""
 
 import json
+import os
+import re
+import subprocess
+import sys
 import threading
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 from django.db import connections
 
 from cellsv2 import services
-from cellsv2.api.authentication import token_hash
+from cellsv2.api.authentication import (
+    HeaderAuthentication,
+    NoAuthAuthentication,
+    auth_modes,
+    authentication_classes,
+    register_auth_mode,
+    token_hash,
+)
 from cellsv2.api.microversions import MAX_VERSION_STRING as MAX
 from cellsv2.models import ApiToken
-from tests.conftest import ALL_DATABASES, on_postgres
+from tests.conftest import ALL_DATABASES, ROOT, on_postgres
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.urls("tests.cellsv2.api_urls")]
 
@@ -389,6 +403,45 @@ class TestNoAuth:
 
     def test_no_token_is_401(self, client):
         assert client.get("/v2.1/test-echo").status_code == 401
+
+
+class TestAuthModes:
+    """CELLSV2_AUTH names a mode; the apps that provide modes register them in their ready()."""
+
+    def test_an_unknown_mode_stops_the_commands_and_the_server_as_the_settings_are_read(self):
+        env = {**os.environ, "CELLSV2_AUTH": "kerberos", "DJANGO_SETTINGS_MODULE": "cellsv2.settings_test"}
+        for argv in ([sys.executable, "manage.py", "check"], [sys.executable, "-c", "import cellsv2.wsgi"]):
+            done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+            assert done.returncode == 1, argv
+            assert done.stderr.splitlines()[-1] == (
+                "django.core.exceptions.ImproperlyConfigured: "
+                "CELLSV2_AUTH must be token, headers or noauth, not 'kerberos'"
+            )
+
+    def test_every_mode_the_settings_accept_is_registered(self):
+        assert sorted(auth_modes()) == ["headers", "noauth", "token"]
+        assert call_command("check", "--fail-level", "ERROR") is None
+
+    def test_a_mode_no_installed_app_registered_fails_the_check_and_every_request(self, settings, client, caplog):
+        # As CELLSV2_AUTH=token without the app that provides it.
+        settings.CELLSV2_AUTH = "kerberos"
+        message = "CELLSV2_AUTH=kerberos but no installed app provides that authentication mode"
+        message += " (registered: headers, noauth, token)"
+
+        with pytest.raises(SystemCheckError, match=re.escape(f"(cellsv2.E003) {message}")):
+            call_command("check")
+        response = client.get("/v2.1/test-echo", **MEMBER)
+        assert response.status_code == 500 and fault(response)[0] == "computeFault"
+        logged = [record.exc_text for record in caplog.records if record.exc_text]
+        assert any(f"ImproperlyConfigured: {message}" in text for text in logged)
+
+    def test_a_taken_name_cannot_be_registered_again_with_another_class(self, settings):
+        register_auth_mode("noauth", NoAuthAuthentication)  # the same class again: harmless
+
+        with pytest.raises(ImproperlyConfigured, match="'noauth' is already registered"):
+            register_auth_mode("noauth", HeaderAuthentication)
+        settings.CELLSV2_AUTH = "noauth"
+        assert authentication_classes() == [NoAuthAuthentication]
 
 
 # --- policy ---------------------------------------------------------------------------------------------
