@@ -7,7 +7,7 @@ from django.core.checks import Error, Warning, register
 from cellsv2.api.authentication import auth_modes, unregistered_auth_mode_message
 from cellsv2.db import model_scope
 
-PROJECT_APPS = ("cellsv2", "mappings", "servers", "keypairs", "servergroups", "consoles")
+PROJECT_APPS = ("cellsv2", "mappings", "identity", "servers", "keypairs", "servergroups", "consoles")
 
 
 @register()

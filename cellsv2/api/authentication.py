@@ -3,8 +3,9 @@
 ``CELLSV2_AUTH`` picks one mode; each is a DRF authentication class registered under its name with
 ``register_auth_mode()`` by the app that provides it, in its ``AppConfig.ready()``:
 
-- ``token`` (default): ``X-Auth-Token`` is an API token made with ``manage.py identity``; the
-  token names the user and project, and the user's role assignments on that project give roles.
+- ``token`` (default, registered by the ``identity`` app): ``X-Auth-Token`` is an API token made
+  with ``manage.py identity``; the token names the user and project, and the user's role
+  assignments on that project give roles.
 - ``headers``: behind an identity proxy that has already authenticated the caller and sets
   ``X-User-Id``, ``X-Project-Id`` and ``X-Roles`` (keystonemiddleware's headers).
 - ``noauth``: development and tests. ``X-Auth-Token: user:project`` (no colon: the project is the
@@ -16,12 +17,10 @@ check error (cellsv2.E003); an unknown name is refused when the settings are rea
 Roles are expanded as Keystone's implied roles do: admin ⇒ member ⇒ reader.
 """
 
-import hashlib
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 
 from cellsv2.api.faults import Unauthorized
@@ -62,10 +61,6 @@ class ComputeContext:
         return self.user_id
 
 
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
 class ComputeAuthentication(BaseAuthentication):
     """The base of every mode: the challenge a 401 carries."""
 
@@ -75,29 +70,6 @@ class ComputeAuthentication(BaseAuthentication):
         if settings.CELLSV2_WWW_AUTHENTICATE_URI:
             return f'Keystone uri="{settings.CELLSV2_WWW_AUTHENTICATE_URI}"'
         return 'Token realm="cellsv2"'
-
-
-class TokenAuthentication(ComputeAuthentication):
-    """API tokens from ``manage.py identity token_create`` in X-Auth-Token (API database)."""
-
-    def authenticate(self, request):
-        from cellsv2.models import ApiToken
-
-        token = request.headers.get("X-Auth-Token")
-        if not token:
-            return None
-        if len(token) > 512:
-            raise Unauthorized()
-        row = ApiToken.objects.select_related("user", "project").filter(token_hash=token_hash(token)).first()
-        if row is None or not row.user.is_active or not row.project.enabled:
-            raise Unauthorized()
-        if row.expires_at is not None and row.expires_at <= timezone.now():
-            raise Unauthorized()
-        roles = row.user.role_assignments.filter(project=row.project).values_list("role", flat=True)
-        context = ComputeContext(
-            user_id=row.user.username, project_id=row.project.project_id, roles=expand_roles(roles)
-        )
-        return context, context
 
 
 class HeaderAuthentication(ComputeAuthentication):
