@@ -6,8 +6,8 @@ Creates and deletes go through identity/services.py, as ``manage.py identity`` d
 from django import forms
 from django.contrib import admin
 
-from cellsv2.models import ApiToken, Project, RoleAssignment
 from identity import services
+from identity.models import ApiToken, Project, RoleAssignment
 
 
 class ProjectForm(forms.ModelForm):

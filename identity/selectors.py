@@ -5,8 +5,8 @@ import hashlib
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
-from cellsv2.models import ApiToken, Project
 from identity.exceptions import IdentityError
+from identity.models import ApiToken, Project
 
 
 def token_hash(token: str) -> str:

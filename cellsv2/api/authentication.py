@@ -123,6 +123,7 @@ def auth_modes() -> list[str]:
 
 
 def unregistered_auth_mode_message(mode: str) -> str:
+    """What the system check and the first request say when no installed app registered ``mode``."""
     return (
         f"CELLSV2_AUTH={mode} but no installed app provides that authentication mode "
         f"(registered: {', '.join(sorted(_AUTH_MODES)) or 'none'})"

@@ -475,7 +475,7 @@ def test_concurrent_creates_at_the_limit_never_end_above_it(settings):
         t.start()
     for t in threads:
         t.join()
-    from cellsv2.models import Project
+    from identity.models import Project
 
     assert sorted(statuses) == [201, 201, 201, 403, 403, 403]
     assert Project.objects.filter(description="widget of proj1").count() == 3

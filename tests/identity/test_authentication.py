@@ -11,9 +11,9 @@ from django.db import connections
 from django.utils import timezone
 
 from cellsv2.api.authentication import authentication_classes
-from cellsv2.models import ApiToken
 from identity import services
 from identity.authentication import TokenAuthentication
+from identity.models import ApiToken
 from identity.selectors import token_hash
 from tests.conftest import ALL_DATABASES, ROOT
 

@@ -7,8 +7,8 @@ pseudo-terminal, and through a pipe where a script captures the token.
 import pytest
 from django.contrib.auth import get_user_model
 
-from cellsv2.models import ApiToken, Project, RoleAssignment
 from identity import services
+from identity.models import ApiToken, Project, RoleAssignment
 from tests.conftest import ALL_DATABASES, run_command
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
