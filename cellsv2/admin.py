@@ -1,4 +1,4 @@
-"""Admin of this app's models (identity and quotas), and the admin API every app's admin.py uses.
+"""Admin of this app's models (quotas), and the admin API every app's admin.py uses.
 
 The sites themselves live in ``cellsv2/admin_sites.py`` (re-exported here): Django builds its
 default site lazily from ``CellsV2AdminConfig.default_site``, and a module that both defines the
@@ -10,7 +10,6 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin
 
-from cellsv2 import services as identity
 from cellsv2.admin_sites import (
     VERIFY_LIMIT,
     CellAdminSite,
@@ -39,7 +38,7 @@ from cellsv2.admin_sites import (
     uuid_display,
     when,
 )
-from cellsv2.models import ApiToken, Project, Quota, QuotaLock, RoleAssignment
+from cellsv2.models import Quota, QuotaLock
 from cellsv2.quotas import quota_set
 
 __all__ = [
@@ -72,101 +71,8 @@ __all__ = [
 ]
 
 
-# --- identity and quotas of the compute API (API database) ------------------------------------------
-# Creates and deletes go through cellsv2/services.py and cellsv2/quotas.py, as `manage.py identity` does.
-
-
-class ProjectForm(forms.ModelForm):
-    class Meta:
-        model = Project
-        fields = ("name", "project_id", "description", "enabled")
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if "project_id" in self.fields:
-            self.fields["project_id"].required = False
-            self.fields["project_id"].help_text = "Leave empty for a new 32-hex-digit id (as Keystone makes)."
-
-
-@admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
-    form = ProjectForm
-    list_display = ("name", "project_id", "enabled", "description")
-    list_filter = ("enabled",)
-    search_fields = ("name", "=project_id")
-
-    def get_readonly_fields(self, request, obj=None):
-        # A project's id is what servers, quotas and key pairs refer to: fixed once created.
-        return ("project_id",) if obj is not None else ()
-
-    def has_delete_permission(self, request, obj=None):
-        # Servers and quotas refer to the project id; disable a project instead.
-        return False
-
-    def save_model(self, request, obj, form, change):
-        if change:
-            super().save_model(request, obj, form, change)
-            return
-        created = identity.project_create(
-            name=obj.name, project_id=obj.project_id or None, description=obj.description
-        )
-        if created.enabled != obj.enabled:
-            created.enabled = obj.enabled
-            created.save(update_fields=["enabled"])
-        obj.pk = created.pk
-        obj.project_id = created.project_id
-
-
-@admin.register(RoleAssignment)
-class RoleAssignmentAdmin(admin.ModelAdmin):
-    list_display = ("user", "project", "role")
-    list_filter = ("role",)
-    search_fields = ("user__username", "project__name", "=project__project_id")
-    list_select_related = ("user", "project")
-
-    def has_change_permission(self, request, obj=None):
-        # Give another role or take this one back: an assignment itself does not change.
-        return False
-
-    def save_model(self, request, obj, form, change):
-        assignment = identity.role_assign(user=obj.user, project=obj.project, role=obj.role)
-        obj.pk = assignment.pk
-
-    def delete_model(self, request, obj):
-        identity.role_revoke(assignment_id=obj.pk)
-
-    def delete_queryset(self, request, queryset):
-        for pk in queryset.values_list("pk", flat=True):
-            identity.role_revoke(assignment_id=pk)
-
-
-@admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
-    """API tokens: their first characters only (the hash stays out of sight); revoked by deleting."""
-
-    list_display = ("masked", "user", "project", "description", "expires_at", "created_at")
-    search_fields = ("=prefix", "user__username", "project__name")
-    list_select_related = ("user", "project")
-    fields = ("masked", "user", "project", "description", "expires_at", "created_at")
-    readonly_fields = fields
-
-    @admin.display(description="token")
-    def masked(self, obj):
-        return f"{obj.prefix}…"
-
-    def has_add_permission(self, request):
-        # Issued with `manage.py identity token_create`, which prints the token once.
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def delete_model(self, request, obj):
-        identity.token_delete(token_id=obj.pk)
-
-    def delete_queryset(self, request, queryset):
-        for pk in queryset.values_list("pk", flat=True):
-            identity.token_delete(token_id=pk)
+# --- quotas of the compute API (API database) --------------------------------------------------------
+# Writes go through cellsv2/quotas.py (quota_set), as the API's quota checks expect.
 
 
 class QuotaForm(forms.ModelForm):

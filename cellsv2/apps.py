@@ -10,6 +10,13 @@ class Cellsv2Config(AppConfig):
     def ready(self):
         from cellsv2 import checks  # noqa: F401  (registers the system checks)
 
+        # Registered here, as every app registers its modes (the default, token, is identity's), and
+        # imported here so that loading the app configs does not import DRF and the API plumbing.
+        from cellsv2.api.authentication import HeaderAuthentication, NoAuthAuthentication, register_auth_mode
+
+        register_auth_mode("headers", HeaderAuthentication)
+        register_auth_mode("noauth", NoAuthAuthentication)
+
 
 class CellsV2AdminConfig(admin_apps.AdminConfig):
     """Django's admin with the cellsv2 site (dashboard, operator actions) as the default site."""

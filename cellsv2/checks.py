@@ -1,11 +1,13 @@
-"""System checks: every model of this project declares its tier."""
+"""System checks: every model of this project declares its tier; the configured authentication mode exists."""
 
 from django.apps import apps
+from django.conf import settings
 from django.core.checks import Error, Warning, register
 
+from cellsv2.api.authentication import auth_modes, unregistered_auth_mode_message
 from cellsv2.db import model_scope
 
-PROJECT_APPS = ("cellsv2", "mappings", "servers", "keypairs", "servergroups", "consoles")
+PROJECT_APPS = ("cellsv2", "mappings", "identity", "servers", "keypairs", "servergroups", "consoles")
 
 
 @register()
@@ -46,6 +48,20 @@ def check_shared_tables(app_configs=None, **kwargs):
     return errors
 
 
+@register()
+def check_auth_mode(app_configs=None, **kwargs):
+    """cellsv2.E003: CELLSV2_AUTH names an authentication mode an installed app registered."""
+    if settings.CELLSV2_AUTH in auth_modes():
+        return []
+    return [
+        Error(
+            unregistered_auth_mode_message(settings.CELLSV2_AUTH),
+            hint="Add the app that registers it with register_auth_mode() to INSTALLED_APPS.",
+            id="cellsv2.E003",
+        )
+    ]
+
+
 @register(deploy=True)
 def check_static_files_collected(app_configs=None, **kwargs):
     """cellsv2.W003 (check --deploy): with hashed static names, collectstatic must have run.
@@ -53,7 +69,6 @@ def check_static_files_collected(app_configs=None, **kwargs):
     Without it every admin page fails. Only a deployment check: migrate and collectstatic run
     before it in every deployment, and must not warn about each other.
     """
-    from django.conf import settings
     from django.contrib.staticfiles.storage import ManifestFilesMixin, staticfiles_storage
 
     if not isinstance(staticfiles_storage, ManifestFilesMixin):

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "mappings",
+    "identity",
     "servers",
     "keypairs",
     "servergroups",
@@ -162,7 +163,9 @@ CELLSV2_SCATTER_GATHER_TIMEOUT = env_int("CELLSV2_SCATTER_GATHER_TIMEOUT", 60)
 CELLSV2_SCATTER_GATHER_WORKERS = env_int("CELLSV2_SCATTER_GATHER_WORKERS", 32)
 
 # --- Compute API --------------------------------------------------------------------------
-# token (API tokens, the default) | headers (behind an identity proxy) | noauth (development)
+# token (API tokens, the default) | headers (behind an identity proxy) | noauth (development).
+# The name is checked here, so a typo stops every command and the server as they start; each
+# mode's class is registered by the app that provides it (cellsv2.api.authentication.register_auth_mode).
 CELLSV2_AUTH = os.environ.get("CELLSV2_AUTH", "token").strip().lower()
 if CELLSV2_AUTH not in ("token", "headers", "noauth"):
     raise ImproperlyConfigured(f"CELLSV2_AUTH must be token, headers or noauth, not {CELLSV2_AUTH!r}")

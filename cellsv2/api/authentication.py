@@ -1,22 +1,26 @@
-"""Who is calling: the request context and the three authentication modes.
+"""Who is calling: the request context, the authentication modes and their registry.
 
-``CELLSV2_AUTH`` picks one:
+``CELLSV2_AUTH`` picks one mode; each is a DRF authentication class registered under its name with
+``register_auth_mode()`` by the app that provides it, in its ``AppConfig.ready()``:
 
-- ``token`` (default): ``X-Auth-Token`` is an API token made with ``manage.py identity``; the
-  token names the user and project, and the user's role assignments on that project give roles.
+- ``token`` (default, registered by the ``identity`` app): ``X-Auth-Token`` is an API token made
+  with ``manage.py identity``; the token names the user and project, and the user's role
+  assignments on that project give roles.
 - ``headers``: behind an identity proxy that has already authenticated the caller and sets
   ``X-User-Id``, ``X-Project-Id`` and ``X-Roles`` (keystonemiddleware's headers).
 - ``noauth``: development and tests. ``X-Auth-Token: user:project`` (no colon: the project is the
   user); the user ``admin`` is an admin, everybody else a member.
 
+``headers`` and ``noauth`` need no models: they are defined here and registered by cellsv2's own
+``ready()``. A mode nobody registered is an ImproperlyConfigured error at first use and a system
+check error (cellsv2.E003); an unknown name is refused when the settings are read.
 Roles are expanded as Keystone's implied roles do: admin ⇒ member ⇒ reader.
 """
 
-import hashlib
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.utils import timezone
+from django.core.exceptions import ImproperlyConfigured
 from rest_framework.authentication import BaseAuthentication
 
 from cellsv2.api.faults import Unauthorized
@@ -57,11 +61,9 @@ class ComputeContext:
         return self.user_id
 
 
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+class ComputeAuthentication(BaseAuthentication):
+    """The base of every mode: the challenge a 401 carries."""
 
-
-class _Authentication(BaseAuthentication):
     def authenticate_header(self, request):
         # keystonemiddleware names the Keystone that issues tokens; without one (the embedded
         # modes) the challenge names this API's own token scheme, never a Keystone that is not there.
@@ -70,30 +72,7 @@ class _Authentication(BaseAuthentication):
         return 'Token realm="cellsv2"'
 
 
-class TokenAuthentication(_Authentication):
-    """API tokens from ``manage.py identity token_create`` in X-Auth-Token (API database)."""
-
-    def authenticate(self, request):
-        from cellsv2.models import ApiToken
-
-        token = request.headers.get("X-Auth-Token")
-        if not token:
-            return None
-        if len(token) > 512:
-            raise Unauthorized()
-        row = ApiToken.objects.select_related("user", "project").filter(token_hash=token_hash(token)).first()
-        if row is None or not row.user.is_active or not row.project.enabled:
-            raise Unauthorized()
-        if row.expires_at is not None and row.expires_at <= timezone.now():
-            raise Unauthorized()
-        roles = row.user.role_assignments.filter(project=row.project).values_list("role", flat=True)
-        context = ComputeContext(
-            user_id=row.user.username, project_id=row.project.project_id, roles=expand_roles(roles)
-        )
-        return context, context
-
-
-class HeaderAuthentication(_Authentication):
+class HeaderAuthentication(ComputeAuthentication):
     """Identity from a trusted proxy: X-User-Id, X-Project-Id, X-Roles."""
 
     def authenticate(self, request):
@@ -106,7 +85,7 @@ class HeaderAuthentication(_Authentication):
         return context, context
 
 
-class NoAuthAuthentication(_Authentication):
+class NoAuthAuthentication(ComputeAuthentication):
     """``X-Auth-Token: user:project``; ``admin`` is an admin (Nova's historic noauth2)."""
 
     def authenticate(self, request):
@@ -122,13 +101,39 @@ class NoAuthAuthentication(_Authentication):
         return context, context
 
 
-AUTH_MODES = {
-    "token": TokenAuthentication,
-    "headers": HeaderAuthentication,
-    "noauth": NoAuthAuthentication,
-}
+_AUTH_MODES: dict[str, type[BaseAuthentication]] = {}
+
+
+def register_auth_mode(name: str, authentication_class: type[BaseAuthentication]) -> None:
+    """Make ``authentication_class`` the authentication of ``CELLSV2_AUTH=name`` (call from ``ready()``).
+
+    Registering the same class again is harmless; another class under a taken name is an error.
+    """
+    registered = _AUTH_MODES.get(name)
+    if registered is not None and registered is not authentication_class:
+        raise ImproperlyConfigured(
+            f"Authentication mode {name!r} is already registered ({registered.__module__}.{registered.__qualname__})"
+        )
+    _AUTH_MODES[name] = authentication_class
+
+
+def auth_modes() -> list[str]:
+    """The names of the registered authentication modes, in registration order."""
+    return list(_AUTH_MODES)
+
+
+def unregistered_auth_mode_message(mode: str) -> str:
+    """What the system check and the first request say when no installed app registered ``mode``."""
+    return (
+        f"CELLSV2_AUTH={mode} but no installed app provides that authentication mode "
+        f"(registered: {', '.join(sorted(_AUTH_MODES)) or 'none'})"
+    )
 
 
 def authentication_classes():
     """The authentication class of the configured mode (CELLSV2_AUTH)."""
-    return [AUTH_MODES[settings.CELLSV2_AUTH]]
+    mode = settings.CELLSV2_AUTH
+    try:
+        return [_AUTH_MODES[mode]]
+    except KeyError:
+        raise ImproperlyConfigured(unregistered_auth_mode_message(mode)) from None

@@ -60,8 +60,9 @@ def _instance(cell, uuid, *, vm_state="active", host="compute1", deleted=False, 
 
 def seed_deployment(cells) -> Deployment:
     """Rows of every model, across the API database and the three cells."""
-    from cellsv2.models import ApiToken, Project, Quota, QuotaLock, RoleAssignment
+    from cellsv2.models import Quota, QuotaLock
     from consoles.models import ConsoleAuthToken, ConsoleSerialPort
+    from identity.models import ApiToken, Project, RoleAssignment
     from keypairs.models import KeyPair, KeyPairConflict, KeyPairDeletion, LegacyKeyPair
     from mappings.models import HostMapping, InstanceMapping
     from servergroups.models import (

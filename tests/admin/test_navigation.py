@@ -157,12 +157,12 @@ def test_console_tokens_show_a_hash_prefix_only(operator, deployment, cells):
 
 
 def test_api_tokens_show_their_prefix_only(operator, deployment):
-    from cellsv2.models import ApiToken
+    from identity.models import ApiToken
 
     token = ApiToken.objects.get()
     for url in (
-        reverse("admin:cellsv2_apitoken_changelist"),
-        reverse("admin:cellsv2_apitoken_change", args=[token.pk]),
+        reverse("admin:identity_apitoken_changelist"),
+        reverse("admin:identity_apitoken_change", args=[token.pk]),
     ):
         html = operator.get(url).content.decode()
         assert "tok12345" in html and token.token_hash not in html

@@ -7,8 +7,8 @@ from rest_framework.response import Response
 from cellsv2.api.base import ComputeAPIView
 from cellsv2.api.pagination import limit_and_marker, next_links, offset_and_limit
 from cellsv2.api.policy import policy_authorize
-from cellsv2.models import Project
 from cellsv2.quotas import quota_counter, quota_reserve
+from identity.models import Project
 
 ECHO_SCHEMA = {
     "type": "object",

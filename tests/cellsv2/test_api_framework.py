@@ -1,16 +1,27 @@
 """The compute API framework: discovery, microversions, headers, faults, auth, policy, quotas, paging."""
 
 import json
+import os
+import re
+import subprocess
+import sys
 import threading
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 from django.db import connections
 
-from cellsv2 import services
-from cellsv2.api.authentication import token_hash
+from cellsv2.api.authentication import (
+    HeaderAuthentication,
+    NoAuthAuthentication,
+    auth_modes,
+    authentication_classes,
+    register_auth_mode,
+)
 from cellsv2.api.microversions import MAX_VERSION_STRING as MAX
-from cellsv2.models import ApiToken
-from tests.conftest import ALL_DATABASES, on_postgres
+from tests.conftest import ALL_DATABASES, ROOT, on_postgres
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.urls("tests.cellsv2.api_urls")]
 
@@ -272,72 +283,6 @@ class TestFaults:
 # --- authentication ---------------------------------------------------------------------------------
 
 
-class TestTokenAuth:
-    @pytest.fixture
-    def token(self):
-        project = services.project_create(name="proj-a", project_id="a" * 32)
-        user = services.user_create(username="alice")
-        services.role_assign(user=user, project=project, role="member")
-        _, token = services.token_create(user=user, project=project)
-        return token
-
-    def test_is_the_default_mode(self, settings):
-        assert settings.CELLSV2_AUTH == "token"
-
-    def test_a_valid_token_identifies_user_project_and_implied_roles(self, client, token):
-        response = post_json(client, "/v2.1/test-echo", {"thing": {"name": "a"}}, HTTP_X_AUTH_TOKEN=token)
-        assert response.status_code == 200
-        body = response.json()
-        assert (body["user_id"], body["project_id"], body["roles"]) == ("alice", "a" * 32, ["member", "reader"])
-
-    def test_only_the_hash_of_a_token_is_stored(self, token):
-        row = ApiToken.objects.get()
-        assert row.token_hash == token_hash(token)
-        with connections["api"].cursor() as cursor:
-            cursor.execute("SELECT * FROM cellsv2_api_tokens")
-            assert token not in repr(cursor.fetchall())
-
-    @pytest.mark.parametrize("header", [{}, {"HTTP_X_AUTH_TOKEN": "wrong"}, {"HTTP_X_AUTH_TOKEN": "x" * 10000}])
-    def test_missing_or_invalid_tokens_are_401_keystone_style(self, client, token, header):
-        response = client.get("/v2.1/test-echo", **header)
-        assert response.status_code == 401
-        assert response.json() == {
-            "error": {
-                "code": 401,
-                "title": "Unauthorized",
-                "message": "The request you have made requires authentication.",
-            }
-        }
-        # No Keystone issues these tokens: the challenge names the API's own scheme, not a Keystone.
-        assert response["WWW-Authenticate"] == 'Token realm="cellsv2"'
-        assert response["X-OpenStack-Nova-API-Version"] == "2.1"
-
-    def test_401_names_the_configured_keystone(self, client, token, settings):
-        settings.CELLSV2_WWW_AUTHENTICATE_URI = "https://keystone.example.org/v3"
-        response = client.get("/v2.1/test-echo")
-        assert response.status_code == 401
-        assert response["WWW-Authenticate"] == 'Keystone uri="https://keystone.example.org/v3"'
-
-    def test_an_expired_token_is_401(self, client, token):
-        from datetime import timedelta
-
-        from django.utils import timezone
-
-        ApiToken.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
-        assert client.get("/v2.1/test-echo", HTTP_X_AUTH_TOKEN=token).status_code == 401
-
-    def test_a_revoked_token_is_401(self, client, token):
-        assert services.token_revoke(prefix=token[:8]) == 1
-        assert client.get("/v2.1/test-echo", HTTP_X_AUTH_TOKEN=token).status_code == 401
-
-    def test_noauth_style_tokens_mean_nothing_in_token_mode(self, client, token):
-        assert client.get("/v2.1/test-echo", **ADMIN).status_code == 401
-
-    def test_header_identity_is_ignored_in_token_mode(self, client):
-        response = client.get("/v2.1/test-echo", HTTP_X_USER_ID="admin", HTTP_X_PROJECT_ID="p", HTTP_X_ROLES="admin")
-        assert response.status_code == 401
-
-
 class TestHeaderAuth:
     @pytest.fixture(autouse=True)
     def mode(self, settings):
@@ -389,6 +334,45 @@ class TestNoAuth:
 
     def test_no_token_is_401(self, client):
         assert client.get("/v2.1/test-echo").status_code == 401
+
+
+class TestAuthModes:
+    """CELLSV2_AUTH names a mode; the apps that provide modes register them in their ready()."""
+
+    def test_an_unknown_mode_stops_the_commands_and_the_server_as_the_settings_are_read(self):
+        env = {**os.environ, "CELLSV2_AUTH": "kerberos", "DJANGO_SETTINGS_MODULE": "cellsv2.settings_test"}
+        for argv in ([sys.executable, "manage.py", "check"], [sys.executable, "-c", "import cellsv2.wsgi"]):
+            done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+            assert done.returncode == 1, argv
+            assert done.stderr.splitlines()[-1] == (
+                "django.core.exceptions.ImproperlyConfigured: "
+                "CELLSV2_AUTH must be token, headers or noauth, not 'kerberos'"
+            )
+
+    def test_every_mode_the_settings_accept_is_registered(self):
+        assert sorted(auth_modes()) == ["headers", "noauth", "token"]
+        assert call_command("check", "--fail-level", "ERROR") is None
+
+    def test_a_mode_no_installed_app_registered_fails_the_check_and_every_request(self, settings, client, caplog):
+        # As CELLSV2_AUTH=token without the app that provides it.
+        settings.CELLSV2_AUTH = "kerberos"
+        message = "CELLSV2_AUTH=kerberos but no installed app provides that authentication mode"
+        message += " (registered: headers, noauth, token)"
+
+        with pytest.raises(SystemCheckError, match=re.escape(f"(cellsv2.E003) {message}")):
+            call_command("check")
+        response = client.get("/v2.1/test-echo", **MEMBER)
+        assert response.status_code == 500 and fault(response)[0] == "computeFault"
+        logged = [record.exc_text for record in caplog.records if record.exc_text]
+        assert any(f"ImproperlyConfigured: {message}" in text for text in logged)
+
+    def test_a_taken_name_cannot_be_registered_again_with_another_class(self, settings):
+        register_auth_mode("noauth", NoAuthAuthentication)  # the same class again: harmless
+
+        with pytest.raises(ImproperlyConfigured, match="'noauth' is already registered"):
+            register_auth_mode("noauth", HeaderAuthentication)
+        settings.CELLSV2_AUTH = "noauth"
+        assert authentication_classes() == [NoAuthAuthentication]
 
 
 # --- policy ---------------------------------------------------------------------------------------------
@@ -491,7 +475,7 @@ def test_concurrent_creates_at_the_limit_never_end_above_it(settings):
         t.start()
     for t in threads:
         t.join()
-    from cellsv2.models import Project
+    from identity.models import Project
 
     assert sorted(statuses) == [201, 201, 201, 403, 403, 403]
     assert Project.objects.filter(description="widget of proj1").count() == 3

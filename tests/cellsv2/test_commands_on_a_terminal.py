@@ -1,4 +1,4 @@
-"""``migrate``, ``table_inventory``, ``online_data_migrations`` and ``identity`` as operators run them.
+"""``migrate``, ``table_inventory`` and ``online_data_migrations`` as operators run them.
 
 Each command is a real ``python manage.py`` process on a pseudo-terminal (and the long one through
 pipes too), against this test run's databases: exit codes, what stays on the screen, and no
@@ -7,8 +7,6 @@ progress bar where output is not a terminal.
 
 import pytest
 
-from cellsv2 import services
-from cellsv2.models import ApiToken, Project, RoleAssignment
 from keypairs.models import KeyPair
 from tests.conftest import ALL_DATABASES
 from tests.keypairs.helpers import legacy_key
@@ -82,30 +80,3 @@ def test_table_inventory_prints_the_tables_and_updates_a_file(manage_py, tmp_pat
     assert "instance_mappings" in printed.screen and "key_pairs" in printed.screen
     assert (updated.code, updated.lines) == (0, [f"Updated the table inventory in {doc}"])
     assert "stale block" not in doc.read_text() and "instance_mappings" in doc.read_text()
-
-
-def test_identity_commands_say_what_they_did(manage_py):
-    services.user_create(username="bob")
-    project = manage_py.terminal("identity", "project_create", "demo")
-    user = manage_py.terminal("identity", "user_create", "alice", "--project", "demo", "--role", "member")
-    role = manage_py.terminal("identity", "role_add", "bob", "demo", "reader")
-    token = manage_py.terminal("identity", "token_create", "alice", "demo")
-    listed = manage_py.terminal("identity", "list")
-    revoked = manage_py.terminal("identity", "token_revoke", ApiToken.objects.get().prefix)
-    captured = manage_py.pipe("identity", "token_create", "bob", "demo", "--expires-in-hours", "1")
-
-    demo = Project.objects.get(name="demo")
-    assert project.code == 0, project.raw
-    # The id (stdout, for scripts) and what was done (stderr): both on the terminal.
-    assert project.lines == [demo.project_id, f"Created project demo ({demo.project_id})"]
-    assert (user.code, user.lines) == (0, ["Created user alice in project demo with role member"])
-    assert (role.code, role.lines) == (0, ["User bob has the role reader in project demo"])
-    assert RoleAssignment.objects.filter(user__username="bob", role="reader", project=demo).exists()
-    assert token.code == 0, token.raw
-    assert token.lines[1] == "Created a token for alice in project demo (never expires); it is shown only this once"
-    assert listed.code == 0 and "alice" in listed.screen and "member" in listed.screen
-    assert (revoked.code, revoked.lines) == (0, ["Revoked 1 token(s)."])
-    # Through a pipe the token is alone on stdout: `TOKEN=$(manage.py identity token_create ...)`.
-    assert captured.code == 0
-    assert len(captured.out.split()) == 1 and ApiToken.objects.get().prefix == captured.out[:8]
-    assert captured.err.startswith("Created a token for bob in project demo (expires ")

@@ -9,9 +9,9 @@ from datetime import timedelta
 
 from prettytable import PrettyTable
 
-from cellsv2 import services
 from cellsv2.management.base import OperatorCommand
-from cellsv2.models import ApiToken, Project
+from identity import selectors, services
+from identity.exceptions import IdentityError
 
 
 class Command(OperatorCommand):
@@ -44,7 +44,7 @@ class Command(OperatorCommand):
     def run(self, *args, subcommand, **options):
         try:
             return getattr(self, f"do_{subcommand}")(**options)
-        except services.IdentityError as exc:
+        except IdentityError as exc:
             self.fail(str(exc))
             return 1
 
@@ -54,7 +54,7 @@ class Command(OperatorCommand):
         self.note(f"Created project {project.name} ({project.project_id})")
 
     def do_user_create(self, *, username, password, project, role, **options):
-        target = services.project_get(ref=project) if project else None
+        target = selectors.project_get(ref=project) if project else None
         user = services.user_create(username=username, password=password)
         login = " (can log in to the admin)" if password else ""
         if target is None:
@@ -64,14 +64,14 @@ class Command(OperatorCommand):
         self.say(f"Created user {user.username} in project {target.name} with role {role}{login}")
 
     def do_role_add(self, *, username, project, role, **options):
-        user, target = services.user_get(username=username), services.project_get(ref=project)
+        user, target = selectors.user_get(username=username), selectors.project_get(ref=project)
         services.role_assign(user=user, project=target, role=role)
         self.say(f"User {user.username} has the role {role} in project {target.name}")
 
     def do_token_create(self, *, username, project, hours, description, **options):
         row, token = services.token_create(
-            user=services.user_get(username=username),
-            project=services.project_get(ref=project),
+            user=selectors.user_get(username=username),
+            project=selectors.project_get(ref=project),
             expires_in=timedelta(hours=hours) if hours else None,
             description=description,
         )
@@ -92,7 +92,7 @@ class Command(OperatorCommand):
 
     def do_list(self, **options):
         table = PrettyTable(["Project", "Project ID", "User", "Roles"])
-        for project in Project.objects.prefetch_related("role_assignments__user"):
+        for project in selectors.project_list():
             by_user = {}
             for assignment in project.role_assignments.all():
                 by_user.setdefault(assignment.user.username, []).append(assignment.role)
@@ -100,7 +100,7 @@ class Command(OperatorCommand):
                 table.add_row([project.name, project.project_id, username, ",".join(sorted(roles))])
         self.say(str(table))
         tokens = PrettyTable(["Token", "User", "Project", "Expires", "Description"])
-        for token in ApiToken.objects.select_related("user", "project").order_by("created_at"):
+        for token in selectors.token_list():
             tokens.add_row(
                 [
                     f"{token.prefix}…",

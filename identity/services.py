@@ -8,15 +8,12 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from cellsv2.api.authentication import token_hash
-from cellsv2.models import ROLE_CHOICES, ApiToken, Project, RoleAssignment
+from cellsv2.router import API_ALIAS
+from identity.exceptions import IdentityError
+from identity.models import ROLE_CHOICES, ApiToken, Project, RoleAssignment
+from identity.selectors import token_hash
 
-API = "api"
 ROLES = [value for value, _ in ROLE_CHOICES]
-
-
-class IdentityError(Exception):
-    """An identity operation that cannot be done; str() says why."""
 
 
 def project_create(*, name: str, project_id: str | None = None, description: str = "") -> Project:
@@ -24,7 +21,7 @@ def project_create(*, name: str, project_id: str | None = None, description: str
     if not name or not name.strip():
         raise IdentityError("A project needs a name.")
     try:
-        with transaction.atomic(using=API):
+        with transaction.atomic(using=API_ALIAS):
             return Project.objects.create(
                 name=name.strip(), project_id=project_id or uuid.uuid4().hex, description=description
             )
@@ -32,19 +29,11 @@ def project_create(*, name: str, project_id: str | None = None, description: str
         raise IdentityError(f"A project named {name!r} or with id {project_id!r} already exists.") from None
 
 
-def project_get(*, ref: str) -> Project:
-    """A project by id or name; raises IdentityError."""
-    project = Project.objects.filter(project_id=ref).first() or Project.objects.filter(name=ref).first()
-    if project is None:
-        raise IdentityError(f"Project {ref!r} not found.")
-    return project
-
-
 def user_create(*, username: str, password: str | None = None, email: str = ""):
     """Create a Django user that can hold API tokens (no password: token-only)."""
     User = get_user_model()
     try:
-        with transaction.atomic(using=API):
+        with transaction.atomic(using=API_ALIAS):
             user = User(username=username, email=email)
             if password:
                 user.set_password(password)
@@ -61,18 +50,11 @@ def user_create(*, username: str, password: str | None = None, email: str = ""):
         raise
 
 
-def user_get(*, username: str):
-    user = get_user_model().objects.filter(username=username).first()
-    if user is None:
-        raise IdentityError(f"User {username!r} not found.")
-    return user
-
-
 def role_assign(*, user, project: Project, role: str) -> RoleAssignment:
     """Give a user a role on a project (idempotent)."""
     if role not in ROLES:
         raise IdentityError(f"Unknown role {role!r}; roles are {', '.join(ROLES)}.")
-    with transaction.atomic(using=API):
+    with transaction.atomic(using=API_ALIAS):
         assignment, _ = RoleAssignment.objects.get_or_create(user=user, project=project, role=role)
     return assignment
 
@@ -84,7 +66,7 @@ def token_create(
     if not RoleAssignment.objects.filter(user=user, project=project).exists():
         raise IdentityError(f"User {user.username!r} has no role on project {project.name!r}.")
     token = secrets.token_urlsafe(32)
-    with transaction.atomic(using=API):
+    with transaction.atomic(using=API_ALIAS):
         row = ApiToken.objects.create(
             token_hash=token_hash(token),
             prefix=token[:8],
@@ -100,20 +82,20 @@ def token_revoke(*, prefix: str) -> int:
     """Delete the tokens whose first characters are ``prefix``; returns how many."""
     if len(prefix) < 4:
         raise IdentityError("Give at least the first 4 characters of the token.")
-    with transaction.atomic(using=API):
+    with transaction.atomic(using=API_ALIAS):
         deleted, _ = ApiToken.objects.filter(prefix__startswith=prefix[:8]).delete()
     return deleted
 
 
 def role_revoke(*, assignment_id: int) -> int:
     """Take back one role assignment; returns how many rows went (0 when already gone)."""
-    with transaction.atomic(using=API):
+    with transaction.atomic(using=API_ALIAS):
         deleted, _ = RoleAssignment.objects.filter(pk=assignment_id).delete()
     return deleted
 
 
 def token_delete(*, token_id: int) -> int:
     """Revoke exactly one token (by its row); returns how many rows went (0 when already gone)."""
-    with transaction.atomic(using=API):
+    with transaction.atomic(using=API_ALIAS):
         deleted, _ = ApiToken.objects.filter(pk=token_id).delete()
     return deleted
