@@ -17,9 +17,13 @@ class Cellsv2Config(AppConfig):
         register_auth_mode("headers", HeaderAuthentication)
         register_auth_mode("noauth", NoAuthAuthentication)
 
+        # The quota engine's admin pages, registered once the admin app (listed first) has made its
+        # site: a registration while cellsv2.admin is imported would land on a site Django replaces.
+        from cellsv2.admin import quotas  # noqa: F401
+
 
 class CellsV2AdminConfig(admin_apps.AdminConfig):
     """Django's admin with the cellsv2 site (dashboard, operator actions) as the default site."""
 
     default = False
-    default_site = "cellsv2.admin_sites.CellsV2AdminSite"
+    default_site = "cellsv2.admin.sites.CellsV2AdminSite"

@@ -10,9 +10,8 @@ writing cell rows into the wrong database is the worst bug this project can have
 from django.apps import apps
 
 from cellsv2.context import NoCellTargeted, current_cell_alias
-from cellsv2.db import DbScope, model_scope
+from cellsv2.db import API_ALIAS, DbScope, model_scope
 
-API_ALIAS = "api"
 UNUSED_ALIASES = frozenset({"default"})
 
 

@@ -10,29 +10,37 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import DatabaseError
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
 from cellsv2.admin import (
-    VERIFY_LIMIT,
     CellListFilter,
     LargeTableAdminMixin,
     cell_label,
     cell_site_url,
     clipped,
+    error_line,
     id_column,
     instance_in_cell_url,
-    report_cell_toggle,
-    report_verify,
     state_badge,
     uuid_display,
     when,
 )
+from cellsv2.cells import CellDatabaseUnusable
+from cellsv2.locks import LockHeld, runner_lock
+from cellsv2.online_migrations import BATCH_SIZE, online_migrations_run_batch, registered_migrations
 from mappings import selectors
 from mappings import services as mapping_services
-from mappings.exceptions import MappingError
+from mappings.exceptions import HostMappingExists, MappingError
 from mappings.models import CellMapping, HostMapping, InstanceMapping
-from operators import services
+from operators import dashboard, services
+
+# instance_verify asks a cell per instance: an action over more rows than this is refused.
+VERIFY_LIMIT = 100
 
 
 class CellMappingForm(forms.ModelForm):
@@ -275,3 +283,159 @@ class InstanceMappingAdmin(LargeTableAdminMixin, admin.ModelAdmin):
             return
         for uuid in uuids:
             report_verify(request, uuid)
+
+
+# --- the cells dashboard and its operator actions (pages of the main admin site) ------------------
+# Who may do what: the dashboard is for every staff user; each action needs the permission an
+# operator would need to make the same change through the model pages.
+
+
+def can_toggle_cells(request) -> bool:
+    return request.user.has_perm("mappings.change_cellmapping")
+
+
+def can_discover_hosts(request) -> bool:
+    return request.user.has_perm("mappings.add_hostmapping")
+
+
+def can_verify_instances(request) -> bool:
+    return request.user.has_perm("mappings.view_instancemapping")
+
+
+def can_run_migrations(request) -> bool:
+    return request.user.is_superuser
+
+
+def dashboard_view(request):
+    """Every cell's state, the build queue and the online data migrations still pending."""
+    cells = dashboard.dashboard_cells()
+    unreachable = [status.mapping.name or status.mapping.uuid for status in cells if not status.reachable]
+    context = {
+        **admin.site.each_context(request),
+        "title": "Cells dashboard",
+        "cellsv2_tier": "dashboard",
+        # Ten columns per cell: the page takes the whole width (the index links to every model).
+        "is_nav_sidebar_enabled": False,
+        "cells": cells,
+        "capacity_total": dashboard.dashboard_capacity_total(cells),
+        "cells_unreachable": unreachable,
+        "build_queue": dashboard.dashboard_build_queue(),
+        "unmapped": dashboard.dashboard_unmapped_instances(),
+        "migrations": dashboard.dashboard_pending_migrations(unreachable=unreachable),
+        "can_toggle_cells": can_toggle_cells(request),
+        "can_discover_hosts": can_discover_hosts(request),
+        "can_verify_instances": can_verify_instances(request),
+        "can_run_migrations": can_run_migrations(request),
+    }
+    return TemplateResponse(request, "admin/cellsv2_dashboard.html", context)
+
+
+def _refused(request, allowed: bool):
+    """A response refusing the request (not a POST, or not allowed), or None to go on."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    if not allowed:
+        messages.error(request, "You are not allowed to run this operator action.")
+        return redirect("admin:cellsv2_dashboard")
+    return None
+
+
+def run_migrations_view(request):
+    """Run one batch of online data migrations (the same runner, batch size and lock as the command)."""
+    refused = _refused(request, can_run_migrations(request))
+    if refused:
+        return refused
+
+    try:
+        with runner_lock("online_data_migrations"):
+            batch = online_migrations_run_batch(registered_migrations(), BATCH_SIZE)
+    except LockHeld:
+        messages.warning(request, "online_data_migrations is already running elsewhere; try again later.")
+        return redirect("admin:cellsv2_dashboard")
+    summary = ", ".join(f"{name}: {t.done}/{t.found}" for name, t in batch.totals.items() if t.found)
+    messages.add_message(
+        request,
+        messages.ERROR if batch.failed else messages.SUCCESS,
+        f"One batch ran (migrated/found): {summary}." if summary else "One batch ran: nothing left to migrate.",
+    )
+    for name in batch.failed:
+        messages.error(request, f"{name} failed; see the log.")
+    conflicts = sum(t.conflicts for t in batch.totals.values())
+    if conflicts:
+        messages.warning(request, f"{conflicts} row(s) set aside as conflicts wait for an operator to resolve them.")
+    return redirect("admin:cellsv2_dashboard")
+
+
+def discover_hosts_view(request):
+    """Map unmapped compute hosts in every cell (cell_v2 discover_hosts)."""
+    refused = _refused(request, can_discover_hosts(request))
+    if refused:
+        return refused
+    try:
+        result = services.hosts_discover()
+    except HostMappingExists as exc:
+        messages.error(request, f"Another discovery mapped the same host at the same time: {exc}")
+    else:
+        if result.created:
+            hosts = ", ".join(f"{m.host} ({m.cell.name or m.cell.uuid})" for m in result.created)
+            messages.success(request, f"Mapped {len(result.created)} new host(s): {hosts}.")
+        else:
+            messages.success(request, "Discovered hosts: none (every compute host is mapped).")
+        for uuid, error in result.failed_cells.items():
+            messages.error(request, f"Cell {uuid} could not be reached: {error}")
+    return redirect("admin:cellsv2_dashboard")
+
+
+def verify_instance_view(request):
+    """Say which cell an instance is in (cell_v2 verify_instance)."""
+    refused = _refused(request, can_verify_instances(request))
+    if refused:
+        return refused
+    uuid = request.POST.get("uuid", "").strip()
+    if not uuid:
+        messages.error(request, "Give the uuid of the instance to verify.")
+    else:
+        report_verify(request, uuid)
+    return redirect("admin:cellsv2_dashboard")
+
+
+def toggle_cell_view(request, cell_uuid):
+    """Enable or disable a cell for scheduling (cell_v2 update_cell --enable/--disable)."""
+    refused = _refused(request, can_toggle_cells(request))
+    if refused:
+        return refused
+    report_cell_toggle(request, cell_uuid, disable=request.POST.get("disable") == "1")
+    return redirect("admin:cellsv2_dashboard")
+
+
+def report_cell_toggle(request, cell_uuid: str, *, disable: bool) -> bool:
+    """Enable or disable one cell through the service and say what happened; True when it worked."""
+    try:
+        result = mapping_services.cell_mapping_update(uuid=cell_uuid, disabled=disable)
+    except MappingError as exc:
+        messages.error(request, str(exc))
+        return False
+    for note in result.notes:
+        messages.info(request, note)
+    if not result.notes:
+        messages.success(request, f"Cell {result.mapping.identity} {'disabled' if disable else 'enabled'}.")
+    return True
+
+
+def report_verify(request, uuid: str) -> int:
+    """Run instance_verify for one instance and report its answer; returns its exit code."""
+    try:
+        result = services.instance_verify(uuid=uuid)
+    except (DatabaseError, CellDatabaseUnusable) as exc:
+        messages.error(request, f"Instance {uuid}: its cell could not be reached: {error_line(exc)}")
+        return -1
+    level = messages.SUCCESS if result.code == 0 else messages.WARNING
+    messages.add_message(request, level, " ".join(result.messages))
+    return result.code
+
+
+admin.site.register_view("dashboard/", dashboard_view, "cellsv2_dashboard")
+admin.site.register_view("dashboard/run-migrations/", run_migrations_view, "cellsv2_run_migrations")
+admin.site.register_view("dashboard/discover-hosts/", discover_hosts_view, "cellsv2_discover_hosts")
+admin.site.register_view("dashboard/verify-instance/", verify_instance_view, "cellsv2_verify_instance")
+admin.site.register_view("dashboard/cells/<str:cell_uuid>/toggle/", toggle_cell_view, "cellsv2_toggle_cell")

@@ -16,7 +16,6 @@ from cellsv2.admin import (
     ReadOnlyAdmin,
     ReadOnlyInline,
     id_column,
-    instance_location_link,
     register_cell_admin,
     soft_delete_state,
 )
@@ -30,6 +29,7 @@ from servergroups.models import (
     LegacyInstanceGroupMember,
     LegacyInstanceGroupPolicy,
 )
+from servers.admin import instance_location_link
 
 
 class InstanceGroupPolicyInline(ReadOnlyInline):

@@ -12,6 +12,7 @@ from datetime import datetime
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
@@ -22,16 +23,19 @@ from cellsv2.admin import (
     ReadOnlyAdmin,
     ReadOnlyInline,
     SoftDeleteFilter,
+    Usage,
+    cell_admin_site,
     cell_site_url,
     clipped,
     id_column,
+    instance_in_cell_url,
     register_cell_admin,
     short_id,
     soft_delete_state,
     state_badge,
     uuid_display,
 )
-from cellsv2.dashboard import Usage
+from mappings.models import InstanceMapping
 from servers import services
 from servers.exceptions import FlavorNotFound
 from servers.models import (
@@ -683,3 +687,45 @@ class RequestSpecAdmin(ReadOnlyApiAdmin):
     def decoded_spec(self, obj):
         spec, error = self._spec(obj)
         return _fields_table(spec, error)
+
+
+# --- links to an instance, wherever it is ----------------------------------------------------------
+
+
+def instance_location_link(instance_uuid: str):
+    """Where an instance is, as HTML: a link to it in its cell, to its build request, or why neither.
+
+    Reads the API database only (its mapping, else its build request): one or two queries.
+    """
+    mapping = InstanceMapping.objects.select_related("cell").filter(instance_uuid=instance_uuid).first()
+    if mapping is not None and mapping.cell is not None:
+        return format_html(
+            '<a class="instance-link" href="{}">in {}</a>',
+            instance_in_cell_url(mapping.cell, instance_uuid),
+            mapping.cell.name or mapping.cell.uuid,
+        )
+    build = BuildRequest.objects.filter(instance_uuid=instance_uuid).values_list("pk", flat=True).first()
+    if build is not None:
+        return format_html(
+            '<a href="{}">still a build request</a>', reverse("admin:servers_buildrequest_change", args=[build])
+        )
+    if mapping is not None:
+        return "mapped to no cell, and no build request (an interrupted build: verify it)"
+    return "no instance mapping (deleted and archived, or never mapped)"
+
+
+def instance_by_uuid_view(request, instance_uuid):
+    """Redirect to an instance's change page in the targeted cell, found by its uuid."""
+    pk = Instance.objects.filter(uuid=instance_uuid).values_list("pk", flat=True).first()
+    if pk is None:
+        cell = request.cellsv2_cell
+        messages.warning(
+            request,
+            f"Cell {cell.name or cell.uuid} has no instance {instance_uuid} "
+            "(archived, or its instance mapping names the wrong cell: verify it).",
+        )
+        return redirect(f"{reverse('celladmin:servers_instance_changelist')}?{urlencode({'q': instance_uuid})}")
+    return redirect("celladmin:servers_instance_change", pk)
+
+
+cell_admin_site.register_view("go/instance/<str:instance_uuid>/", instance_by_uuid_view, "instance_by_uuid")

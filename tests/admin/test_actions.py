@@ -223,7 +223,7 @@ def test_run_one_batch_says_when_another_runner_holds_the_lock(operator, deploym
         raise LockHeld(name)
         yield
 
-    monkeypatch.setattr("cellsv2.locks.runner_lock", held)
+    monkeypatch.setattr("operators.admin.runner_lock", held)
     response = _post(operator, "cellsv2_run_migrations")
     assert any("already running elsewhere" in m for m in _messages(response))
     assert _pending(operator)["migrate_instance_groups_to_api_db"] == 1

@@ -9,9 +9,10 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from cellsv2.admin.base import Usage
 from cellsv2.context import target_cell
-from cellsv2.dashboard import Capacity, Usage, dashboard_capacity_total, dashboard_cells
 from mappings.selectors import instance_mapping_count_by_cell
+from operators.dashboard import Capacity, dashboard_capacity_total, dashboard_cells
 from servers.selectors import compute_node_capacity, instance_count_by_state
 from tests.admin.conftest import seed_capacity_and_long_values
 from tests.conftest import ALL_DATABASES

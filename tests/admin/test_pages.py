@@ -174,7 +174,7 @@ def test_a_cell_is_chosen_by_uuid_or_name_and_remembered(operator, deployment, c
 def test_the_oldest_build_request_s_age_reads_as_days_hours_minutes_seconds():
     from datetime import timedelta
 
-    from cellsv2.dashboard import BuildQueue
+    from operators.dashboard import BuildQueue
 
     assert BuildQueue(0, None).oldest_age_display == "-"
     assert BuildQueue(1, timedelta(seconds=4.7)).oldest_age_display == "4s"

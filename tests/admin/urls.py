@@ -7,7 +7,7 @@ cell admin that allows writes commits them in a transaction on the targeted cell
 from django.db import connections, router
 from django.urls import path
 
-from cellsv2.admin_sites import CellAdminSite, CellModelAdmin
+from cellsv2.admin import CellAdminSite, CellModelAdmin
 from cellsv2.urls import urlpatterns as project_urlpatterns
 from servers.models import Tag
 

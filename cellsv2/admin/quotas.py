@@ -1,75 +1,12 @@
-"""Admin of this app's models (quotas), and the admin API every app's admin.py uses.
-
-The sites themselves live in ``cellsv2/admin_sites.py`` (re-exported here): Django builds its
-default site lazily from ``CellsV2AdminConfig.default_site``, and a module that both defines the
-site class and registers models on ``admin.site`` would register them on a site Django then
-replaces.
-"""
+"""Admin of the quota engine's models (API database): per-project limits and the lock rows."""
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin
 
-from cellsv2.admin_sites import (
-    VERIFY_LIMIT,
-    CellAdminSite,
-    CellListFilter,
-    CellModelAdmin,
-    CellsV2AdminSite,
-    EstimatedCountPaginator,
-    LargeTableAdminMixin,
-    ReadOnlyAdmin,
-    ReadOnlyInline,
-    SoftDeleteFilter,
-    cell_admin_site,
-    cell_label,
-    cell_site_url,
-    clipped,
-    id_column,
-    instance_in_cell_url,
-    instance_location_link,
-    register_cell_admin,
-    report_cell_toggle,
-    report_verify,
-    short_id,
-    soft_delete_state,
-    state_badge,
-    table_row_estimate,
-    uuid_display,
-    when,
-)
+from cellsv2.admin.base import ReadOnlyAdmin
 from cellsv2.models import Quota, QuotaLock
 from cellsv2.quotas import quota_set
-
-__all__ = [
-    "VERIFY_LIMIT",
-    "CellAdminSite",
-    "CellListFilter",
-    "CellModelAdmin",
-    "CellsV2AdminSite",
-    "EstimatedCountPaginator",
-    "LargeTableAdminMixin",
-    "ReadOnlyAdmin",
-    "ReadOnlyInline",
-    "SoftDeleteFilter",
-    "cell_admin_site",
-    "cell_label",
-    "cell_site_url",
-    "clipped",
-    "id_column",
-    "instance_in_cell_url",
-    "instance_location_link",
-    "register_cell_admin",
-    "report_cell_toggle",
-    "report_verify",
-    "short_id",
-    "soft_delete_state",
-    "state_badge",
-    "table_row_estimate",
-    "uuid_display",
-    "when",
-]
-
 
 # --- quotas of the compute API (API database) --------------------------------------------------------
 # Writes go through cellsv2/quotas.py (quota_set), as the API's quota checks expect.

@@ -7,7 +7,6 @@ the router reads that declaration and nothing else. Both carry Nova's timestamps
 """
 
 import enum
-import weakref
 
 from django.db import models
 from django.db.models import F
@@ -135,47 +134,3 @@ class CodePointOrder(models.Func):
 
     def as_postgresql(self, compiler, connection, **extra):
         return super().as_sql(compiler, connection, template='%(expressions)s COLLATE "C"', **extra)
-
-
-class RawColumns:
-    """Model fields read with raw SQL: their select list, and the ORM's conversion of their values.
-
-    ``convert`` applies the converters the ORM's compiler would (the backend's, then the
-    field's own: SQLite returns datetimes as text and booleans as integers; PostgreSQL needs
-    none), so a raw row holds exactly the values a queryset gives. Converters are looked up once
-    per connection (each thread has its own). Instances are meant to be module constants.
-    """
-
-    def __init__(self, fields):
-        self.fields = tuple(fields)
-        # Quoted the same way on SQLite and PostgreSQL.
-        self.sql = ", ".join(f'"{f.model._meta.db_table}"."{f.column}"' for f in self.fields)
-        self._converters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-    def __add__(self, other: "RawColumns") -> "RawColumns":
-        return RawColumns(self.fields + other.fields)
-
-    def _converters_for(self, connection) -> list[tuple[int, list, object]]:
-        found = self._converters.get(connection)
-        if found is None:
-            found = []
-            for position, field in enumerate(self.fields):
-                column = field.get_col(field.model._meta.db_table)
-                functions = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
-                if functions:
-                    found.append((position, functions, column))
-            self._converters[connection] = found
-        return found
-
-    def convert(self, connection, row) -> list:
-        """A raw row of these columns (read on ``connection``) as a list of the ORM's values."""
-        row = list(row)
-        for position, functions, column in self._converters_for(connection):
-            value = row[position]
-            for function in functions:
-                value = function(value, column, connection)
-            row[position] = value
-        return row
-
-
-# --- the instance mapping, cached -----------------------------------------------------------------

@@ -11,41 +11,17 @@ from datetime import timedelta
 from django.db.models import Count, Min
 from django.utils import timezone
 
+from cellsv2.admin.base import Usage
 from cellsv2.cells import DID_NOT_RESPOND, CellRaised, cell_mappings, scatter_gather_cells
+from cellsv2.online_migrations import registered_migrations
+from mappings.models import HostMapping
+from mappings.selectors import instance_mapping_count_by_cell, instance_mapping_list
+from servers.models import BuildRequest
+from servers.selectors import compute_node_capacity, instance_count_by_state
 
 logger = logging.getLogger(__name__)
 
 DASHBOARD_CELL_TIMEOUT = 5.0
-
-
-def _amount(value: float) -> str:
-    """A figure with thousands separators and at most one decimal ("1,536", "1.5")."""
-    text = f"{value:,.1f}"
-    return text[:-2] if text.endswith(".0") else text
-
-
-@dataclass
-class Usage:
-    """One resource of a cell's compute nodes: how much is in use of how much."""
-
-    used: int
-    total: int
-
-    @property
-    def percent(self) -> int | None:
-        """Used as a whole percentage of the total (None when there is no total); above 100 when
-        the nodes are overcommitted (allocation ratios)."""
-        return round(100 * self.used / self.total) if self.total else None
-
-    @property
-    def bar(self) -> int:
-        """The width of a usage bar, in percent of the total: 0 to 100."""
-        return min(self.percent or 0, 100)
-
-    def display(self, unit: str = "", divisor: int = 1) -> str:
-        """``used / total unit``, e.g. "6 / 8 GiB" (MB shown in GiB with ``divisor=1024``)."""
-        text = f"{_amount(self.used / divisor)} / {_amount(self.total / divisor)}"
-        return f"{text} {unit}" if unit else text
 
 
 @dataclass
@@ -109,8 +85,6 @@ class CellStatus:
 
 def _cell_summary(cell):
     """What the dashboard needs of one cell, read in that cell: two queries."""
-    from servers.selectors import compute_node_capacity, instance_count_by_state
-
     by_state, rows = instance_count_by_state()
     return {"states": by_state, "rows": rows, "capacity": compute_node_capacity()}
 
@@ -131,9 +105,6 @@ def dashboard_cells(*, timeout: float = DASHBOARD_CELL_TIMEOUT) -> list[CellStat
     is mapped. A mapping naming the wrong cell counts against that cell instead of its own
     (``cell_v2 verify_instance`` finds such a mapping); a negative difference reads as 0.
     """
-    from mappings.models import HostMapping
-    from mappings.selectors import instance_mapping_count_by_cell
-
     cells = cell_mappings()
     hosts = dict(HostMapping.objects.values_list("cell_id").annotate(n=Count("id")).values_list("cell_id", "n"))
     results = scatter_gather_cells(cells, _cell_summary, timeout=timeout)
@@ -193,8 +164,6 @@ class BuildQueue:
 
 def dashboard_build_queue() -> BuildQueue:
     """Build requests waiting for the conductor and the age of the oldest (API database)."""
-    from servers.models import BuildRequest
-
     summary = BuildRequest.objects.aggregate(n=Count("id"), oldest=Min("created_at"))
     oldest = summary["oldest"]
     return BuildQueue(summary["n"], timezone.now() - oldest if oldest else None)
@@ -202,8 +171,6 @@ def dashboard_build_queue() -> BuildQueue:
 
 def dashboard_unmapped_instances() -> int:
     """Instance mappings without a cell (build requests, or placements interrupted) (API database)."""
-    from mappings.selectors import instance_mapping_list
-
     return instance_mapping_list().filter(cell__isnull=True).count()
 
 
@@ -220,8 +187,6 @@ def dashboard_pending_migrations(*, unreachable: list | tuple = ()) -> list[Pend
     The counts need every cell: with ``unreachable`` cells (names or uuids, from
     ``dashboard_cells``) nothing is counted, so the page does not wait on a dead cell again.
     """
-    from cellsv2.online_migrations import registered_migrations
-
     pending = []
     for fn in registered_migrations():
         counter = getattr(fn, "pending", None)

@@ -1,0 +1,127 @@
+"""Raw SQL: the one module that opens cursors by alias (besides the cells registry and the router).
+
+Hot reads and bulk writes are plain SQL where the ORM's per-call query building cost more than
+the statement (each such use names the measurement in its commit). They all go through here, in
+one of three shapes:
+
+- ``fetch_one`` / ``fetch_all`` / ``execute``: a statement on a database, Django's cursor (so
+  query logging and ``execute_wrapper`` see it); rows can be converted to the ORM's values with
+  a ``RawColumns`` (``fetch_one(..., columns=...)``);
+- ``cursor(alias)``: Django's cursor for several statements in a row;
+- ``connection(alias)``: the connection wrapper itself, for its features and operations
+  (``vendor``, ``ops.adapt_datetimefield_value``, ``features.max_query_params``) and for code
+  that drives the driver (COPY, binary cursors: ``cellsv2.bulk``).
+"""
+
+import weakref
+from contextlib import contextmanager
+
+from django.db import connections
+
+
+def connection(alias: str):
+    """The Django connection (wrapper) of ``alias`` for this thread."""
+    return connections[alias]
+
+
+def is_postgresql(alias: str) -> bool:
+    return connections[alias].vendor == "postgresql"
+
+
+@contextmanager
+def cursor(alias: str):
+    """Django's cursor on ``alias`` (closed on exit)."""
+    with connections[alias].cursor() as opened:
+        yield opened
+
+
+def fetch_one(alias: str, sql: str, params=(), *, columns: "RawColumns | None" = None):
+    """The first row of a query (None for none), converted with ``columns`` when given."""
+    db = connections[alias]
+    with db.cursor() as opened:
+        opened.execute(sql, params)
+        row = opened.fetchone()
+    if row is None or columns is None:
+        return row
+    return columns.convert(db, row)
+
+
+def fetch_all(alias: str, sql: str, params=(), *, columns: "RawColumns | None" = None) -> list:
+    """Every row of a query, converted with ``columns`` when given."""
+    db = connections[alias]
+    with db.cursor() as opened:
+        opened.execute(sql, params)
+        rows = opened.fetchall()
+    if columns is None:
+        return rows
+    return [columns.convert(db, row) for row in rows]
+
+
+def fetch_value(alias: str, sql: str, params=()):
+    """The first column of the first row (None for no row)."""
+    row = fetch_one(alias, sql, params)
+    return None if row is None else row[0]
+
+
+def execute(alias: str, sql: str, params=()) -> int:
+    """Run one statement; returns the rows it touched (the driver's rowcount)."""
+    with connections[alias].cursor() as opened:
+        opened.execute(sql, params)
+        return opened.rowcount
+
+
+def table_row_estimate(alias: str, table: str) -> int | None:
+    """PostgreSQL's planner estimate of a table's rows (pg_class.reltuples), None elsewhere or unknown.
+
+    Costs one catalog lookup whatever the table's size; -1 (never analysed) reads as unknown.
+    """
+    connection = connections[alias]
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)", [table])
+        row = cursor.fetchone()
+    if row is None or row[0] is None or row[0] < 0:
+        return None
+    return int(row[0])
+
+
+class RawColumns:
+    """Model fields read with raw SQL: their select list, and the ORM's conversion of their values.
+
+    ``convert`` applies the converters the ORM's compiler would (the backend's, then the
+    field's own: SQLite returns datetimes as text and booleans as integers; PostgreSQL needs
+    none), so a raw row holds exactly the values a queryset gives. Converters are looked up once
+    per connection (each thread has its own). Instances are meant to be module constants.
+    """
+
+    def __init__(self, fields):
+        self.fields = tuple(fields)
+        # Quoted the same way on SQLite and PostgreSQL.
+        self.sql = ", ".join(f'"{f.model._meta.db_table}"."{f.column}"' for f in self.fields)
+        self._converters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def __add__(self, other: "RawColumns") -> "RawColumns":
+        return RawColumns(self.fields + other.fields)
+
+    def _converters_for(self, connection) -> list[tuple[int, list, object]]:
+        found = self._converters.get(connection)
+        if found is None:
+            found = []
+            for position, field in enumerate(self.fields):
+                column = field.get_col(field.model._meta.db_table)
+                functions = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+                if functions:
+                    found.append((position, functions, column))
+            self._converters[connection] = found
+        return found
+
+    def convert(self, connection, row) -> list:
+        """A raw row of these columns (read on ``connection``) as a list of the ORM's values."""
+        row = list(row)
+        for position, functions, column in self._converters_for(connection):
+            value = row[position]
+            for function in functions:
+                value = function(value, column, connection)
+            row[position] = value
+        return row
