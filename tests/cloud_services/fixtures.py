@@ -11,6 +11,7 @@ When a service venv cannot be built (no package registry, an install failure) th
 reason; under CI=true they fail instead, so CI never passes by skipping them.
 """
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,10 +26,15 @@ from .processes import ServiceFailed
 CIRROS_TINY = "cirros-tiny"
 
 
-def service_venv(name: str) -> Path:
-    """The venv of service `name`, or a skip (a failure under CI=true) saying why it cannot be had."""
+def service_venv(name: str, pytestconfig: pytest.Config | None = None) -> Path:
+    """The venv of service `name`, or a skip (a failure under CI=true) saying why it cannot be had.
+
+    With `pytestconfig`, output capture is off while a venv is built, so the terminal says why the run stalls.
+    """
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager") if pytestconfig else None
     try:
-        return venvs.ensure_venv(name)
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+            return venvs.ensure_venv(name)
     except venvs.VenvUnavailable as error:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true and the {name} venv cannot be built: {error}", pytrace=False)
@@ -45,12 +51,12 @@ def _start(service: Keystone | Glance) -> None:
 
 
 @pytest.fixture(scope="session")
-def keystone_factory(tmp_path_factory) -> Iterator[Callable[..., Keystone]]:
+def keystone_factory(tmp_path_factory, pytestconfig) -> Iterator[Callable[..., Keystone]]:
     """Start Keystones of its own (keyword arguments of Keystone, e.g. token_expiration); stopped at session end."""
     started: list[Keystone] = []
 
     def start_keystone(**options) -> Keystone:
-        venv = service_venv("keystone")
+        venv = service_venv("keystone", pytestconfig)
         service = Keystone(tmp_path_factory.mktemp("keystone"), venv, **options)
         started.append(service)
         _start(service)
@@ -70,9 +76,9 @@ def keystone(keystone_factory) -> Keystone:
 
 
 @pytest.fixture(scope="session")
-def glance(keystone, tmp_path_factory) -> Iterator[Glance]:
+def glance(keystone, tmp_path_factory, pytestconfig) -> Iterator[Glance]:
     """The session's glance-api behind `keystone`, in its catalog as `image`, with the image "cirros-tiny"."""
-    venv = service_venv("glance")
+    venv = service_venv("glance", pytestconfig)
     service = Glance(tmp_path_factory.mktemp("glance"), venv, keystone)
     try:
         _start(service)

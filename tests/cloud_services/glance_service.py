@@ -7,12 +7,13 @@ the tokens clients send.
 """
 
 import io
+import secrets
 import shutil
 import textwrap
 from pathlib import Path
 
 from .keystone_service import REGION, SERVICE_PROJECT, CloudUser, Keystone
-from .processes import GunicornServer, run_commands
+from .processes import Commands, GunicornServer
 
 
 class Glance:
@@ -23,7 +24,8 @@ class Glance:
         self.venv = venv
         self.keystone = keystone
         self.debug = debug
-        self.service_user: CloudUser | None = None
+        self.service_password = secrets.token_urlsafe(16)
+        self.service_user: CloudUser | None = None  # the Keystone user `glance`, made by setup()
         self.cirros_image_id: str | None = None  # set by the `glance` fixture
         self.server = GunicornServer(
             "glance-api",
@@ -53,15 +55,20 @@ class Glance:
             (self.workdir / directory).mkdir(parents=True, exist_ok=True)
         self.server.reserve_port()
         shutil.copy(self._packaged_paste_ini(), self.workdir / "glance-api-paste.ini")
-        self.service_user = self.keystone.create_service_user("glance")
         self.config_file.write_text(self.render_config())
-        run_commands(
+        # The schema does not need Keystone: it is created while Keystone gets the user and the catalog entry.
+        db_sync = Commands(
             [[str(self.venv / "bin" / "glance-manage"), "--config-file", str(self.config_file), "db_sync"]],
             env={"PATH": f"{self.venv / 'bin'}:/usr/bin:/bin", "HOME": str(self.workdir)},
             cwd=self.workdir,
             log_path=self.workdir / "glance-manage.log",
+            related_logs=[self.log_file],  # glance-manage logs where glance-api.conf says
         )
-        self.keystone.register_service("image", "glance", self.url)
+        try:
+            self.service_user = self.keystone.create_service_user("glance", password=self.service_password)
+            self.keystone.register_service("image", "glance", self.url)
+        finally:
+            db_sync.wait()
 
     def start(self) -> None:
         self.server.start()
@@ -79,7 +86,6 @@ class Glance:
     def render_config(self) -> str:
         """The glance-api.conf `setup()` writes."""
         w = self.workdir
-        user = self.service_user
         return textwrap.dedent(
             f"""\
             # Written by tests/cloud_services for one test session; everything lives in {w}.
@@ -117,8 +123,8 @@ class Glance:
             www_authenticate_uri = {self.keystone.auth_url}
             auth_url = {self.keystone.auth_url}
             auth_type = password
-            username = {user.username}
-            password = {user.password}
+            username = glance
+            password = {self.service_password}
             user_domain_name = Default
             project_name = {SERVICE_PROJECT}
             project_domain_name = Default

@@ -183,6 +183,7 @@ class Keystone:
             env=env,
             cwd=self.workdir,
             log_path=setup_log,
+            related_logs=[self.log_file],
         )
         # bootstrap needs the fernet keys; it makes the admin user/project, the roles admin > manager > member >
         # reader and service, system admin for the admin user, RegionOne and the identity endpoint.
@@ -208,6 +209,7 @@ class Keystone:
             env={**env, "OS_BOOTSTRAP_PASSWORD": self.admin_password},  # kept out of the logged command line
             cwd=self.workdir,
             log_path=setup_log,
+            related_logs=[self.log_file],
         )
 
     def start(self) -> None:

@@ -54,42 +54,70 @@ def log_tail(path: Path, lines: int = 40) -> str:
     return "\n".join(kept[-lines:])
 
 
-def run_commands(
-    commands: Sequence[Sequence[str]], *, env: Mapping[str, str], cwd: Path, log_path: Path, timeout: float = 300
-) -> None:
-    """Run independent commands at once (each appends to `log_path`); raise ServiceFailed if any fails."""
-    started = []
-    with open(log_path, "ab") as log:
-        for argv in commands:
-            log.write(f"$ {' '.join(argv)}\n".encode())
-            log.flush()
-            started.append(
-                (
-                    argv,
-                    subprocess.Popen(
-                        list(argv),
-                        env=dict(env),
-                        cwd=cwd,
-                        stdin=subprocess.DEVNULL,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                    ),
+class Commands:
+    """Independent one-shot commands started at once, each appending its output to `log_path`.
+
+    `wait()` raises ServiceFailed naming the failed ones, with the tails of `log_path` and of `related_logs`
+    (the service's own log file, where oslo.log writes the actual error).
+    """
+
+    def __init__(
+        self,
+        commands: Sequence[Sequence[str]],
+        *,
+        env: Mapping[str, str],
+        cwd: Path,
+        log_path: Path,
+        related_logs: Sequence[Path] = (),
+    ):
+        self.log_path = log_path
+        self.related_logs = related_logs
+        self.started: list[tuple[Sequence[str], subprocess.Popen]] = []
+        with open(log_path, "ab") as log:
+            for argv in commands:
+                log.write(f"$ {' '.join(argv)}\n".encode())
+                log.flush()
+                process = subprocess.Popen(
+                    list(argv),
+                    env=dict(env),
+                    cwd=cwd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent,
                 )
-            )
-    deadline = time.monotonic() + timeout
-    failures = []
-    for argv, process in started:
-        try:
-            returncode = process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            _kill_group(process.pid, signal.SIGKILL)
-            process.wait()
-            returncode = f"timed out after {timeout} s"
-        if returncode != 0:
-            failures.append(f"{' '.join(argv[:2])}: exit {returncode}")
-    if failures:
-        raise ServiceFailed(f"{'; '.join(failures)}; last lines of {log_path}:\n{log_tail(log_path)}")
+                self.started.append((argv, process))
+
+    def wait(self, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        failures = []
+        for argv, process in self.started:
+            try:
+                returncode = process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _kill_group(process.pid, signal.SIGKILL)
+                process.wait()
+                returncode = f"timed out after {timeout} s"
+            if returncode != 0:
+                failures.append(f"{_command_name(argv)} failed (exit {returncode})")
+        if failures:
+            tails = [f"--- {path}\n{log_tail(path)}" for path in (self.log_path, *self.related_logs)]
+            raise ServiceFailed("; ".join(failures) + "; last lines of the logs:\n" + "\n".join(tails))
+
+
+def run_commands(commands: Sequence[Sequence[str]], **options) -> None:
+    """Run independent commands at once and wait for all of them (options as for Commands)."""
+    Commands(commands, **options).wait()
+
+
+def _command_name(argv: Sequence[str]) -> str:
+    """'keystone-manage db_sync' for '/venv/bin/keystone-manage --config-file X db_sync'."""
+    words = [Path(argv[0]).name]
+    rest = list(argv[1:])
+    while rest and rest[0].startswith("--"):
+        rest = rest[2:] if rest[0] == "--config-file" else rest[1:]
+    return " ".join(words + rest[:1])
 
 
 def free_port() -> int:
