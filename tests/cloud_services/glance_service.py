@@ -13,7 +13,7 @@ import textwrap
 from pathlib import Path
 
 from .keystone_service import REGION, SERVICE_PROJECT, CloudUser, Keystone
-from .processes import Commands, GunicornServer
+from .processes import Commands, GunicornServer, service_environment
 
 
 class Glance:
@@ -59,7 +59,7 @@ class Glance:
         # The schema does not need Keystone: it is created while Keystone gets the user and the catalog entry.
         db_sync = Commands(
             [[str(self.venv / "bin" / "glance-manage"), "--config-file", str(self.config_file), "db_sync"]],
-            env={"PATH": f"{self.venv / 'bin'}:/usr/bin:/bin", "HOME": str(self.workdir)},
+            env=service_environment(self.venv, self.workdir),
             cwd=self.workdir,
             log_path=self.workdir / "glance-manage.log",
             related_logs=[self.log_file],  # glance-manage logs where glance-api.conf says

@@ -21,7 +21,7 @@ import yaml
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
-from .processes import GunicornServer, run_commands
+from .processes import GunicornServer, run_commands, service_environment
 
 DOMAIN_ID = "default"
 DOMAIN_NAME = "Default"
@@ -171,7 +171,7 @@ class Keystone:
         self.server.reserve_port()  # bootstrap writes the public endpoint, so the URL is fixed first
         self.config_file.write_text(self.render_config())
         manage = [str(self.venv / "bin" / "keystone-manage"), "--config-file", str(self.config_file)]
-        env = {"PATH": f"{self.venv / 'bin'}:/usr/bin:/bin", "HOME": str(self.workdir)}
+        env = service_environment(self.venv, self.workdir)
         setup_log = self.workdir / "keystone-manage.log"
         # Independent of each other: the schema and the two key repositories.
         run_commands(

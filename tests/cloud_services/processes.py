@@ -1,8 +1,9 @@
 """Processes of the services under test: one-shot commands and gunicorn servers in their own process groups.
 
 Every server runs in a new session (its own process group) and is stopped by signalling the whole group, so its
-workers go with it. Its master also gets SIGTERM from the kernel if the pytest process dies (PR_SET_PDEATHSIG),
-and an atexit hook stops whatever is still running, so no run leaves servers behind.
+workers go with it. Its master also gets SIGTERM from the kernel if the pytest process dies (PR_SET_PDEATHSIG;
+the kernel means the starting *thread*, so start services from the main thread, as fixtures run), and an atexit
+hook stops whatever is still running, so no run leaves servers behind.
 """
 
 import atexit
@@ -120,6 +121,16 @@ def _command_name(argv: Sequence[str]) -> str:
     return " ".join(words + rest[:1])
 
 
+def service_environment(venv: Path, workdir: Path) -> dict[str, str]:
+    """A service's environment: its venv first on PATH, nothing of the test run's own (OS_*, PYTHONPATH, ...)."""
+    return {
+        "PATH": f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(workdir),
+        "LANG": "C.UTF-8",
+        "TMPDIR": os.environ.get("TMPDIR", "/tmp"),
+    }
+
+
 def free_port() -> int:
     """A port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -220,7 +231,7 @@ class GunicornServer:
             try:
                 self.process = subprocess.Popen(
                     argv,
-                    env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
+                    env={**service_environment(self.venv, self.workdir), **self.env, "PYTHONUNBUFFERED": "1"},
                     cwd=self.workdir,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
