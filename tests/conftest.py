@@ -28,6 +28,9 @@ from cellsv2.cells import (
 )
 from cellsv2.dburls import sqlite_url
 
+# A real Keystone and Glance for tests that need an OpenStack around cellsv2 (tests/cloud_services).
+pytest_plugins = ["tests.cloud_services.fixtures"]
+
 ALL_DATABASES = sorted(alias for alias in settings.DATABASES if alias != "default")
 CELL_ALIASES = [alias for alias in ALL_DATABASES if alias != "api"]
 
