@@ -57,7 +57,11 @@ def _close_scatter_gather_connections(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         for alias in ALL_DATABASES:
             connection = connections[alias]
-            if connection.vendor != "postgresql":
+            # Only the run's own test databases (none were made when no test used a database).
+            if (
+                connection.vendor != "postgresql"
+                or connection.settings_dict["NAME"] != connection.creation._get_test_db_name()
+            ):
                 continue
             with connection.cursor() as cursor:
                 cursor.execute(
