@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "mappings",
+    "flavors",
     "servers",
     "keypairs",
     "servergroups",

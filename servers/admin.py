@@ -32,15 +32,13 @@ from cellsv2.admin import (
     uuid_display,
 )
 from cellsv2.dashboard import Usage
-from servers import services
-from servers.exceptions import FlavorNotFound
+from flavors import services
+from flavors.exceptions import FlavorNotFound
+from flavors.models import Flavor, FlavorExtraSpec, FlavorProject
 from servers.models import (
     BlockDeviceMapping,
     BuildRequest,
     ComputeNode,
-    Flavor,
-    FlavorExtraSpec,
-    FlavorProject,
     Instance,
     InstanceExtra,
     InstanceFault,

@@ -21,6 +21,7 @@ from django.db.models import F, Q
 from cellsv2.cells import cell_mappings, is_cell_failure, scatter_gather_cells
 from cellsv2.context import NoCellTargeted, current_cell_alias, target_cell
 from cellsv2.db import CodePointOrder, RawColumns, UUIDCharField
+from flavors.models import Flavor
 from mappings.models import InstanceMapping
 from mappings.selectors import (  # noqa: F401 (mapping_cache_forget: the name other modules import)
     API,
@@ -28,7 +29,7 @@ from mappings.selectors import (  # noqa: F401 (mapping_cache_forget: the name o
     instance_mapping_read,
     mapping_cache_forget,
 )
-from servers.models import BuildRequest, Flavor, Instance, InstanceExtra, InstanceFault, RequestSpec
+from servers.models import BuildRequest, Instance, InstanceExtra, InstanceFault, RequestSpec
 from servers.serialization import UnsupportedFormat, instance_load, request_spec_load
 
 logger = logging.getLogger(__name__)

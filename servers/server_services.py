@@ -15,6 +15,7 @@ from django.utils import timezone
 from cellsv2.context import target_cell
 from cellsv2.quotas import OverQuota, quota_counter, quota_limit, quota_reserve
 from consoles.services import console_auth_token_delete_for_instance
+from flavors.models import Flavor
 from keypairs.exceptions import KeypairNotFound
 from keypairs.selectors import keypair_get
 from keypairs.serialization import keypair_list_json
@@ -24,7 +25,6 @@ from servers import block_devices, conductor, scheduler
 from servers.models import (
     BlockDeviceMapping,
     BuildRequest,
-    Flavor,
     Instance,
     InstanceExtra,
     InstanceFault,

@@ -10,12 +10,12 @@ from cellsv2.api.base import ComputeAPIView
 from cellsv2.api.faults import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable
 from cellsv2.api.pagination import limit_and_marker, link_prefix, next_links, resource_links
 from cellsv2.api.policy import policy_allows, policy_authorize
+from flavors.models import Flavor
 from servers import block_devices
 from servers import server_selectors as selectors
 from servers import server_services as services
 from servers.api import server_schemas as schemas
 from servers.exceptions import InvalidBlockDeviceRequest
-from servers.models import Flavor
 
 logger = logging.getLogger(__name__)
 

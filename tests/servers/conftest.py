@@ -9,12 +9,12 @@ import pytest
 
 from cellsv2.api.microversions import APIVersion
 from cellsv2.context import target_cell
+from flavors.models import Flavor
 from mappings.models import InstanceMapping
 from servers import conductor
 from servers.models import (
     BuildRequest,
     ComputeNode,
-    Flavor,
     Instance,
     InstanceExtra,
     InstanceFault,

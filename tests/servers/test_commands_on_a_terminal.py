@@ -7,7 +7,8 @@ long one, also runs through pipes, where its progress must be plain text.
 import pytest
 
 from cellsv2.context import target_cell
-from servers.models import ComputeNode, Flavor
+from flavors.models import Flavor
+from servers.models import ComputeNode
 from tests.conftest import ALL_DATABASES
 from tests.servers.conftest import api_rows, seed_build_request, seed_instance
 

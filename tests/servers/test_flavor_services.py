@@ -6,11 +6,11 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
-from django.apps import apps
 from django.db import connections
+from django.db.migrations.loader import MigrationLoader
 
-from servers import selectors, services
-from servers.exceptions import (
+from flavors import selectors, services
+from flavors.exceptions import (
     FlavorExists,
     FlavorIdExists,
     FlavorMarkerNotFound,
@@ -18,7 +18,7 @@ from servers.exceptions import (
     InvalidFlavorInput,
     InvalidFlavorSort,
 )
-from servers.models import Flavor, FlavorExtraSpec, FlavorProject
+from flavors.models import Flavor, FlavorExtraSpec, FlavorProject
 from tests.conftest import ALL_DATABASES, CELL_ALIASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
@@ -66,7 +66,9 @@ class TestDefaultFlavors:
         Flavor.objects.filter(flavorid="4").delete()
         make_flavor("other", "m1.large")  # flavor 4's name, taken by another flavor
 
-        default_flavors_migration.create_default_flavors(apps, SimpleNamespace(connection=connections["api"]))
+        # The models as that migration sees them (the flavor models were in the servers app then).
+        state = MigrationLoader(connections["api"]).project_state(("servers", "0003_default_flavors"))
+        default_flavors_migration.create_default_flavors(state.apps, SimpleNamespace(connection=connections["api"]))
 
         rows = dict(Flavor.objects.values_list("flavorid", "name"))
         assert rows == {"1": "m1.tiny", "2": "m1.small", "3": "renamed", "5": "m1.xlarge", "other": "m1.large"}

@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from cellsv2.api.validation import INVALID_NAME_MESSAGE
-from servers.models import Flavor, FlavorExtraSpec, FlavorProject
+from flavors.models import Flavor, FlavorExtraSpec, FlavorProject
 from tests.conftest import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)

@@ -17,14 +17,13 @@ from django.utils import timezone
 
 from cellsv2.api.microversions import MAX_VERSION_STRING as MAX
 from cellsv2.context import NoCellTargeted, target_cell
+from flavors.models import Flavor, FlavorExtraSpec
 from mappings.models import InstanceMapping
 from mappings.selectors import INSTANCE_MIGRATION_MARKER, instance_mapping_read
 from servergroups.models import InstanceGroupMember
 from servers import server_selectors, server_services
 from servers.models import (
     BuildRequest,
-    Flavor,
-    FlavorExtraSpec,
     Instance,
     InstanceExtra,
     InstanceFault,
