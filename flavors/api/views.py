@@ -12,8 +12,8 @@ from cellsv2.api.faults import BadRequest, Conflict, NotFound
 from cellsv2.api.pagination import limit_and_marker
 from cellsv2.api.policy import policy_allows, policy_authorize, rules
 from flavors import selectors, services
+from flavors.api import schemas, serializers
 from flavors.exceptions import FlavorExists, FlavorIdExists, FlavorMarkerNotFound, FlavorNotFound, InvalidFlavorInput
-from servers.api import schemas, serializers
 
 POLICY_CREATE = "os_compute_api:os-flavor-manage:create"
 POLICY_UPDATE = "os_compute_api:os-flavor-manage:update"
