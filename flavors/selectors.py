@@ -1,7 +1,11 @@
-"""Reads of flavors (API database): one flavor, and the listings of the API and the command."""
+"""Reads of flavors (API database): one flavor, the listings of the API and the command, and the
+flavor a server is created with."""
 
+from django.db import connections
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
+from cellsv2.db import RawColumns
+from cellsv2.router import API_ALIAS
 from flavors.exceptions import FlavorMarkerNotFound, FlavorNotFound, InvalidFlavorSort
 from flavors.models import Flavor, FlavorProject
 
@@ -127,3 +131,48 @@ def _after(marker_row: Flavor, sort_key: str, *, descending: bool) -> Q:
     if value is None:
         return Q(**{f"{sort_key}__isnull": False}) | Q(**{f"{sort_key}__isnull": True, "id__gt": row_id})
     return Q(**{f"{sort_key}__gt": value}) | Q(**{sort_key: value, "id__gt": row_id})
+
+
+# --- the flavor of a server create ------------------------------------------------------------------
+
+_FLAVOR_COLUMNS = RawColumns(Flavor._meta.concrete_fields)
+_FLAVOR_SQL = (
+    f'SELECT {_FLAVOR_COLUMNS.sql}, "flavor_extra_specs"."key", "flavor_extra_specs"."value" FROM "flavors" '
+    'LEFT OUTER JOIN "flavor_extra_specs" ON ("flavor_extra_specs"."flavor_id" = "flavors"."id") '
+    'WHERE "flavors"."flavorid" = %s'
+)
+
+
+def flavor_with_extra_specs_read(*, flavorid: str) -> tuple[Flavor, dict] | None:
+    """The flavor with this flavorid and its extra specs ({key: value}), or None: what a create
+    needs, in one query on the API database."""
+    connection = connections[API_ALIAS]
+    with connection.cursor() as cursor:
+        cursor.execute(_FLAVOR_SQL, (flavorid,))
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    width = len(_FLAVOR_COLUMNS.fields)
+    flavor = Flavor.from_db(API_ALIAS, None, _FLAVOR_COLUMNS.convert(connection, rows[0][:width]))
+    return flavor, {row[width]: row[width + 1] for row in rows if row[width] is not None}
+
+
+def flavor_dict(flavor: Flavor, extra_specs: dict | None = None) -> dict:
+    """The flavor as the request spec and instance_extra keep it (what the server was built with).
+
+    ``extra_specs``: the flavor's, when the caller read them already (else read here).
+    """
+    if extra_specs is None:
+        extra_specs = {spec.key: spec.value for spec in flavor.extra_specs.all()}
+    return {
+        "flavorid": flavor.flavorid,
+        "name": flavor.name,
+        "memory_mb": flavor.memory_mb,
+        "vcpus": flavor.vcpus,
+        "root_gb": flavor.root_gb,
+        "ephemeral_gb": flavor.ephemeral_gb,
+        "swap": flavor.swap,
+        "rxtx_factor": flavor.rxtx_factor,
+        "vcpu_weight": flavor.vcpu_weight,
+        "extra_specs": extra_specs,
+    }

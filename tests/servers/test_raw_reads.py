@@ -18,10 +18,11 @@ from django.utils import timezone
 from cellsv2.api.microversions import MAX_VERSION_STRING as MAX
 from cellsv2.context import NoCellTargeted, target_cell
 from flavors.models import Flavor, FlavorExtraSpec
+from flavors.selectors import flavor_dict, flavor_with_extra_specs_read
 from mappings.models import InstanceMapping
 from mappings.selectors import INSTANCE_MIGRATION_MARKER, instance_mapping_read
 from servergroups.models import InstanceGroupMember
-from servers import server_selectors, server_services
+from servers import server_selectors
 from servers.models import (
     BuildRequest,
     Instance,
@@ -212,12 +213,12 @@ class TestTheSameValuesAsTheOrm:
             FlavorExtraSpec.objects.create(flavor=flavor, key=key, value=value)
         for flavorid in ("1", "2"):
             expected = Flavor.objects.filter(flavorid=flavorid).prefetch_related("extra_specs").first()
-            found, extra_specs = server_selectors.flavor_with_extra_specs_read(flavorid=flavorid)
+            found, extra_specs = flavor_with_extra_specs_read(flavorid=flavorid)
             assert model_values(found) == model_values(expected)
             assert extra_specs == {spec.key: spec.value for spec in expected.extra_specs.all()}
-            assert server_services.flavor_dict(found, extra_specs) == server_services.flavor_dict(expected)
+            assert flavor_dict(found, extra_specs) == flavor_dict(expected)
         assert extra_specs == {"hw:cpu_policy": "dedicated", "quota:disk": None}
-        assert server_selectors.flavor_with_extra_specs_read(flavorid="nope") is None
+        assert flavor_with_extra_specs_read(flavorid="nope") is None
 
     def test_quota_usage_of_a_project(self, api, topology):
         uuids = [api.create_uuid(flavorRef=flavorid) for flavorid in ("1", "2", "3")]
