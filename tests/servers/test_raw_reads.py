@@ -17,8 +17,6 @@ from django.utils import timezone
 
 from cellsv2.api.microversions import MAX_VERSION_STRING as MAX
 from cellsv2.context import NoCellTargeted, target_cell
-from flavors.models import Flavor, FlavorExtraSpec
-from flavors.selectors import flavor_dict, flavor_with_extra_specs_read
 from mappings.models import InstanceMapping
 from mappings.selectors import INSTANCE_MIGRATION_MARKER, instance_mapping_read
 from servergroups.models import InstanceGroupMember
@@ -206,19 +204,6 @@ class TestTheSameValuesAsTheOrm:
         unknown = "00000000-0000-0000-0000-00000000abcd"
         assert server_selectors.request_spec_and_group_read(instance_uuid=unknown) is None
         assert server_selectors.request_spec_read(instance_uuid=unknown) is None
-
-    def test_flavors_with_their_extra_specs(self, default_flavors):
-        flavor = Flavor.objects.get(flavorid="2")
-        for key, value in (("hw:cpu_policy", "dedicated"), ("quota:disk", None)):
-            FlavorExtraSpec.objects.create(flavor=flavor, key=key, value=value)
-        for flavorid in ("1", "2"):
-            expected = Flavor.objects.filter(flavorid=flavorid).prefetch_related("extra_specs").first()
-            found, extra_specs = flavor_with_extra_specs_read(flavorid=flavorid)
-            assert model_values(found) == model_values(expected)
-            assert extra_specs == {spec.key: spec.value for spec in expected.extra_specs.all()}
-            assert flavor_dict(found, extra_specs) == flavor_dict(expected)
-        assert extra_specs == {"hw:cpu_policy": "dedicated", "quota:disk": None}
-        assert flavor_with_extra_specs_read(flavorid="nope") is None
 
     def test_quota_usage_of_a_project(self, api, topology):
         uuids = [api.create_uuid(flavorRef=flavorid) for flavorid in ("1", "2", "3")]

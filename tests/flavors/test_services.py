@@ -304,3 +304,26 @@ class TestDelete:
         with pytest.raises(FlavorNotFound) as error:
             services.flavor_delete(flavorid="nope")
         assert str(error.value) == "Flavor nope could not be found."
+
+
+def typed_values(flavor: Flavor) -> dict:
+    """Every column of a flavor with its type, so 1 == True or a naive == an aware datetime never passes."""
+    values = {field.attname: getattr(flavor, field.attname) for field in Flavor._meta.concrete_fields}
+    return {name: (type(value).__name__, value) for name, value in values.items()}
+
+
+class TestTheFlavorOfAServerCreate:
+    """The raw one-query read a server create uses gives exactly what the ORM gives."""
+
+    def test_flavors_with_their_extra_specs(self, default_flavors):
+        flavor = Flavor.objects.get(flavorid="2")
+        for key, value in (("hw:cpu_policy", "dedicated"), ("quota:disk", None)):
+            FlavorExtraSpec.objects.create(flavor=flavor, key=key, value=value)
+        for flavorid in ("1", "2"):
+            expected = Flavor.objects.filter(flavorid=flavorid).prefetch_related("extra_specs").first()
+            found, extra_specs = selectors.flavor_with_extra_specs_read(flavorid=flavorid)
+            assert typed_values(found) == typed_values(expected)
+            assert extra_specs == {spec.key: spec.value for spec in expected.extra_specs.all()}
+            assert selectors.flavor_dict(found, extra_specs) == selectors.flavor_dict(expected)
+        assert extra_specs == {"hw:cpu_policy": "dedicated", "quota:disk": None}
+        assert selectors.flavor_with_extra_specs_read(flavorid="nope") is None
