@@ -11,6 +11,7 @@ urlpatterns = [
     path("", versions.versions_index, name="versions"),
     re_path(r"^v2/?$", versions.version_v2, name="version-v2"),
     re_path(r"^v2\.1/?$", versions.version_v21, name="version-v2.1"),
+    path("v2.1/", include("flavors.api.urls")),
     path("v2.1/", include("servers.api.urls")),
     path("v2.1/", include("keypairs.api.urls")),
     path("v2.1/", include("servergroups.api.urls")),

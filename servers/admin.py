@@ -1,10 +1,9 @@
-"""Admin of servers: instances and compute nodes per cell, build requests, request specs and flavors.
+"""Admin of servers: instances and compute nodes per cell, build requests and request specs.
 
-Read-only except flavors (Nova has no edit path for the rest). Cell models are on the cell admin
-site, with links back to the API database (an instance to its mapping, a node to its host
-mapping); build requests and request specs (API database) on Django's admin site, decoded from
-their versioned JSON (servers/serialization.py). Flavors change through servers/services.py: only
-the description (Nova's only mutable field), and delete.
+Read-only (Nova has no edit path for these). Cell models are on the cell admin site, with links
+back to the API database (an instance to its mapping, a node to its host mapping); build requests
+and request specs (API database) on Django's admin site, decoded from their versioned JSON
+(servers/serialization.py).
 """
 
 import json
@@ -36,15 +35,10 @@ from cellsv2.admin import (
     uuid_display,
 )
 from mappings.models import InstanceMapping
-from servers import services
-from servers.exceptions import FlavorNotFound
 from servers.models import (
     BlockDeviceMapping,
     BuildRequest,
     ComputeNode,
-    Flavor,
-    FlavorExtraSpec,
-    FlavorProject,
     Instance,
     InstanceExtra,
     InstanceFault,
@@ -426,86 +420,6 @@ class ShadowInstanceAdmin(ShadowAdmin):
 class ShadowInstanceRowAdmin(ShadowAdmin):
     list_display = ("id", "instance_uuid", "deleted_at")
     search_fields = ("=instance_uuid",)
-
-
-# --- API database: flavors ---------------------------------------------------------------------------
-
-
-class FlavorExtraSpecInline(ReadOnlyInline):
-    model = FlavorExtraSpec
-    fields = ("key", "value")
-    readonly_fields = fields
-    ordering = ("key",)
-
-
-class FlavorProjectInline(ReadOnlyInline):
-    model = FlavorProject
-    fields = ("project_id",)
-    readonly_fields = fields
-    ordering = ("project_id",)
-
-
-@admin.register(Flavor)
-class FlavorAdmin(admin.ModelAdmin):
-    """Flavors: created with `manage.py flavors` or the API; here the description changes and flavors go."""
-
-    list_display = (
-        "name",
-        "flavorid",
-        "vcpus",
-        "memory_mb",
-        "root_gb",
-        "ephemeral_gb",
-        "swap",
-        "is_public",
-        "state",
-    )
-    list_filter = ("is_public", "disabled")
-    search_fields = ("name", "=flavorid")
-    fields = (
-        "name",
-        "flavorid",
-        "vcpus",
-        "memory_mb",
-        "root_gb",
-        "ephemeral_gb",
-        "swap",
-        "rxtx_factor",
-        "vcpu_weight",
-        "is_public",
-        "disabled",
-        "description",
-    )
-    readonly_fields = tuple(f for f in fields if f != "description")
-    inlines = (FlavorExtraSpecInline, FlavorProjectInline)
-    ordering = ("id",)
-
-    @admin.display(description="state", ordering="disabled")
-    def state(self, obj):
-        return state_badge(not obj.disabled, "enabled", "disabled")
-
-    def has_add_permission(self, request):
-        return False
-
-    def save_model(self, request, obj, form, change):
-        services.flavor_update_description(flavorid=obj.flavorid, description=obj.description or None)
-
-    def save_related(self, request, form, formsets, change):
-        # The inlines are read-only: nothing to save.
-        return None
-
-    def delete_model(self, request, obj):
-        try:
-            services.flavor_delete(flavorid=obj.flavorid)
-        except FlavorNotFound:
-            messages.warning(request, f"Flavor {obj.flavorid} was already deleted.")
-
-    def delete_queryset(self, request, queryset):
-        for flavorid in queryset.values_list("flavorid", flat=True):
-            try:
-                services.flavor_delete(flavorid=flavorid)
-            except FlavorNotFound:
-                continue
 
 
 # --- API database: build requests and request specs (admin.site) ---------------------------------

@@ -28,7 +28,7 @@ from mappings.selectors import (  # noqa: F401 (mapping_cache_forget: the name o
     instance_mapping_read,
     mapping_cache_forget,
 )
-from servers.models import BuildRequest, Flavor, Instance, InstanceExtra, InstanceFault, RequestSpec
+from servers.models import BuildRequest, Instance, InstanceExtra, InstanceFault, RequestSpec
 from servers.serialization import UnsupportedFormat, instance_load, request_spec_load
 
 logger = logging.getLogger(__name__)
@@ -291,28 +291,6 @@ def request_spec_and_group_read(*, instance_uuid: str) -> tuple[str, str | None]
         cursor.execute(_SPEC_AND_GROUP_SQL, (instance_uuid,))
         row = cursor.fetchone()
     return (row[0], row[1]) if row is not None else None
-
-
-_FLAVOR_COLUMNS = RawColumns(Flavor._meta.concrete_fields)
-_FLAVOR_SQL = (
-    f'SELECT {_FLAVOR_COLUMNS.sql}, "flavor_extra_specs"."key", "flavor_extra_specs"."value" FROM "flavors" '
-    'LEFT OUTER JOIN "flavor_extra_specs" ON ("flavor_extra_specs"."flavor_id" = "flavors"."id") '
-    'WHERE "flavors"."flavorid" = %s'
-)
-
-
-def flavor_with_extra_specs_read(*, flavorid: str) -> tuple[Flavor, dict] | None:
-    """The flavor with this flavorid and its extra specs ({key: value}), or None: what a create
-    needs, in one query on the API database."""
-    connection = connections[API]
-    with connection.cursor() as cursor:
-        cursor.execute(_FLAVOR_SQL, (flavorid,))
-        rows = cursor.fetchall()
-    if not rows:
-        return None
-    width = len(_FLAVOR_COLUMNS.fields)
-    flavor = Flavor.from_db(API, None, _FLAVOR_COLUMNS.convert(connection, rows[0][:width]))
-    return flavor, {row[width]: row[width + 1] for row in rows if row[width] is not None}
 
 
 def server_partial(*, mapping) -> ServerView:

@@ -15,6 +15,8 @@ from django.utils import timezone
 from cellsv2.context import target_cell
 from cellsv2.quotas import OverQuota, quota_counter, quota_limit, quota_reserve
 from consoles.services import console_auth_token_delete_for_instance
+from flavors.models import Flavor
+from flavors.selectors import flavor_dict
 from keypairs.exceptions import KeypairNotFound
 from keypairs.selectors import keypair_get
 from keypairs.serialization import keypair_list_json
@@ -24,7 +26,6 @@ from servers import block_devices, conductor, scheduler
 from servers.models import (
     BlockDeviceMapping,
     BuildRequest,
-    Flavor,
     Instance,
     InstanceExtra,
     InstanceFault,
@@ -115,27 +116,6 @@ class ServerCreateResult:
     uuids: list[str]
     reservation_id: str
     admin_pass: str
-
-
-def flavor_dict(flavor: Flavor, extra_specs: dict | None = None) -> dict:
-    """The flavor as the request spec and instance_extra keep it (what the server was built with).
-
-    ``extra_specs``: the flavor's, when the caller read them already (else read here).
-    """
-    if extra_specs is None:
-        extra_specs = {spec.key: spec.value for spec in flavor.extra_specs.all()}
-    return {
-        "flavorid": flavor.flavorid,
-        "name": flavor.name,
-        "memory_mb": flavor.memory_mb,
-        "vcpus": flavor.vcpus,
-        "root_gb": flavor.root_gb,
-        "ephemeral_gb": flavor.ephemeral_gb,
-        "swap": flavor.swap,
-        "rxtx_factor": flavor.rxtx_factor,
-        "vcpu_weight": flavor.vcpu_weight,
-        "extra_specs": extra_specs,
-    }
 
 
 # Every create counts the project's servers, cores and RAM: statements written once (the

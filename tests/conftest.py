@@ -1,5 +1,6 @@
 """Shared fixtures: every test runs against the API database plus cell0, cell1 and cell2."""
 
+import importlib
 import json
 import os
 import re
@@ -27,6 +28,7 @@ from cellsv2.cells import (
     unregister_runtime_aliases,
 )
 from cellsv2.dburls import sqlite_url
+from flavors.models import Flavor
 
 # A real Keystone and Glance for tests that need an OpenStack around cellsv2 (tests/cloud_services).
 pytest_plugins = ["tests.cloud_services.fixtures"]
@@ -93,6 +95,17 @@ def cells():
             database_connection=configured_alias_url(alias),
         )
     return mappings
+
+
+@pytest.fixture
+def default_flavors():
+    """Flavors "1".."5" (a flush after a transactional test removes what the data migration made)."""
+    migration = importlib.import_module("servers.migrations.0003_default_flavors")
+    for flavorid, name, memory_mb, vcpus, root_gb in migration.DEFAULT_FLAVORS:
+        if not Flavor.objects.filter(flavorid=flavorid).exists():
+            Flavor.objects.create(
+                flavorid=flavorid, name=name, memory_mb=memory_mb, vcpus=vcpus, root_gb=root_gb, ephemeral_gb=0
+            )
 
 
 @dataclass

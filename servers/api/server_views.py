@@ -10,12 +10,13 @@ from cellsv2.api.base import ComputeAPIView
 from cellsv2.api.faults import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable
 from cellsv2.api.pagination import limit_and_marker, link_prefix, next_links, resource_links
 from cellsv2.api.policy import policy_allows, policy_authorize
+from flavors.models import Flavor
+from flavors.selectors import flavor_with_extra_specs_read
 from servers import block_devices
 from servers import server_selectors as selectors
 from servers import server_services as services
 from servers.api import server_schemas as schemas
 from servers.exceptions import InvalidBlockDeviceRequest
-from servers.models import Flavor
 
 logger = logging.getLogger(__name__)
 
@@ -514,7 +515,7 @@ class ServerCollectionView(ServerViewMixin, ComputeAPIView):
             # imageRef may be left out (or empty) only when the mappings say what to boot from.
             raise BadRequest("Missing imageRef attribute")
         flavor_ref = str(server["flavorRef"]).rstrip("/").split("/")[-1]
-        flavor, extra_specs = selectors.flavor_with_extra_specs_read(flavorid=flavor_ref) or (None, None)
+        flavor, extra_specs = flavor_with_extra_specs_read(flavorid=flavor_ref) or (None, None)
         if flavor is None or (flavor.disabled and not self.context.is_admin):
             raise BadRequest(f"Flavor {flavor_ref} could not be found.")
         group = hints.get("group")

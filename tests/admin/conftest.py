@@ -62,6 +62,7 @@ def seed_deployment(cells) -> Deployment:
     """Rows of every model, across the API database and the three cells."""
     from cellsv2.models import Quota, QuotaLock
     from consoles.models import ConsoleAuthToken, ConsoleSerialPort
+    from flavors.models import Flavor, FlavorExtraSpec, FlavorProject
     from identity.models import ApiToken, Project, RoleAssignment
     from keypairs.models import KeyPair, KeyPairConflict, KeyPairDeletion, LegacyKeyPair
     from mappings.models import HostMapping, InstanceMapping
@@ -78,9 +79,6 @@ def seed_deployment(cells) -> Deployment:
         BlockDeviceMapping,
         BuildRequest,
         ComputeNode,
-        Flavor,
-        FlavorExtraSpec,
-        FlavorProject,
         InstanceExtra,
         InstanceFault,
         InstanceMetadata,

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES, transaction=True), 
 
 @pytest.fixture(autouse=True)
 def bench_settings(settings):
-    from servers.models import Flavor
+    from flavors.models import Flavor
 
     # A flush after an earlier transactional test removes what the data migration made.
     migration = importlib.import_module("servers.migrations.0003_default_flavors")

@@ -12,7 +12,7 @@ from cellsv2.context import target_cell
 from consoles import clock
 from mappings.models import InstanceMapping
 from servers.models import Instance
-from tests.servers.conftest import api, default_flavors, topology, worker_mode  # noqa: F401  (fixtures used here)
+from tests.servers.conftest import api, topology, worker_mode  # noqa: F401  (fixtures used here)
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

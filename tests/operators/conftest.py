@@ -1,3 +1,3 @@
 """Fixtures of the operators' tests: the servers' topology and API client."""
 
-from tests.servers.conftest import api, default_flavors, topology, worker_mode  # noqa: F401  (fixtures used here)
+from tests.servers.conftest import api, topology, worker_mode  # noqa: F401  (fixtures used here)

@@ -10,9 +10,10 @@ import json
 import pytest
 
 from cellsv2.context import target_cell
+from flavors.models import Flavor
 from mappings.models import HostMapping
 from servergroups import selectors
-from servers.models import ComputeNode, Flavor
+from servers.models import ComputeNode
 from tests.conftest import ALL_DATABASES
 from tests.servergroups.factories import api_group, new_uuid
 

@@ -1,6 +1,5 @@
 """Fixtures of the servers tests: an API client, three cells with compute nodes in two, the conductor."""
 
-import importlib
 import json
 import uuid as uuid_lib
 from dataclasses import dataclass
@@ -14,7 +13,6 @@ from servers import conductor
 from servers.models import (
     BuildRequest,
     ComputeNode,
-    Flavor,
     Instance,
     InstanceExtra,
     InstanceFault,
@@ -71,17 +69,6 @@ class Api:
 def api(client, settings):
     settings.CELLSV2_AUTH = "noauth"
     return Api(client)
-
-
-@pytest.fixture
-def default_flavors():
-    """Flavors "1".."5" (a flush after a transactional test removes what the data migration made)."""
-    migration = importlib.import_module("servers.migrations.0003_default_flavors")
-    for flavorid, name, memory_mb, vcpus, root_gb in migration.DEFAULT_FLAVORS:
-        if not Flavor.objects.filter(flavorid=flavorid).exists():
-            Flavor.objects.create(
-                flavorid=flavorid, name=name, memory_mb=memory_mb, vcpus=vcpus, root_gb=root_gb, ephemeral_gb=0
-            )
 
 
 @pytest.fixture

@@ -9,12 +9,12 @@ import pytest
 
 from cellsv2.context import target_cell
 from cellsv2.quotas import quota_set
+from flavors.models import Flavor
 from mappings.models import InstanceMapping
 from servers import conductor
 from servers.models import (
     BlockDeviceMapping,
     BuildRequest,
-    Flavor,
     InstanceSystemMetadata,
     RequestSpec,
     ShadowBlockDeviceMapping,

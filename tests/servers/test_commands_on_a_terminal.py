@@ -1,4 +1,4 @@
-"""``compute_nodes``, ``flavors``, ``conductor --once`` and ``db`` as operators run them.
+"""``compute_nodes``, ``conductor --once`` and ``db`` as operators run them.
 
 Each is a real ``python manage.py`` process on a pseudo-terminal; ``db archive_deleted_rows``, a
 long one, also runs through pipes, where its progress must be plain text.
@@ -7,7 +7,7 @@ long one, also runs through pipes, where its progress must be plain text.
 import pytest
 
 from cellsv2.context import target_cell
-from servers.models import ComputeNode, Flavor
+from servers.models import ComputeNode
 from tests.conftest import ALL_DATABASES
 from tests.servers.conftest import api_rows, seed_build_request, seed_instance
 
@@ -36,19 +36,6 @@ def test_compute_nodes_are_added_listed_and_deleted(manage_py, cells):
     assert (deleted.code, deleted.lines) == (0, ["Deleted 1 compute node of host compute-1 from cell cell1"])
     with target_cell("cell1"):
         assert not ComputeNode.objects.live().exists()
-
-
-def test_flavors_are_created_listed_and_deleted(manage_py, default_flavors):
-    created = manage_py.terminal("flavors", "create", "m2.big", "--id", "42", "--ram", "4096", "--vcpus", "2",
-                                 "--disk", "40", "--swap", "512", "--private")  # fmt: skip
-    listed = manage_py.terminal("flavors", "list")
-    deleted = manage_py.terminal("flavors", "delete", "42")
-
-    assert created.code == 0, created.raw
-    assert created.lines == ["Created private flavor m2.big (id 42): 2 vCPUs, 4096 MB RAM, 40 GB disk, 512 MB swap"]
-    assert listed.code == 0 and any("m2.big" in line for line in listed.lines)
-    assert (deleted.code, deleted.lines) == (0, ["Deleted flavor m2.big (id 42)"])
-    assert not Flavor.objects.filter(flavorid="42").exists()
 
 
 def test_the_conductor_places_what_is_waiting_and_says_so(manage_py, topology):

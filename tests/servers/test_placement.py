@@ -8,12 +8,12 @@ from django.db import DatabaseError, connections, transaction
 
 from cellsv2.cells import DID_NOT_RESPOND, cells_cache_clear
 from cellsv2.context import target_cell
+from flavors.services import flavor_create
 from mappings.models import CellMapping, HostMapping
 from servergroups.selectors import servergroup_get
 from servergroups.services import servergroup_create
 from servers import conductor, scheduler
 from servers.models import BuildRequest, ComputeNode, InstanceSystemMetadata, PlacementAttempt
-from servers.services import flavor_create
 from tests.conftest import ALL_DATABASES, CELL_ALIASES, requires_postgres
 from tests.servers.conftest import (
     ADMIN,

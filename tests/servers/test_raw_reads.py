@@ -20,11 +20,9 @@ from cellsv2.context import NoCellTargeted, target_cell
 from mappings.models import InstanceMapping
 from mappings.selectors import INSTANCE_MIGRATION_MARKER, instance_mapping_read
 from servergroups.models import InstanceGroupMember
-from servers import server_selectors, server_services
+from servers import server_selectors
 from servers.models import (
     BuildRequest,
-    Flavor,
-    FlavorExtraSpec,
     Instance,
     InstanceExtra,
     InstanceFault,
@@ -206,19 +204,6 @@ class TestTheSameValuesAsTheOrm:
         unknown = "00000000-0000-0000-0000-00000000abcd"
         assert server_selectors.request_spec_and_group_read(instance_uuid=unknown) is None
         assert server_selectors.request_spec_read(instance_uuid=unknown) is None
-
-    def test_flavors_with_their_extra_specs(self, default_flavors):
-        flavor = Flavor.objects.get(flavorid="2")
-        for key, value in (("hw:cpu_policy", "dedicated"), ("quota:disk", None)):
-            FlavorExtraSpec.objects.create(flavor=flavor, key=key, value=value)
-        for flavorid in ("1", "2"):
-            expected = Flavor.objects.filter(flavorid=flavorid).prefetch_related("extra_specs").first()
-            found, extra_specs = server_selectors.flavor_with_extra_specs_read(flavorid=flavorid)
-            assert model_values(found) == model_values(expected)
-            assert extra_specs == {spec.key: spec.value for spec in expected.extra_specs.all()}
-            assert server_services.flavor_dict(found, extra_specs) == server_services.flavor_dict(expected)
-        assert extra_specs == {"hw:cpu_policy": "dedicated", "quota:disk": None}
-        assert server_selectors.flavor_with_extra_specs_read(flavorid="nope") is None
 
     def test_quota_usage_of_a_project(self, api, topology):
         uuids = [api.create_uuid(flavorRef=flavorid) for flavorid in ("1", "2", "3")]

@@ -7,10 +7,10 @@ import pytest
 
 from cellsv2.api.validation import INVALID_NAME_MESSAGE
 from cellsv2.quotas import quota_set
+from flavors.models import Flavor
 from keypairs.services import keypair_create
 from servergroups.selectors import servergroup_get
 from servergroups.services import servergroup_create
-from servers.models import Flavor
 from tests.conftest import ALL_DATABASES
 from tests.keypairs.keys import KNOWN_RSA_2048
 from tests.servers.conftest import ADMIN, IMAGE, MEMBER, api_rows, fault, new_uuid, place_all

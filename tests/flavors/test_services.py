@@ -6,11 +6,11 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
-from django.apps import apps
 from django.db import connections
+from django.db.migrations.loader import MigrationLoader
 
-from servers import selectors, services
-from servers.exceptions import (
+from flavors import selectors, services
+from flavors.exceptions import (
     FlavorExists,
     FlavorIdExists,
     FlavorMarkerNotFound,
@@ -18,7 +18,7 @@ from servers.exceptions import (
     InvalidFlavorInput,
     InvalidFlavorSort,
 )
-from servers.models import Flavor, FlavorExtraSpec, FlavorProject
+from flavors.models import Flavor, FlavorExtraSpec, FlavorProject
 from tests.conftest import ALL_DATABASES, CELL_ALIASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
@@ -66,7 +66,9 @@ class TestDefaultFlavors:
         Flavor.objects.filter(flavorid="4").delete()
         make_flavor("other", "m1.large")  # flavor 4's name, taken by another flavor
 
-        default_flavors_migration.create_default_flavors(apps, SimpleNamespace(connection=connections["api"]))
+        # The models as that migration sees them (the flavor models were in the servers app then).
+        state = MigrationLoader(connections["api"]).project_state(("servers", "0003_default_flavors"))
+        default_flavors_migration.create_default_flavors(state.apps, SimpleNamespace(connection=connections["api"]))
 
         rows = dict(Flavor.objects.values_list("flavorid", "name"))
         assert rows == {"1": "m1.tiny", "2": "m1.small", "3": "renamed", "5": "m1.xlarge", "other": "m1.large"}
@@ -302,3 +304,26 @@ class TestDelete:
         with pytest.raises(FlavorNotFound) as error:
             services.flavor_delete(flavorid="nope")
         assert str(error.value) == "Flavor nope could not be found."
+
+
+def typed_values(flavor: Flavor) -> dict:
+    """Every column of a flavor with its type, so 1 == True or a naive == an aware datetime never passes."""
+    values = {field.attname: getattr(flavor, field.attname) for field in Flavor._meta.concrete_fields}
+    return {name: (type(value).__name__, value) for name, value in values.items()}
+
+
+class TestTheFlavorOfAServerCreate:
+    """The raw one-query read a server create uses gives exactly what the ORM gives."""
+
+    def test_flavors_with_their_extra_specs(self, default_flavors):
+        flavor = Flavor.objects.get(flavorid="2")
+        for key, value in (("hw:cpu_policy", "dedicated"), ("quota:disk", None)):
+            FlavorExtraSpec.objects.create(flavor=flavor, key=key, value=value)
+        for flavorid in ("1", "2"):
+            expected = Flavor.objects.filter(flavorid=flavorid).prefetch_related("extra_specs").first()
+            found, extra_specs = selectors.flavor_with_extra_specs_read(flavorid=flavorid)
+            assert typed_values(found) == typed_values(expected)
+            assert extra_specs == {spec.key: spec.value for spec in expected.extra_specs.all()}
+            assert selectors.flavor_dict(found, extra_specs) == selectors.flavor_dict(expected)
+        assert extra_specs == {"hw:cpu_policy": "dedicated", "quota:disk": None}
+        assert selectors.flavor_with_extra_specs_read(flavorid="nope") is None

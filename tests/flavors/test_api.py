@@ -6,7 +6,8 @@ import uuid
 import pytest
 
 from cellsv2.api.validation import INVALID_NAME_MESSAGE
-from servers.models import Flavor, FlavorExtraSpec, FlavorProject
+from flavors.api import schemas
+from flavors.models import Flavor, FlavorExtraSpec, FlavorProject
 from tests.conftest import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
@@ -826,3 +827,19 @@ class TestRouting:
     def test_responses_carry_the_microversion(self, api):
         response = api("get", "/flavors", version="2.61")
         assert response["OpenStack-API-Version"] == "compute 2.61"
+
+
+# --- documentation ----------------------------------------------------------------------------------------
+
+
+def test_the_openapi_document_describes_the_flavor_routes(client):
+    paths = client.get("/openapi.json").json()["paths"]
+
+    collection, detail, item = (paths[f"/v2.1/flavors{tail}"] for tail in ("", "/detail", "/{flavor_id}"))
+    assert set(collection) == {"get", "post"} and set(detail) == {"get"} and set(item) == {"get", "put", "delete"}
+    operations = [*collection.values(), *detail.values(), *item.values()]
+    assert {tag for operation in operations for tag in operation["tags"]} == {"flavors"}
+    # The request bodies are documented with the very schemas that validate them.
+    for operation, schema in ((collection["post"], schemas.CREATE_V255), (item["put"], schemas.UPDATE_V255)):
+        assert operation["requestBody"]["content"]["application/json"]["schema"] == json.loads(json.dumps(schema))
+    assert "409" in collection["post"]["responses"] and "202" in item["delete"]["responses"]

@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from servers.models import Flavor, FlavorExtraSpec, FlavorProject
+from flavors.models import Flavor, FlavorExtraSpec, FlavorProject
 from tests.conftest import ALL_DATABASES, run_command
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)

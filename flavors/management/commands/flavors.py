@@ -12,8 +12,8 @@ from django.core.management.base import CommandError
 from prettytable import PrettyTable
 
 from cellsv2.management.base import OperatorCommand, quantity
-from servers import selectors, services
-from servers.exceptions import FlavorExists, FlavorIdExists, FlavorNotFound, InvalidFlavorInput
+from flavors import selectors, services
+from flavors.exceptions import FlavorExists, FlavorIdExists, FlavorNotFound, InvalidFlavorInput
 
 BAD_INPUT = 1
 NOT_FOUND = 2

@@ -1,7 +1,7 @@
 """Flavor response bodies per microversion (nova/api/openstack/compute/views/flavors.py)."""
 
 from cellsv2.api.pagination import next_links, resource_links
-from servers.models import Flavor
+from flavors.models import Flavor
 
 DESCRIPTION_VERSION = "2.55"
 EXTRA_SPECS_VERSION = "2.61"

@@ -11,9 +11,9 @@ from cellsv2.api.base import ComputeAPIView
 from cellsv2.api.faults import BadRequest, Conflict, NotFound
 from cellsv2.api.pagination import limit_and_marker
 from cellsv2.api.policy import policy_allows, policy_authorize, rules
-from servers import selectors, services
-from servers.api import schemas, serializers
-from servers.exceptions import FlavorExists, FlavorIdExists, FlavorMarkerNotFound, FlavorNotFound, InvalidFlavorInput
+from flavors import selectors, services
+from flavors.api import schemas, serializers
+from flavors.exceptions import FlavorExists, FlavorIdExists, FlavorMarkerNotFound, FlavorNotFound, InvalidFlavorInput
 
 POLICY_CREATE = "os_compute_api:os-flavor-manage:create"
 POLICY_UPDATE = "os_compute_api:os-flavor-manage:update"

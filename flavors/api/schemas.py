@@ -7,8 +7,8 @@ import copy
 
 from cellsv2.api import validation
 from cellsv2.api.faults import BadRequest
-from servers.selectors import FLAVOR_SORT_DIRS, FLAVOR_SORT_KEYS
-from servers.services import MAX_INT, SQL_SP_FLOAT_MAX
+from flavors.selectors import FLAVOR_SORT_DIRS, FLAVOR_SORT_KEYS
+from flavors.services import MAX_INT, SQL_SP_FLOAT_MAX
 
 # parameter_types.valid_description_regex: printable characters and spaces, any number of them.
 VALID_DESCRIPTION_REGEX = f"^[{validation.printable_ranges()}]*$"
