@@ -6,7 +6,8 @@ gets that alias (``cell0``, ``cell1``, ...); any other URL is registered at run 
 ``cell-<uuid>``, so a cell made with ``cell_v2 create_cell --database_connection URL`` is usable
 by a running process without editing settings. The list of mappings is cached per process for
 ``CELLSV2_CELL_CACHE_SECONDS`` and cleared at once whenever a mapping is saved or deleted in
-this process (``cells_cache_clear``).
+this process; other processes learn of the change through the shared cache within
+``CELLSV2_CELL_CHANGE_CHECK_SECONDS`` (``cell_mappings_changed``).
 
 ``scatter_gather_cells`` runs a function in many cells at once over a bounded thread pool and
 never waits longer than its timeout (Nova's ``scatter_gather_cells``).
@@ -47,6 +48,10 @@ _lock = threading.RLock()
 _alias_by_uuid: dict[str, str] = {}
 _cells: list | None = None
 _cells_loaded_at = 0.0
+# The shared cache's count of cell mapping changes (any process), as last seen here.
+GENERATION_KEY = "cell-mappings:generation"
+_generation_seen = None
+_generation_checked_at = 0.0
 
 
 _clear_hooks: list = []
@@ -77,10 +82,53 @@ def cells_cache_clear() -> None:
         hook()
 
 
+def cell_mappings_changed() -> None:
+    """A cell mapping was saved or deleted: clear this process's cache and tell every other one.
+
+    The shared cache (CELLSV2_CACHE_URL) keeps a generation number; each process compares it with
+    the one it last saw at most every CELLSV2_CELL_CHANGE_CHECK_SECONDS (``_changed_elsewhere``), so
+    a change reaches every process within that time. With the per-process locmem cache only this
+    process learns of it (the others after CELLSV2_CELL_CACHE_SECONDS).
+    """
+    from django.core.cache import cache
+
+    try:
+        try:
+            cache.incr(GENERATION_KEY)
+        except ValueError:  # not there yet (or evicted): any new value differs from what others saw
+            cache.set(GENERATION_KEY, int(time.time() * 1000), None)
+    except Exception:  # an unreachable cache must not fail the write; others fall back to the TTL
+        logger.warning("Could not record a cell mapping change in the shared cache", exc_info=True)
+    cells_cache_clear()
+
+
+def _changed_elsewhere(now: float) -> bool:
+    """True when the shared generation moved since this process last looked (checked at most every
+    CELLSV2_CELL_CHANGE_CHECK_SECONDS; call with _lock held)."""
+    global _generation_seen, _generation_checked_at
+    if now - _generation_checked_at < settings.CELLSV2_CELL_CHANGE_CHECK_SECONDS:
+        return False
+    from django.core.cache import cache
+
+    _generation_checked_at = now
+    try:
+        generation = cache.get(GENERATION_KEY)
+    except Exception:
+        logger.warning("Could not read the cell mapping generation from the shared cache", exc_info=True)
+        return False
+    changed = generation != _generation_seen
+    _generation_seen = generation
+    return changed
+
+
 def cell_mappings(*, include_cell0: bool = True, include_disabled: bool = True) -> list:
     """All CellMappings ordered by id (cached; reads the API database on a miss)."""
     global _cells, _cells_loaded_at
     CellMapping = cell_mapping_model()
+    with _lock:
+        changed = _changed_elsewhere(time.monotonic())
+    if changed:
+        cells_cache_clear()
     with _lock:
         stale = time.monotonic() - _cells_loaded_at > settings.CELLSV2_CELL_CACHE_SECONDS
         if _cells is None or stale:

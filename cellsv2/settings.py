@@ -15,6 +15,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from cellsv2.cacheurls import InvalidCacheUrl, cache_settings
 from cellsv2.dburls import InvalidDatabaseUrl, parse_cell_urls, parse_database_url, sqlite_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -157,8 +158,18 @@ CELLSV2_CELL_MAPPING_MODEL = "mappings.CellMapping"
 SILENCED_SYSTEM_CHECKS = ["models.W035"]
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 
+# --- Cache (shared between processes when Redis or memcached) ------------------------------------
+CELLSV2_CACHE_URL = os.environ.get("CELLSV2_CACHE_URL", "locmem://")
+try:
+    CACHES = {"default": cache_settings(CELLSV2_CACHE_URL)}
+except InvalidCacheUrl as exc:
+    raise ImproperlyConfigured(str(exc)) from None
+
 # How long the list of cell mappings is cached per process (in-process changes clear it at once).
 CELLSV2_CELL_CACHE_SECONDS = env_int("CELLSV2_CELL_CACHE_SECONDS", 60)
+# How often a process asks the shared cache whether any process changed a cell mapping: a change
+# reaches every process within this many seconds (one cache read per period per process).
+CELLSV2_CELL_CHANGE_CHECK_SECONDS = env_int("CELLSV2_CELL_CHANGE_CHECK_SECONDS", 2)
 # Nova's CELL_TIMEOUT for scatter_gather_cells.
 CELLSV2_SCATTER_GATHER_TIMEOUT = env_int("CELLSV2_SCATTER_GATHER_TIMEOUT", 60)
 CELLSV2_SCATTER_GATHER_WORKERS = env_int("CELLSV2_SCATTER_GATHER_WORKERS", 32)

@@ -32,7 +32,6 @@ for _alias, _conf in DATABASES.items():
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELLSV2_CELL_CACHE_SECONDS = 3600
 CELLSV2_SCATTER_GATHER_TIMEOUT = 10
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # No collectstatic in tests: WhiteNoise serves the apps' static files through the finders, and an
 # existing (empty) STATIC_ROOT keeps it from warning on every request.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
