@@ -215,6 +215,9 @@ if CELLSV2_CONDUCTOR_MODE not in ("inline", "worker"):
 CELLSV2_MAX_LOCAL_BLOCK_DEVICES = env_int("CELLSV2_MAX_LOCAL_BLOCK_DEVICES", 3)
 # Nova's [api] enable_instance_password: return adminPass on server create.
 CELLSV2_ENABLE_INSTANCE_PASSWORD = True
+# `status upgrade check` warns about build requests older than this (seconds): a conductor that
+# does not run, or cells that do not answer.
+CELLSV2_BUILD_REQUEST_MAX_AGE = env_int("CELLSV2_BUILD_REQUEST_MAX_AGE", 600)
 # Optional cache of instance uuid -> cell through Django's cache framework (off by default).
 CELLSV2_MAPPING_CACHE_SECONDS = env_int("CELLSV2_MAPPING_CACHE_SECONDS", 0)
 # Shared secret of the metadata proxy (X-Instance-ID-Signature); the metadata API is off without it.

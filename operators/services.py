@@ -9,6 +9,7 @@ own transaction and are safe to re-run after a crash at any point.
 
 import concurrent.futures
 import logging
+import uuid as uuid_lib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,7 +20,9 @@ from django.utils import timezone
 from cellsv2.bulk import binary_cursor, second_connection
 from cellsv2.cells import cells_cache_clear
 from cellsv2.context import target_cell
+from cellsv2.dburls import InvalidDatabaseUrl, url_identity
 from cellsv2.locks import runner_lock
+from mappings import services as mapping_services
 from mappings.exceptions import (
     CellHasDeletedInstances,
     CellHasHosts,
@@ -391,3 +394,65 @@ def instance_verify(*, uuid: str) -> VerifyResult:
             ],
         )
     return VerifyResult(0, [f"Instance {uuid} is in cell: {mapping.cell.name} ({mapping.cell.uuid})"])
+
+
+@dataclass
+class CellAndHostsResult:
+    cell: CellMapping | None = None
+    created_cell: bool = False
+    already_mapped: list[tuple[str, str]] = field(default_factory=list)  # (host, cell uuid)
+    mapped: list[str] = field(default_factory=list)
+    no_hosts: bool = False
+
+
+def cell_and_hosts_map(
+    *, database_connection: str, name: str | None = None, transport_url: str | None = None
+) -> CellAndHostsResult:
+    """Nova's ``map_cell_and_hosts``: map the compute hosts of one cell database, creating its cell.
+
+    Reads the live compute nodes of the database at ``database_connection``; the hosts without a
+    host mapping are mapped to the cell that already maps this database, else to the cell of an
+    already mapped host of it (Nova re-uses that one), else to a new cell mapping (``name``,
+    ``transport_url``). API database first (cell, then host mappings), then the nodes are marked
+    mapped in the cell: a crash in between leaves mappings that a re-run keeps and nodes that
+    ``discover_hosts`` marks. Raises InvalidCellDatabase for a URL that is malformed or refuses.
+    """
+    mapping_services.cell_database_validate(database_connection)
+    identity = url_identity(database_connection)
+    existing = next(
+        (c for c in cell_mapping_list() if c.database_connection and _same_database(c.database_connection, identity)),
+        None,
+    )
+    # A cell object to target the database with, saved only if hosts need a new cell.
+    target = existing or CellMapping(uuid=str(uuid_lib.uuid4()), name=name, database_connection=database_connection)
+    with target_cell(target):
+        hosts = sorted(set(ComputeNode.objects.live().values_list("host", flat=True)))
+    result = CellAndHostsResult(cell=existing)
+    if not hosts:
+        result.no_hosts = True
+        return result
+    mapped = {m.host: m.cell for m in HostMapping.objects.select_related("cell").filter(host__in=hosts)}
+    missing = [host for host in hosts if host not in mapped]
+    result.already_mapped = [(host, mapped[host].uuid) for host in hosts if host in mapped]
+    if not missing:
+        return result
+    cell = existing or (mapped[result.already_mapped[-1][0]] if result.already_mapped else None)
+    if cell is None:
+        cell = mapping_services.cell_mapping_create(
+            name=name, database_connection=database_connection, transport_url=transport_url, uuid=target.uuid
+        )
+        result.created_cell = True
+    with transaction.atomic(using=API):
+        for host in missing:
+            HostMapping.objects.get_or_create(host=host, defaults={"cell": cell})
+    with target_cell(cell):
+        ComputeNode.objects.live().filter(host__in=missing).update(mapped=1)
+    result.cell, result.mapped = cell, missing
+    return result
+
+
+def _same_database(url: str, identity) -> bool:
+    try:
+        return url_identity(url) == identity
+    except InvalidDatabaseUrl:
+        return False

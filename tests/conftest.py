@@ -347,3 +347,29 @@ def manage_py(request) -> ManagePy:
     # Python buffers a pipe: what a log sees line by line, the commands flush themselves.
     env.pop("PYTHONUNBUFFERED", None)
     return ManagePy(env)
+
+
+@pytest.fixture
+def down_cell(cells, tmp_path, monkeypatch, django_db_blocker):
+    """A fourth cell, mapped, whose database cannot be opened (an SQLite file in a directory that
+    does not exist): every query in it fails at once."""
+    from mappings.models import CellMapping
+
+    # Django's test cases refuse connections to aliases registered at run time: let them try for real.
+    guarded = BaseDatabaseWrapper.ensure_connection
+    real = django_db_blocker._real_ensure_connection
+
+    def ensure_connection(self, *args, **kwargs):
+        if self.alias.startswith(RUNTIME_ALIAS_PREFIX):
+            return real(self, *args, **kwargs)
+        return guarded(self, *args, **kwargs)
+
+    monkeypatch.setattr(BaseDatabaseWrapper, "ensure_connection", ensure_connection)
+    mapping = CellMapping.objects.create(
+        uuid=str(uuid.uuid4()),
+        name="cell-down",
+        transport_url="none:///",
+        database_connection=sqlite_url(tmp_path / "no" / "such" / "dir" / "cell.sqlite3"),
+    )
+    cells_cache_clear()
+    return mapping

@@ -54,6 +54,16 @@ class Command(OperatorCommand):
         p.add_argument("--transport-url", dest="transport_url", help="The transport url for the cell message queue")
         p.add_argument("--verbose", action="store_true", help="Say what is mapped")
 
+        p = sub.add_parser("map_cell_and_hosts", help="Map a cell database's hosts (and its cell)")
+        p.add_argument(
+            "--database_connection",
+            dest="database_connection",
+            help="The cell database's URL (default: the database configured as cell1)",
+        )
+        p.add_argument("--transport-url", dest="transport_url", help="The transport url of a new cell")
+        p.add_argument("--name", help="The name of a new cell")
+        p.add_argument("--verbose", action="store_true", help="Say what is mapped and print the cell's uuid")
+
         p = sub.add_parser("map_cell0", help="Create the cell0 mapping")
         p.add_argument(
             "--database_connection",
@@ -176,6 +186,42 @@ class Command(OperatorCommand):
             f"Cells {names(['cell0', *(cell.name or cell.uuid for cell in cells)])} are mapped; "
             f"newly mapped: {quantity(len(discovered.created), 'host')} and {quantity(instances, 'instance')}."
         )
+        return 0
+
+    def do_map_cell_and_hosts(self, *, database_connection, transport_url, name, verbose, **options):
+        if not database_connection:
+            if "cell1" not in configured_cell_aliases():
+                self.fail("Must specify --database_connection (no cell database named cell1 is configured).")
+                return 1
+            database_connection = configured_alias_url("cell1")
+        try:
+            result = services.cell_and_hosts_map(
+                database_connection=database_connection, name=name, transport_url=transport_url
+            )
+        except InvalidCellDatabase as exc:
+            self.fail(f"Invalid database connection: {exc}")
+            return 1
+        except CellMappingExists as exc:
+            self.fail(str(exc))
+            return 1
+        if result.no_hosts:
+            self.say("No hosts found to map to cell, exiting.")
+            return 1
+        if verbose:
+            for host, cell_uuid in result.already_mapped:
+                self.say(f"Host {host} is already mapped to cell {cell_uuid}")
+        if not result.mapped:
+            self.say("All hosts are already mapped to cell(s).")
+            return 0
+        if verbose:
+            # Nova's contract: the cell's uuid last on stdout.
+            self.say(result.cell.uuid)
+        else:
+            made = "created cell" if result.created_cell else "cell"
+            self.say(
+                f"Mapped {quantity(len(result.mapped), 'host')} ({', '.join(result.mapped)}) to {made} "
+                f"{described(result.cell)}."
+            )
         return 0
 
     def do_map_cell0(self, *, database_connection, **options):

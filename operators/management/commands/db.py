@@ -1,4 +1,9 @@
-"""``manage.py db archive_deleted_rows|purge``: Nova's ``nova-manage db`` archive and purge commands.
+"""``manage.py db archive_deleted_rows|purge|version``: Nova's ``nova-manage db`` commands for the cells.
+
+``version [--cell CELL ...]`` prints each cell database's schema: one line per app, ``<cell> <app>
+<latest applied migration>`` (Nova prints its one alembic revision; Django keeps one per app).
+Exit 1 when a cell cannot be reached (the others are still printed). ``manage.py api_db version``
+does the same for the API database.
 
 ``archive_deleted_rows [--max_rows N] [--before DATE] [--verbose] [--until-complete] [--purge]
 (--all-cells | --cell CELL ...)`` moves soft-deleted servers and their rows into the shadow tables
@@ -38,7 +43,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from prettytable import PrettyTable
 
+from cellsv2.admin.sites import error_line
 from cellsv2.cells import CellDatabaseUnusable
+from cellsv2.context import target_cell
+from cellsv2.db.schema import migration_heads
 from cellsv2.management.base import OperatorCommand, quantity
 from mappings.exceptions import CellMappingNotFound
 from mappings.selectors import cell_mapping_find, cell_mapping_list
@@ -126,6 +134,12 @@ class Command(OperatorCommand):
         p.add_argument("--verbose", action="store_true", help="Print information about purged records")
         self._add_cell_arguments(p)
 
+        p = sub.add_parser("version", help="Print the schema version of the cell databases")
+        p.add_argument("--all-cells", dest="all_cells", action="store_true", help="Every cell (the default).")
+        p.add_argument(
+            "--cell", dest="cell_refs", action="append", default=[], metavar="<cell>", help="Only this cell"
+        )
+
     @staticmethod
     def _add_cell_arguments(parser):
         parser.add_argument("--all-cells", dest="all_cells", action="store_true", help="Run command across all cells.")
@@ -140,6 +154,29 @@ class Command(OperatorCommand):
 
     def run(self, *args, subcommand, **options):
         return getattr(self, f"do_{subcommand}")(**options)
+
+    def do_version(self, *, all_cells, cell_refs, **_):
+        """Each cell's schema: one line per app, ``<cell> <app> <latest applied migration>``."""
+        try:
+            cells = self._cells(all_cells=all_cells or not cell_refs, cell_refs=cell_refs)
+        except ValueError as exc:
+            self.fail(str(exc))
+            return 1
+        failed = 0
+        for cell in cells:
+            label = cell.name or cell.uuid
+            try:
+                with target_cell(cell) as alias:
+                    heads = migration_heads(alias)
+            except (DatabaseError, CellDatabaseUnusable) as exc:
+                self.fail(f"{label}: cannot be reached: {error_line(exc)}")
+                failed += 1
+                continue
+            if not heads:
+                self.say(f"{label} (no migrations applied: run manage.py migrate)")
+            for app, name in heads.items():
+                self.say(f"{label} {app} {name}")
+        return 1 if failed else 0
 
     def _cells(self, *, all_cells: bool, cell_refs: list[str]) -> list:
         """The cells to work on; raises ValueError (bad choice) or DatabaseError (API database)."""
