@@ -12,6 +12,7 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+import yaml
 from django.conf import settings
 from django.core.management import call_command, get_commands, load_command_class
 from django.core.management.base import CommandError
@@ -327,3 +328,30 @@ def manage_py(request) -> ManagePy:
     # Python buffers a pipe: what a log sees line by line, the commands flush themselves.
     env.pop("PYTHONUNBUFFERED", None)
     return ManagePy(env)
+
+
+@pytest.fixture
+def policy_file(tmp_path, settings):
+    """An operator's policy.yaml: ``policy_file({"rule": "check"})`` writes it and points the enforcer at it.
+
+    Call it again to edit the file, as an operator does: the running process sees the change by the
+    file's modification time, without a restart. Text is written as it is (a Nova policy.yaml);
+    a dict is dumped as YAML. Afterwards the enforcer is back to Nova's defaults.
+    """
+    from cellsv2.api.policy import policy_reset
+
+    path = tmp_path / "policy.yaml"
+
+    def write(rules: dict | str) -> Path:
+        before = path.stat().st_mtime_ns if path.exists() else None
+        path.write_text(rules if isinstance(rules, str) else yaml.safe_dump(rules))
+        # oslo.policy reloads when the modification time moves forward; two writes within the
+        # file system's timestamp granularity would look unchanged, so time is moved on by 1 ms.
+        if before is not None and path.stat().st_mtime_ns <= before:
+            os.utime(path, ns=(before + 1_000_000, before + 1_000_000))
+        if settings.CELLSV2_POLICY_FILE != str(path):
+            settings.CELLSV2_POLICY_FILE = str(path)  # builds a new enforcer at the next check
+        return path
+
+    yield write
+    policy_reset()
