@@ -11,6 +11,7 @@ Django builds its default site lazily from ``CellsV2AdminConfig.default_site``
 imported: importing it is how Django finds the site class, and a model registered then would land
 on a site instance Django replaces. ``quotas`` is imported from ``Cellsv2Config.ready()``.
 """
+
 from cellsv2.admin.base import (
     CellListFilter,
     ReadOnlyAdmin,

@@ -52,10 +52,6 @@ class IsAdminCheck(policy.Check):
         return creds["is_admin"] == self.expected
 
 
-class PolicyFileMissing(ImproperlyConfigured):
-    pass
-
-
 def policy_file_missing_message(path: str) -> str:
     return f"CELLSV2_POLICY_FILE={path} does not exist"
 
@@ -67,10 +63,29 @@ class _Enforcer(policy.Enforcer):
     (oslo.config's search path); this one never searches, so no stray /etc/policy.yaml applies.
     """
 
+    # Until the first load succeeds, a file that does not load is an error (the process does not
+    # start); after it, an edit that does not load leaves the rules in force and is logged.
+    started = False
+
     def _get_policy_path(self, path):
         if os.path.isabs(path) and os.path.isfile(path):
             return path
         raise cfg.ConfigFilesNotFoundError([path])
+
+    def load_rules(self, force_reload=False):
+        try:
+            super().load_rules(force_reload)
+        except Exception as exc:
+            if not self.started:
+                raise ImproperlyConfigured(f"CELLSV2_POLICY_FILE={self.policy_path} cannot be loaded: {exc}") from exc
+            # oslo.policy has recorded the new modification time and kept the rules it had
+            # (the file is parsed before any rule is replaced), so they stay until the next edit.
+            logger.error(
+                "Policy file %s could not be loaded, the rules in force before it changed stay: %s",
+                self.policy_path,
+                exc,
+            )
+        self.started = True
 
 
 _rules: dict[str, policy.RuleDefault] = {}
@@ -143,14 +158,7 @@ class _Engine:
         mtime = _mtime(self.path)
         if mtime == self.mtime:
             return
-        try:
-            self.enforcer.load_rules()
-        except ValueError as exc:
-            # The new contents do not parse: oslo.policy has recorded the new modification time
-            # and kept the rules it had, which stay until the next edit.
-            logger.error(
-                "Policy file %s could not be loaded, the rules in force before it changed stay: %s", self.path, exc
-            )
+        self.enforcer.load_rules()
         self.mtime = mtime
         self.decisions.clear()
         self.remember = all(_pure(check) for check in self.enforcer.rules.values())
@@ -166,14 +174,7 @@ class _Engine:
             key = decision = None
         if decision is None:
             with _lock:
-                creds = policy_credentials(context)
-                try:
-                    decision = bool(self.enforcer.authorize(rule, target, creds))
-                except ValueError:
-                    # The file changed into something that does not parse since refresh() looked.
-                    self.mtime = None
-                    self.refresh()
-                    decision = bool(self.enforcer.authorize(rule, target, creds))
+                decision = bool(self.enforcer.authorize(rule, target, policy_credentials(context)))
                 if key is not None and self.remember:
                     if len(self.decisions) >= DECISIONS_KEPT:
                         self.decisions.clear()
@@ -181,10 +182,28 @@ class _Engine:
         return decision
 
 
+def policy_file_problem() -> str | None:
+    """What is wrong with CELLSV2_POLICY_FILE (missing, unreadable, not YAML rules), or None."""
+    path = settings.CELLSV2_POLICY_FILE
+    if not path:
+        return None
+    if not os.path.isfile(path):
+        return policy_file_missing_message(path)
+    try:
+        with open(path) as file:
+            rules = policy.parse_file_contents(file.read())
+    except (OSError, ValueError) as exc:
+        return f"CELLSV2_POLICY_FILE={path} cannot be read as a policy file: {str(exc).strip()}"
+    if not isinstance(rules, dict) or not all(isinstance(v, str) for v in rules.values()):
+        return f"CELLSV2_POLICY_FILE={path} is not a policy file: it must map rule names to check strings"
+    return None
+
+
 def _build() -> _Engine:
     path = settings.CELLSV2_POLICY_FILE
-    if path and not os.path.isfile(path):
-        raise PolicyFileMissing(policy_file_missing_message(path))
+    problem = policy_file_problem()
+    if problem is not None:
+        raise ImproperlyConfigured(problem)
     # A private configuration: never sys.argv, no configuration files, no policy.d directories.
     conf = cfg.ConfigOpts()
     conf(args=[], default_config_files=[], default_config_dirs=[])
@@ -197,10 +216,7 @@ def _build() -> _Engine:
     enforcer.register_defaults(_rules.values())
     # Taken before the file is read: an edit while it is read is then seen as a change.
     mtime = _mtime(path)
-    try:
-        enforcer.load_rules()
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"CELLSV2_POLICY_FILE={path} is not a valid policy file: {exc}") from None
+    enforcer.load_rules()
     return _Engine(enforcer, path, mtime)
 
 
