@@ -6,11 +6,14 @@ the apps' ``AppConfig.ready()`` with ``register_policy_rules()``. One Enforcer p
 built at first use, enforces them for every authentication mode.
 
 ``CELLSV2_POLICY_FILE`` names the operator's policy file (YAML, Nova's format; none by default).
-It is read at start and again whenever its modification time changes (oslo.policy's own check
-at each enforcement), so an edit takes effect without a restart. A file that is configured but
-does not exist is an error (Nova would silently use the defaults, which hides a typo in the
-path behind rules the operator did not mean). An edit that does not parse keeps the rules in
-force before it, and says so in the log.
+It is read at start and again when its modification time changes (looked at before each
+decision; oslo.policy then reloads it as it does for Nova), so an edit takes effect without a
+restart. Decisions are remembered until then: oslo.policy takes ~0.1 ms to evaluate one, and a
+listing asks per server. A file that is configured but does not exist, or does not parse, when
+the process starts is an error (Nova silently uses the defaults for a missing file, which hides
+a typo in the path behind rules the operator did not mean). An edit that does not parse keeps
+the rules in force before it, and says so in the log; a file deleted while running means the
+defaults (oslo.policy's behaviour), with an error in the log.
 
 Nova's defaults as oslo.policy 6 applies them: new defaults only (``enforce_new_defaults``),
 and the scope of every rule enforced (oslo.policy 6 has no ``enforce_scope`` switch any more):
