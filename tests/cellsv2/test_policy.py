@@ -116,7 +116,9 @@ def noauth(settings):
 
 
 def test_every_registered_rule_has_novas_default_for_each_persona():
-    assert [rule.name for rule in registered_policy_rules()] == list(DEFAULTS)
+    names = [rule.name for rule in registered_policy_rules()]
+    assert sorted(names) == sorted(DEFAULTS)
+    assert names[:11] == list(DEFAULTS)[:11]  # cellsv2's base rules first, as Nova lists them
     for name, expected in DEFAULTS.items():
         got = tuple(policy_allows(ctx, name, TARGET) for ctx in (READER, MEMBER, ADMIN, OTHER))
         assert got == expected, name
@@ -125,12 +127,13 @@ def test_every_registered_rule_has_novas_default_for_each_persona():
 def test_every_rule_name_in_the_code_is_registered():
     """A check of a rule nobody registered is a 500 (oslo.policy's PolicyNotRegistered), as in Nova."""
     names = set()
-    for app in ("cellsv2", "servers", "keypairs", "servergroups", "consoles", "identity", "mappings", "operators"):
-        for path in (ROOT / app).rglob("*.py"):
+    for app in (path.parent for path in ROOT.glob("*/apps.py")):
+        for path in app.rglob("*.py"):
             names |= set(re.findall(r"\"((?:os_compute_api|compute):[a-z_:-]+)\"", path.read_text()))
     names |= {
         "os_compute_api:os-server-groups:" + r for r in ("create", "delete", "index", "index:all_projects", "show")
     }
+    assert {"compute:servers:create:requested_destination", "os_compute_api:os-keypairs:index"} <= names
     assert names - {rule.name for rule in registered_policy_rules()} == set()
 
 
