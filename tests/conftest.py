@@ -319,7 +319,9 @@ def manage_py(request) -> ManagePy:
         pytest.fail("manage_py needs @pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)")
     request.getfixturevalue("transactional_db")
     names = {alias: str(connections[alias].settings_dict["NAME"]) for alias in ALL_DATABASES}
-    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "COLUMNS", "LINES")}
+    # The policy file, like the databases, is the test's to give (manage_py.env), not the shell's.
+    ignored = ("DJANGO_SETTINGS_MODULE", "COLUMNS", "LINES", "CELLSV2_POLICY_FILE")
+    env = {k: v for k, v in os.environ.items() if k not in ignored}
     env.update(
         DJANGO_SETTINGS_MODULE="tests.command_settings",
         CELLSV2_TEST_DATABASE_NAMES=json.dumps(names),
