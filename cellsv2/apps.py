@@ -17,6 +17,12 @@ class Cellsv2Config(AppConfig):
         register_auth_mode("headers", HeaderAuthentication)
         register_auth_mode("noauth", NoAuthAuthentication)
 
+        # Nova's base rules, which every app's rules refer to (imported here for the same reason).
+        from cellsv2 import policies
+        from cellsv2.api.policy import register_policy_rules
+
+        register_policy_rules(policies.list_rules())
+
         # The quota engine's admin pages, registered once the admin app (listed first) has made its
         # site: a registration while cellsv2.admin is imported would land on a site Django replaces.
         from cellsv2.admin import quotas  # noqa: F401

@@ -90,13 +90,18 @@ def cell_mappings_changed() -> None:
     a change reaches every process within that time. With the per-process locmem cache only this
     process learns of it (the others after CELLSV2_CELL_CACHE_SECONDS).
     """
+    global _generation_seen
     from django.core.cache import cache
 
     try:
         try:
-            cache.incr(GENERATION_KEY)
+            generation = cache.incr(GENERATION_KEY)
         except ValueError:  # not there yet (or evicted): any new value differs from what others saw
-            cache.set(GENERATION_KEY, int(time.time() * 1000), None)
+            generation = int(time.time() * 1000)
+            cache.set(GENERATION_KEY, generation, None)
+        # This process clears its own cache below: its next check must not clear it again.
+        with _lock:
+            _generation_seen = generation
     except Exception:  # an unreachable cache must not fail the write; others fall back to the TTL
         logger.warning("Could not record a cell mapping change in the shared cache", exc_info=True)
     cells_cache_clear()

@@ -1,10 +1,12 @@
-"""System checks: every model of this project declares its tier; the configured authentication mode exists."""
+"""System checks: every model of this project declares its tier; the configured authentication mode
+exists; the configured policy file exists and parses."""
 
 from django.apps import apps
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
 from cellsv2.api.authentication import auth_modes, unregistered_auth_mode_message
+from cellsv2.api.policy import policy_file_problem
 from cellsv2.db import model_scope
 
 PROJECT_APPS = ("cellsv2", "mappings", "identity", "servers", "keypairs", "servergroups", "consoles")
@@ -58,6 +60,22 @@ def check_auth_mode(app_configs=None, **kwargs):
             unregistered_auth_mode_message(settings.CELLSV2_AUTH),
             hint="Add the app that registers it with register_auth_mode() to INSTALLED_APPS.",
             id="cellsv2.E003",
+        )
+    ]
+
+
+@register()
+def check_policy_file(app_configs=None, **kwargs):
+    """cellsv2.E004: CELLSV2_POLICY_FILE, when set, names a file that exists and is a policy file."""
+    problem = policy_file_problem()
+    if problem is None:
+        return []
+    return [
+        Error(
+            problem,
+            hint="Fix the path, or leave CELLSV2_POLICY_FILE unset for Nova's defaults "
+            "(`manage.py policy sample` prints them as a starting point).",
+            id="cellsv2.E004",
         )
     ]
 

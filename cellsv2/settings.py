@@ -8,6 +8,7 @@ Public configuration (see README "Configuration"):
 - ``CELLSV2_SECRET_KEY``, ``CELLSV2_DEBUG``, ``CELLSV2_ALLOWED_HOSTS``.
 - ``CELLSV2_CONN_MAX_AGE``: seconds a server database connection is kept (default 300).
 - ``CELLSV2_SCATTER_GATHER_TIMEOUT``: seconds a cell has to answer a fan-out (default 60, as Nova).
+- ``CELLSV2_POLICY_FILE``: an operator's policy.yaml over Nova's default rules (default: none).
 """
 
 import os
@@ -190,8 +191,10 @@ CELLSV2_MAX_REQUEST_BODY_SIZE = env_int("CELLSV2_MAX_REQUEST_BODY_SIZE", 114688)
 DATA_UPLOAD_MAX_MEMORY_SIZE = CELLSV2_MAX_REQUEST_BODY_SIZE
 # Base URL for links in API responses when the API sits behind a proxy (default: the Host header).
 CELLSV2_COMPUTE_LINK_PREFIX = os.environ.get("CELLSV2_COMPUTE_LINK_PREFIX", "")
-# Policy overrides: {"os_compute_api:os-keypairs:index": "role:admin", ...}
-CELLSV2_POLICY: dict[str, str] = {}
+# An operator's policy.yaml (Nova's rule names and format) over the defaults in code; read again
+# when it changes. Relative to the directory the process starts in; it must exist when set.
+_policy_file = os.environ.get("CELLSV2_POLICY_FILE", "").strip()
+CELLSV2_POLICY_FILE = os.path.abspath(_policy_file) if _policy_file else None
 # Default quota limits (Nova's); per-project overrides live in the quotas table.
 CELLSV2_QUOTAS = {
     "instances": env_int("CELLSV2_QUOTA_INSTANCES", 10),

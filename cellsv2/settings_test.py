@@ -35,3 +35,6 @@ CELLSV2_SCATTER_GATHER_TIMEOUT = 10
 # No collectstatic in tests: WhiteNoise serves the apps' static files through the finders, and an
 # existing (empty) STATIC_ROOT keeps it from warning on every request.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
+# Nova's defaults unless a test writes a policy file (the policy_file fixture), whatever the
+# environment running the tests says.
+CELLSV2_POLICY_FILE = None

@@ -8,8 +8,12 @@ class KeypairsConfig(AppConfig):
 
     def ready(self):
         from cellsv2.api.faults import register_faults
+        from cellsv2.api.policy import register_policy_rules
         from cellsv2.online_migrations import register_online_migration
-        from keypairs import selectors  # noqa: F401  (registers the key_pairs quota counter)
+        from keypairs import (
+            policies,
+            selectors,  # noqa: F401  (registers the key_pairs quota counter)
+        )
         from keypairs.api.views import FAULTS
         from keypairs.online_migrations import migrate_keypairs_to_api_db, populate_instance_keypairs
 
@@ -17,3 +21,4 @@ class KeypairsConfig(AppConfig):
         register_online_migration(populate_instance_keypairs, added_in="0.1")
         register_online_migration(migrate_keypairs_to_api_db, added_in="0.1")
         register_faults(FAULTS)
+        register_policy_rules(policies.list_rules())

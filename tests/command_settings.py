@@ -14,3 +14,8 @@ from cellsv2.settings_test import DATABASES
 
 for _alias, _name in json.loads(os.environ["CELLSV2_TEST_DATABASE_NAMES"]).items():
     DATABASES[_alias]["NAME"] = _name
+
+# The policy file a test gives the command in its environment, read as cellsv2.settings reads it
+# (the test settings ignore the environment's).
+_policy_file = os.environ.get("CELLSV2_POLICY_FILE", "").strip()
+CELLSV2_POLICY_FILE = os.path.abspath(_policy_file) if _policy_file else None

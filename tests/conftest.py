@@ -13,6 +13,7 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+import yaml
 from django.conf import settings
 from django.core.management import call_command, get_commands, load_command_class
 from django.core.management.base import CommandError
@@ -338,7 +339,9 @@ def manage_py(request) -> ManagePy:
         pytest.fail("manage_py needs @pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)")
     request.getfixturevalue("transactional_db")
     names = {alias: str(connections[alias].settings_dict["NAME"]) for alias in ALL_DATABASES}
-    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "COLUMNS", "LINES")}
+    # The policy file, like the databases, is the test's to give (manage_py.env), not the shell's.
+    ignored = ("DJANGO_SETTINGS_MODULE", "COLUMNS", "LINES", "CELLSV2_POLICY_FILE")
+    env = {k: v for k, v in os.environ.items() if k not in ignored}
     env.update(
         DJANGO_SETTINGS_MODULE="tests.command_settings",
         CELLSV2_TEST_DATABASE_NAMES=json.dumps(names),
@@ -373,3 +376,30 @@ def down_cell(cells, tmp_path, monkeypatch, django_db_blocker):
     )
     cells_cache_clear()
     return mapping
+
+
+@pytest.fixture
+def policy_file(tmp_path, settings):
+    """An operator's policy.yaml: ``policy_file({"rule": "check"})`` writes it and points the enforcer at it.
+
+    Call it again to edit the file, as an operator does: the running process sees the change by the
+    file's modification time, without a restart. Text is written as it is (a Nova policy.yaml);
+    a dict is dumped as YAML. Afterwards the enforcer is back to Nova's defaults.
+    """
+    from cellsv2.api.policy import policy_reset
+
+    path = tmp_path / "policy.yaml"
+
+    def write(rules: dict | str) -> Path:
+        before = path.stat().st_mtime_ns if path.exists() else None
+        path.write_text(rules if isinstance(rules, str) else yaml.safe_dump(rules))
+        # oslo.policy reloads when the modification time moves forward; two writes within the
+        # file system's timestamp granularity would look unchanged, so time is moved on by 1 ms.
+        if before is not None and path.stat().st_mtime_ns <= before:
+            os.utime(path, ns=(before + 1_000_000, before + 1_000_000))
+        if settings.CELLSV2_POLICY_FILE != str(path):
+            settings.CELLSV2_POLICY_FILE = str(path)  # builds a new enforcer at the next check
+        return path
+
+    yield write
+    policy_reset()

@@ -47,6 +47,18 @@ class ComputeContext:
     user_id: str
     project_id: str
     roles: frozenset[str] = field(default_factory=frozenset)
+    # The rest of what a Keystone token says (oslo.context's policy values). The defaults are a
+    # project-scoped token, which is what every mode of cellsv2's own gives.
+    user_domain_id: str | None = None
+    project_domain_id: str | None = None
+    system_scope: str | None = None
+    domain_id: str | None = None
+    is_admin_project: bool = True
+    service_user_id: str | None = None
+    service_user_domain_id: str | None = None
+    service_project_id: str | None = None
+    service_project_domain_id: str | None = None
+    service_roles: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def is_admin(self) -> bool:

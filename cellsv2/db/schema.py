@@ -39,4 +39,3 @@ def pending_migrations(alias: str) -> int:
     """How many migrations the database ``alias`` has still to apply (reads its django_migrations)."""
     executor = MigrationExecutor(connection(alias))
     return len(executor.migration_plan(executor.loader.graph.leaf_nodes()))
-

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from cellsv2.api.base import ComputeAPIView
 from cellsv2.api.faults import BadRequest, Conflict, NotFound
 from cellsv2.api.pagination import limit_and_marker
-from cellsv2.api.policy import policy_allows, policy_authorize, rules
+from cellsv2.api.policy import policy_allows, policy_authorize
 from flavors import selectors, services
 from flavors.api import schemas, serializers
 from flavors.exceptions import FlavorExists, FlavorIdExists, FlavorMarkerNotFound, FlavorNotFound, InvalidFlavorInput
@@ -19,8 +19,6 @@ POLICY_CREATE = "os_compute_api:os-flavor-manage:create"
 POLICY_UPDATE = "os_compute_api:os-flavor-manage:update"
 POLICY_DELETE = "os_compute_api:os-flavor-manage:delete"
 POLICY_EXTRA_SPECS_INDEX = "os_compute_api:os-flavor-extra-specs:index"
-# Nova's default for POLICY_EXTRA_SPECS_INDEX, used while cellsv2.api.policy does not define it.
-EXTRA_SPECS_INDEX_DEFAULT = "project_reader_or_admin"
 
 _TRUE_STRINGS = ("1", "t", "true", "on", "y", "yes")
 _FALSE_STRINGS = ("0", "f", "false", "off", "n", "no")
@@ -63,8 +61,7 @@ class FlavorAPIView(ComputeAPIView):
         """Extra specs are shown from 2.61 to whoever may list them (everybody by default)."""
         if self.api_version < serializers.EXTRA_SPECS_VERSION:
             return False
-        rule = POLICY_EXTRA_SPECS_INDEX if POLICY_EXTRA_SPECS_INDEX in rules() else EXTRA_SPECS_INDEX_DEFAULT
-        return policy_allows(self.context, rule)
+        return policy_allows(self.context, POLICY_EXTRA_SPECS_INDEX)
 
     def detail_body(self, flavor, *, include_description: bool) -> dict:
         return {

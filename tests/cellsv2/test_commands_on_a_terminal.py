@@ -1,4 +1,4 @@
-"""``migrate``, ``table_inventory`` and ``online_data_migrations`` as operators run them.
+"""``migrate``, ``table_inventory``, ``online_data_migrations`` and ``policy`` as operators run them.
 
 Each command is a real ``python manage.py`` process on a pseudo-terminal (and the long one through
 pipes too), against this test run's databases: exit codes, what stays on the screen, and no
@@ -8,7 +8,7 @@ progress bar where output is not a terminal.
 import pytest
 
 from keypairs.models import KeyPair
-from tests.conftest import ALL_DATABASES
+from tests.conftest import ALL_DATABASES, run_command
 from tests.keypairs.helpers import legacy_key
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
@@ -80,3 +80,25 @@ def test_table_inventory_prints_the_tables_and_updates_a_file(manage_py, tmp_pat
     assert "instance_mappings" in printed.screen and "key_pairs" in printed.screen
     assert (updated.code, updated.lines) == (0, [f"Updated the table inventory in {doc}"])
     assert "stale block" not in doc.read_text() and "instance_mappings" in doc.read_text()
+
+
+def test_policy_sample_through_a_pipe_becomes_the_policy_file_that_policy_list_shows(manage_py, tmp_path):
+    sample = manage_py.pipe("policy", "sample")
+    assert (sample.code, sample.err) == (0, "")
+    assert sample.out == run_command("policy", "sample").out
+    policy = tmp_path / "policy.yaml"
+    default = '#"os_compute_api:os-server-groups:create": "rule:project_member_or_admin"'
+    assert default in sample.out
+    policy.write_text(sample.out.replace(default, '"os_compute_api:os-server-groups:create": "rule:admin_api"'))
+
+    manage_py.env["CELLSV2_POLICY_FILE"] = str(policy)
+    listed = manage_py.terminal("policy", "list")
+    manage_py.env["CELLSV2_POLICY_FILE"] = str(tmp_path / "polcy.yaml")
+    typo = manage_py.terminal("policy", "list")
+
+    assert listed.code == 0, listed.raw
+    rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in listed.lines if line.startswith("| ")]
+    assert rows[0] == ["Rule", "Check string", "From"]
+    assert ["os_compute_api:os-server-groups:create", "rule:admin_api", "policy file"] in rows
+    assert ["os_compute_api:os-server-groups:delete", "rule:project_member_or_admin", "default"] in rows
+    assert (typo.code, typo.lines) == (1, [f"CELLSV2_POLICY_FILE={tmp_path / 'polcy.yaml'} does not exist"])

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -30,6 +31,9 @@ MAX_BODY = 114688
 @pytest.fixture(scope="module")
 def production(tmp_path_factory, standalone_databases):
     data = tmp_path_factory.mktemp("production")
+    # An operator's policy file, empty (Nova's defaults) until a test edits it.
+    policy = data / "policy.yaml"
+    policy.write_text("")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CELLSV2_", "DJANGO_"))}
     env.update(standalone_databases)
     port = free_port()
@@ -41,6 +45,7 @@ def production(tmp_path_factory, standalone_databases):
         # TLS ends at the proxy in front of gunicorn; these requests come from inside.
         CELLSV2_SSL_REDIRECT="false",
         CELLSV2_AUTH="noauth",
+        CELLSV2_POLICY_FILE=str(policy),
     )
     for step in (["migrate"], ["collectstatic", "--noinput", "-v", "0"]):
         done = subprocess.run(
@@ -68,7 +73,7 @@ def production(tmp_path_factory, standalone_databases):
                 if process.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"gunicorn did not start:\n{log.read_text()}")
                 time.sleep(0.3)
-        yield type("Production", (), {"url": url, "port": port})
+        yield type("Production", (), {"url": url, "port": port, "env": env, "policy": policy, "data": data})
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
@@ -140,3 +145,48 @@ def test_the_admin_login_page_and_the_api_docs_are_styled_in_a_browser(productio
             assert "cellsv2 compute API" in page.inner_text("h1")
         finally:
             browser.close()
+
+
+def get_status(production, path: str, token: str) -> int:
+    request = urllib.request.Request(production.url + path, headers={"X-Auth-Token": token})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_a_policy_file_edit_reaches_every_worker_without_a_restart(production):
+    assert {get_status(production, "/v2.1/os-keypairs", "alice:demo") for _ in range(6)} == {200}
+    try:
+        production.policy.write_text('"os_compute_api:os-keypairs:index": "rule:admin_api"\n')
+        # Each request on a new connection: both workers answer some of them.
+        assert {get_status(production, "/v2.1/os-keypairs", "alice:demo") for _ in range(10)} == {403}
+        assert {get_status(production, "/v2.1/os-keypairs", "admin:admin") for _ in range(6)} == {200}
+    finally:
+        production.policy.write_text("")
+    assert {get_status(production, "/v2.1/os-keypairs", "alice:demo") for _ in range(10)} == {200}
+
+
+def test_a_policy_file_that_does_not_exist_stops_gunicorn_with_the_reason(production):
+    missing = production.data / "no-such-policy.yaml"
+    log = production.data / "gunicorn-missing-policy.log"
+    env = {**production.env, "CELLSV2_POLICY_FILE": str(missing)}
+    with open(log, "w") as out:
+        done = subprocess.run(
+            [
+                str(BIN / "gunicorn"),
+                "cellsv2.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{free_port()}",
+                "--workers",
+                "1",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=120,
+        )
+    assert done.returncode != 0
+    assert f"ImproperlyConfigured: CELLSV2_POLICY_FILE={missing} does not exist" in log.read_text()

@@ -202,8 +202,8 @@ class TestRemoteConsoles:
         assert remote_console(api, server, "vnc", "novnc").status_code == 404
         assert lookup(api, token_of(url)).status_code == 404
 
-    def test_the_policy_is_enforced(self, api, server, settings):
-        settings.CELLSV2_POLICY = {"os_compute_api:os-remote-consoles": "role:admin"}
+    def test_the_policy_is_enforced(self, api, server, policy_file):
+        policy_file({"os_compute_api:os-remote-consoles": "role:admin"})
         response = remote_console(api, server, "vnc", "novnc")
         assert fault(response) == (
             "forbidden",

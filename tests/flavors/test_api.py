@@ -150,8 +150,8 @@ class TestList:
             ]
         }
 
-    def test_extra_specs_follow_the_extra_specs_index_policy(self, api, settings):
-        settings.CELLSV2_POLICY = {"os_compute_api:os-flavor-extra-specs:index": "role:admin"}
+    def test_extra_specs_follow_the_extra_specs_index_policy(self, api, policy_file):
+        policy_file({"os_compute_api:os-flavor-extra-specs:index": "role:admin"})
 
         member = api("get", "/flavors/detail", version="2.61").json()["flavors"]
         admin = api("get", "/flavors/detail", token=ADMIN, version="2.61").json()["flavors"]

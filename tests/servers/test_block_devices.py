@@ -490,8 +490,8 @@ class TestChecks:
             "Block Device Mapping is Invalid: failed to get volume vol-1.",
         )
 
-    def test_attaching_volumes_is_a_policy(self, api, topology, settings):
-        settings.CELLSV2_POLICY = {"os_compute_api:servers:create:attach_volume": "role:admin"}
+    def test_attaching_volumes_is_a_policy(self, api, topology, policy_file):
+        policy_file({"os_compute_api:servers:create:attach_volume": "role:admin"})
         refused(
             post(api, block_device_mapping_v2=[volume_root()]),
             "Policy doesn't allow os_compute_api:servers:create:attach_volume to be performed.",
