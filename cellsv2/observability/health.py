@@ -195,7 +195,10 @@ def health_report() -> HealthReport:
     api = api_database_check()
     results.append(api)
     if api.available:
-        results.extend(cell_checks())
+        try:
+            results.extend(cell_checks())
+        except Exception as exc:  # the cell mappings cannot be read (a table missing, a query failing)
+            results.append(CheckResult("CellCheck", False, "Cell mappings unreadable", f"cells: {_error(exc)}"))
     results.append(cache_check())
     return HealthReport(results)
 

@@ -251,13 +251,15 @@ class _ThisProcess:
         return REGISTRY.collect()
 
 
-def exposition() -> bytes:
+def exposition(*, scrape_sources: bool = True) -> bytes:
     """The text exposition of every metric: every worker's (multiprocess) or this process's, then
-    the scrape-time sources."""
+    the scrape-time sources (the API's /metrics only: the conductor's and the console proxies'
+    servers leave them out, so each such series comes from one place)."""
     registry = CollectorRegistry(auto_describe=False)
     if MULTIPROCESS:
         multiprocess.MultiProcessCollector(registry)
     else:
         registry.register(_ThisProcess())
-    registry.register(_ScrapeSources())
+    if scrape_sources:
+        registry.register(_ScrapeSources())
     return generate_latest(registry)
