@@ -10,6 +10,7 @@ Public configuration (see README "Configuration"):
 - ``CELLSV2_SCATTER_GATHER_TIMEOUT``: seconds a cell has to answer a fan-out (default 60, as Nova).
 """
 
+import logging
 import os
 from pathlib import Path
 
@@ -281,6 +282,9 @@ CELLSV2_LOG_FORMAT = os.environ.get("CELLSV2_LOG_FORMAT", "text").strip().lower(
 if CELLSV2_LOG_FORMAT not in FORMATS:
     raise ImproperlyConfigured(f"CELLSV2_LOG_FORMAT must be text or json, not {CELLSV2_LOG_FORMAT!r}")
 LOGGING = logging_settings(CELLSV2_LOG_FORMAT, os.environ.get("CELLSV2_LOG_LEVEL", "WARNING"))
+if CELLSV2_LOG_FORMAT == "json":
+    # Python's warnings (a library's UserWarning) become log records, so JSON lines too.
+    logging.captureWarnings(True)
 
 
 def _networks(name: str) -> tuple:

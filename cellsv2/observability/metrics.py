@@ -230,7 +230,7 @@ def databases_source():
     if api.available:
         for check in health.cell_checks():
             labels = [check.cell_uuid, check.cell_name]
-            up.add_metric(labels, 1.0 if check.available else 0.0)
+            up.add_metric(labels, 1.0 if check.ok else 0.0)
             if check.seconds is not None:
                 ping.add_metric(labels, check.seconds)
     yield up

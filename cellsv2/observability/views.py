@@ -6,7 +6,7 @@ Neither is part of the compute API: no token, no microversion, no Nova fault bod
 from django.conf import settings
 from django.http import HttpResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from cellsv2.observability import access, health, metrics
 
@@ -18,7 +18,7 @@ def detail_allowed(request) -> bool:
 
 
 @never_cache
-@require_GET  # HEAD included
+@require_safe  # GET and HEAD
 def healthcheck(request):
     """200 (HEAD: 204) when healthy, 503 when not; text/plain unless Accept prefers HTML or JSON.
 
@@ -36,7 +36,7 @@ def healthcheck(request):
 
 
 @never_cache
-@require_GET
+@require_safe
 def metrics_view(request):
     """Every ``cellsv2_*`` metric in Prometheus' text format (401/403 unless allowed: cellsv2.observability.access)."""
     allowed = (
