@@ -147,10 +147,12 @@ def cache_check() -> CheckResult:
     from django.core.cache import cache
 
     token = uuid_lib.uuid4().hex
+    key = f"{CACHE_KEY}:{token}"  # a key of its own: concurrent checks (any process) never mix
     started = time.perf_counter()
     try:
-        cache.set(CACHE_KEY, token, 30)
-        answered = cache.get(CACHE_KEY) == token
+        cache.set(key, token, 30)
+        answered = cache.get(key) == token
+        cache.delete(key)
     except Exception as exc:
         return CheckResult("CacheCheck", True, "Cache unreachable", f"cache: {_error(exc)}", True)
     seconds = time.perf_counter() - started
