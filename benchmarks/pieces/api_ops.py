@@ -213,6 +213,7 @@ METRICS_OPS = ("keypair_show", "keypair_list_100", "server_group_show")
 def _observability(variant: str):
     """``off``: no cell query hooks (the request middleware is off in that variant's client);
     ``on``: as deployed with text logs; ``on_json``: plus the JSON access line, to /dev/null."""
+    # Here: a benchmark child imports the application only once Django is set up.
     from cellsv2 import cells
     from cellsv2.observability.logs import ACCESS_LOGGER, JsonFormatter
 

@@ -50,6 +50,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 
+from cellsv2.observability import health
 from cellsv2.observability.context import log_fields_bound
 
 logger = logging.getLogger(__name__)
@@ -212,9 +213,6 @@ def cached_source(source: ScrapeSource) -> ScrapeSource:
 
 def databases_source():
     """``cellsv2_api_database_up``, ``cellsv2_cell_up`` and ``cellsv2_cell_ping_seconds`` (every mapped cell)."""
-    # At call time: health reads the cell registry, which needs the apps loaded.
-    from cellsv2.observability import health
-
     api = health.api_database_check()
     up_api = GaugeMetricFamily("cellsv2_api_database_up", "1 when the API database answers a SELECT 1.")
     up_api.add_metric([], 1.0 if api.available else 0.0)

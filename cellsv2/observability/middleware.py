@@ -13,6 +13,8 @@ import logging
 import time
 import uuid
 
+from django.conf import settings
+
 from cellsv2.observability import metrics
 from cellsv2.observability.context import log_fields_bound, log_fields_update
 from cellsv2.observability.logs import ACCESS_LOGGER
@@ -20,12 +22,20 @@ from cellsv2.observability.logs import ACCESS_LOGGER
 access_logger = logging.getLogger(ACCESS_LOGGER)
 
 UNMATCHED = "unmatched"
+STATIC = "static"
 
 
 def route_of(request) -> str:
-    """The URL pattern Django's resolver matched (``v2.1/servers/<str:server_id>``), never the raw path."""
+    """The URL pattern Django's resolver matched (``v2.1/servers/<str:server_id>``), ``static`` for
+    what WhiteNoise served before any resolving, else ``unmatched``: never the raw path."""
     match = getattr(request, "resolver_match", None)
-    return (match.route or match.view_name or UNMATCHED) if match is not None else UNMATCHED
+    if match is not None:
+        return match.route or match.view_name or UNMATCHED
+    return STATIC if request.path_info.startswith(_static_prefix()) else UNMATCHED
+
+
+def _static_prefix() -> str:
+    return "/" + settings.STATIC_URL.lstrip("/")
 
 
 class RequestObservabilityMiddleware:

@@ -14,6 +14,7 @@ without any port, for probes that run a command.
 """
 
 import logging
+import socket
 import threading
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -29,6 +30,10 @@ logger = logging.getLogger(__name__)
 class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -86,7 +91,8 @@ def metrics_server_start(listen: str | None = None):
     if not listen:
         return None
     host, port = listen_address(listen)
-    server = make_server(host, port, application, server_class=_Server, handler_class=_QuietHandler)
+    server_class = _Server6 if ":" in host else _Server
+    server = make_server(host, port, application, server_class=server_class, handler_class=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name="cellsv2-metrics", daemon=True)
     thread.start()
     logger.info("Serving /metrics and /healthcheck on %s:%s", *server.server_address[:2])

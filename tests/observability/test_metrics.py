@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from cellsv2.observability.access import parse_networks
+from operators.metrics import online_migrations_source
 from servers import conductor
 from servers.models import BuildRequest
 from tests.conftest import ALL_DATABASES
@@ -72,7 +73,9 @@ class TestRequests:
         assert moved("cellsv2_http_request_duration_seconds_count", **listing) == 3
         assert moved("cellsv2_http_request_duration_seconds_bucket", le="+Inf", **show) == 2
         assert moved("cellsv2_http_request_duration_seconds_sum", **listing) > 0
-        # Routes are patterns: no raw path (a key pair's name) ever becomes a label.
+        # Static files are "static"; routes are patterns: no raw path (a key pair's name) is a label.
+        client.get("/static/cellsv2/admin.css")
+        assert sample(scrape(), "cellsv2_http_requests_total", route="static", method="GET", status="200") >= 1
         labels = {value for (_, pairs) in after for _, value in pairs}
         assert not {"missing-one", "missing-two", "v2.1/no-such-resource"} & labels
 
@@ -113,8 +116,6 @@ class TestBuildQueueAndMigrations:
         assert 20 * 60 <= sample(now, "cellsv2_build_requests_oldest_age_seconds") < 21 * 60
 
     def test_rows_left_per_online_migration(self, cells, scrape):
-        from operators.metrics import online_migrations_source
-
         online_migrations_source.forget()
         names = {
             dict(labels)["migration"] for (name, labels) in scrape() if name == "cellsv2_online_migration_rows_left"
