@@ -56,7 +56,7 @@ def test_api_ops_show_consoles_and_report(tmp_path):
         "validate_without_instance",
     }
 
-    api["metrics"] = api_ops.measure_metrics_cost(m=3, rounds=3, warmup=1, population=2)
+    api["metrics"] = api_ops.measure_metrics_cost(m=3, warmup=1, population=2)
     assert set(api["metrics"]["ops"]["keypair_show"]) == {"off", "on", "on_json"}
     figures = report.api_figures(api, None) + report.show_figures(shown) + report.console_figures(tokens)
     assert "| api | keypair_show [direct]" in report.table(figures)
