@@ -65,6 +65,8 @@ def logging_settings(log_format: str, level: str) -> dict:
             "loggers": {
                 "cellsv2": {"level": level},
                 ACCESS_LOGGER: {"handlers": ["json"], "level": "INFO", "propagate": False},
+                # Django's "Not Found: ..." for every 4xx: the access line already has the status.
+                "django.request": {"level": "ERROR"},
             },
         }
     return {
