@@ -29,6 +29,7 @@ import io
 import json
 import os
 import platform
+import socket
 import sys
 import threading
 import time
@@ -283,8 +284,12 @@ def _html(report: HealthReport, *, detailed: bool) -> str:
     out = ["<HTML>", "<HEAD><TITLE>Healthcheck Status</TITLE></HEAD>", "<BODY>"]
     if detailed:
         body = detailed_body(report)
+        out.append("<H1>Server status</H1>")
+        try:
+            out.append(f"<B>Server hostname:</B><PRE>{escape(socket.gethostname())}</PRE>")
+        except OSError:
+            pass
         out += [
-            "<H1>Server status</H1>",
             f"<B>Current time:</B><PRE>{escape(body['now'])}</PRE>",
             f"<B>Python version:</B><PRE>{escape(body['python_version'])}</PRE>",
             f"<B>Platform:</B><PRE>{escape(body['platform'])}</PRE>",
