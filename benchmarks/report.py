@@ -104,6 +104,35 @@ def api_figures(result: dict, nova: dict | None) -> list[Figure]:
                     note=note,
                 )
             )
+    figures.extend(metrics_figures(result.get("metrics")))
+    return figures
+
+
+# What cellsv2.observability may add to a request (ids, log fields, metrics; the JSON access line).
+METRICS_OVERHEAD_LIMIT_MS = 0.25
+
+
+def metrics_figures(result: dict | None) -> list[Figure]:
+    """The api piece's ``metrics`` variant: each op with observability on (and JSON access lines) vs off."""
+    figures = []
+    for op, variants in (result or {}).get("ops", {}).items():
+        off = variants["off"]["median_ms"]
+        for variant in ("on", "on_json"):
+            on = variants[variant]["median_ms"]
+            figures.append(
+                Figure(
+                    "api",
+                    f"{op} metrics {variant.replace('_', ' + ')} [direct]",
+                    on,
+                    variants[variant]["p95_ms"],
+                    baseline=f"metrics off {off:.2f} ms",
+                    baseline_median=off,
+                    ratio=round(on / off, 2),
+                    target=f"<= off + {METRICS_OVERHEAD_LIMIT_MS} ms",
+                    passed=on - off <= METRICS_OVERHEAD_LIMIT_MS,
+                    note=f"{on - off:+.3f} ms per request",
+                )
+            )
     return figures
 
 

@@ -27,6 +27,12 @@ class Cellsv2Config(AppConfig):
         # site: a registration while cellsv2.admin is imported would land on a site Django replaces.
         from cellsv2.admin import quotas  # noqa: F401
 
+        # Each cell's part of every scatter-gather is timed and its failures counted (/metrics).
+        from cellsv2.cells import on_cell_query
+        from cellsv2.observability.metrics import cell_query_observed
+
+        on_cell_query(cell_query_observed)
+
 
 class CellsV2AdminConfig(admin_apps.AdminConfig):
     """Django's admin with the cellsv2 site (dashboard, operator actions) as the default site."""

@@ -14,6 +14,7 @@ never waits longer than its timeout (Nova's ``scatter_gather_cells``).
 """
 
 import concurrent.futures
+import contextvars
 import logging
 import os
 import threading
@@ -318,18 +319,41 @@ def _reset_pool_after_fork() -> None:
 os.register_at_fork(after_in_child=_reset_pool_after_fork)
 
 
+_query_hooks: list = []
+
+
+def on_cell_query(fn):
+    """Register ``fn(mapping, seconds, failure)``, called as each cell's part of a scatter-gather ends:
+    ``failure`` is None (it answered), ``"error"`` (it raised) or ``"timeout"`` (not answered in
+    time: ``seconds`` is None then, and the call comes again with its time once it ends) (metrics)."""
+    _query_hooks.append(fn)
+    return fn
+
+
+def _cell_query_done(mapping, seconds: float | None, failure: str | None) -> None:
+    for hook in _query_hooks:
+        try:
+            hook(mapping, seconds, failure)
+        except Exception:  # observing a query must never fail it
+            logger.warning("Cell query hook %r failed", hook, exc_info=True)
+
+
 def _run_in_cell(alias: str, mapping, fn: Callable, args, kwargs):
     """Run fn in a pool thread with the cell targeted; drop the connection if it failed."""
+    started = time.perf_counter()
     connection = connections[alias]
     connection.close_if_unusable_or_obsolete()
     try:
         with target_cell(alias):
-            return fn(mapping, *args, **kwargs)
+            result = fn(mapping, *args, **kwargs)
     except Exception:
         # A failed cell may have left a broken connection; the next task reconnects.
         if not connection.in_atomic_block:
             connection.close()
+        _cell_query_done(mapping, time.perf_counter() - started, "error")
         raise
+    _cell_query_done(mapping, time.perf_counter() - started, None)
+    return result
 
 
 def scatter_gather_cells(
@@ -349,22 +373,31 @@ def scatter_gather_cells(
     results: dict[str, Any] = {}
     futures: dict[concurrent.futures.Future, str] = {}
     inline: list[tuple[str, Any]] = []
+    submitted: dict[str, Any] = {}
     for mapping in cells:
         try:
             alias = cell_alias(mapping)
         except Exception as exc:
             results[mapping.uuid] = CellRaised(exc)
+            _cell_query_done(mapping, 0.0, "error")
             continue
         if connections[alias].in_atomic_block:
             inline.append((alias, mapping))
             continue
-        futures[_get_pool().submit(_run_in_cell, alias, mapping, fn, args, kwargs)] = mapping.uuid
+        # In a copy of the caller's context: the request's log fields go along (cellsv2.observability).
+        context = contextvars.copy_context()
+        futures[_get_pool().submit(context.run, _run_in_cell, alias, mapping, fn, args, kwargs)] = mapping.uuid
+        submitted[mapping.uuid] = mapping
     for alias, mapping in inline:
+        began = time.perf_counter()
         try:
             with target_cell(alias):
                 results[mapping.uuid] = fn(mapping, *args, **kwargs)
         except Exception as exc:
             results[mapping.uuid] = CellRaised(exc)
+        _cell_query_done(
+            mapping, time.perf_counter() - began, "error" if is_cell_failure(results[mapping.uuid]) else None
+        )
     done, not_done = concurrent.futures.wait(futures, timeout=timeout)
     for future in done:
         exc = future.exception()
@@ -373,6 +406,8 @@ def scatter_gather_cells(
         future.cancel()
         results[futures[future]] = DID_NOT_RESPOND
         logger.warning("Cell %s did not respond within %s s", futures[future], timeout)
+        # Its thread still runs: its time is observed when it ends, the timeout counted now.
+        _cell_query_done(submitted[futures[future]], None, "timeout")
     for uuid, result in results.items():
         if isinstance(result, CellRaised):
             logger.warning("Cell %s raised: %s", uuid, result)

@@ -11,6 +11,7 @@ Public configuration (see README "Configuration"):
 - ``CELLSV2_POLICY_FILE``: an operator's policy.yaml over Nova's default rules (default: none).
 """
 
+import logging
 import os
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from cellsv2.cacheurls import InvalidCacheUrl, cache_settings
 from cellsv2.dburls import InvalidDatabaseUrl, parse_cell_urls, parse_database_url, sqlite_url
+from cellsv2.observability.access import parse_networks
+from cellsv2.observability.logs import FORMATS, logging_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -71,6 +74,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id, log fields, metrics and access line see the whole request.
+    "cellsv2.observability.middleware.RequestObservabilityMiddleware",
     "cellsv2.api.middleware.ComputeApiMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (the admin's and /docs/' CSS and JavaScript) in every mode, DEBUG or not.
@@ -277,15 +282,38 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {
-        "cellsv2": {"handlers": ["console"], "level": os.environ.get("CELLSV2_LOG_LEVEL", "WARNING")},
-    },
-}
+# --- Operations: logs, health check, metrics (cellsv2.observability, deploy/README.md) ------------
+# text (the default) or json: one JSON object per line, with the request's id, caller and route.
+CELLSV2_LOG_FORMAT = os.environ.get("CELLSV2_LOG_FORMAT", "text").strip().lower()
+if CELLSV2_LOG_FORMAT not in FORMATS:
+    raise ImproperlyConfigured(f"CELLSV2_LOG_FORMAT must be text or json, not {CELLSV2_LOG_FORMAT!r}")
+LOGGING = logging_settings(CELLSV2_LOG_FORMAT, os.environ.get("CELLSV2_LOG_LEVEL", "WARNING"))
+if CELLSV2_LOG_FORMAT == "json":
+    # Python's warnings (a library's UserWarning) become log records, so JSON lines too.
+    logging.captureWarnings(True)
+
+
+def _networks(name: str) -> tuple:
+    return parse_networks(os.environ.get(name, ""), name)
+
+
+# Addresses (CIDRs) that get /healthcheck's detailed body (a staff session of the admin gets it too).
+CELLSV2_HEALTHCHECK_ALLOWED_ADDRESSES = _networks("CELLSV2_HEALTHCHECK_ALLOWED_ADDRESSES")
+# Seconds each cell has to answer the health check's SELECT 1 (and the metrics' cellsv2_cell_up).
+CELLSV2_HEALTHCHECK_TIMEOUT = env_int("CELLSV2_HEALTHCHECK_TIMEOUT", 3)
+# degraded: a cell other than cell0 down is a reason on a 200; unhealthy: it makes the answer 503.
+CELLSV2_HEALTHCHECK_CELL_DOWN = os.environ.get("CELLSV2_HEALTHCHECK_CELL_DOWN", "degraded").strip().lower()
+if CELLSV2_HEALTHCHECK_CELL_DOWN not in ("degraded", "unhealthy"):
+    raise ImproperlyConfigured("CELLSV2_HEALTHCHECK_CELL_DOWN must be degraded or unhealthy")
+# While this file exists the health check answers 503 "DISABLED BY FILE" (drain a node).
+CELLSV2_HEALTHCHECK_DISABLE_FILE = os.environ.get("CELLSV2_HEALTHCHECK_DISABLE_FILE", "")
+# /metrics: a bearer token Prometheus sends, and/or addresses let in without one (staff sessions always).
+CELLSV2_METRICS_TOKEN = os.environ.get("CELLSV2_METRICS_TOKEN", "")
+CELLSV2_METRICS_ALLOWED_ADDRESSES = _networks("CELLSV2_METRICS_ALLOWED_ADDRESSES")
+# Seconds a scrape-time count that scans every cell (rows left per online migration) is reused.
+CELLSV2_METRICS_CACHE_SECONDS = env_int("CELLSV2_METRICS_CACHE_SECONDS", 30)
+# HOST:PORT where the conductor and the console proxies serve /metrics and /healthcheck (off when empty).
+CELLSV2_METRICS_LISTEN = os.environ.get("CELLSV2_METRICS_LISTEN", "")
 
 # --- Consoles (issue 7) ---------------------------------------------------------------------
 # Where console tokens live: "database" (the instance's cell, console_auth_tokens; the default)

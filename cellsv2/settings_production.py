@@ -26,6 +26,8 @@ WHITENOISE_USE_FINDERS = False
 # TLS is terminated by the proxy in front of gunicorn, which sets X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = os.environ.get("CELLSV2_SSL_REDIRECT", "true").lower() in ("1", "true", "yes")
+# Load balancers and Prometheus talk to each node directly, over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthcheck$", r"^metrics$"]
 SECURE_HSTS_SECONDS = int(os.environ.get("CELLSV2_HSTS_SECONDS", "31536000"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True

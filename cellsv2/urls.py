@@ -1,4 +1,5 @@
-"""URL configuration: version discovery, the compute API under /v2.1, and the operators' admin."""
+"""URL configuration: version discovery, the compute API under /v2.1, the operators' admin, and the
+health check and metrics of cellsv2.observability."""
 
 from django.contrib import admin
 from django.urls import include, path, re_path
@@ -6,6 +7,7 @@ from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView
 
 from cellsv2.admin import cell_admin_site
 from cellsv2.api import versions
+from cellsv2.observability.views import healthcheck, metrics_view
 
 urlpatterns = [
     path("", versions.versions_index, name="versions"),
@@ -20,4 +22,6 @@ urlpatterns = [
     path("docs/", SpectacularRedocView.as_view(url_name="openapi"), name="api-docs"),
     path("admin/cell/", cell_admin_site.urls),
     path("admin/", admin.site.urls),
+    path("healthcheck", healthcheck, name="healthcheck"),
+    path("metrics", metrics_view, name="metrics"),
 ]

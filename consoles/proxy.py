@@ -47,6 +47,7 @@ from websockify.websocketserver import WebSocketServer
 from websockify.websockifyserver import WebSockifyServer
 
 from cellsv2.context import target_cell
+from cellsv2.observability import metrics
 from consoles import clock, selectors, services
 from consoles.backends import ConsoleConnection
 from consoles.exceptions import InvalidToken, SerialPortBusy
@@ -252,21 +253,25 @@ class ConsoleProxyRequestHandler(ProxyRequestHandler):
 
     # --- WebSocket
     def handle_upgrade(self):
+        flavour = self.server.flavour
         try:
             self.session = self._authorize()
         except ConsoleRefused as exc:
             self.log_message("Console connection refused: %s", exc.reason)
             self.send_error(exc.status, exc.reason)
+            metrics.console_session_refused(flavour, exc.status)
             return
         except Exception:
             # A cell or the API database failing must not kill the thread silently.
             logger.exception("Cannot authorize a console connection")
             self.send_error(503, "The console service is unavailable; try again later")
+            metrics.console_session_refused(flavour, 503)
             return
         finally:
             connections.close_all()
         try:
-            super().handle_upgrade()  # the handshake, then new_websocket_client()
+            with metrics.console_session(flavour):
+                super().handle_upgrade()  # the handshake, then new_websocket_client()
         finally:
             self._end_session()
 

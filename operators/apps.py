@@ -10,3 +10,11 @@ class OperatorsConfig(AppConfig):
     name = "operators"
     verbose_name = "Operators"
     default_auto_field = "django.db.models.AutoField"
+
+    def ready(self):
+        # The build queue and the online migrations' backlog on /metrics.
+        from cellsv2.observability.metrics import register_scrape_source
+        from operators.metrics import build_queue_source, online_migrations_source
+
+        register_scrape_source(build_queue_source)
+        register_scrape_source(online_migrations_source)

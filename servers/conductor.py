@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from cellsv2.cells import CELL0_UUID, cell_mappings, is_cell_failure, scatter_gather_cells
 from cellsv2.context import target_cell
+from cellsv2.observability.metrics import placement_observed
 from mappings.models import CellMapping, InstanceMapping
 from servers import block_devices, scheduler
 from servers.models import (
@@ -203,6 +204,7 @@ def _write_instance(
         InstanceFault.objects.create(instance=created, code=500, message=fault[:255], details=fault)
 
 
+@placement_observed  # counts outcomes and failures; its log lines carry the instance uuid
 def build_request_place(instance_uuid: str) -> str:
     """Place one build request. Returns placed, buried (cell0), adopted, cancelled, skipped, or
     deferred (an earlier attempt may have written into a cell that does not answer now).

@@ -8,7 +8,10 @@ lists and shows with ``population`` objects present, ``servers`` creates, shows 
 servers that stay build requests (CELLSV2_CONDUCTOR_MODE=worker: the API part only).
 """
 
+import logging
+import os
 import time
+from contextlib import contextmanager
 
 from benchmarks import floor
 from benchmarks.common import (
@@ -199,6 +202,98 @@ def measure(
     return {"ours": ours, "floor": floors, "queries": census, "version": effective}
 
 
+# --- the cost of cellsv2.observability (request ids, log fields, metrics, the JSON access line) ------
+
+OBSERVABILITY_MIDDLEWARE = "cellsv2.observability.middleware.RequestObservabilityMiddleware"
+METRICS_VARIANTS = ("off", "on", "on_json")
+METRICS_OPS = ("keypair_show", "keypair_list_100", "server_group_show")
+
+
+@contextmanager
+def _observability(variant: str):
+    """``off``: no cell query hooks (the request middleware is off in that variant's client);
+    ``on``: as deployed with text logs; ``on_json``: plus the JSON access line, to /dev/null."""
+    # Here: a benchmark child imports the application only once Django is set up.
+    from cellsv2 import cells
+    from cellsv2.observability.logs import ACCESS_LOGGER, JsonFormatter
+
+    hooks = list(cells._query_hooks)
+    access = logging.getLogger(ACCESS_LOGGER)
+    saved = (access.level, access.propagate, list(access.handlers))
+    sink = open(os.devnull, "w")  # noqa: SIM115 - closed below
+    try:
+        if variant == "off":
+            cells._query_hooks.clear()
+        if variant == "on_json":
+            handler = logging.StreamHandler(sink)
+            handler.setFormatter(JsonFormatter())
+            access.handlers, access.propagate = [handler], False
+            access.setLevel(logging.INFO)
+        yield
+    finally:
+        cells._query_hooks[:] = hooks
+        access.setLevel(saved[0])
+        access.propagate, access.handlers = saved[1], saved[2]
+        sink.close()
+
+
+def measure_metrics_cost(*, m=300, warmup=10, population=100, version="latest") -> dict:
+    """Median time of three read ops with cellsv2.observability off, on and on with JSON access
+    lines (direct transport, ``m`` calls of each op per variant, interleaved call by call)."""
+    from django.conf import settings
+    from django.test import Client, override_settings
+
+    headers = api_headers(version)
+    pub = ssh_public_key()
+    clients = {}
+    for variant in METRICS_VARIANTS:
+        middleware = settings.MIDDLEWARE
+        if variant == "off":
+            middleware = [name for name in middleware if name != OBSERVABILITY_MIDDLEWARE]
+        with override_settings(MIDDLEWARE=middleware):
+            client = Client()
+            client.get("/")  # builds the handler's middleware chain now, under these settings
+        clients[variant] = DirectTransport(client, headers)
+    api = clients["on"]
+    keypairs = [f"metrics-{i}" for i in range(population)]
+    for name in keypairs:
+        api.call("POST", "/v2.1/os-keypairs", {"keypair": {"name": name, "public_key": pub, "type": "ssh"}})
+    group = api.call("POST", "/v2.1/os-server-groups", {"server_group": {"name": "metrics", "policy": "affinity"}})
+    gid = group["server_group"]["id"]
+    calls = {
+        "keypair_show": lambda t, i: t.call("GET", f"/v2.1/os-keypairs/{keypairs[i % len(keypairs)]}"),
+        "keypair_list_100": lambda t, i: t.call("GET", "/v2.1/os-keypairs"),
+        "server_group_show": lambda t, i: t.call("GET", f"/v2.1/os-server-groups/{gid}"),
+    }
+    for variant, transport in clients.items():
+        with _observability(variant):
+            for i in range(warmup):
+                for call in calls.values():
+                    call(transport, i)
+    # Call by call, the variants take turns (in a rotating order): a slow moment of a shared host
+    # hits the three alike.
+    samples = {op: {variant: [] for variant in METRICS_VARIANTS} for op in METRICS_OPS}
+    for op in METRICS_OPS:
+        for i in range(m):
+            shift = i % len(METRICS_VARIANTS)
+            for variant in METRICS_VARIANTS[shift:] + METRICS_VARIANTS[:shift]:
+                with _observability(variant):
+                    started = time.perf_counter()
+                    calls[op](clients[variant], i)
+                    samples[op][variant].append(time.perf_counter() - started)
+    for name in keypairs:
+        api.call("DELETE", f"/v2.1/os-keypairs/{name}")
+    api.call("DELETE", f"/v2.1/os-server-groups/{gid}")
+    ops = {op: {variant: stats(values) for variant, values in by.items()} for op, by in samples.items()}
+    return {
+        "ops": ops,
+        "overhead_ms": {
+            op: {v: round(ops[op][v]["median_ms"] - ops[op]["off"]["median_ms"], 3) for v in ("on", "on_json")}
+            for op in METRICS_OPS
+        },
+    }
+
+
 def api(**params) -> dict:
     """Child task: map cell0 + cell1 (Nova's functional fixture has the same), then measure."""
     import django
@@ -210,6 +305,7 @@ def api(**params) -> dict:
     calib_before = calibrate()
     t0 = time.perf_counter()
     result = measure(**params)
+    result["metrics"] = measure_metrics_cost(m=params.get("m", 300), warmup=params.get("warmup", 10))
     result.update(
         wall_s=round(time.perf_counter() - t0, 1),
         calib_ms_before=calib_before,

@@ -32,6 +32,7 @@ from cellsv2.api.faults import (
     unauthorized_body,
     unexpected_error_message,
 )
+from cellsv2.observability.context import log_fields_update
 from cellsv2.quotas import OverQuota
 
 logger = logging.getLogger("cellsv2.api")
@@ -135,6 +136,12 @@ class ComputeAPIView(APIView):
 
     def get_exception_handler(self):
         return compute_exception_handler
+
+    def perform_authentication(self, request):
+        super().perform_authentication(request)
+        if isinstance(request.auth, authentication.ComputeContext):
+            # Every log line of the request from here on names its caller.
+            log_fields_update(user=request.auth.user_id, project=request.auth.project_id)
 
     @property
     def context(self) -> authentication.ComputeContext:

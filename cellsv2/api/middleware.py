@@ -45,7 +45,8 @@ class ComputeApiMiddleware:
     def __call__(self, request):
         if not is_api_path(request.path_info):
             return self.get_response(request)
-        request.request_id = f"req-{uuid.uuid4()}"
+        # cellsv2.observability's middleware, first in the chain, already gave the request its id.
+        request.request_id = getattr(request, "request_id", None) or f"req-{uuid.uuid4()}"
         response = self._handle(request)
         response["x-openstack-request-id"] = request.request_id
         response["x-compute-request-id"] = request.request_id

@@ -56,8 +56,11 @@ def test_api_ops_show_consoles_and_report(tmp_path):
         "validate_without_instance",
     }
 
+    api["metrics"] = api_ops.measure_metrics_cost(m=3, warmup=1, population=2)
+    assert set(api["metrics"]["ops"]["keypair_show"]) == {"off", "on", "on_json"}
     figures = report.api_figures(api, None) + report.show_figures(shown) + report.console_figures(tokens)
     assert "| api | keypair_show [direct]" in report.table(figures)
+    assert "| api | keypair_show metrics on + json [direct]" in report.table(figures)
     meta = {"db": "test", "python": "3", "cpus": 2}
     candidate = report.candidate_json(api, meta)
     assert set(candidate["results"]["direct"]["keypair_show"]) >= {"n", "median_ms", "p95_ms", "ops_per_s"}

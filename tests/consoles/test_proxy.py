@@ -372,3 +372,31 @@ def test_a_failing_database_is_503_not_a_dropped_connection(cells, start_proxy, 
     monkeypatch.setattr(selectors, "console_auth_token_validate", broken)
     _, base = start_proxy("novnc")
     assert refused(base + query(token="whatever")) == 503
+
+
+class TestMetrics:
+    """The proxy's sessions on /metrics (cellsv2.observability.metrics): counted as they open,
+    are refused, and close."""
+
+    @staticmethod
+    def value(name, **labels) -> float:
+        from prometheus_client import REGISTRY
+
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    def test_sessions_opened_refused_and_open(self, cells, echo_server, start_proxy):
+        uuid = make_instance(cells)
+        console = authorize(cells, uuid, echo_server.port)
+        _, base = start_proxy("novnc")
+        opened = self.value("cellsv2_console_sessions_total", flavour="novnc", outcome="opened")
+        refusals = self.value("cellsv2_console_sessions_total", flavour="novnc", outcome="refused")
+        with ws(base + query(token=console.token)) as connection:
+            assert exchange(connection, b"counted").endswith(b"counted")
+            assert self.value("cellsv2_console_sessions_open", flavour="novnc") == 1
+        assert refused(base + query(token="not-a-token")) == 403
+        assert self.value("cellsv2_console_sessions_total", flavour="novnc", outcome="opened") == opened + 1
+        assert self.value("cellsv2_console_sessions_total", flavour="novnc", outcome="refused") == refusals + 1
+        deadline = time.monotonic() + 5
+        while self.value("cellsv2_console_sessions_open", flavour="novnc") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert self.value("cellsv2_console_sessions_open", flavour="novnc") == 0

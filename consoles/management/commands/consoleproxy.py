@@ -10,6 +10,7 @@ ports through the cell databases. ``--web`` serves static files (noVNC, spice-ht
 import argparse
 
 from cellsv2.management.base import OperatorCommand
+from cellsv2.observability.server import metrics_server_start
 from consoles.proxy import DEFAULT_PORTS, FLAVOURS, ConsoleProxyServer
 
 
@@ -45,6 +46,7 @@ class Command(OperatorCommand):
         port = DEFAULT_PORTS[flavour] if port is None else port
         self.server = ConsoleProxyServer((host, port), flavour=flavour, web=web, verbose=verbose)
         bound_host, bound_port = self.server.server_address[:2]
+        metrics_server_start()  # CELLSV2_METRICS_LISTEN: /metrics and /healthcheck of this proxy
         try:
             # Ctrl-C as soon as the address shows is a normal stop too, not a traceback.
             self.say(f"Console proxy ({flavour}) listening on {bound_host}:{bound_port}")

@@ -23,6 +23,7 @@ from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from cellsv2.management.base import OperatorCommand, quantity
+from cellsv2.observability.server import metrics_server_start
 from servers import conductor
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ class Command(OperatorCommand):
             if once:
                 self._run_once(batch, stop)
             else:
+                metrics_server_start()  # CELLSV2_METRICS_LISTEN: /metrics and /healthcheck of this worker
                 self._run_forever(interval, batch, stop)
         finally:
             for signum, handler in previous.items():
