@@ -37,6 +37,7 @@ from django.db import DatabaseError, connections, transaction
 from cellsv2.cells import CellDatabaseUnusable
 from cellsv2.context import target_cell
 from mappings.models import InstanceMapping
+from mappings.selectors import mapping_cache_forget
 from servers.models import (
     BlockDeviceMapping,
     Instance,
@@ -186,7 +187,6 @@ def instance_api_records_delete(*, instance_uuids: Iterable[str]) -> dict[str, i
     and InstanceGroup.destroy_members_bulk). Returns rows deleted per API table, zeros included.
     """
     from servergroups.models import InstanceGroupMember
-    from servers.server_selectors import mapping_cache_forget
 
     uuids = list(dict.fromkeys(instance_uuids))
     deleted = dict.fromkeys(API_TABLES, 0)

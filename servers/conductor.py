@@ -39,6 +39,7 @@ from cellsv2.cells import CELL0_UUID, cell_mappings, is_cell_failure, scatter_ga
 from cellsv2.context import target_cell
 from cellsv2.observability.metrics import placement_observed
 from mappings.models import CellMapping, InstanceMapping
+from mappings.selectors import mapping_cache_forget
 from servers import block_devices, scheduler
 from servers.models import (
     BlockDeviceMapping,
@@ -330,8 +331,6 @@ def _rollback_instance(cell, instance_uuid: str) -> None:
 
 
 def _invalidate_mapping_cache(instance_uuid: str) -> None:
-    from servers.server_selectors import mapping_cache_forget
-
     mapping_cache_forget(instance_uuid)
 
 
