@@ -36,6 +36,7 @@ from django.db import DatabaseError, connections, transaction
 
 from cellsv2.cells import CellDatabaseUnusable
 from cellsv2.context import target_cell
+from consoles.models import ConsoleAuthToken
 from mappings.models import InstanceMapping
 from mappings.selectors import mapping_cache_forget
 from servers.models import (
@@ -111,14 +112,9 @@ def _move(live, shadow, ids: list[int], alias: str) -> int:
 
 def _hard_delete_untracked(instance_uuids: list[str]) -> None:
     """Tags and console tokens of archived instances: deleted, as Nova's instance_destroy does."""
-    try:
-        from consoles.models import ConsoleAuthToken
-    except ImportError:  # the consoles app has no model yet
-        ConsoleAuthToken = None
     for chunk in _chunks(instance_uuids):
         Tag.objects.filter(resource_id__in=chunk).delete()
-        if ConsoleAuthToken is not None:
-            ConsoleAuthToken.objects.filter(instance_uuid__in=chunk).delete()
+        ConsoleAuthToken.objects.filter(instance_uuid__in=chunk).delete()
 
 
 @dataclass
