@@ -31,6 +31,7 @@ from django.db import DatabaseError, transaction
 
 from cellsv2.cells import CellDatabaseUnusable, CellNotFound, cell_mappings
 from cellsv2.context import target_cell
+from cellsv2.db import API_ALIAS
 from servergroups.exceptions import CellsUnavailable
 from servergroups.models import (
     InstanceGroup,
@@ -45,8 +46,6 @@ from servergroups.services import legacy_servergroups_soft_delete
 
 logger = logging.getLogger(__name__)
 
-API = "api"
-
 
 def _copy_to_api(groups: list[LegacyInstanceGroup], policies: dict, members: dict) -> int:
     """Insert the claimed groups into the API database (one transaction); how many were new.
@@ -55,7 +54,7 @@ def _copy_to_api(groups: list[LegacyInstanceGroup], policies: dict, members: dic
     are not copied again, its members are (idempotently), so nothing added meanwhile is lost.
     """
     uuids = [group.uuid for group in groups]
-    with transaction.atomic(using=API):
+    with transaction.atomic(using=API_ALIAS):
         existing = set(InstanceGroup.objects.filter(uuid__in=uuids).values_list("uuid", flat=True))
         new = [group for group in groups if group.uuid not in existing]
         InstanceGroup.objects.bulk_create(
