@@ -4,19 +4,14 @@ import importlib
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
-from io import StringIO
 from pathlib import Path
 
 import pytest
 import yaml
-from django.conf import settings
-from django.core.management import call_command, get_commands, load_command_class
-from django.core.management.base import CommandError
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
@@ -31,20 +26,23 @@ from cellsv2.cells import (
 from cellsv2.dburls import sqlite_url
 from flavors.models import Flavor
 
+# Modules that still import these from here (tests/servers, tests/consoles) get them from tests.support.
+from tests.support import (  # noqa: F401
+    ALL_DATABASES,
+    CELL_ALIASES,
+    ROOT,
+    CommandResult,
+    free_port,
+    on_postgres,
+    requires_postgres,
+    run_command,
+)
+
 # A real Keystone and Glance for tests that need an OpenStack around cellsv2 (tests/cloud_services).
 pytest_plugins = ["tests.cloud_services.fixtures"]
 
-ALL_DATABASES = sorted(alias for alias in settings.DATABASES if alias != "default")
-CELL_ALIASES = [alias for alias in ALL_DATABASES if alias != "api"]
 
 assert {"cell0", "cell1", "cell2"} <= set(CELL_ALIASES), "tests need cell0 and at least two real cells"
-
-
-def on_postgres() -> bool:
-    return connections["api"].vendor == "postgresql"
-
-
-requires_postgres = pytest.mark.skipif(not on_postgres(), reason="needs PostgreSQL (row locks, parallel runners)")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -109,24 +107,6 @@ def default_flavors():
             )
 
 
-@dataclass
-class CommandResult:
-    code: int
-    out: str
-    err: str
-
-
-def run_command(name: str, *args: str) -> CommandResult:
-    """Run a management command in-process and return its exit code and output."""
-    command = load_command_class(get_commands()[name], name)
-    out, err = StringIO(), StringIO()
-    try:
-        call_command(command, *args, stdout=out, stderr=err)
-    except CommandError as exc:
-        return CommandResult(exc.returncode, out.getvalue(), err.getvalue() + str(exc))
-    return CommandResult(getattr(command, "exit_code", 0) or 0, out.getvalue(), err.getvalue())
-
-
 @pytest.fixture
 def fresh_database_url(tmp_path, monkeypatch, django_db_blocker):
     """The URL of a new, empty database on the same server as the API database (dropped afterwards).
@@ -158,13 +138,6 @@ def fresh_database_url(tmp_path, monkeypatch, django_db_blocker):
     unregister_runtime_aliases()
     with psycopg.connect(dbname="postgres", autocommit=True, **dsn) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +172,6 @@ def standalone_databases():
 
 # --- operator commands as real processes: on a terminal and through a pipe ---------------------
 
-ROOT = Path(__file__).resolve().parent.parent
 # What a terminal does with a progress bar: redraw a line in place (a carriage return that does
 # not end a line) and, for several bars, move the cursor (escape sequences).
 IN_PLACE_REDRAW = re.compile(r"\r(?!\n)")

@@ -14,7 +14,7 @@ from mappings.models import CellMapping, HostMapping, InstanceMapping
 from servergroups.models import InstanceGroup, LegacyInstanceGroup
 from servers.models import ComputeNode, InstanceExtra
 from tests.admin.conftest import PASSWORD
-from tests.conftest import ALL_DATABASES, run_command
+from tests.support import ALL_DATABASES, run_command
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

@@ -22,7 +22,7 @@ from tests.admin.conftest import (
     seed_capacity_and_long_values,
     seed_deployment,
 )
-from tests.conftest import ALL_DATABASES
+from tests.support import ALL_DATABASES
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -15,7 +15,7 @@ from mappings.selectors import instance_mapping_count_by_cell
 from operators.dashboard import Capacity, dashboard_capacity_total, dashboard_cells
 from servers.selectors import compute_node_capacity, instance_count_by_state
 from tests.admin.conftest import seed_capacity_and_long_values
-from tests.conftest import ALL_DATABASES
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

@@ -15,7 +15,7 @@ from django.urls import reverse
 from cellsv2.admin import LargeTableAdminMixin, cell_admin_site
 from cellsv2.context import target_cell
 from cellsv2.db import DbScope, model_scope
-from tests.conftest import ALL_DATABASES
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

@@ -11,7 +11,7 @@ from cellsv2.context import target_cell
 from mappings.models import InstanceMapping
 from servers.models import Instance
 from tests.admin.conftest import new_uuid
-from tests.conftest import ALL_DATABASES, on_postgres
+from tests.support import ALL_DATABASES, on_postgres
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

@@ -12,7 +12,7 @@ from cellsv2.cells import RUNTIME_ALIAS_PREFIX, cells_cache_clear
 from cellsv2.dburls import sqlite_url
 from cellsv2.observability import metrics
 from cellsv2.observability.logs import JsonFormatter
-from tests.conftest import free_port
+from tests.support import free_port
 
 
 def refusing_database_url(tmp_path) -> str:

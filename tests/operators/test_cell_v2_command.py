@@ -16,7 +16,7 @@ from cellsv2.dburls import sqlite_url
 from mappings.models import CellMapping, HostMapping, InstanceMapping
 from mappings.selectors import INSTANCE_MIGRATION_MARKER
 from servers.models import ComputeNode, Instance
-from tests.conftest import ALL_DATABASES, CommandResult, run_command
+from tests.support import ALL_DATABASES, CommandResult, run_command
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

@@ -9,8 +9,8 @@ import pytest
 from cellsv2.cells import CELL0_UUID, configured_alias_url
 from cellsv2.dburls import mask_password, sqlite_url
 from mappings.models import CellMapping, HostMapping, InstanceMapping
-from tests.conftest import ALL_DATABASES
 from tests.operators.test_cell_v2_command import add_instance, add_node
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
 

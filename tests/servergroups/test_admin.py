@@ -6,8 +6,8 @@ from django.urls import reverse
 
 from cellsv2.context import target_cell
 from servergroups.models import InstanceGroup, LegacyInstanceGroup
-from tests.conftest import ALL_DATABASES
 from tests.servergroups.factories import api_group, legacy_group, legacy_rows, new_uuid
+from tests.support import ALL_DATABASES
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefixtures("cells")]
 

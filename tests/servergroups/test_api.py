@@ -10,8 +10,8 @@ from cellsv2.api import microversions
 from cellsv2.api.validation import INVALID_NAME_MESSAGE
 from cellsv2.context import target_cell
 from servergroups.models import InstanceGroup, InstanceGroupPolicy, LegacyInstanceGroup
-from tests.conftest import ALL_DATABASES, requires_postgres
 from tests.servergroups.factories import api_group, build_request, instance, legacy_group, legacy_rows, new_uuid
+from tests.support import ALL_DATABASES, requires_postgres
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefixtures("cells")]
 

@@ -20,8 +20,8 @@ from servergroups.models import (
 )
 from servergroups.online_migrations import migrate_instance_groups_to_api_db
 from servergroups.services import legacy_servergroups_soft_delete
-from tests.conftest import ALL_DATABASES, requires_postgres, run_command
 from tests.servergroups.factories import legacy_group, legacy_rows, new_uuid
+from tests.support import ALL_DATABASES, requires_postgres, run_command
 
 CELLS = ("cell0", "cell1", "cell2")
 

@@ -16,9 +16,9 @@ from cellsv2.quotas import quota_usage
 from servergroups import selectors, services
 from servergroups.exceptions import ServerGroupExists, ServerGroupNotFound
 from servergroups.models import InstanceGroup, InstanceGroupMember, InstanceGroupPolicy, LegacyInstanceGroup
-from tests.conftest import ALL_DATABASES, CELL_ALIASES, requires_postgres
 from tests.servergroups.factories import api_group, build_request, legacy_group, legacy_rows, new_uuid
 from tests.servergroups.test_api import ADMIN, Api
+from tests.support import ALL_DATABASES, CELL_ALIASES, requires_postgres
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefixtures("cells")]
 

@@ -14,8 +14,8 @@ from flavors.models import Flavor
 from mappings.models import HostMapping
 from servergroups import selectors
 from servers.models import ComputeNode
-from tests.conftest import ALL_DATABASES
 from tests.servergroups.factories import api_group, new_uuid
+from tests.support import ALL_DATABASES
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefixtures("cells")]
 

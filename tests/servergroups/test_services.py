@@ -19,8 +19,8 @@ from servergroups.models import (
     LegacyInstanceGroupMember,
     LegacyInstanceGroupPolicy,
 )
-from tests.conftest import ALL_DATABASES
 from tests.servergroups.factories import api_group, build_request, instance, legacy_group, legacy_rows, new_uuid
+from tests.support import ALL_DATABASES
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefixtures("cells")]
 
