@@ -25,6 +25,7 @@ from cellsv2.cells import (
 )
 from cellsv2.dburls import sqlite_url
 from flavors.models import Flavor
+from tests.factories import CellMappingFactory
 
 # Modules that still import these from here (tests/servers, tests/consoles) get them from tests.support.
 from tests.support import (  # noqa: F401
@@ -38,8 +39,12 @@ from tests.support import (  # noqa: F401
     run_command,
 )
 
-# A real Keystone and Glance for tests that need an OpenStack around cellsv2 (tests/cloud_services).
-pytest_plugins = ["tests.cloud_services.fixtures"]
+pytest_plugins = [
+    # A real Keystone and Glance for tests that need an OpenStack around cellsv2 (tests/cloud_services).
+    "tests.cloud_services.fixtures",
+    # The compute API client and topology of the servers, consoles, operators and admin tests.
+    "tests.fixtures.compute",
+]
 
 
 assert {"cell0", "cell1", "cell2"} <= set(CELL_ALIASES), "tests need cell0 and at least two real cells"
@@ -83,17 +88,14 @@ def _fresh_cell_registry():
 @pytest.fixture
 def cells():
     """CellMappings for cell0, cell1 and cell2 (the databases declared in test settings)."""
-    from mappings.models import CellMapping
-
-    mappings = {}
-    for alias in CELL_ALIASES:
-        mappings[alias] = CellMapping.objects.create(
-            uuid=CELL0_UUID if alias == "cell0" else str(uuid.uuid4()),
+    return {
+        alias: CellMappingFactory(
             name=alias,
-            transport_url="none:///",
             database_connection=configured_alias_url(alias),
+            **({"uuid": CELL0_UUID} if alias == "cell0" else {}),
         )
-    return mappings
+        for alias in CELL_ALIASES
+    }
 
 
 @pytest.fixture
@@ -108,13 +110,12 @@ def default_flavors():
 
 
 @pytest.fixture
-def fresh_database_url(tmp_path, monkeypatch, django_db_blocker):
-    """The URL of a new, empty database on the same server as the API database (dropped afterwards).
+def runtime_connections(monkeypatch, django_db_blocker):
+    """Cells registered at run time really connect (or really fail to) inside the test.
 
-    Cells registered at run time from it may connect inside the test.
+    Django's test cases refuse connections to aliases that were not declared when the test
+    started, which cells registered at run time never are.
     """
-    # Django's test cases refuse connections to aliases that were not declared when the test
-    # started, which cells registered at run time never are.
     guarded = BaseDatabaseWrapper.ensure_connection
     real = django_db_blocker._real_ensure_connection
 
@@ -124,6 +125,14 @@ def fresh_database_url(tmp_path, monkeypatch, django_db_blocker):
         return guarded(self, *args, **kwargs)
 
     monkeypatch.setattr(BaseDatabaseWrapper, "ensure_connection", ensure_connection)
+
+
+@pytest.fixture
+def fresh_database_url(tmp_path, runtime_connections):
+    """The URL of a new, empty database on the same server as the API database (dropped afterwards).
+
+    Cells registered at run time from it may connect inside the test.
+    """
     if not on_postgres():
         yield sqlite_url(tmp_path / f"runtime-{uuid.uuid4().hex[:8]}.sqlite3")
         return
@@ -325,29 +334,12 @@ def manage_py(request) -> ManagePy:
 
 
 @pytest.fixture
-def down_cell(cells, tmp_path, monkeypatch, django_db_blocker):
-    """A fourth cell, mapped, whose database cannot be opened (an SQLite file in a directory that
-    does not exist): every query in it fails at once."""
-    from mappings.models import CellMapping
-
-    # Django's test cases refuse connections to aliases registered at run time: let them try for real.
-    guarded = BaseDatabaseWrapper.ensure_connection
-    real = django_db_blocker._real_ensure_connection
-
-    def ensure_connection(self, *args, **kwargs):
-        if self.alias.startswith(RUNTIME_ALIAS_PREFIX):
-            return real(self, *args, **kwargs)
-        return guarded(self, *args, **kwargs)
-
-    monkeypatch.setattr(BaseDatabaseWrapper, "ensure_connection", ensure_connection)
-    mapping = CellMapping.objects.create(
-        uuid=str(uuid.uuid4()),
-        name="cell-down",
-        transport_url="none:///",
-        database_connection=sqlite_url(tmp_path / "no" / "such" / "dir" / "cell.sqlite3"),
+def down_cell(cells, tmp_path, runtime_connections):
+    """A fourth cell, mapped, named "cell-down", whose database cannot be opened (an SQLite file in
+    a directory that does not exist): every query in it fails at once."""
+    return CellMappingFactory(
+        name="cell-down", database_connection=sqlite_url(tmp_path / "no" / "such" / "dir" / "cell.sqlite3")
     )
-    cells_cache_clear()
-    return mapping
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.observability.conftest import parse_metrics
+from tests.observability.helpers import parse_metrics
 from tests.support import ALL_DATABASES
 
 ROOT = Path(__file__).resolve().parents[2]

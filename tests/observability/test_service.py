@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.observability.conftest import parse_metrics, sample
+from tests.observability.helpers import parse_metrics, sample
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
