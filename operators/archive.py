@@ -39,6 +39,8 @@ from cellsv2.context import target_cell
 from cellsv2.db import API_ALIAS, sql
 from consoles.models import ConsoleAuthToken
 from mappings.models import InstanceMapping
+from mappings.selectors import mapping_cache_forget
+from servergroups.models import InstanceGroupMember
 from servers.models import (
     BlockDeviceMapping,
     Instance,
@@ -180,9 +182,6 @@ def instance_api_records_delete(*, instance_uuids: Iterable[str]) -> dict[str, i
     One API-database transaction (Nova's InstanceMappingList.destroy_bulk, RequestSpec.destroy_bulk
     and InstanceGroup.destroy_members_bulk). Returns rows deleted per API table, zeros included.
     """
-    from servergroups.models import InstanceGroupMember
-    from servers.server_selectors import mapping_cache_forget
-
     uuids = list(dict.fromkeys(instance_uuids))
     deleted = dict.fromkeys(API_TABLES, 0)
     with transaction.atomic(using=API_ALIAS):

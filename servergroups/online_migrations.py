@@ -29,7 +29,7 @@ from collections import defaultdict
 
 from django.db import DatabaseError, transaction
 
-from cellsv2.cells import CellDatabaseUnusable, CellNotFound, cell_mappings
+from cellsv2.cells import CellDatabaseUnusable, CellNotFound, cell_mappings, is_cell_failure, scatter_gather_cells
 from cellsv2.context import target_cell
 from cellsv2.db import API_ALIAS
 from servergroups.exceptions import CellsUnavailable
@@ -161,8 +161,6 @@ def pending_instance_groups() -> int:
 
     Raises CellsUnavailable when a cell does not answer (a partial total would say too little).
     """
-    from cellsv2.cells import is_cell_failure, scatter_gather_cells
-
     results = scatter_gather_cells(cell_mappings(), _count_live_legacy_groups)
     failed = [uuid for uuid, result in results.items() if is_cell_failure(result)]
     if failed:
