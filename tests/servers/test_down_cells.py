@@ -14,20 +14,18 @@ from mappings.models import InstanceMapping
 from servers.models import RequestSpec
 from servers.selectors import listing as server_selectors
 from servers.serialization import request_spec_dump
-from tests.conftest import ALL_DATABASES
-from tests.servers.conftest import (
+from tests.factories import IMAGE, TINY, new_uuid
+from tests.fixtures.compute import (
     ADMIN,
     HOST,
-    IMAGE,
-    TINY,
     api_rows,
     cells_holding,
     fault,
-    new_uuid,
     place_all,
     seed_build_request,
     seed_instance,
 )
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 
