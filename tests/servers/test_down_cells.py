@@ -25,6 +25,7 @@ from tests.fixtures.compute import (
     seed_build_request,
     seed_instance,
 )
+from tests.servers.helpers import ids
 from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
@@ -86,11 +87,6 @@ def server_in(cell, *, project_id="proj1", user_id="alice", spec=None, queued_fo
         }
         RequestSpec.objects.create(instance_uuid=uuid, spec=request_spec_dump(body))
     return uuid
-
-
-def ids(response):
-    assert response.status_code == 200, response.content
-    return [s["id"] for s in response.json()["servers"]]
 
 
 @pytest.fixture
