@@ -11,6 +11,7 @@ from cellsv2 import policies as base
 SERVICES = "os_compute_api:os-services:%s"
 HYPERVISORS = "os_compute_api:os-hypervisors:%s"
 AVAILABILITY_ZONE = "os_compute_api:os-availability-zone:%s"
+AGGREGATES = "os_compute_api:os-aggregates:%s"
 
 DEPRECATED_REASON = """
 Nova API policies are introducing new default roles with scope_type
@@ -148,5 +149,10 @@ availability_zone_policies = [
 ]
 
 
+aggregates_policies = [
+    _rule(AGGREGATES % "index", base.ADMIN, "List all aggregates", "GET", "/os-aggregates"),
+]
+
+
 def list_rules():
-    return [*services_policies, *hypervisors_policies, *availability_zone_policies]
+    return [*services_policies, *hypervisors_policies, *availability_zone_policies, *aggregates_policies]

@@ -23,7 +23,7 @@ from hosts.exceptions import (
     ServiceNotFound,
     ServiceNotUnique,
 )
-from hosts.policies import AVAILABILITY_ZONE, HYPERVISORS, SERVICES
+from hosts.policies import AGGREGATES, AVAILABILITY_ZONE, HYPERVISORS, SERVICES
 from mappings.exceptions import HostMappingNotFound
 
 FAULTS = {
@@ -297,3 +297,16 @@ class AvailabilityZoneView(ComputeAPIView):
 class AvailabilityZoneDetailView(AvailabilityZoneView):
     openapi = {"get": {"summary": "List availability zones with their hosts (admin)", "responses": {200: None}}}
     detail = True
+
+
+class AggregateCollectionView(ComputeAPIView):
+    """``GET /os-aggregates``: host aggregates are not kept here (every compute host is in the
+    default zone), so the list is always empty; ``openstack hypervisor show`` reads it."""
+
+    openapi_tag = "os-aggregates"
+    openapi = {"get": {"summary": "List host aggregates (admin; always empty)", "responses": {200: None}}}
+
+    def get(self, request):
+        self.validated_query(schemas.AZ_QUERY_V2102 if self.api_version >= "2.102" else schemas.AZ_QUERY)
+        policy_authorize(self.context, AGGREGATES % "index", target={})
+        return Response({"aggregates": []})

@@ -48,3 +48,8 @@ def test_a_zone_whose_every_compute_service_is_disabled_is_unavailable(hosts, ap
 
 def test_a_down_cell_does_not_fail_the_listing(hosts, down_cell, api):
     assert api("get", "/os-availability-zone").status_code == 200
+
+
+def test_host_aggregates_are_an_empty_list_for_admins(hosts, api):
+    assert api("get", "/os-aggregates").json() == {"aggregates": []}
+    assert api("get", "/os-aggregates", token=MEMBER).status_code == 403
