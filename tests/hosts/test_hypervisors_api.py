@@ -22,11 +22,12 @@ def node(cell, host) -> ComputeNode:
 
 
 def test_list_and_detail_at_each_microversion(hosts, api):
+    one, two = node(hosts.cells["cell1"], "compute1"), node(hosts.cells["cell2"], "compute2")
     body = tempest_valid(v21.list_search_hypervisors, api("get", "/os-hypervisors", version="2.1"))
     assert body == {
         "hypervisors": [
-            {"id": 1, "hypervisor_hostname": "compute1", "state": "up", "status": "enabled"},
-            {"id": 1, "hypervisor_hostname": "compute2", "state": "up", "status": "enabled"},
+            {"id": one.id, "hypervisor_hostname": "compute1", "state": "up", "status": "enabled"},
+            {"id": two.id, "hypervisor_hostname": "compute2", "state": "up", "status": "enabled"},
         ]
     }
     body = tempest_valid(v21.list_hypervisors_detail, api("get", "/os-hypervisors/detail", version="2.1"))
@@ -38,12 +39,11 @@ def test_list_and_detail_at_each_microversion(hosts, api):
         16384,
         "{}",
     )
-    assert first["service"] == {"id": 1, "host": "compute1", "disabled_reason": None}
+    assert first["service"] == {"id": one.service_id, "host": "compute1", "disabled_reason": None}
     body = tempest_valid(v228.list_hypervisors_detail, api("get", "/os-hypervisors/detail", version="2.28"))
     assert body["hypervisors"][0]["cpu_info"] == {}
     tempest_valid(v233.list_hypervisors_detail, api("get", "/os-hypervisors/detail", version="2.33"))
     body = tempest_valid(v253.list_hypervisors_detail, api("get", "/os-hypervisors/detail", version="2.53"))
-    one, two = node(hosts.cells["cell1"], "compute1"), node(hosts.cells["cell2"], "compute2")
     assert [h["id"] for h in body["hypervisors"]] == [one.uuid, two.uuid]
     tempest_valid(v253.list_search_hypervisors, api("get", "/os-hypervisors", version="2.53"))
 
@@ -68,9 +68,9 @@ def test_2_88_drops_the_statistics_and_adds_uptime(hosts, api):
 
 
 def test_show_by_integer_id_before_2_53_and_by_uuid_from_2_53(hosts, api):
-    body = tempest_valid(v21.get_hypervisor, api("get", "/os-hypervisors/1", version="2.1"))
-    assert body["hypervisor"]["hypervisor_hostname"] == "compute1"  # the first cell with an id 1
-    two = node(hosts.cells["cell2"], "compute2")
+    one, two = node(hosts.cells["cell1"], "compute1"), node(hosts.cells["cell2"], "compute2")
+    body = tempest_valid(v21.get_hypervisor, api("get", f"/os-hypervisors/{one.id}", version="2.1"))
+    assert body["hypervisor"]["hypervisor_hostname"] == "compute1"  # cell1 first, whoever else has the id
     body = tempest_valid(v253.get_hypervisor, api("get", f"/os-hypervisors/{two.uuid}", version="2.53"))
     assert (body["hypervisor"]["hypervisor_hostname"], body["hypervisor"]["service"]["host"]) == (
         "compute2",
@@ -84,7 +84,7 @@ def test_show_by_integer_id_before_2_53_and_by_uuid_from_2_53(hosts, api):
     }
     missing = "00000000-0000-4000-8000-000000000009"
     assert api("get", f"/os-hypervisors/{missing}", version="2.53").status_code == 404
-    assert api("get", "/os-hypervisors/1", version="2.1", token=MEMBER).status_code == 403
+    assert api("get", f"/os-hypervisors/{one.id}", version="2.1", token=MEMBER).status_code == 403
 
 
 def test_with_servers(hosts, api):

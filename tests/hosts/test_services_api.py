@@ -50,13 +50,14 @@ def test_registering_a_compute_node_creates_its_service_in_the_same_cell(hosts):
 
 
 def test_the_list_across_cells_at_each_microversion(hosts, api):
+    one, two = service_of(hosts.cells["cell1"], "compute1"), service_of(hosts.cells["cell2"], "compute2")
     body = tempest_valid(v21.list_services, listed(api, "2.1"))
-    # Integer ids repeat across cells: each cell numbers its own services (why 2.53 exists).
-    assert [(s["host"], s["id"]) for s in body["services"]] == [("compute1", 1), ("compute2", 1)]
+    # Each cell numbers its own services: integer ids can repeat across cells (why 2.53 exists).
+    assert [(s["host"], s["id"]) for s in body["services"]] == [("compute1", one.id), ("compute2", two.id)]
     assert body["services"][0] == {
         "binary": "nova-compute",
         "host": "compute1",
-        "id": 1,
+        "id": one.id,
         "zone": "nova",
         "status": "enabled",
         "state": "up",
@@ -259,12 +260,19 @@ def test_delete_refuses_a_host_with_servers_and_removes_an_empty_one(hosts, api)
 
 
 def test_delete_by_integer_id_before_2_53_names_the_ambiguity(hosts, api):
-    # Both cells have a service with id 1.
-    assert api("delete", "/os-services/1", version="2.52").json() == bad_request(
-        "Service id 1 refers to multiple services."
+    # Each cell numbers its own rows: the same integer id in two cells.
+    for cell, host in (("cell1", "ctl-a"), ("cell2", "ctl-b")):
+        with target_cell(hosts.cells[cell]):
+            Service.objects.create(id=4242, host=host, binary="nova-conductor", topic="conductor")
+    assert api("delete", "/os-services/4242", version="2.52").json() == bad_request(
+        "Service id 4242 refers to multiple services."
     )
     assert api("delete", "/os-services/abc", version="2.52").json() == bad_request(
         "Invalid input received: id must be an integer"
     )
     assert api("delete", "/os-services/abc", version="2.53").json() == bad_request("Invalid uuid abc")
-    assert api("delete", "/os-services/1", version="2.52", token=MEMBER).status_code == 403
+    assert api("delete", "/os-services/4242", version="2.52", token=MEMBER).status_code == 403
+    two = service_of(hosts.cells["cell2"], "compute2")
+    if two.id != service_of(hosts.cells["cell1"], "compute1").id:
+        assert api("delete", f"/os-services/{two.id}", version="2.52").status_code == 204
+        assert not HostMapping.objects.filter(host="compute2").exists()
