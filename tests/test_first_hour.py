@@ -237,6 +237,28 @@ def test_the_openstack_cli_lists_flavors_key_pairs_and_servers(clouds_yaml, serv
     assert (shown["name"], shown["status"], shown["key_name"]) == ("first", "ACTIVE", "laptop")
 
 
+def test_an_admin_sees_the_development_host_as_a_compute_service_and_a_hypervisor(cloud, tmp_path):
+    """The development node scripts/run registered has its nova-compute service, in the default zone."""
+    assert manage(cloud, "identity", "user_create", "root", "--project", "demo", "--role", "admin").returncode == 0
+    made = manage(cloud, "identity", "token_create", "root", "demo")
+    admin_yaml = tmp_path / "clouds.yaml"
+    admin_yaml.write_text(
+        "clouds:\n  cellsv2:\n    auth_type: admin_token\n    auth:\n"
+        f"      endpoint: {cloud.url}/v2.1\n      token: {made.stdout.strip().splitlines()[-1]}\n"
+        f"    identity_api_version: 3\n    identity_endpoint_override: {cloud.url}/v2.1\n"
+    )
+    services = openstack_cli(admin_yaml, "compute", "service", "list")
+    assert [(s["Binary"], s["Host"], s["Zone"], s["Status"], s["State"]) for s in services] == [
+        ("nova-compute", "dev-compute-1", "nova", "enabled", "up")
+    ]
+    hypervisors = openstack_cli(admin_yaml, "hypervisor", "list")
+    assert [(h["Hypervisor Hostname"], h["Host IP"], h["State"]) for h in hypervisors] == [
+        ("dev-compute-1", "127.0.0.1", "up")
+    ]
+    zones = openstack_cli(admin_yaml, "availability", "zone", "list", "--compute")
+    assert zones == [{"Zone Name": "nova", "Zone Status": "available"}]
+
+
 def test_the_openstack_cli_creates_and_deletes_key_pairs_and_server_groups(clouds_yaml, tmp_path):
     # The CLI generates the key pair itself, keeps the private half and sends the public one.
     made = openstack_cli(clouds_yaml, "keypair", "create", "--private-key", str(tmp_path / "id_cli"), "cli-key")
