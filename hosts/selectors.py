@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from cellsv2.cells import cell_mappings, cells_answering
@@ -148,6 +148,20 @@ def service_get_by_host_and_binary(*, host: str, binary: str) -> CellService:
     if service is None:
         raise HostBinaryNotFound(host, binary)
     return CellService(mapping.cell, service)
+
+
+def compute_service_counts() -> dict[str, int]:
+    """The targeted cell's live nova-compute services: how many, how many disabled, how many
+    forced down (one aggregate query; call inside target_cell())."""
+    return (
+        Service.objects.live()
+        .filter(binary=COMPUTE_BINARY)
+        .aggregate(
+            services=Count("id"),
+            disabled=Count("id", filter=Q(disabled=True)),
+            forced_down=Count("id", filter=Q(forced_down=True)),
+        )
+    )
 
 
 # --- hypervisors ------------------------------------------------------------------------------

@@ -51,3 +51,15 @@ def test_disable_and_enable_as_actions(hosts, operator, api):
     # The change form stays read-only.
     form = operator.post(reverse("celladmin:hosts_service_change", args=[pk]), {"disabled": "on"})
     assert form.status_code == 403
+
+
+def test_the_cells_dashboard_counts_each_cells_compute_services(hosts, operator, api):
+    api("put", "/os-services/disable", version="2.1", body={"host": "compute2", "binary": "nova-compute"})
+    page = operator.get(reverse("admin:cellsv2_dashboard"))
+    assert page.status_code == 200
+    by_cell = {status.mapping.name: status.services for status in page.context["cells"]}
+    assert by_cell["cell1"] == {"services": 1, "disabled": 0, "forced_down": 0}
+    assert by_cell["cell2"] == {"services": 1, "disabled": 1, "forced_down": 0}
+    text = page.content.decode()
+    assert reverse("celladmin:hosts_service_changelist") + f"?cell={hosts.cells['cell2'].uuid}" in text
+    assert "1 disabled" in text
