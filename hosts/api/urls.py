@@ -15,6 +15,7 @@ urlpatterns = [
     path("os-hypervisors/statistics", views.HypervisorStatisticsView.as_view(), name="hypervisors-statistics"),
     path("os-hypervisors/<str:pattern>/search", views.HypervisorSearchView.as_view(), name="hypervisors-search"),
     path("os-hypervisors/<str:pattern>/servers", views.HypervisorServersView.as_view(), name="hypervisors-servers"),
+    path("os-hypervisors/<str:hypervisor_id>/uptime", views.HypervisorUptimeView.as_view(), name="hypervisor-uptime"),
     path("os-hypervisors/<str:hypervisor_id>", views.HypervisorView.as_view(), name="hypervisor"),
     path("os-aggregates", views.AggregateCollectionView.as_view(), name="aggregates"),
     path("os-availability-zone", views.AvailabilityZoneView.as_view(), name="availability-zones"),

@@ -8,7 +8,7 @@ lookup; ids are integers before 2.53 and uuids from 2.53 (integer ids repeat acr
 from rest_framework.response import Response
 
 from cellsv2.api.base import ComputeAPIView
-from cellsv2.api.faults import BadRequest, NotFound
+from cellsv2.api.faults import BadRequest, NotFound, NotImplementedFault
 from cellsv2.api.pagination import limit_and_marker, next_links
 from cellsv2.api.policy import policy_authorize
 from hosts import selectors, services
@@ -247,6 +247,26 @@ class HypervisorView(HypervisorAPIView):
             raise HypervisorNotFound(hypervisor_id)
         found = selectors.hypervisor_get(hypervisor_id=hypervisor_id, uuid_ids=uuid_ids, with_servers=with_servers)
         return Response({"hypervisor": serializers.hypervisor(found, version, detail=True, with_servers=with_servers)})
+
+
+class HypervisorUptimeView(HypervisorAPIView):
+    """``GET /os-hypervisors/{id}/uptime`` (before 2.88): no agent reports a host's uptime here,
+    so an existing hypervisor answers Nova's 501 for a driver that cannot tell."""
+
+    openapi = {
+        "get": {"summary": "A hypervisor's uptime (admin, before 2.88; not supported)", "responses": {501: None}}
+    }
+
+    def get(self, request, hypervisor_id):
+        self.require_version(max_version="2.87")
+        uuid_ids = self.api_version >= "2.53"
+        policy_authorize(self.context, HYPERVISORS % "uptime", target={})
+        if uuid_ids and not selectors.is_uuid_like(hypervisor_id):
+            raise BadRequest(f"Invalid uuid {hypervisor_id}")
+        if not uuid_ids and not hypervisor_id.isdigit():
+            raise HypervisorNotFound(hypervisor_id)
+        selectors.hypervisor_get(hypervisor_id=hypervisor_id, uuid_ids=uuid_ids)
+        raise NotImplementedFault("The requested functionality is not supported.")
 
 
 class HypervisorSearchView(HypervisorAPIView):

@@ -155,3 +155,13 @@ def test_a_disabled_service_shows_on_its_hypervisor(hosts, api):
         "disabled",
         "rma",
     )
+
+
+def test_uptime_is_not_supported_before_2_88_and_gone_from_2_88(hosts, api):
+    one = node(hosts.cells["cell1"], "compute1")
+    response = api("get", f"/os-hypervisors/{one.uuid}/uptime", version="2.53")
+    assert response.json() == {
+        "notImplemented": {"code": 501, "message": "The requested functionality is not supported."}
+    }
+    assert api("get", "/os-hypervisors/00000000-0000-4000-8000-000000000009/uptime", version="2.53").status_code == 404
+    assert api("get", f"/os-hypervisors/{one.uuid}/uptime", version="2.88").status_code == 404
