@@ -164,6 +164,14 @@ def compute_service_counts() -> dict[str, int]:
     )
 
 
+def compute_hosts_unschedulable(hosts) -> set[str]:
+    """Of ``hosts``, those whose nova-compute service in the targeted cell is disabled, forced
+    down or down (Nova's ComputeFilter). A host without a service row is not refused here. One
+    query; call inside target_cell()."""
+    services = Service.objects.live().filter(binary=COMPUTE_BINARY, host__in=list(hosts))
+    return {s.host for s in services if s.disabled or not service_is_up(s)}
+
+
 # --- hypervisors ------------------------------------------------------------------------------
 
 

@@ -24,7 +24,8 @@ def services_for_existing_nodes(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("hosts", "0001_initial"),
-        ("servers", "0010_flavors_moved_to_their_own_app"),
+        # The compute_nodes table as this migration reads it (created by servers 0001).
+        ("servers", "0001_initial"),
     ]
 
     operations = [migrations.RunPython(services_for_existing_nodes, migrations.RunPython.noop)]
