@@ -228,10 +228,14 @@ def test_upgrade_check_is_the_same_command_as_upgrade_check(healthy, down_cell, 
 
 
 @pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
-def test_both_spellings_agree_when_the_api_database_cannot_be_opened(manage_py, tmp_path):
-    broken = type(manage_py)({**manage_py.env, "CELLSV2_API_DATABASE_URL": f"sqlite:///{tmp_path}/no/dir/api.sqlite3"})
+def test_both_spellings_agree_when_the_api_database_cannot_be_opened(manage_py):
+    # The API database's name pointed at nothing (a file in a missing directory; no such database).
+    names = {**json.loads(manage_py.env["CELLSV2_TEST_DATABASE_NAMES"]), "api": "no/such/dir/api"}
+    broken = type(manage_py)({**manage_py.env, "CELLSV2_TEST_DATABASE_NAMES": json.dumps(names)})
     one, other = broken.pipe("status", "upgrade_check", "--json"), broken.pipe("status", "upgrade", "check", "--json")
     assert (one.code, one.out) == (other.code, other.out)
     assert one.code == 2
-    assert json.loads(one.out)["checks"][0]["result"] == 2
+    first = json.loads(one.out)["checks"][0]
+    assert first["result"] == 2
+    assert first["details"].startswith("The check could not read a database: OperationalError: ")
     assert "Traceback" not in one.out + one.err
