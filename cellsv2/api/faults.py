@@ -97,7 +97,7 @@ class UnsupportedMediaType(ApiFault):
 
 class NotImplementedFault(ApiFault):
     code = 501
-    default_message = "Not implemented."
+    default_message = "The requested functionality is not supported."
 
 
 class ServiceUnavailable(ApiFault):

@@ -266,7 +266,7 @@ class HypervisorUptimeView(HypervisorAPIView):
         if not uuid_ids and not hypervisor_id.isdigit():
             raise HypervisorNotFound(hypervisor_id)
         selectors.hypervisor_get(hypervisor_id=hypervisor_id, uuid_ids=uuid_ids)
-        raise NotImplementedFault("The requested functionality is not supported.")
+        raise NotImplementedFault()
 
 
 class HypervisorSearchView(HypervisorAPIView):

@@ -9,7 +9,7 @@ import pytest
 
 from cellsv2.context import target_cell
 from servers.models import Instance
-from servers.services import compute_node_create
+from servers.services.compute_nodes import compute_node_create
 from tests.conftest import run_command
 
 ADMIN = "admin:admin"

@@ -9,7 +9,7 @@ from tempest.lib.api_schema.response.compute.v2_53 import hypervisors as v253
 
 from cellsv2.context import target_cell
 from servers.models import ComputeNode
-from servers.services import compute_node_create
+from servers.services.compute_nodes import compute_node_create
 from tests.conftest import ALL_DATABASES
 from tests.hosts.conftest import MEMBER, tempest_valid
 
