@@ -272,6 +272,12 @@ def hypervisor_statistics() -> dict[str, int]:
 # --- availability zones -----------------------------------------------------------------------
 
 
+def availability_zones_available() -> set[str]:
+    """The zones a server can be asked into: those of the enabled compute services of every cell
+    that answers (Nova's get_availability_zones with get_only_available)."""
+    return {zone["name"] for zone in availability_zone_list(with_hosts=False) if zone["available"]}
+
+
 def availability_zone_list(*, with_hosts: bool) -> list[dict]:
     """Nova's get_availability_zones: zones of enabled services are available, zones with only
     disabled services are not; the internal zone is hidden unless ``with_hosts``. With
