@@ -78,15 +78,15 @@ def service_last_report(service: Service):
 
 
 def service_is_up(service: Service) -> bool:
-    """Nova's servicegroup answer: a forced-down service is down; with CELLSV2_SERVICE_DOWN_TIME
-    set, a service whose last report is older than that is down too."""
+    """Nova's servicegroup answer: a forced-down service is down; a service that reports (the
+    conductor workers) is down once its last report is older than CELLSV2_SERVICE_DOWN_TIME. A
+    service that never reported (a compute host: no agent here) is up."""
     if service.forced_down:
         return False
-    down_time = settings.CELLSV2_SERVICE_DOWN_TIME
-    if down_time is None:
+    if not service.report_count:
         return True
     last = service_last_report(service) or service.created_at
-    return last is not None and timezone.now() - last <= timedelta(seconds=down_time)
+    return last is not None and timezone.now() - last <= timedelta(seconds=settings.CELLSV2_SERVICE_DOWN_TIME)
 
 
 def _live_services():

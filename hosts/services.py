@@ -5,17 +5,23 @@ cell transaction as the node's insert (connected in ``HostsConfig.ready()``), so
 exists without its service.
 """
 
+import logging
+import socket
 import uuid as uuid_lib
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
 
-from cellsv2.cells import cell_alias
+from cellsv2.cells import cell_alias, cell_mappings
 from cellsv2.context import current_cell_alias, target_cell
 from cellsv2.db import API_ALIAS
 from hosts.exceptions import ServiceHostsInstances, ServiceNotCompute
-from hosts.models import COMPUTE_BINARY, COMPUTE_TOPIC, Service
+from hosts.models import COMPUTE_BINARY, COMPUTE_TOPIC, CONDUCTOR_BINARY, CONDUCTOR_TOPIC, Service
 from mappings.models import HostMapping
 from servers.models import ComputeNode, Instance
+
+logger = logging.getLogger(__name__)
 
 
 def compute_service_ensure(*, host: str) -> Service:
@@ -31,6 +37,38 @@ def compute_service_ensure(*, host: str) -> Service:
             )
     except IntegrityError:  # created concurrently: use that one
         return Service.objects.live().get(host=host, binary=COMPUTE_BINARY)
+
+
+def service_report(*, cell, host: str, binary: str, topic: str) -> Service:
+    """A service's heartbeat (Nova's servicegroup DB driver): its row in ``cell`` is created on
+    the first report, then each report counts and stamps ``last_seen_up``."""
+    with target_cell(cell) as alias, transaction.atomic(using=alias):
+        service = Service.objects.live().select_for_update().filter(host=host, binary=binary).first()
+        if service is None:
+            try:
+                with transaction.atomic(using=alias):
+                    service = Service.objects.create(uuid=str(uuid_lib.uuid4()), host=host, binary=binary, topic=topic)
+            except IntegrityError:  # another worker of the same host reported first
+                service = Service.objects.live().select_for_update().get(host=host, binary=binary)
+        Service.objects.filter(pk=service.pk).update(report_count=F("report_count") + 1, last_seen_up=timezone.now())
+        service.refresh_from_db()
+    return service
+
+
+def conductor_report(*, host: str | None = None) -> Service | None:
+    """A conductor worker's heartbeat: its ``nova-conductor`` service in cell0, where Nova's
+    super conductor records itself. None (logged) when cell0 is not mapped or cannot be written:
+    a worker keeps placing servers whatever its heartbeat does."""
+    cell0 = next((cell for cell in cell_mappings() if cell.is_cell0), None)
+    if cell0 is None:
+        return None
+    try:
+        return service_report(
+            cell=cell0, host=host or socket.gethostname(), binary=CONDUCTOR_BINARY, topic=CONDUCTOR_TOPIC
+        )
+    except DatabaseError:
+        logger.warning("The conductor could not report to cell0", exc_info=True)
+        return None
 
 
 def compute_node_registered(sender, instance: ComputeNode, created: bool, **kwargs) -> None:
