@@ -181,6 +181,16 @@ class HypervisorAPIView(ComputeAPIView):
             schema = schemas.HYPERVISOR_INDEX_QUERY
         return self.validated_query(schema)
 
+    def check_id(self, hypervisor_id: str) -> bool:
+        """Nova's _validate_id: a uuid from 2.53 (400), an integer before (404). True for uuids."""
+        if self.api_version >= "2.53":
+            if not selectors.is_uuid_like(hypervisor_id):
+                raise BadRequest(f"Invalid uuid {hypervisor_id}")
+            return True
+        if not hypervisor_id.isdigit():
+            raise HypervisorNotFound(hypervisor_id)
+        return False
+
     def listing(self, *, detail: bool) -> Response:
         version = self.api_version
         params = self.query()
@@ -241,10 +251,7 @@ class HypervisorView(HypervisorAPIView):
         )
         with_servers = uuid_ids and _flag(params.get("with_servers"))
         policy_authorize(self.context, HYPERVISORS % "show", target={})
-        if uuid_ids and not selectors.is_uuid_like(hypervisor_id):
-            raise BadRequest(f"Invalid uuid {hypervisor_id}")
-        if not uuid_ids and not hypervisor_id.isdigit():
-            raise HypervisorNotFound(hypervisor_id)
+        self.check_id(hypervisor_id)
         found = selectors.hypervisor_get(hypervisor_id=hypervisor_id, uuid_ids=uuid_ids, with_servers=with_servers)
         return Response({"hypervisor": serializers.hypervisor(found, version, detail=True, with_servers=with_servers)})
 
@@ -259,13 +266,8 @@ class HypervisorUptimeView(HypervisorAPIView):
 
     def get(self, request, hypervisor_id):
         self.require_version(max_version="2.87")
-        uuid_ids = self.api_version >= "2.53"
         policy_authorize(self.context, HYPERVISORS % "uptime", target={})
-        if uuid_ids and not selectors.is_uuid_like(hypervisor_id):
-            raise BadRequest(f"Invalid uuid {hypervisor_id}")
-        if not uuid_ids and not hypervisor_id.isdigit():
-            raise HypervisorNotFound(hypervisor_id)
-        selectors.hypervisor_get(hypervisor_id=hypervisor_id, uuid_ids=uuid_ids)
+        selectors.hypervisor_get(hypervisor_id=hypervisor_id, uuid_ids=self.check_id(hypervisor_id))
         raise NotImplementedFault()
 
 
