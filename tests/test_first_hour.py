@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import clouds_yaml_write, free_port, openstack_cli
+from tests.support import clouds_yaml_write, free_port, openstack_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -1,25 +1,15 @@
 """A deployment with a compute host in cell1 and one in cell2, both discovered, and a server on
 the first: what os-services, os-hypervisors and os-availability-zone show."""
 
-import json
 import uuid
-from dataclasses import dataclass
 
 import pytest
 
 from cellsv2.context import target_cell
 from servers.models import Instance
 from servers.services.compute_nodes import compute_node_create
-from tests.conftest import run_command
-
-ADMIN = "admin:admin"
-MEMBER = "alice:proj1"
-
-
-@dataclass
-class Hosts:
-    cells: dict
-    server_uuid: str
+from tests.hosts.helpers import Api, Hosts
+from tests.support import run_command
 
 
 @pytest.fixture
@@ -37,33 +27,7 @@ def hosts(cells) -> Hosts:
     return Hosts(cells=cells, server_uuid=server_uuid)
 
 
-class Api:
-    def __init__(self, client):
-        self.client = client
-
-    def __call__(self, method, path, *, token=ADMIN, version=None, body=None):
-        headers = {"HTTP_X_AUTH_TOKEN": token}
-        if version is not None:
-            headers["HTTP_X_OPENSTACK_NOVA_API_VERSION"] = version
-        kwargs = {}
-        if body is not None:
-            kwargs = {"data": json.dumps(body), "content_type": "application/json"}
-        return getattr(self.client, method)(f"/v2.1{path}", **kwargs, **headers)
-
-
 @pytest.fixture
 def api(client, settings):
     settings.CELLSV2_AUTH = "noauth"
     return Api(client)
-
-
-def tempest_valid(schema: dict, response) -> dict:
-    """The response's body, after tempest's own check of status code and body against ``schema``."""
-    from tempest.lib.common.rest_client import RestClient
-
-    class Resp(dict):
-        status = response.status_code
-
-    body = response.json() if response.content else None
-    RestClient.validate_response(schema, Resp(response.headers), body)
-    return body

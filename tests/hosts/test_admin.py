@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from cellsv2.context import target_cell
 from hosts.models import Service
-from tests.admin.conftest import make_superuser
-from tests.conftest import ALL_DATABASES
+from tests.admin.helpers import make_superuser
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

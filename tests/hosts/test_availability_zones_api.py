@@ -6,8 +6,8 @@ from tempest.lib.api_schema.response.compute.v2_1 import availability_zone as sc
 
 from cellsv2.context import target_cell
 from hosts.models import Service
-from tests.conftest import ALL_DATABASES
-from tests.hosts.conftest import MEMBER, tempest_valid
+from tests.hosts.helpers import MEMBER, tempest_valid
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

@@ -7,7 +7,7 @@ import pytest
 from cellsv2.context import target_cell
 from hosts.models import Service
 from mappings.models import HostMapping
-from tests.conftest import ALL_DATABASES, clouds_yaml_write, openstack_cli
+from tests.support import ALL_DATABASES, clouds_yaml_write, openstack_cli
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
 

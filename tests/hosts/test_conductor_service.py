@@ -9,7 +9,7 @@ from django.utils import timezone
 from cellsv2.context import target_cell
 from hosts.models import Service
 from hosts.services import conductor_report
-from tests.conftest import ALL_DATABASES, run_command
+from tests.support import ALL_DATABASES, run_command
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

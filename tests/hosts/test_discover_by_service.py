@@ -5,7 +5,7 @@ import pytest
 from cellsv2.context import target_cell
 from hosts.models import Service
 from mappings.models import HostMapping
-from tests.conftest import ALL_DATABASES, run_command
+from tests.support import ALL_DATABASES, run_command
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

@@ -10,8 +10,8 @@ from tempest.lib.api_schema.response.compute.v2_53 import hypervisors as v253
 from cellsv2.context import target_cell
 from servers.models import ComputeNode
 from servers.services.compute_nodes import compute_node_create
-from tests.conftest import ALL_DATABASES
-from tests.hosts.conftest import MEMBER, tempest_valid
+from tests.hosts.helpers import MEMBER, tempest_valid
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

@@ -10,7 +10,7 @@ from django.db.migrations.executor import MigrationExecutor
 from cellsv2.context import target_cell
 from hosts.models import Service
 from servers.models import ComputeNode
-from tests.conftest import CELL_ALIASES
+from tests.support import CELL_ALIASES
 
 pytestmark = pytest.mark.django_db(databases=["api", *CELL_ALIASES], transaction=True)
 

@@ -3,10 +3,8 @@ ComputeFilter), except for a host forced with ``zone:host``; enabling it brings 
 
 import pytest
 
-from tests.conftest import ALL_DATABASES
-
-# topology and worker_mode are fixtures used by name.
-from tests.servers.conftest import ADMIN, Api, cells_holding, place_all, topology, worker_mode  # noqa: F401
+from tests.fixtures.compute import ADMIN, Api, cells_holding, place_all
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

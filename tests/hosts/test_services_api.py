@@ -10,8 +10,8 @@ from cellsv2.context import target_cell
 from hosts.models import Service
 from mappings.models import HostMapping
 from servers.models import ComputeNode
-from tests.conftest import ALL_DATABASES
-from tests.hosts.conftest import MEMBER, tempest_valid
+from tests.hosts.helpers import MEMBER, tempest_valid
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 
