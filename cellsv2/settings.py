@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "keypairs",
     "servergroups",
     "consoles",
+    "hosts",
     "operators",
 ]
 
@@ -212,6 +213,12 @@ CELLSV2_QUOTAS = {
 # Servers: the scheduler's default allocation ratios (a node's own ratios win) and zone name.
 CELLSV2_ALLOCATION_RATIOS = {"cpu": 4.0, "ram": 1.0, "disk": 1.0}
 CELLSV2_DEFAULT_AVAILABILITY_ZONE = "nova"
+# Hosts: the zone services other than nova-compute are listed in (Nova's
+# internal_service_availability_zone), and Nova's service_down_time: a service that reports (the
+# conductor workers) is "down" once its last report is older. Compute hosts have no agent here:
+# they never report and are up unless an operator forced them down.
+CELLSV2_INTERNAL_AVAILABILITY_ZONE = "internal"
+CELLSV2_SERVICE_DOWN_TIME = int(os.environ.get("CELLSV2_SERVICE_DOWN_TIME", "60"))
 # inline: place new servers right after the API transaction commits, in the API process;
 # worker: leave them to `manage.py conductor` processes.
 CELLSV2_CONDUCTOR_MODE = os.environ.get("CELLSV2_CONDUCTOR_MODE", "inline").strip().lower()

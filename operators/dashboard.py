@@ -14,6 +14,7 @@ from django.utils import timezone
 from cellsv2.admin.base import Usage
 from cellsv2.cells import DID_NOT_RESPOND, CellRaised, cell_mappings, scatter_gather_cells
 from cellsv2.online_migrations import registered_migrations
+from hosts.selectors import compute_service_counts
 from mappings.models import HostMapping
 from mappings.selectors import instance_mapping_count_by_cell, instance_mapping_list
 from servers.models import BuildRequest
@@ -73,6 +74,8 @@ class CellStatus:
     capacity: Capacity | None = None
     # Instances of the cell (soft-deleted too) with no instance mapping; None when not counted.
     unmapped: int | None = None
+    # The cell's compute services: {"services", "disabled", "forced_down"}; None when not counted.
+    services: dict | None = None
 
     @property
     def instances(self) -> int:
@@ -84,16 +87,21 @@ class CellStatus:
 
 
 def _cell_summary(cell):
-    """What the dashboard needs of one cell, read in that cell: two queries."""
+    """What the dashboard needs of one cell, read in that cell: three queries."""
     by_state, rows = instance_count_by_state()
-    return {"states": by_state, "rows": rows, "capacity": compute_node_capacity()}
+    return {
+        "states": by_state,
+        "rows": rows,
+        "capacity": compute_node_capacity(),
+        "services": compute_service_counts(),
+    }
 
 
 def dashboard_cells(*, timeout: float = DASHBOARD_CELL_TIMEOUT) -> list[CellStatus]:
     """Every cell with its state: enabled or not, reachable or not (and why), live instances by
     state, its compute nodes' capacity and use, and how many of its instances have no mapping.
 
-    Two queries per cell (in parallel, each cell with ``timeout``) and two on the API database
+    Three queries per cell (in parallel, each cell with ``timeout``) and two on the API database
     (hosts and instance mappings per cell). A cell that does not answer is reported with its error
     and counts nothing.
 
@@ -128,6 +136,7 @@ def dashboard_cells(*, timeout: float = DASHBOARD_CELL_TIMEOUT) -> list[CellStat
                     hosts=hosts.get(cell.id, 0),
                     capacity=Capacity.from_totals(result["capacity"]),
                     unmapped=max(result["rows"] - mapped.get(cell.id, 0), 0),
+                    services=result["services"],
                 )
             )
     return statuses

@@ -23,6 +23,7 @@ from cellsv2.context import target_cell
 from cellsv2.db import API_ALIAS, sql
 from cellsv2.dburls import InvalidDatabaseUrl, url_identity
 from cellsv2.locks import runner_lock
+from hosts.models import COMPUTE_BINARY, Service
 from mappings import services as mapping_services
 from mappings.exceptions import (
     CellHasDeletedInstances,
@@ -127,8 +128,12 @@ def hosts_discover(
     status_fn: Callable[[str], None] = _noop,
     on_start: Callable[[int], None] | None = None,
     on_cell: Callable[[CellMapping, int | None], None] | None = None,
+    by_service: bool = False,
 ) -> DiscoverResult:
     """Map every unmapped compute host of one cell or of all cells (cell0 skipped).
+
+    With ``by_service`` the hosts are those of the cells' nova-compute services (disabled ones
+    too) rather than of their unmapped compute nodes, as Nova's ``--by-service``.
 
     Reads compute nodes in each cell database, creates host mappings in the API database, then
     marks the nodes mapped in the cell (of a host's nodes, the one with the lowest id). A cell
@@ -153,23 +158,26 @@ def hosts_discover(
             status_fn(f"Getting computes from cell: {cell.uuid}")
         created_before = len(result.created)
         try:
-            with target_cell(cell):
-                # By id: of a host's several nodes, the oldest is the one marked mapped, whatever
-                # order the database reads rows in.
-                unmapped = ComputeNode.objects.live().filter(Q(mapped__lt=1) | Q(mapped__isnull=True))
-                nodes = list(unmapped.order_by("id"))
-                status_fn(f"Found {len(nodes)} unmapped computes in cell: {cell.uuid}")
-                for node in nodes:
-                    status_fn(f"Checking host mapping for compute host '{node.host}': {node.uuid}")
-                    if HostMapping.objects.filter(host=node.host).exists():
-                        continue
-                    status_fn(f"Creating host mapping for compute host '{node.host}': {node.uuid}")
-                    try:
-                        with transaction.atomic(using=API_ALIAS):
-                            result.created.append(HostMapping.objects.create(cell=cell, host=node.host))
-                    except IntegrityError:
-                        raise HostMappingExists(node.host) from None
-                    ComputeNode.objects.filter(pk=node.pk).update(mapped=1)
+            if by_service:
+                _discover_services(cell, result, status_fn)
+            else:
+                with target_cell(cell):
+                    # By id: of a host's several nodes, the oldest is the one marked mapped,
+                    # whatever order the database reads rows in.
+                    unmapped = ComputeNode.objects.live().filter(Q(mapped__lt=1) | Q(mapped__isnull=True))
+                    nodes = list(unmapped.order_by("id"))
+                    status_fn(f"Found {len(nodes)} unmapped computes in cell: {cell.uuid}")
+                    for node in nodes:
+                        status_fn(f"Checking host mapping for compute host '{node.host}': {node.uuid}")
+                        if HostMapping.objects.filter(host=node.host).exists():
+                            continue
+                        status_fn(f"Creating host mapping for compute host '{node.host}': {node.uuid}")
+                        try:
+                            with transaction.atomic(using=API_ALIAS):
+                                result.created.append(HostMapping.objects.create(cell=cell, host=node.host))
+                        except IntegrityError:
+                            raise HostMappingExists(node.host) from None
+                        ComputeNode.objects.filter(pk=node.pk).update(mapped=1)
         except DatabaseError as exc:
             result.failed_cells[cell.uuid] = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
         except Exception as exc:
@@ -179,6 +187,23 @@ def hosts_discover(
         if on_cell is not None:
             on_cell(cell, None if cell.uuid in result.failed_cells else len(result.created) - created_before)
     return result
+
+
+def _discover_services(cell, result: "DiscoverResult", status_fn) -> None:
+    """Map the hosts of a cell's nova-compute services that have no host mapping (by_service)."""
+    with target_cell(cell):
+        hosts = list(
+            Service.objects.live().filter(binary=COMPUTE_BINARY).order_by("id").values_list("host", flat=True)
+        )
+    for host in hosts:
+        if HostMapping.objects.filter(host=host).exists():
+            continue
+        status_fn(f"Creating host mapping for service {host}")
+        try:
+            with transaction.atomic(using=API_ALIAS):
+                result.created.append(HostMapping.objects.create(cell=cell, host=host))
+        except IntegrityError:
+            raise HostMappingExists(host) from None
 
 
 def host_mapping_delete(*, cell_uuid: str, host: str) -> None:

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db.models import F
 
 from cellsv2.cells import cell_mappings, is_cell_failure, scatter_gather_cells
+from hosts.selectors import compute_hosts_unschedulable
 from mappings.models import HostMapping
 from servers.models import ComputeNode, InstanceSystemMetadata
 
@@ -102,8 +103,10 @@ def host_states(*, availability_zone: str | None = None, destination: dict | Non
 
     ``destination`` ({"host", "node"}, either may be None) keeps only that host and/or node: a
     requested or forced destination still goes through the capacity filters, since every
-    placement is a claim on the node. Reads host_mappings (API database) and compute_nodes of
-    each cell. Cells that do not answer are left out (their hosts cannot be used now).
+    placement is a claim on the node. Hosts whose compute service is disabled or down are left
+    out unless the destination is forced. Reads host_mappings (API database), then services and
+    compute_nodes of each cell. Cells that do not answer are left out (their hosts cannot be used
+    now).
     """
     cells = [c for c in cell_mappings(include_cell0=False) if not c.disabled]
     if not cells:
@@ -115,8 +118,15 @@ def host_states(*, availability_zone: str | None = None, destination: dict | Non
     mapped = dict(mappings.values_list("host", "cell_id"))
     ratios = settings.CELLSV2_ALLOCATION_RATIOS
 
+    forced = bool((destination or {}).get("forced"))
+
     def nodes(cell):
-        nodes = ComputeNode.objects.live().filter(host__in=[h for h, c in mapped.items() if c == cell.id])
+        hosts = [h for h, c in mapped.items() if c == cell.id]
+        if not forced:
+            # Nova's ComputeFilter: no server goes to a host whose compute service is disabled or
+            # down; a forced host ("zone:host") skips the filters, as in Nova.
+            hosts = sorted(set(hosts) - compute_hosts_unschedulable(hosts))
+        nodes = ComputeNode.objects.live().filter(host__in=hosts)
         return list(nodes.filter(hypervisor_hostname=node) if node else nodes)
 
     states = []

@@ -26,7 +26,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 FRAMEWORK = "cellsv2"
-DOMAIN = ("flavors", "identity", "keypairs", "servergroups", "servers", "consoles")
+DOMAIN = ("flavors", "identity", "keypairs", "servergroups", "servers", "consoles", "hosts")
 APPS = (FRAMEWORK, "mappings", *DOMAIN, "operators")
 # Where a module may open a connection by alias: the raw SQL module, the cells registry (which
 # adds and drops the aliases of cells registered at run time) and the router.

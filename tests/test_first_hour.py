@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import free_port
+from tests.support import clouds_yaml_write, free_port, openstack_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -115,18 +115,7 @@ def token(cloud):
 @pytest.fixture(scope="module")
 def clouds_yaml(cloud, token, tmp_path_factory):
     """The clouds.yaml of the README, used by openstacksdk and the openstack CLI alike."""
-    path = tmp_path_factory.mktemp("config") / "clouds.yaml"
-    path.write_text(
-        "clouds:\n"
-        "  cellsv2:\n"
-        "    auth_type: admin_token\n"
-        "    auth:\n"
-        f"      endpoint: {cloud.url}/v2.1\n"
-        f"      token: {token}\n"
-        "    identity_api_version: 3\n"
-        f"    identity_endpoint_override: {cloud.url}/v2.1\n"
-    )
-    return path
+    return clouds_yaml_write(tmp_path_factory.mktemp("config") / "clouds.yaml", cloud.url, token)
 
 
 @pytest.fixture(scope="module")
@@ -156,21 +145,6 @@ def server(sdk):
     yield active, keypair
     sdk.compute.delete_server(active)
     sdk.compute.wait_for_delete(active, wait=60)
-
-
-def openstack_cli(clouds_yaml, *args: str, json_output: bool = True):
-    """The ``openstack`` command, with the clouds.yaml and nothing else (its JSON output, parsed)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "CELLSV2_", "DJANGO_"))}
-    env.update(OS_CLIENT_CONFIG_FILE=str(clouds_yaml), OS_CLOUD="cellsv2")
-    result = subprocess.run(
-        [str(BIN / "openstack"), *args, *(["-f", "json"] if json_output else [])],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, f"openstack {' '.join(args)}: {result.stderr}"
-    return json.loads(result.stdout) if json_output else result.stdout
 
 
 # --- 1. scripts/run -------------------------------------------------------------------------------
@@ -235,6 +209,23 @@ def test_the_openstack_cli_lists_flavors_key_pairs_and_servers(clouds_yaml, serv
     assert [(s["ID"], s["Status"]) for s in servers] == [(active.id, "ACTIVE")]
     shown = openstack_cli(clouds_yaml, "server", "show", active.id)
     assert (shown["name"], shown["status"], shown["key_name"]) == ("first", "ACTIVE", "laptop")
+
+
+def test_an_admin_sees_the_development_host_as_a_compute_service_and_a_hypervisor(cloud, tmp_path):
+    """The development node scripts/run registered has its nova-compute service, in the default zone."""
+    assert manage(cloud, "identity", "user_create", "root", "--project", "demo", "--role", "admin").returncode == 0
+    made = manage(cloud, "identity", "token_create", "root", "demo")
+    admin_yaml = clouds_yaml_write(tmp_path / "clouds.yaml", cloud.url, made.stdout.strip().splitlines()[-1])
+    services = openstack_cli(admin_yaml, "compute", "service", "list")
+    assert [(s["Binary"], s["Host"], s["Zone"], s["Status"], s["State"]) for s in services] == [
+        ("nova-compute", "dev-compute-1", "nova", "enabled", "up")
+    ]
+    hypervisors = openstack_cli(admin_yaml, "hypervisor", "list")
+    assert [(h["Hypervisor Hostname"], h["Host IP"], h["State"]) for h in hypervisors] == [
+        ("dev-compute-1", "127.0.0.1", "up")
+    ]
+    zones = openstack_cli(admin_yaml, "availability", "zone", "list", "--compute")
+    assert zones == [{"Zone Name": "nova", "Zone Status": "available"}]
 
 
 def test_the_openstack_cli_creates_and_deletes_key_pairs_and_server_groups(clouds_yaml, tmp_path):

@@ -95,6 +95,11 @@ class UnsupportedMediaType(ApiFault):
     default_message = "Unsupported Content-Type"
 
 
+class NotImplementedFault(ApiFault):
+    code = 501
+    default_message = "The requested functionality is not supported."
+
+
 class ServiceUnavailable(ApiFault):
     code = 503
     default_message = "The service is unavailable right now."

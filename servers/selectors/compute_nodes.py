@@ -1,6 +1,5 @@
-"""Reads of compute nodes and instance counts (cell databases) and of availability zones."""
+"""Reads of compute nodes and instance counts (cell databases)."""
 
-from django.conf import settings
 from django.db.models import Count, Q, QuerySet, Sum
 
 from cellsv2.cells import cell_mappings, cells_answering
@@ -46,15 +45,6 @@ def instance_count_by_state() -> tuple[dict[str, int], int]:
             key = state or "unknown"
             by_state[key] = by_state.get(key, 0) + live
     return by_state, total
-
-
-def availability_zones_available() -> set[str]:
-    """The zones a server can be asked into (Nova: the zones of the enabled compute services).
-
-    Every compute host is in the default zone (CELLSV2_DEFAULT_AVAILABILITY_ZONE); it is
-    available once some host is mapped. One query on the API database.
-    """
-    return {settings.CELLSV2_DEFAULT_AVAILABILITY_ZONE} if HostMapping.objects.exists() else set()
 
 
 def compute_host_exists(*, host: str | None = None, node: str | None = None) -> bool:

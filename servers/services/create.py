@@ -20,6 +20,7 @@ from cellsv2.db import API_ALIAS, sql
 from cellsv2.quotas import OverQuota, quota_limit, quota_reserve
 from flavors.models import Flavor
 from flavors.selectors import flavor_dict
+from hosts.selectors import availability_zones_available
 from keypairs.exceptions import KeypairNotFound
 from keypairs.selectors import keypair_get
 from keypairs.serialization import keypair_list_json
@@ -37,7 +38,7 @@ from servers.exceptions import (
     ServerGroupNotFound,
 )
 from servers.models import BuildRequest, RequestSpec
-from servers.selectors.compute_nodes import availability_zones_available, compute_host_exists
+from servers.selectors.compute_nodes import compute_host_exists
 from servers.serialization import block_device_mappings_dump, instance_dump, request_spec_dump
 
 logger = logging.getLogger(__name__)

@@ -212,3 +212,30 @@ def test_on_a_terminal_and_through_a_pipe(manage_py, healthy):
         "details": "1 compute host(s) have no host mapping (cell2: 1). "
         "Run command 'manage.py cell_v2 discover_hosts' to map them.",
     }
+
+
+@pytest.mark.parametrize("spelling", [("upgrade_check",), ("upgrade_check", "--json")])
+def test_upgrade_check_is_the_same_command_as_upgrade_check(healthy, down_cell, spelling):
+    """Nova's docs spell it ``nova-status upgrade check``; ``upgrade_check`` gives the same output
+    and exit code, whatever the result (here 0, then 1 for an unmapped host, then 2 for a down cell)."""
+    spaced = ("upgrade", "check", *spelling[1:])
+    CellMapping.objects.filter(pk=down_cell.pk).delete()
+    for make_worse in (lambda: None, lambda: node(healthy["cell2"], "compute2"), lambda: down_cell.save()):
+        make_worse()
+        one, other = run_command("status", *spelling), run_command("status", *spaced)
+        assert (one.code, one.out, one.err) == (other.code, other.out, other.err)
+    assert one.code == 2
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
+def test_both_spellings_agree_when_the_api_database_cannot_be_opened(manage_py):
+    # The API database's name pointed at nothing (a file in a missing directory; no such database).
+    names = {**json.loads(manage_py.env["CELLSV2_TEST_DATABASE_NAMES"]), "api": "no/such/dir/api"}
+    broken = type(manage_py)({**manage_py.env, "CELLSV2_TEST_DATABASE_NAMES": json.dumps(names)})
+    one, other = broken.pipe("status", "upgrade_check", "--json"), broken.pipe("status", "upgrade", "check", "--json")
+    assert (one.code, one.out) == (other.code, other.out)
+    assert one.code == 2
+    first = json.loads(one.out)["checks"][0]
+    assert first["result"] == 2
+    assert first["details"].startswith("The check could not read a database: OperationalError: ")
+    assert "Traceback" not in one.out + one.err

@@ -109,7 +109,7 @@ class Command(OperatorCommand):
             "--by-service",
             dest="by_service",
             action="store_true",
-            help="Accepted for compatibility: compute nodes are the compute services here.",
+            help="Discover hosts by their nova-compute services rather than by unmapped compute nodes.",
         )
 
         p = sub.add_parser("list_hosts", help="List host mappings")
@@ -359,6 +359,7 @@ class Command(OperatorCommand):
                     status_fn=progress.message if verbose else (lambda message: None),
                     on_start=progress.set_total,
                     on_cell=on_cell,
+                    by_service=by_service,
                 )
         except CellMappingNotFound as exc:
             self.fail(str(exc))

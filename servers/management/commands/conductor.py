@@ -7,6 +7,10 @@ run at once: each build request is claimed with a row lock, so none is placed tw
 ``CELLSV2_CONDUCTOR_MODE=worker`` (the API then leaves every build request to the workers); in
 the default inline mode it picks up only what inline placement left behind.
 
+Each worker reports as a ``nova-conductor`` service of its host in cell0 (``os-services``,
+``openstack compute service list``): at start and then every REPORT_INTERVAL seconds, so a worker
+that stopped shows as down after CELLSV2_SERVICE_DOWN_TIME.
+
 SIGTERM and SIGINT stop it after the batch in progress (placing one build request is a
 transaction that either completes or rolls back), without waiting out the interval; the exit
 code is then 0. ``--once`` places what is waiting now (batch after batch while they make
@@ -18,12 +22,14 @@ a cell that does not answer (``deferred``), and stay queued for the next run.
 import logging
 import signal
 import threading
+import time
 
 from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from cellsv2.management.base import OperatorCommand, quantity
 from cellsv2.observability.server import metrics_server_start
+from hosts.services import conductor_report
 from servers import conductor
 
 logger = logging.getLogger(__name__)
@@ -34,6 +40,8 @@ OK, SOME_FAILED = 0, 1
 PROGRESS = frozenset(conductor.PROGRESS)
 # Build requests that stay queued because of a problem (--once then exits 1).
 STUCK = ("deferred", "failed")
+# Nova's report_interval: how often a worker stamps its nova-conductor service (os-services).
+REPORT_INTERVAL = 10.0
 ORDER = ("placed", "buried", "adopted", "cancelled", "reaped", "skipped", "deferred", "failed")
 
 
@@ -89,7 +97,9 @@ class Command(OperatorCommand):
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGTERM, signal.SIGINT):
                 previous[signum] = signal.signal(signum, on_signal)
+        self.reported_at = None
         try:
+            self._report_alive()
             if once:
                 self._run_once(batch, stop)
             else:
@@ -99,6 +109,13 @@ class Command(OperatorCommand):
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
         return SOME_FAILED if once and self.failed else OK
+
+    def _report_alive(self) -> None:
+        """The worker's heartbeat, at most every REPORT_INTERVAL seconds."""
+        now = time.monotonic()
+        if self.reported_at is None or now - self.reported_at >= REPORT_INTERVAL:
+            self.reported_at = now
+            conductor_report()
 
     def _report(self, counts: dict[str, int]) -> None:
         self.batches += 1
@@ -144,6 +161,7 @@ class Command(OperatorCommand):
             if state["started"] and not state["progressed"]:
                 stop.wait(interval)
             state["started"], state["progressed"] = True, False
+            self._report_alive()
             return stop.is_set()
 
         while not stop.is_set():
