@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "keypairs",
     "servergroups",
     "consoles",
+    "images",
     "operators",
 ]
 
@@ -226,6 +227,8 @@ if CELLSV2_AUTH == "keystone":
             "CELLSV2_AUTH=keystone needs the service user's CELLSV2_KEYSTONE_USERNAME and "
             "CELLSV2_KEYSTONE_PASSWORD, or CELLSV2_KEYSTONE_APPLICATION_CREDENTIAL_ID and _SECRET"
         )
+# Seconds the image service (Glance, from the caller's service catalog) has to answer server create.
+CELLSV2_IMAGE_TIMEOUT = env_int("CELLSV2_IMAGE_TIMEOUT", 10)
 # The Keystone that issues this cloud's tokens, named in 401 answers' WWW-Authenticate
 # (keystonemiddleware's www_authenticate_uri); empty: CELLSV2_KEYSTONE_URL in keystone mode, the
 # embedded token scheme otherwise.
