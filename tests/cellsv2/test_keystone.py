@@ -340,3 +340,50 @@ def test_the_openstack_cli_as_a_member(cloud, clouds_yaml, glance, tmp_path):
     assert refused.returncode == 1
     assert f"403: Client Error for url: {cloud.url}/os-server-groups" in refused.stderr
     assert f"Policy doesn't allow {SERVER_GROUP_CREATE} to be performed." in refused.stderr
+
+
+# --- configuration ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "CELLSV2_AUTH=keystone needs CELLSV2_KEYSTONE_URL (Keystone's v3 URL)"),
+        (
+            {"CELLSV2_KEYSTONE_URL": "http://keystone/v3", "CELLSV2_KEYSTONE_USERNAME": "nova"},
+            "CELLSV2_AUTH=keystone needs the service user's CELLSV2_KEYSTONE_USERNAME and "
+            "CELLSV2_KEYSTONE_PASSWORD, or CELLSV2_KEYSTONE_APPLICATION_CREDENTIAL_ID and _SECRET",
+        ),
+        (
+            {"CELLSV2_KEYSTONE_URL": "http://keystone/v3", "CELLSV2_KEYSTONE_APPLICATION_CREDENTIAL_ID": "abc"},
+            "CELLSV2_KEYSTONE_APPLICATION_CREDENTIAL_ID and CELLSV2_KEYSTONE_APPLICATION_CREDENTIAL_SECRET go together",
+        ),
+    ],
+)
+def test_missing_keystone_settings_stop_a_command_with_one_line(env, message):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("CELLSV2_", "DJANGO_"))}
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+        env={**clean, "CELLSV2_AUTH": "keystone", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == f"django.core.exceptions.ImproperlyConfigured: {message}"
+
+
+def test_a_token_cache_that_does_not_answer_is_a_miss(settings):
+    from cellsv2.api.keystone import DjangoTokenCache
+    from tests.conftest import free_port
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+        }
+    }
+    token_cache = DjangoTokenCache()
+    token_cache.set("tokens/abc", b"{}", time=60)  # no exception
+    assert token_cache.get("tokens/abc") is None
