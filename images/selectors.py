@@ -73,21 +73,29 @@ class Image:
         )
 
 
+def _endpoint_urls(endpoint: dict) -> dict[str, str]:
+    """{interface: url} of one catalog endpoint: Keystone's v3 form (``interface`` + ``url``) or
+    the v2 form keystonemiddleware's X-Service-Catalog carries (``publicURL``, ``internalURL``...)."""
+    if "interface" in endpoint:
+        return {endpoint["interface"]: endpoint.get("url")}
+    return {interface: endpoint.get(f"{interface}URL") for interface in ("public", "internal", "admin")}
+
+
 def image_service_url(context) -> str | None:
     """The image service's URL in the caller's service catalog (the configured region), or None."""
     catalog = getattr(context, "service_catalog", None) or ()
     region = settings.CELLSV2_KEYSTONE.get("region_name")
-    endpoints = [
-        endpoint
+    urls = [
+        _endpoint_urls(endpoint)
         for service in catalog
         if isinstance(service, dict) and service.get("type") == "image"
         for endpoint in service.get("endpoints") or ()
-        if not region or region in (endpoint.get("region_id"), endpoint.get("region"))
+        if isinstance(endpoint, dict) and (not region or region in (endpoint.get("region_id"), endpoint.get("region")))
     ]
     for interface in INTERFACES:
-        for endpoint in endpoints:
-            if endpoint.get("interface") == interface and endpoint.get("url"):
-                url = endpoint["url"].rstrip("/")
+        for by_interface in urls:
+            if by_interface.get(interface):
+                url = by_interface[interface].rstrip("/")
                 return url[: -len("/v2")] if url.endswith("/v2") else url
     return None
 

@@ -262,6 +262,96 @@ def test_a_policy_file_override_takes_effect_without_a_restart(cloud):
         cloud.policy_file.write_text("{}\n")
 
 
+# --- images: server create asks Glance, from the caller's catalog ------------------------------------
+
+
+def server_body(image_ref, flavor="1", **extra):
+    return {"server": {"name": unique("vm"), "flavorRef": flavor, "imageRef": image_ref, "networks": "none", **extra}}
+
+
+def create(cloud, token, body):
+    return call(cloud, "POST", "/servers", token, body, version="2.37")  # networks "none" from 2.37
+
+
+def refused(response) -> str:
+    assert response.status_code == 400, response.text
+    return response.json()["badRequest"]["message"]
+
+
+def test_server_create_refuses_images_glance_does_not_show_or_the_flavor_cannot_hold(cloud, glance, keystone):
+    member = cloud.member.session().get_token()
+    ghost = str(uuid.uuid4())
+    assert refused(create(cloud, member, server_body(ghost))) == "Can not find requested image"
+
+    others = keystone.create_user(unique("olga"), project=unique("elsewhere"), roles=["member"])
+    private = glance.upload_image(others, "private", visibility="private")
+    assert refused(create(cloud, member, server_body(private))) == "Can not find requested image"
+
+    hungry = glance.upload_image(cloud.member, "hungry", min_ram=1024)
+    message = refused(create(cloud, member, server_body(hungry)))  # m1.tiny: 512 MB
+    assert message == "Flavor's memory is too small for requested image."
+
+    big = glance.upload_image(cloud.member, "big", min_disk=5)
+    assert refused(create(cloud, member, server_body(big))) == (  # m1.tiny: 1 GB
+        "Flavor's disk is smaller than the minimum size specified in image metadata. "
+        "Flavor disk is 1073741824 bytes, minimum size is 5368709120 bytes."
+    )
+    queued = requests.post(
+        f"{glance.url}/v2/images",
+        json={"name": "queued", "disk_format": "raw", "container_format": "bare"},
+        headers={"X-Auth-Token": member},
+        timeout=30,
+    ).json()["id"]
+    assert refused(create(cloud, member, server_body(queued))) == f"Image {queued} is not active."
+
+    from_volume = {
+        "server": {
+            "name": "bfv",
+            "flavorRef": "1",
+            "networks": "none",
+            "block_device_mapping_v2": [
+                {
+                    "boot_index": 0,
+                    "uuid": ghost,
+                    "source_type": "image",
+                    "destination_type": "volume",
+                    "volume_size": 1,
+                }
+            ],
+        }
+    }
+    message = refused(create(cloud, member, from_volume))
+    assert message == f"Block Device Mapping is Invalid: failed to get image {ghost}."
+    # Nothing was left behind by the refusals.
+    assert call(cloud, "GET", "/servers", member).json()["servers"] == []
+
+
+def test_the_image_is_kept_with_the_server_and_shown_at_298(cloud, glance):
+    member = cloud.member.session().get_token()
+    image = glance.upload_image(cloud.member, "props", min_ram=256, properties={"hw_disk_bus": "scsi"})
+    created = create(cloud, member, server_body(image, flavor="2"))
+    assert created.status_code == 202, created.text
+    server_id = created.json()["server"]["id"]
+    try:
+        deadline = time.monotonic() + 60
+        while (shown := call(cloud, "GET", f"/servers/{server_id}", member, version="2.98").json()["server"])[
+            "status"
+        ] != "ACTIVE":
+            assert time.monotonic() < deadline, shown["status"]
+            time.sleep(0.5)
+        properties = shown["image"]["properties"]
+        assert shown["image"]["id"] == image
+        assert properties["hw_disk_bus"] == "scsi"
+        assert (properties["min_ram"], properties["min_disk"]) == ("256", "20")  # min_disk: the flavor's disk
+        assert (properties["disk_format"], properties["container_format"]) == ("raw", "bare")
+        assert (
+            "properties"
+            not in call(cloud, "GET", f"/servers/{server_id}", member, version="2.97").json()["server"]["image"]
+        )
+    finally:
+        call(cloud, "DELETE", f"/servers/{server_id}", member)
+
+
 # --- openstacksdk with a clouds.yaml --------------------------------------------------------------
 
 
@@ -356,7 +446,8 @@ def test_the_openstack_cli_as_a_member(cloud, clouds_yaml, glance, tmp_path):
         ),
         (
             {"CELLSV2_KEYSTONE_URL": "http://keystone/v3", "CELLSV2_KEYSTONE_APPLICATION_CREDENTIAL_ID": "abc"},
-            "CELLSV2_KEYSTONE_APPLICATION_CREDENTIAL_ID and CELLSV2_KEYSTONE_APPLICATION_CREDENTIAL_SECRET go together",
+            "CELLSV2_KEYSTONE_APPLICATION_CREDENTIAL_ID and CELLSV2_KEYSTONE_APPLICATION_CREDENTIAL_SECRET "
+            "go together",
         ),
     ],
 )

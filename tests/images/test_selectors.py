@@ -70,6 +70,16 @@ def test_the_image_service_is_found_in_the_callers_catalog(alice, glance, settin
     assert image_service_url(context) is None
 
 
+def test_the_catalog_keystonemiddleware_passes_on_is_read_too(glance, settings):
+    # X-Service-Catalog carries the v2 form: one entry per region, a URL per interface.
+    v2 = [{"type": "image", "name": "glance", "endpoints": [{"region": REGION, "publicURL": glance.url + "/"}]}]
+    context = ComputeContext(user_id="u", project_id="p", service_catalog=tuple(v2))
+    assert image_service_url(context) == glance.url.rstrip("/")
+    internal = [{**v2[0], "endpoints": [{**v2[0]["endpoints"][0], "internalURL": "http://glance.internal:9292/v2"}]}]
+    context = ComputeContext(user_id="u", project_id="p", service_catalog=tuple(internal))
+    assert image_service_url(context) == "http://glance.internal:9292"  # Nova's order: internal first
+
+
 def test_without_an_image_service_any_id_is_accepted(alice):
     context = ComputeContext(user_id="u", project_id="p", roles=frozenset({"member"}))
     assert image_service_url(context) is None
