@@ -20,7 +20,7 @@ import requests
 import yaml
 
 from tests.cloud_services.keystone_service import REGION, write_clouds_yaml
-from tests.observability.test_service import ApiProcess, manage
+from tests.support import GunicornApi, free_port, manage
 
 BIN = os.path.dirname(sys.executable)
 TOKEN_CACHE_SECONDS = 8
@@ -68,7 +68,7 @@ def cloud(keystone, glance, tmp_path_factory, standalone_databases):
         ["cell_v2", "discover_hosts"],
     ):
         manage(env, *step)
-    api = ApiProcess(env, "api", data)
+    api = GunicornApi(env, "api", data)
     previous = keystone.catalog_url("compute")
     try:
         api.wait_ready()
@@ -467,7 +467,6 @@ def test_missing_keystone_settings_stop_a_command_with_one_line(env, message):
 
 def test_a_token_cache_that_does_not_answer_is_a_miss(settings):
     from cellsv2.api.keystone import DjangoTokenCache
-    from tests.conftest import free_port
 
     settings.CACHES = {
         "default": {

@@ -26,7 +26,7 @@ from images.selectors import (
     image_system_metadata,
 )
 from tests.cloud_services.keystone_service import REGION
-from tests.conftest import free_port
+from tests.support import free_port
 
 pytestmark = pytest.mark.slow
 
