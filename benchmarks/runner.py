@@ -60,9 +60,50 @@ def _loadavg() -> str:
 def piece_api(run: Run, db: str, size: dict) -> dict:
     world = run.world(db, "api", ["cell1"])
     try:
-        return world.child("benchmarks.pieces.api_ops:api", size)
+        result = world.child("benchmarks.pieces.api_ops:api", size)
     finally:
         world.drop()
+    result["keystone"] = keystone_variant(run, db, size)
+    return result
+
+
+def keystone_variant(run: Run, db: str, size: dict) -> dict:
+    """The api piece's keystone variant: a real Keystone (tests/cloud_services, its own cached
+    venv) on 127.0.0.1, a member's token, and a child with CELLSV2_AUTH=keystone."""
+    from tests.cloud_services import venvs
+    from tests.cloud_services.keystone_service import REGION, Keystone
+
+    try:
+        venv = venvs.ensure_venv("keystone")
+    except venvs.VenvUnavailable as error:
+        return {"skipped": f"no Keystone venv: {str(error).splitlines()[0]}"}
+    keystone = Keystone(run.tmp / "keystone", venv)
+    world = run.world(db, "apiks", ["cell1"])
+    try:
+        keystone.setup()
+        keystone.start()
+        service = keystone.create_service_user("nova")
+        member = keystone.create_user("bench", project="bench", roles=["member"])
+        env = {
+            "CELLSV2_AUTH": "keystone",
+            "CELLSV2_KEYSTONE_URL": keystone.auth_url,
+            "CELLSV2_KEYSTONE_USERNAME": service.username,
+            "CELLSV2_KEYSTONE_PASSWORD": service.password,
+            "CELLSV2_KEYSTONE_REGION": REGION,
+        }
+        params = {
+            "token": member.session().get_token(),
+            "user_id": member.user_id,
+            "project_id": member.project_id,
+            "service_token": service.session().get_token(),
+            "m": size["m"],
+            "warmup": size["warmup"],
+            "population": size["population"],
+        }
+        return world.child("benchmarks.pieces.api_ops:api_keystone", params, env=env)
+    finally:
+        world.drop()
+        keystone.stop()
 
 
 def piece_show(run: Run, db: str, size: dict) -> dict:

@@ -16,6 +16,9 @@ class Cellsv2Config(AppConfig):
 
         register_auth_mode("headers", HeaderAuthentication)
         register_auth_mode("noauth", NoAuthAuthentication)
+        from cellsv2.api.keystone import KeystoneAuthentication
+
+        register_auth_mode("keystone", KeystoneAuthentication)
 
         # Nova's base rules, which every app's rules refer to (imported here for the same reason).
         from cellsv2 import policies

@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "servergroups",
     "consoles",
     "hosts",
+    "images",
     "operators",
 ]
 
@@ -78,6 +79,8 @@ MIDDLEWARE = [
     # First: the request id, log fields, metrics and access line see the whole request.
     "cellsv2.observability.middleware.RequestObservabilityMiddleware",
     "cellsv2.api.middleware.ComputeApiMiddleware",
+    # CELLSV2_AUTH=keystone: keystonemiddleware's auth_token on the compute API (a no-op otherwise).
+    "cellsv2.api.keystone.KeystoneAuthTokenMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (the admin's and /docs/' CSS and JavaScript) in every mode, DEBUG or not.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -180,15 +183,57 @@ CELLSV2_SCATTER_GATHER_TIMEOUT = env_int("CELLSV2_SCATTER_GATHER_TIMEOUT", 60)
 CELLSV2_SCATTER_GATHER_WORKERS = env_int("CELLSV2_SCATTER_GATHER_WORKERS", 32)
 
 # --- Compute API --------------------------------------------------------------------------
-# token (API tokens, the default) | headers (behind an identity proxy) | noauth (development).
+# token (API tokens, the default) | headers (behind an identity proxy) | noauth (development) |
+# keystone (keystonemiddleware's auth_token in front of the compute API, see cellsv2.api.keystone).
 # The name is checked here, so a typo stops every command and the server as they start; each
 # mode's class is registered by the app that provides it (cellsv2.api.authentication.register_auth_mode).
 CELLSV2_AUTH = os.environ.get("CELLSV2_AUTH", "token").strip().lower()
-if CELLSV2_AUTH not in ("token", "headers", "noauth"):
-    raise ImproperlyConfigured(f"CELLSV2_AUTH must be token, headers or noauth, not {CELLSV2_AUTH!r}")
+if CELLSV2_AUTH not in ("token", "headers", "noauth", "keystone"):
+    raise ImproperlyConfigured(f"CELLSV2_AUTH must be token, headers, noauth or keystone, not {CELLSV2_AUTH!r}")
+# CELLSV2_AUTH=keystone: the Keystone that validates tokens, and the credentials of this service's
+# own user there (a password user in the service project, or an application credential).
+CELLSV2_KEYSTONE = {
+    "url": os.environ.get("CELLSV2_KEYSTONE_URL", "").strip(),
+    "username": os.environ.get("CELLSV2_KEYSTONE_USERNAME", "").strip(),
+    "password": os.environ.get("CELLSV2_KEYSTONE_PASSWORD", ""),
+    "project_name": os.environ.get("CELLSV2_KEYSTONE_PROJECT_NAME", "service").strip(),
+    "user_domain_name": os.environ.get("CELLSV2_KEYSTONE_USER_DOMAIN_NAME", "Default").strip(),
+    "project_domain_name": os.environ.get("CELLSV2_KEYSTONE_PROJECT_DOMAIN_NAME", "Default").strip(),
+    "application_credential_id": os.environ.get("CELLSV2_KEYSTONE_APPLICATION_CREDENTIAL_ID", "").strip(),
+    "application_credential_secret": os.environ.get("CELLSV2_KEYSTONE_APPLICATION_CREDENTIAL_SECRET", ""),
+    "region_name": os.environ.get("CELLSV2_KEYSTONE_REGION", "").strip(),
+    # Which of Keystone's catalog endpoints token validation goes to (public, internal or admin).
+    "interface": os.environ.get("CELLSV2_KEYSTONE_INTERFACE", "public").strip(),
+    # Seconds a validated token is believed without asking Keystone again (keystonemiddleware's
+    # token_cache_time; -1: never cached). Kept in CELLSV2_CACHE_URL's cache.
+    "token_cache_time": env_int("CELLSV2_KEYSTONE_TOKEN_CACHE_TIME", 300),
+    # Seconds to wait for Keystone before answering 503.
+    "timeout": env_int("CELLSV2_KEYSTONE_TIMEOUT", 10),
+    "cafile": os.environ.get("CELLSV2_KEYSTONE_CAFILE", "").strip(),
+}
+if CELLSV2_AUTH == "keystone":
+    if not CELLSV2_KEYSTONE["url"]:
+        raise ImproperlyConfigured("CELLSV2_AUTH=keystone needs CELLSV2_KEYSTONE_URL (Keystone's v3 URL)")
+    _appcred = CELLSV2_KEYSTONE["application_credential_id"] or CELLSV2_KEYSTONE["application_credential_secret"]
+    if _appcred and not (
+        CELLSV2_KEYSTONE["application_credential_id"] and CELLSV2_KEYSTONE["application_credential_secret"]
+    ):
+        raise ImproperlyConfigured(
+            "CELLSV2_KEYSTONE_APPLICATION_CREDENTIAL_ID and CELLSV2_KEYSTONE_APPLICATION_CREDENTIAL_SECRET go together"
+        )
+    if not _appcred and not (CELLSV2_KEYSTONE["username"] and CELLSV2_KEYSTONE["password"]):
+        raise ImproperlyConfigured(
+            "CELLSV2_AUTH=keystone needs the service user's CELLSV2_KEYSTONE_USERNAME and "
+            "CELLSV2_KEYSTONE_PASSWORD, or CELLSV2_KEYSTONE_APPLICATION_CREDENTIAL_ID and _SECRET"
+        )
+# Seconds the image service (Glance, from the caller's service catalog) has to answer server create.
+CELLSV2_IMAGE_TIMEOUT = env_int("CELLSV2_IMAGE_TIMEOUT", 10)
 # The Keystone that issues this cloud's tokens, named in 401 answers' WWW-Authenticate
-# (keystonemiddleware's www_authenticate_uri); empty: the embedded token scheme is named.
-CELLSV2_WWW_AUTHENTICATE_URI = os.environ.get("CELLSV2_WWW_AUTHENTICATE_URI", "").strip()
+# (keystonemiddleware's www_authenticate_uri); empty: CELLSV2_KEYSTONE_URL in keystone mode, the
+# embedded token scheme otherwise.
+CELLSV2_WWW_AUTHENTICATE_URI = os.environ.get("CELLSV2_WWW_AUTHENTICATE_URI", "").strip() or (
+    CELLSV2_KEYSTONE["url"] if CELLSV2_AUTH == "keystone" else ""
+)
 # Nova's [api] max_limit and its request body cap (oslo.middleware's 114688 bytes).
 CELLSV2_API_MAX_LIMIT = env_int("CELLSV2_API_MAX_LIMIT", 1000)
 CELLSV2_MAX_REQUEST_BODY_SIZE = env_int("CELLSV2_MAX_REQUEST_BODY_SIZE", 114688)

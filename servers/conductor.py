@@ -185,6 +185,7 @@ def _write_instance(
         system[scheduler.CLAIMED_DISK_KEY] = str(scheduler.flavor_disk_gb(resources))
     if instance.get("locked_reason"):
         system["locked_reason"] = instance["locked_reason"]
+    system.update(instance.get("image_system_metadata") or {})
     InstanceSystemMetadata.objects.bulk_create(
         [InstanceSystemMetadata(instance=created, key=k, value=v) for k, v in system.items()]
     )

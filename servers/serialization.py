@@ -58,7 +58,16 @@ INSTANCE_FIELDS = (
     "created_at",
 )
 # Beyond the instances columns: what the conductor writes to instance_extra and instance_metadata.
-EXTRA_FIELDS = ("metadata", "flavor", "keypairs", "security_groups", "tags", "locked_reason")
+EXTRA_FIELDS = (
+    "metadata",
+    "flavor",
+    "keypairs",
+    "security_groups",
+    "tags",
+    "locked_reason",
+    # The boot image as Nova's image_* system metadata (images.selectors.image_system_metadata).
+    "image_system_metadata",
+)
 DATETIME_FIELDS = ("created_at", "launched_at", "terminated_at", "updated_at")
 
 

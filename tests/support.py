@@ -3,9 +3,13 @@ tests/fixtures/). Test modules import from here, never from a conftest or anothe
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from io import StringIO
 from pathlib import Path
@@ -82,3 +86,63 @@ def openstack_cli(clouds_yaml: Path, *args: str, json_output: bool = True):
     )
     assert result.returncode == 0, f"openstack {' '.join(args)}: {result.stderr}"
     return json.loads(result.stdout) if json_output else result.stdout
+
+
+BIN = Path(sys.executable).parent
+
+
+def manage(env: dict, *args: str) -> str:
+    """``manage.py ARGS`` as a separate process with ``env``; its output (the test fails if it fails)."""
+    done = subprocess.run(
+        [str(BIN / "python"), "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, f"manage.py {' '.join(args)}: {done.stdout}{done.stderr}"
+    return done.stdout
+
+
+class GunicornApi:
+    """One gunicorn (2 workers) with deploy/gunicorn.conf.py, as production runs it; its stderr
+    (JSON lines) in ``log``. ``env`` is the whole environment (settings module, databases, ...)."""
+
+    def __init__(self, env: dict, name: str, data: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = data / f"{name}.log"
+        env = {
+            **env,
+            "CELLSV2_LISTEN": f"127.0.0.1:{self.port}",
+            "CELLSV2_WORKERS": "2",
+            "CELLSV2_THREADS": "2",
+            "CELLSV2_LOG_FORMAT": "json",
+            "CELLSV2_METRICS_ALLOWED_ADDRESSES": "127.0.0.1",
+            "CELLSV2_HEALTHCHECK_ALLOWED_ADDRESSES": "127.0.0.1",
+            "PROMETHEUS_MULTIPROC_DIR": str(data / f"{name}-metrics"),
+        }
+        with open(self.log, "w") as out:
+            self.process = subprocess.Popen(
+                [str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py"],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def wait_ready(self):
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                request = urllib.request.Request(self.url + "/healthcheck", headers={"Accept": "application/json"})
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    body = json.loads(response.read())
+                    assert all(r["reason"] == "OK" for r in body["reasons"]), body["reasons"]
+                    return
+            except (OSError, urllib.error.HTTPError):
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"gunicorn did not start:\n{self.log.read_text()}")
+                time.sleep(0.3)
+
+    def stop(self):
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=30)

@@ -314,3 +314,77 @@ def api(**params) -> dict:
         drf=rest_framework.VERSION,
     )
     return result
+
+
+# --- CELLSV2_AUTH=keystone: keystonemiddleware's cost, token cache warm and cold ---------------------
+
+KEYSTONE_VARIANTS = ("headers", "keystone_warm")
+
+
+def measure_keystone_cost(
+    *,
+    token: str,
+    user_id: str,
+    project_id: str,
+    service_token: str,
+    m=300,
+    warmup=10,
+    population=100,
+    cold=20,
+    version="latest",
+) -> dict:
+    """Key pair show (direct transport) as the Keystone user of ``token``.
+
+    Warm: behind the identity headers (no validation, the ``api`` piece's mode) and with
+    CELLSV2_AUTH=keystone and the token in the middleware's cache, taking turns call by call in a
+    rotating order, ``m`` calls each. Cold (``cold`` calls, each one a validation by Keystone): the
+    cache emptied before the call, each call next to a bare validation request to the same
+    Keystone, so that what Keystone takes and what the middleware adds are told apart.
+    """
+    import requests
+    from django.conf import settings
+    from django.core.cache import cache
+    from django.test import Client, override_settings
+
+    keystone = DirectTransport(Client(), {"X-Auth-Token": token, "OpenStack-API-Version": f"compute {version}"})
+    headers = DirectTransport(Client(), api_headers(version, user=user_id, project=project_id))
+    modes = {"headers": "headers", "keystone_warm": "keystone"}
+    transports = {"headers": headers, "keystone_warm": keystone}
+    pub = ssh_public_key()
+    names = [f"ks-{i}" for i in range(population)]
+    for name in names:
+        keystone.call("POST", "/v2.1/os-keypairs", {"keypair": {"name": name, "public_key": pub, "type": "ssh"}})
+    samples = {variant: [] for variant in (*KEYSTONE_VARIANTS, "keystone_cold", "keystone_validation")}
+    for i in range(warmup + m):
+        shift = i % len(KEYSTONE_VARIANTS)
+        for variant in KEYSTONE_VARIANTS[shift:] + KEYSTONE_VARIANTS[:shift]:
+            with override_settings(CELLSV2_AUTH=modes[variant]):
+                started = time.perf_counter()
+                transports[variant].call("GET", f"/v2.1/os-keypairs/{names[i % len(names)]}")
+                elapsed = time.perf_counter() - started
+            if i >= warmup:
+                samples[variant].append(elapsed)
+    # What keystonemiddleware asks Keystone for an uncached token (as the service user).
+    validate = f"{settings.CELLSV2_KEYSTONE['url']}/auth/tokens"
+    for i in range(cold):
+        cache.clear()
+        started = time.perf_counter()
+        keystone.call("GET", f"/v2.1/os-keypairs/{names[i % len(names)]}")
+        samples["keystone_cold"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        requests.get(validate, headers={"X-Auth-Token": service_token, "X-Subject-Token": token}, timeout=30)
+        samples["keystone_validation"].append(time.perf_counter() - started)
+    for name in names:
+        keystone.call("DELETE", f"/v2.1/os-keypairs/{name}")
+    return {"ops": {"keypair_show": {variant: stats(values) for variant, values in samples.items()}}}
+
+
+def api_keystone(**params) -> dict:
+    """Child task (CELLSV2_AUTH=keystone, a Keystone running): map cell0 + cell1, then measure."""
+    from benchmarks.pieces.setup import map_cells
+
+    map_cells(["cell1"])
+    calib_before = calibrate()
+    result = measure_keystone_cost(**params)
+    result.update(calib_ms_before=calib_before, calib_ms_after=calibrate())
+    return result

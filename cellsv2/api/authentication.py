@@ -8,10 +8,12 @@
   assignments on that project give roles.
 - ``headers``: behind an identity proxy that has already authenticated the caller and sets
   ``X-User-Id``, ``X-Project-Id`` and ``X-Roles`` (keystonemiddleware's headers).
+- ``keystone`` (cellsv2.api.keystone): keystonemiddleware's auth_token validated the token with
+  Keystone; the caller is what the token says.
 - ``noauth``: development and tests. ``X-Auth-Token: user:project`` (no colon: the project is the
   user); the user ``admin`` is an admin, everybody else a member.
 
-``headers`` and ``noauth`` need no models: they are defined here and registered by cellsv2's own
+``headers``, ``noauth`` and ``keystone`` need no models: they are defined here and registered by cellsv2's own
 ``ready()``. A mode nobody registered is an ImproperlyConfigured error at first use and a system
 check error (cellsv2.E003); an unknown name is refused when the settings are read.
 Roles are expanded as Keystone's implied roles do: admin ⇒ member ⇒ reader.
@@ -59,6 +61,10 @@ class ComputeContext:
     service_project_id: str | None = None
     service_project_domain_id: str | None = None
     service_roles: frozenset[str] = field(default_factory=frozenset)
+    # CELLSV2_AUTH=keystone: the caller's token and its service catalog, for calls to other services
+    # on the caller's behalf (Glance). Never compared, hashed or shown.
+    auth_token: str | None = field(default=None, compare=False, repr=False)
+    service_catalog: tuple = field(default=(), compare=False, repr=False)
 
     @property
     def is_admin(self) -> bool:

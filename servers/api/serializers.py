@@ -4,6 +4,7 @@ import hashlib
 
 from cellsv2.api.pagination import link_prefix, resource_links
 from cellsv2.api.policy import policy_allows
+from images.selectors import image_properties_from_system_metadata
 
 # nova.api.openstack.common._STATE_MAP, the default status of each vm_state.
 STATUS = {
@@ -78,7 +79,7 @@ class ServerSerializer:
             return ""
         image = {"id": image_ref, "links": [{"rel": "bookmark", "href": f"{self.prefix}/images/{image_ref}"}]}
         if self.version >= "2.98":
-            image["properties"] = {}
+            image["properties"] = image_properties_from_system_metadata(server.system_metadata)
         return image
 
     def _flavor(self, server):

@@ -77,7 +77,10 @@ def server_from_build_request(build: BuildRequest, mapping=None) -> ServerView:
         metadata=instance.get("metadata") or {},
         tags=instance.get("tags") or [],
         flavor=(instance.get("flavor") or {}),
-        system_metadata={"locked_reason": instance.get("locked_reason")} if instance.get("locked_reason") else {},
+        system_metadata={
+            **(instance.get("image_system_metadata") or {}),
+            **({"locked_reason": instance["locked_reason"]} if instance.get("locked_reason") else {}),
+        },
     )
 
 

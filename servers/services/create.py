@@ -21,6 +21,7 @@ from cellsv2.quotas import OverQuota, quota_limit, quota_reserve
 from flavors.models import Flavor
 from flavors.selectors import flavor_dict
 from hosts.selectors import availability_zones_available
+from images.selectors import block_device_image_get, image_check_for_boot, image_get, image_system_metadata
 from keypairs.exceptions import KeypairNotFound
 from keypairs.selectors import keypair_get
 from keypairs.serialization import keypair_list_json
@@ -220,16 +221,38 @@ def _requested_destination(request: ServerCreateRequest) -> dict | None:
     return {"host": host, "node": node, "forced": bool(request.forced_host or request.forced_node)}
 
 
+def _images_checked(context, request: ServerCreateRequest, image, mappings: list[dict]) -> dict[str, str]:
+    """Nova's checks of the images a server boots from, against the image service of the caller's
+    catalog (images.selectors; none there: nothing is checked): every image a mapping copies must
+    exist, and the boot image must be active and fit the flavor. Returns the boot image as Nova's
+    ``image_*`` system metadata ({} without an image service)."""
+    for bdm in mappings:
+        image_id = bdm.get("image_id")
+        if bdm.get("source_type") == "image" and image_id and image_id != request.image_ref:
+            found = block_device_image_get(context, image_id)
+            if image is None and bdm.get("boot_index") == 0:
+                image = found
+    if image is None:
+        return {}
+    flavor = request.flavor
+    volume_backed = block_devices.is_volume_backed(mappings)
+    image_check_for_boot(image, memory_mb=flavor.memory_mb, root_gb=flavor.root_gb, volume_backed=volume_backed)
+    return image_system_metadata(image, root_gb=flavor.root_gb)
+
+
 def server_create(*, context, request: ServerCreateRequest) -> ServerCreateResult:
     """Accept a server: RequestSpec + BuildRequest + InstanceMapping (no cell) per instance, in one
     API-database transaction, after the destination, block device mapping, key pair, server group
     and quota checks (servers.block_devices); the build request keeps the server's block device
     mappings. The conductor places them after commit. Raises AvailabilityZoneNotAvailable,
     ComputeHostNotFound, DestinationConflict, InvalidBlockDeviceRequest, InvalidKeyName,
-    ServerGroupNotFound or OverQuota.
+    ServerGroupNotFound, OverQuota, or the image errors of images.exceptions (when the caller's
+    catalog has an image service).
     """
     availability_zone = _destination_check(request)
     flavor = flavor_dict(request.flavor, request.flavor_extra_specs)
+    # Nova reads the image first: an unknown one is refused before anything else is looked at.
+    image = image_get(context, request.image_ref) if request.image_ref else None
     if not request.image_ref:
         block_devices.boot_device_check(mappings=request.block_device_mappings, legacy=request.legacy_bdm)
     keypairs_json = keypair_list_json([])
@@ -248,6 +271,7 @@ def server_create(*, context, request: ServerCreateRequest) -> ServerCreateResul
         min_count=request.min_count,
         max_count=request.max_count,
     )
+    image_metadata = _images_checked(context, request, image, mappings)
     group = None
     if request.group_uuid:
         group = _group_for_create(context, request.group_uuid)
@@ -317,6 +341,7 @@ def server_create(*, context, request: ServerCreateRequest) -> ServerCreateResul
                     "flavor": flavor,
                     "security_groups": request.security_groups,
                     "tags": request.tags,
+                    "image_system_metadata": image_metadata,
                 }
                 spec = {
                     "instance_uuid": instance_uuid,

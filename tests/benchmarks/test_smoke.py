@@ -6,6 +6,7 @@ the report (table, JSON shapes, chart) can be produced from what it returns.
 
 import importlib
 import json
+import uuid
 
 import pytest
 
@@ -67,6 +68,50 @@ def test_api_ops_show_consoles_and_report(tmp_path):
     json.dumps(report.floor_json(api, meta))
     report.chart(figures, api, None, tmp_path / "chart.png")
     assert (tmp_path / "chart.png").stat().st_size > 0
+
+
+def test_api_keystone_variant_and_its_figures(keystone, settings):
+    from benchmarks.pieces.setup import map_cells
+    from cellsv2.api.keystone import auth_protocol
+    from tests.cloud_services.keystone_service import REGION
+
+    map_cells(["cell1"])
+    service = keystone.create_service_user(f"nova-{uuid.uuid4().hex[:6]}")
+    member = keystone.create_user(f"bench-{uuid.uuid4().hex[:6]}", project="bench", roles=["member"])
+    settings.CELLSV2_AUTH = "keystone"
+    settings.CELLSV2_WWW_AUTHENTICATE_URI = keystone.auth_url
+    settings.CELLSV2_KEYSTONE = {
+        **settings.CELLSV2_KEYSTONE,
+        "url": keystone.auth_url,
+        "username": service.username,
+        "password": service.password,
+        "region_name": REGION,
+    }
+    try:
+        result = api_ops.measure_keystone_cost(
+            token=member.session().get_token(),
+            user_id=member.user_id,
+            project_id=member.project_id,
+            service_token=service.session().get_token(),
+            m=2,
+            warmup=1,
+            population=2,
+            cold=1,
+        )
+    finally:
+        auth_protocol.cache_clear()
+    assert {v: s["n"] for v, s in result["ops"]["keypair_show"].items()} == {
+        "headers": 2,
+        "keystone_warm": 2,
+        "keystone_cold": 1,
+        "keystone_validation": 1,
+    }
+    floor_result = {"floor": {"client": {"floor_get_pk": {"median_ms": 1.0}}}, "keystone": result}
+    warm, cold = report.keystone_figures(floor_result, None)
+    assert warm.figure == "keypair_show keystone, token cached [direct]" and warm.passed is not None
+    assert cold.passed is None and "Keystone's own GET /v3/auth/tokens" in cold.note
+    skipped = report.keystone_figures({"keystone": {"skipped": "no Keystone venv: offline"}}, None)
+    assert skipped[0].note == "no Keystone venv: offline"
 
 
 @pytest.mark.skipif(not on_postgres(), reason="the listing and migration pieces seed with PostgreSQL SQL")

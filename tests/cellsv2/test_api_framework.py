@@ -346,18 +346,18 @@ class TestAuthModes:
             assert done.returncode == 1, argv
             assert done.stderr.splitlines()[-1] == (
                 "django.core.exceptions.ImproperlyConfigured: "
-                "CELLSV2_AUTH must be token, headers or noauth, not 'kerberos'"
+                "CELLSV2_AUTH must be token, headers, noauth or keystone, not 'kerberos'"
             )
 
     def test_every_mode_the_settings_accept_is_registered(self):
-        assert sorted(auth_modes()) == ["headers", "noauth", "token"]
+        assert sorted(auth_modes()) == ["headers", "keystone", "noauth", "token"]
         assert call_command("check", "--fail-level", "ERROR") is None
 
     def test_a_mode_no_installed_app_registered_fails_the_check_and_every_request(self, settings, client, caplog):
         # As CELLSV2_AUTH=token without the app that provides it.
         settings.CELLSV2_AUTH = "kerberos"
         message = "CELLSV2_AUTH=kerberos but no installed app provides that authentication mode"
-        message += " (registered: headers, noauth, token)"
+        message += " (registered: headers, keystone, noauth, token)"
 
         with pytest.raises(SystemCheckError, match=re.escape(f"(cellsv2.E003) {message}")):
             call_command("check")

@@ -46,7 +46,7 @@ def test_without_the_identity_app_the_check_says_nobody_provides_token_and_the_o
     assert token.returncode == 1
     assert (
         "?: (cellsv2.E003) CELLSV2_AUTH=token but no installed app provides that authentication mode "
-        "(registered: headers, noauth)"
+        "(registered: headers, keystone, noauth)"
     ) in token.stderr.splitlines()
     assert noauth.returncode == 0 and noauth.stdout.startswith("System check identified no issues"), noauth.stderr
 

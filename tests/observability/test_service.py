@@ -12,8 +12,6 @@ import json
 import os
 import re
 import secrets
-import signal
-import subprocess
 import sys
 import time
 import urllib.error
@@ -23,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.observability.helpers import parse_metrics, sample
-from tests.support import free_port
+from tests.support import GunicornApi, manage
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -76,59 +74,8 @@ def deployment(tmp_path_factory, standalone_databases):
     return type("Deployment", (), {"env": env, "data": data, "cell1": cell1})
 
 
-def manage(env, *args) -> str:
-    done = subprocess.run(
-        [str(BIN / "python"), "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
-    )
-    assert done.returncode == 0, f"manage.py {' '.join(args)}: {done.stdout}{done.stderr}"
-    return done.stdout
-
-
-class ApiProcess:
-    """One gunicorn (2 workers) with deploy/gunicorn.conf.py; its stderr (JSON lines) in ``log``."""
-
-    def __init__(self, env: dict, name: str, data: Path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = data / f"{name}.log"
-        env = {
-            **env,
-            "CELLSV2_LISTEN": f"127.0.0.1:{self.port}",
-            "CELLSV2_WORKERS": "2",
-            "CELLSV2_THREADS": "2",
-            "CELLSV2_LOG_FORMAT": "json",
-            "CELLSV2_METRICS_ALLOWED_ADDRESSES": "127.0.0.1",
-            "CELLSV2_HEALTHCHECK_ALLOWED_ADDRESSES": "127.0.0.1",
-            "PROMETHEUS_MULTIPROC_DIR": str(data / f"{name}-metrics"),
-        }
-        with open(self.log, "w") as out:
-            self.process = subprocess.Popen(
-                [str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py"],
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def wait_ready(self):
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                request = urllib.request.Request(self.url + "/healthcheck", headers={"Accept": "application/json"})
-                with urllib.request.urlopen(request, timeout=5) as response:
-                    body = json.loads(response.read())
-                    assert all(r["reason"] == "OK" for r in body["reasons"]), body["reasons"]
-                    return
-            except (OSError, urllib.error.HTTPError):
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"gunicorn did not start:\n{self.log.read_text()}")
-                time.sleep(0.3)
-
-    def stop(self):
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=30)
+class ApiProcess(GunicornApi):
+    """One gunicorn (2 workers) with deploy/gunicorn.conf.py, called as alice of project demo (noauth)."""
 
     def call(self, method: str, path: str, body=None) -> tuple[int, dict, dict]:
         request = urllib.request.Request(
