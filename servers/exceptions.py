@@ -179,6 +179,13 @@ class MetadataLimitExceeded(Exception):
         super().__init__(f"Maximum number of metadata items exceeds {allowed}")
 
 
+class ConsoleOutputUnavailable(Exception):
+    """No hypervisor keeps a console log here (Nova's answer for a driver without one: 501)."""
+
+    def __init__(self):
+        super().__init__("The requested functionality is not supported.")
+
+
 class RequestURIMismatch(ValueError):
     """PUT /servers/{id}/metadata/{key} whose body names another key."""
 

@@ -1,10 +1,11 @@
 """Server policy rules, registered by the app's ``ready()``.
 
 Nova's rules for what this app serves, copied from nova/policies/servers.py,
-extended_server_attributes.py, server_metadata.py, pause_server.py, suspend_server.py and
-lock_server.py: the rules the code enforces, with Nova's names, check strings, descriptions,
-operations and scopes. Nova's rules for APIs not served here (resize, shelve, ...) are not
-registered; an operator's policy file that sets them still loads.
+extended_server_attributes.py, server_metadata.py, pause_server.py, suspend_server.py,
+lock_server.py, deferred_delete.py and console_output.py: the rules the code enforces, with
+Nova's names, check strings, descriptions, operations and scopes. Nova's rules for APIs not
+served here (resize, shelve, ...) are not registered; an operator's policy file that sets them
+still loads.
 """
 
 from oslo_policy import policy
@@ -18,6 +19,8 @@ SERVER_METADATA = "os_compute_api:server-metadata:%s"
 PAUSE_SERVER = "os_compute_api:os-pause-server:%s"
 SUSPEND_SERVER = "os_compute_api:os-suspend-server:%s"
 LOCK_SERVER = "os_compute_api:os-lock-server:%s"
+DEFERRED_DELETE = "os_compute_api:os-deferred-delete:%s"
+CONSOLE_OUTPUT = "os_compute_api:os-console-output"
 
 # Nova's servers.py passes the deprecation's reason and date to the new rule; oslo.policy wants
 # them on the DeprecatedRule (and warns otherwise). It reads them from either place, so the
@@ -318,6 +321,47 @@ os_compute_api:os-lock-server:unlock passes""",
     ),
 ]
 
+DEFERRED_DELETE_DEPRECATED_REASON = """
+Nova API policies are introducing new default roles with scope_type
+capabilities. Old policies are deprecated and silently going to be ignored
+in nova 23.0.0 release.
+"""
+DEFERRED_DELETE_DEPRECATED_POLICY = policy.DeprecatedRule(
+    "os_compute_api:os-deferred-delete",
+    base.RULE_ADMIN_OR_OWNER,
+    deprecated_reason=DEFERRED_DELETE_DEPRECATED_REASON,
+    deprecated_since="21.0.0",
+)
+
+deferred_delete_policies = [
+    policy.DocumentedRuleDefault(
+        name=DEFERRED_DELETE % "restore",
+        check_str=base.PROJECT_MEMBER_OR_ADMIN,
+        description="Restore a soft deleted server",
+        operations=_action("restore"),
+        scope_types=["project"],
+        deprecated_rule=DEFERRED_DELETE_DEPRECATED_POLICY,
+    ),
+    policy.DocumentedRuleDefault(
+        name=DEFERRED_DELETE % "force",
+        check_str=base.PROJECT_MEMBER_OR_ADMIN,
+        description="Force delete a server before deferred cleanup",
+        operations=_action("forceDelete"),
+        scope_types=["project"],
+        deprecated_rule=DEFERRED_DELETE_DEPRECATED_POLICY,
+    ),
+]
+
+console_output_policies = [
+    policy.DocumentedRuleDefault(
+        name=CONSOLE_OUTPUT,
+        check_str=base.PROJECT_MEMBER_OR_ADMIN,
+        description="Show console output for a server",
+        operations=_action("os-getConsoleOutput"),
+        scope_types=["project"],
+    ),
+]
+
 server_metadata_policies = [
     policy.DocumentedRuleDefault(
         name=SERVER_METADATA % "index",
@@ -373,4 +417,6 @@ def list_rules():
         *suspend_server_policies,
         *lock_server_policies,
         *server_metadata_policies,
+        *deferred_delete_policies,
+        *console_output_policies,
     ]

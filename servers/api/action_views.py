@@ -1,5 +1,7 @@
 """Server actions of ``POST /servers/{id}/action`` (servers.api.actions' registry): reboot,
-os-stop / os-start, pause / unpause, suspend / resume, lock / unlock and rebuild.
+os-stop / os-start, pause / unpause, suspend / resume, lock / unlock, rebuild, and Nova's
+restore, forceDelete and os-getConsoleOutput as a cloud without soft delete or hypervisor
+answers them.
 
 Each handler validates the body with Nova's schema, reads the server (404; 503 when its cell
 does not answer, at every microversion: Nova has no partial record for an action and answers
@@ -135,6 +137,30 @@ def rebuild(view, request, server_id, body):
     return Response({"server": rendered}, status=202, headers={"Location": location})
 
 
+def restore(view, request, server_id, body):
+    validation.validate_body(schemas.no_argument_action("restore"), body)
+    server = _server(view, server_id)
+    target = {"project_id": server.get("project_id")}
+    policy_authorize(view.context, "os_compute_api:os-deferred-delete:restore", target)
+    actions.server_restore(context=view.context, server=server)
+    return _accepted()
+
+
+def force_delete(view, request, server_id, body):
+    validation.validate_body(schemas.no_argument_action("forceDelete"), body)
+    server = _server(view, server_id)
+    policy_authorize(view.context, "os_compute_api:os-deferred-delete:force", ServerSerializer.target(server))
+    actions.server_force_delete(context=view.context, server=server)
+    return _accepted()
+
+
+def console_output(view, request, server_id, body):
+    validation.validate_body(schemas.CONSOLE_OUTPUT, body)
+    server = _server(view, server_id)
+    policy_authorize(view.context, "os_compute_api:os-console-output", {"project_id": server.get("project_id")})
+    return Response({"output": actions.server_console_output(context=view.context, server=server)})
+
+
 def register_server_actions() -> None:
     """Register the handlers in servers.api.actions' registry (called from the app's ready())."""
     power = {
@@ -147,5 +173,13 @@ def register_server_actions() -> None:
     }
     for name, (action, rule, owner_target) in power.items():
         register_server_action(name)(_power_action(action, rule, owner_target=owner_target))
-    for name, handler in (("reboot", reboot), ("lock", lock), ("unlock", unlock), ("rebuild", rebuild)):
+    for name, handler in (
+        ("reboot", reboot),
+        ("lock", lock),
+        ("unlock", unlock),
+        ("rebuild", rebuild),
+        ("restore", restore),
+        ("forceDelete", force_delete),
+        ("os-getConsoleOutput", console_output),
+    ):
         register_server_action(name)(handler)

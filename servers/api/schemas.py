@@ -380,6 +380,19 @@ def no_argument_action(name: str) -> dict:
     return {"type": "object", "properties": {name: {}}, "required": [name], "additionalProperties": False}
 
 
+CONSOLE_OUTPUT = {
+    "type": "object",
+    "properties": {
+        "os-getConsoleOutput": {
+            "type": "object",
+            "properties": {"length": {"type": ["integer", "string", "null"], "pattern": "^-?[0-9]+$", "minimum": -1}},
+            "additionalProperties": False,
+        }
+    },
+    "required": ["os-getConsoleOutput"],
+    "additionalProperties": False,
+}
+
 LOCK_V273 = {
     "type": "object",
     "properties": {

@@ -22,6 +22,7 @@ from servers.exceptions import (
     AvailabilityZoneNotAvailable,
     CellDown,
     ComputeHostNotFound,
+    ConsoleOutputUnavailable,
     DestinationConflict,
     InstanceInvalidState,
     InstanceNotReady,
@@ -59,6 +60,7 @@ FAULTS = {
     MetadataItemNotFound: 404,
     MetadataLimitExceeded: 403,
     RequestURIMismatch: 400,
+    ConsoleOutputUnavailable: 501,
 }
 
 

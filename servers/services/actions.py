@@ -27,6 +27,7 @@ from keypairs.selectors import keypair_get
 from keypairs.serialization import keypair_list_json
 from mappings.selectors import instance_mapping_read
 from servers.exceptions import (
+    ConsoleOutputUnavailable,
     InstanceInvalidState,
     InstanceNotReady,
     InvalidKeyName,
@@ -38,6 +39,7 @@ from servers.exceptions import (
 from servers.models import Instance, InstanceExtra, InstanceMetadata, InstanceSystemMetadata
 from servers.selectors.show import build_request_read
 from servers.serialization import instance_load
+from servers.services.lifecycle import server_delete
 
 # nova/compute/power_state.py
 NOSTATE, RUNNING, PAUSED, SHUTDOWN = 0, 1, 3, 4
@@ -103,6 +105,12 @@ REBUILD = StateRule("rebuild", frozenset({"active", "stopped", "error"}))
 # Nova's lock and unlock check nothing of the instance.
 LOCK = StateRule("lock", task_states=None, must_have_launched=False, check_lock=False)
 UNLOCK = StateRule("unlock", task_states=None, must_have_launched=False, check_lock=False)
+# Nova's restore wants a soft-deleted server; force delete any with no task in progress.
+RESTORE = StateRule("restore", frozenset({"soft-delete"}))
+FORCE_DELETE = StateRule("forceDelete", must_have_launched=False)
+CONSOLE_OUTPUT = StateRule(
+    "os-getConsoleOutput", task_states=None, must_have_launched=False, needs_host=True, check_lock=False
+)
 UPDATE_METADATA = StateRule("update metadata", METADATA_VM_STATES, task_states=None)
 DELETE_METADATA = StateRule("delete metadata", METADATA_VM_STATES, task_states=None)
 
@@ -180,6 +188,29 @@ def server_reboot(*, context, server, hard: bool) -> None:
     values = {"vm_state": vm_state, "task_state": None, "power_state": power_state}
     rule = REBOOT_HARD if hard else REBOOT_SOFT
     _in_cell(context=context, server=server, rule=rule, change=lambda instance: values)
+
+
+# --- deferred delete and console output ------------------------------------------------------------
+
+
+def server_restore(*, context, server) -> None:
+    """Nova's restore of a soft-deleted server. Servers are deleted at once here (Nova's
+    reclaim_instance_interval = 0), so none is ever soft-deleted: Nova's 409 for every state."""
+    _in_cell(context=context, server=server, rule=RESTORE, change=lambda instance: None)
+
+
+def server_force_delete(*, context, server) -> None:
+    """Nova's forceDelete: a delete that skips the deferral (none here), refused while a task is in
+    progress or, for a non-admin, while the server is locked. Writes as server_delete does."""
+    FORCE_DELETE.check(context, {"uuid": server.uuid, **server.instance})
+    server_delete(context=context, uuid=server.uuid, server=server)
+
+
+def server_console_output(*, context, server) -> str:
+    """The guest's console log, which a hypervisor keeps: a server without a host is not ready
+    (409), and with no hypervisor there is no log to give (ConsoleOutputUnavailable, 501)."""
+    CONSOLE_OUTPUT.check(context, {"uuid": server.uuid, **server.instance})
+    raise ConsoleOutputUnavailable()
 
 
 # --- lock / unlock -------------------------------------------------------------------------------------

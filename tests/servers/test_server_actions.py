@@ -530,6 +530,54 @@ class TestRebuild:
         assert instance_in(alias, uuid).image_ref == IMAGE
 
 
+class TestDeferredDeleteAndConsoleOutput:
+    """Nova's restore, forceDelete and os-getConsoleOutput, in a cloud that deletes at once and has
+    no hypervisor to keep a console log."""
+
+    def test_force_delete_deletes_and_respects_the_lock(self, api, topology):
+        uuid, alias = placed(api)
+        accepted(act(api, uuid, "lock"))
+        conflict(act(api, uuid, "forceDelete"), f"Instance {uuid} is locked")
+        accepted(act(api, uuid, "unlock"))
+        accepted(act(api, uuid, "forceDelete"))
+        assert api.show(uuid).status_code == 404
+        assert instance_in(alias, uuid) is None
+
+    def test_force_delete_waits_for_a_task_and_a_build_request_is_scheduling(self, api, topology):
+        uuid, alias = placed(api)
+        set_instance(alias, uuid, task_state="rebooting")
+        conflict(
+            act(api, uuid, "forceDelete"), f"Cannot 'forceDelete' instance {uuid} while it is in task_state rebooting"
+        )
+        building = api.create_uuid()
+        conflict(
+            act(api, building, "forceDelete"),
+            f"Cannot 'forceDelete' instance {building} while it is in task_state scheduling",
+        )
+
+    def test_restore_finds_nothing_soft_deleted(self, api, topology):
+        uuid, _ = placed(api)
+        conflict(act(api, uuid, "restore"), f"Cannot 'restore' instance {uuid} while it is in vm_state active")
+
+    def test_console_output_is_not_there_without_a_hypervisor(self, api, topology):
+        uuid, _ = placed(api)
+        response = act(api, uuid, "os-getConsoleOutput", {"length": 10})
+        assert response.status_code == 501
+        assert fault(response) == ("notImplemented", 501, "The requested functionality is not supported.")
+        assert act(api, uuid, "os-getConsoleOutput", {"length": "x"}).status_code == 400
+        building = api.create_uuid()
+        conflict(act(api, building, "os-getConsoleOutput", {}), f"Instance {building} is not ready")
+
+    @pytest.mark.parametrize("action,value", [("forceDelete", None), ("restore", None), ("os-getConsoleOutput", {})])
+    def test_unknown_server_is_404(self, api, topology, action, value):
+        server_id = new_uuid()
+        assert fault(act(api, server_id, action, value)) == (
+            "itemNotFound",
+            404,
+            f"Instance {server_id} could not be found.",
+        )
+
+
 class TestPolicies:
     @pytest.mark.parametrize(
         "rule,action,value",
@@ -540,6 +588,7 @@ class TestPolicies:
             ("os_compute_api:os-pause-server:pause", "pause", None),
             ("os_compute_api:os-suspend-server:suspend", "suspend", None),
             ("os_compute_api:os-lock-server:lock", "lock", None),
+            ("os_compute_api:os-deferred-delete:force", "forceDelete", None),
         ],
     )
     def test_nova_rule_names(self, api, topology, policy_file, rule, action, value):
