@@ -12,23 +12,22 @@ from cellsv2.quotas import quota_set
 from keypairs.services import keypair_create
 from mappings.models import InstanceMapping
 from servers.models import Instance
-from tests.conftest import ALL_DATABASES
-from tests.keypairs.keys import KNOWN_RSA_2048
-from tests.servers.conftest import (
+from tests.factories import IMAGE, new_uuid
+from tests.fixtures.compute import (
     ADMIN,
     HOST,
-    IMAGE,
     MEMBER_SAME_PROJECT,
     OTHER,
     cells_holding,
     fault,
     instance_in,
     metadata_of,
-    new_uuid,
     place_all,
     seed_instance,
     system_metadata_of,
 )
+from tests.keypairs.keys import KNOWN_RSA_2048
+from tests.support import ALL_DATABASES
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefixtures("worker_mode")]
 

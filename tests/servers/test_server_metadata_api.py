@@ -10,19 +10,19 @@ from cellsv2.context import target_cell
 from cellsv2.quotas import quota_set
 from mappings.models import InstanceMapping
 from servers.models import Instance, InstanceMetadata
-from tests.conftest import ALL_DATABASES
-from tests.servers.conftest import (
+from tests.factories import new_uuid
+from tests.fixtures.compute import (
     ADMIN,
     MEMBER_SAME_PROJECT,
     OTHER,
     cells_holding,
     fault,
     metadata_of,
-    new_uuid,
     place_all,
     seed_build_request,
     seed_instance,
 )
+from tests.support import ALL_DATABASES
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefixtures("worker_mode")]
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import free_port
+from tests.support import free_port
 from tests.tempest import config
 
 REPO = Path(__file__).resolve().parents[2]
