@@ -10,7 +10,6 @@ is never shown again.
 
 from cellsv2.cells import CellRowsPresence, cells_answering
 from cellsv2.db import API_ALIAS, CodePointOrder, sql
-from cellsv2.quotas import quota_counter
 from keypairs.exceptions import KeypairNotFound, MarkerNotFound
 from keypairs.models import KeyPair, KeyPairDeletion, LegacyKeyPair
 
@@ -114,7 +113,7 @@ def keypair_count_in_api(*, user_id: str) -> int:
     return sql.fetch_value(API_ALIAS, _COUNT_SQL, [user_id])
 
 
-@quota_counter("key_pairs")
+# The key_pairs quota counter, registered by KeypairsConfig.ready().
 def keypair_count(project_id: str, user_id: str | None) -> int:
     """Quota usage of key_pairs: distinct key names of the user across the API database and cells.
 

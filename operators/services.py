@@ -131,9 +131,10 @@ def hosts_discover(
     """Map every unmapped compute host of one cell or of all cells (cell0 skipped).
 
     Reads compute nodes in each cell database, creates host mappings in the API database, then
-    marks the nodes mapped in the cell. A cell that cannot be reached is reported in
-    ``failed_cells`` and the others are still discovered. Raises HostMappingExists when another
-    run created the same mapping concurrently, CellMappingNotFound for an unknown cell.
+    marks the nodes mapped in the cell (of a host's nodes, the one with the lowest id). A cell
+    that cannot be reached is reported in ``failed_cells`` and the others are still discovered.
+    Raises HostMappingExists when another run created the same mapping concurrently,
+    CellMappingNotFound for an unknown cell.
     ``on_start`` receives how many cells will be searched, ``on_cell`` each searched cell with
     the number of hosts mapped in it (None when the cell failed).
     """
@@ -153,7 +154,10 @@ def hosts_discover(
         created_before = len(result.created)
         try:
             with target_cell(cell):
-                nodes = list(ComputeNode.objects.live().filter(Q(mapped__lt=1) | Q(mapped__isnull=True)))
+                # By id: of a host's several nodes, the oldest is the one marked mapped, whatever
+                # order the database reads rows in.
+                unmapped = ComputeNode.objects.live().filter(Q(mapped__lt=1) | Q(mapped__isnull=True))
+                nodes = list(unmapped.order_by("id"))
                 status_fn(f"Found {len(nodes)} unmapped computes in cell: {cell.uuid}")
                 for node in nodes:
                     status_fn(f"Checking host mapping for compute host '{node.host}': {node.uuid}")

@@ -27,7 +27,6 @@ from django.db.models import Prefetch, QuerySet
 
 from cellsv2.cells import CellRowsPresence, cells_answering, is_cell_failure, scatter_gather_cells
 from cellsv2.db import API_ALIAS, RawColumns, sql
-from cellsv2.quotas import quota_counter
 from mappings.models import InstanceMapping
 from servergroups.exceptions import ServerGroupNotFound
 from servergroups.models import (
@@ -460,10 +459,9 @@ def servergroup_member_hosts(*, group_uuid: str, exclude: Iterable[str] = ()) ->
     return dict(hosts)
 
 
-# --- quota counters ------------------------------------------------------------------------------
+# --- quota counters (registered by the app's ready()) --------------------------------------------
 
 
-@quota_counter("server_groups")
 def servergroup_count(project_id: str, user_id: str | None = None) -> int:
     """Quota usage of server_groups: the project's (or one user's) groups, each uuid once, API + cells.
 
@@ -489,7 +487,6 @@ def servergroup_count(project_id: str, user_id: str | None = None) -> int:
     return len(uuids - _deleted_uuids())
 
 
-@quota_counter("server_group_members")
 def servergroup_member_count(group_uuid: str, user_id: str | None = None) -> int:
     """Quota usage of server_group_members: live members of one group (owned by ``user_id`` if given).
 

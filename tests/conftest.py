@@ -26,17 +26,12 @@ from cellsv2.cells import (
 from cellsv2.dburls import sqlite_url
 from flavors.models import Flavor
 from tests.factories import CellMappingFactory
-
-# Modules that still import these from here (tests/servers, tests/consoles) get them from tests.support.
-from tests.support import (  # noqa: F401
+from tests.support import (
     ALL_DATABASES,
     CELL_ALIASES,
     ROOT,
     CommandResult,
-    free_port,
     on_postgres,
-    requires_postgres,
-    run_command,
 )
 
 pytest_plugins = [

@@ -33,63 +33,6 @@ APPS = (FRAMEWORK, "mappings", *DOMAIN, "operators")
 CONNECTIONS_ALLOWED = ("cellsv2/db/", "cellsv2/cells.py", "cellsv2/router.py")
 API_ALIAS_HOME = "cellsv2/db/__init__.py"
 
-# Known violations: test modules of servers/ and consoles/ that still import helpers from
-# conftest modules or other test modules (their helpers now live in tests/support.py,
-# tests/factories.py and tests/fixtures/compute.py). Each entry is (rule, path, what).
-# test_each_known_violation_still_happens fails for an entry that no longer happens, so the list
-# only shrinks: delete entries as they are fixed, and this block once it is empty.
-KNOWN_VIOLATIONS: set[tuple[str, str, str]] = {
-    # test import
-    ("test import", "tests/consoles/test_api.py", "tests.conftest"),
-    ("test import", "tests/consoles/test_api.py", "tests.servers.conftest"),
-    ("test import", "tests/consoles/test_commands_and_admin.py", "tests.conftest"),
-    ("test import", "tests/consoles/test_commands_and_admin.py", "tests.consoles.conftest"),
-    ("test import", "tests/consoles/test_commands_on_a_terminal.py", "tests.conftest"),
-    ("test import", "tests/consoles/test_commands_on_a_terminal.py", "tests.consoles.conftest"),
-    ("test import", "tests/consoles/test_commands_on_a_terminal.py", "tests.consoles.test_commands_and_admin"),
-    ("test import", "tests/consoles/test_proxy.py", "tests.conftest"),
-    ("test import", "tests/consoles/test_proxy.py", "tests.consoles.conftest"),
-    ("test import", "tests/consoles/test_services.py", "tests.conftest"),
-    ("test import", "tests/consoles/test_services.py", "tests.consoles.conftest"),
-    ("test import", "tests/consoles/test_token_queries.py", "tests.conftest"),
-    ("test import", "tests/consoles/test_token_queries.py", "tests.consoles.conftest"),
-    ("test import", "tests/consoles/test_token_queries.py", "tests.servers.conftest"),
-    ("test import", "tests/servers/test_block_devices.py", "tests.conftest"),
-    ("test import", "tests/servers/test_block_devices.py", "tests.servers.conftest"),
-    ("test import", "tests/servers/test_build_request_admin.py", "tests.conftest"),
-    ("test import", "tests/servers/test_build_request_admin.py", "tests.servers.conftest"),
-    ("test import", "tests/servers/test_commands_on_a_terminal.py", "tests.conftest"),
-    ("test import", "tests/servers/test_commands_on_a_terminal.py", "tests.servers.conftest"),
-    ("test import", "tests/servers/test_compute_nodes_command.py", "tests.conftest"),
-    ("test import", "tests/servers/test_conductor_command.py", "tests.conftest"),
-    ("test import", "tests/servers/test_conductor_command.py", "tests.servers.conftest"),
-    ("test import", "tests/servers/test_destinations.py", "tests.conftest"),
-    ("test import", "tests/servers/test_destinations.py", "tests.servers.conftest"),
-    ("test import", "tests/servers/test_down_cells.py", "tests.conftest"),
-    ("test import", "tests/servers/test_down_cells.py", "tests.servers.conftest"),
-    ("test import", "tests/servers/test_group_placement_races.py", "tests.conftest"),
-    ("test import", "tests/servers/test_group_placement_races.py", "tests.servers.conftest"),
-    ("test import", "tests/servers/test_listing.py", "tests.conftest"),
-    ("test import", "tests/servers/test_listing.py", "tests.servers.conftest"),
-    ("test import", "tests/servers/test_listing_collation.py", "tests.conftest"),
-    ("test import", "tests/servers/test_listing_collation.py", "tests.servers.conftest"),
-    ("test import", "tests/servers/test_listing_collation.py", "tests.servers.test_listing"),
-    ("test import", "tests/servers/test_mapping_cache.py", "tests.conftest"),
-    ("test import", "tests/servers/test_mapping_cache.py", "tests.servers.conftest"),
-    ("test import", "tests/servers/test_metadata.py", "tests.conftest"),
-    ("test import", "tests/servers/test_metadata.py", "tests.servers.conftest"),
-    ("test import", "tests/servers/test_placement.py", "tests.conftest"),
-    ("test import", "tests/servers/test_placement.py", "tests.servers.conftest"),
-    ("test import", "tests/servers/test_races.py", "tests.conftest"),
-    ("test import", "tests/servers/test_races.py", "tests.servers.conftest"),
-    ("test import", "tests/servers/test_raw_reads.py", "tests.conftest"),
-    ("test import", "tests/servers/test_raw_reads.py", "tests.servers.conftest"),
-    ("test import", "tests/servers/test_servers_bad_input.py", "tests.conftest"),
-    ("test import", "tests/servers/test_servers_bad_input.py", "tests.servers.conftest"),
-    ("test import", "tests/servers/test_servers_lifecycle.py", "tests.conftest"),
-    ("test import", "tests/servers/test_servers_lifecycle.py", "tests.servers.conftest"),
-}
-
 
 @dataclass(frozen=True)
 class Import:
@@ -311,16 +254,9 @@ def checkout(source) -> dict[str, set]:
 
 
 @pytest.mark.parametrize("rule", RULES)
-def test_no_violations_but_the_known_ones(checkout, rule):
-    new = sorted(checkout[rule] - KNOWN_VIOLATIONS)
-    assert new == [], f"{rule}: {new}"
-
-
-@pytest.mark.parametrize("rule", RULES)
-def test_each_known_violation_still_happens(checkout, rule):
-    """A violation that is fixed leaves the allow-list, so that it cannot come back unnoticed."""
-    fixed = sorted(v for v in KNOWN_VIOLATIONS if v[0] == rule and v not in checkout[rule])
-    assert fixed == [], f"fixed: remove from KNOWN_VIOLATIONS: {fixed}"
+def test_no_violations(checkout, rule):
+    found = sorted(checkout[rule])
+    assert found == [], f"{rule}: {found}"
 
 
 def test_the_api_alias_is_defined_in_cellsv2_db(source):

@@ -11,8 +11,9 @@ from cellsv2.context import target_cell
 from consoles import selectors
 from consoles.models import ConsoleAuthToken
 from servers.models import Instance
-from tests.conftest import ALL_DATABASES
-from tests.servers.conftest import ADMIN, MEMBER, OTHER, fault, new_uuid, place_all
+from tests.factories import new_uuid
+from tests.fixtures.compute import ADMIN, MEMBER, OTHER, add_node, discover, fault, place_all
+from tests.support import ALL_DATABASES
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefixtures("worker_mode")]
 
@@ -87,8 +88,6 @@ class TestRemoteConsoles:
             assert ConsoleAuthToken.objects.filter(instance_uuid=server).count() == 1
 
     def test_the_target_is_the_compute_nodes_host_ip(self, api, cells, settings):
-        from tests.servers.conftest import add_node, discover
-
         add_node(cells, "cell1", "compute9", host_ip="198.51.100.9")
         discover()
         uuid = api.create_uuid()
@@ -212,8 +211,6 @@ class TestRemoteConsoles:
         )
 
     def test_serial_ports_run_out_with_a_clear_409(self, api, cells, default_flavors, settings):
-        from tests.servers.conftest import add_node, discover
-
         add_node(cells, "cell1", "compute1")  # one host: both servers land on it
         discover()
         settings.CELLSV2_CONSOLE_SERIAL_PORT_RANGES = {"compute1": "10000:10000"}

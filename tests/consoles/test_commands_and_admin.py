@@ -7,29 +7,11 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from cellsv2.context import target_cell
-from consoles import services
 from consoles.models import ConsoleAuthToken, ConsoleSerialPort
-from tests.conftest import ALL_DATABASES, run_command
-from tests.consoles.conftest import make_instance
+from tests.consoles.helpers import authorize, count, make_instance
+from tests.support import ALL_DATABASES, run_command
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
-
-
-def authorize(cells, alias, uuid, *, host="compute1", expires=None):
-    return services.console_auth_token_authorize(
-        cell=cells[alias],
-        instance_uuid=uuid,
-        console_type="novnc",
-        host=host,
-        port=5900,
-        access_url_base="http://127.0.0.1:6080/vnc_auto.html",
-        expires=expires,
-    )
-
-
-def count(alias):
-    with target_cell(alias):
-        return ConsoleAuthToken.objects.count()
 
 
 class TestCleanExpired:

@@ -5,9 +5,8 @@ import re
 import pytest
 
 from consoles import clock
-from tests.conftest import ALL_DATABASES
-from tests.consoles.conftest import make_instance
-from tests.consoles.test_commands_and_admin import authorize, count
+from tests.consoles.helpers import authorize, count, make_instance
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
 

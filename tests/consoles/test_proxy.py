@@ -17,8 +17,8 @@ from consoles import clock, services
 from consoles.models import ConsoleSerialPort
 from consoles.proxy import ConsoleRefused, check_origin, connection_credentials, mask_tokens
 from servers.models import Instance
-from tests.conftest import ALL_DATABASES
-from tests.consoles.conftest import EchoServer, make_instance
+from tests.consoles.helpers import EchoServer, make_instance
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
 

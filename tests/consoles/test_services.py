@@ -12,8 +12,8 @@ from cellsv2.context import target_cell
 from consoles import selectors, services
 from consoles.exceptions import InvalidToken
 from consoles.models import ConsoleAuthToken
-from tests.conftest import ALL_DATABASES, CELL_ALIASES
-from tests.consoles.conftest import make_instance
+from tests.consoles.helpers import make_instance
+from tests.support import ALL_DATABASES, CELL_ALIASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

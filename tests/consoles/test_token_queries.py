@@ -14,9 +14,9 @@ from consoles.backends import DatabaseTokenStore, token_hash
 from consoles.exceptions import InvalidToken
 from mappings import selectors as mapping_selectors
 from mappings.selectors import instance_cell_lookup
-from tests.conftest import ALL_DATABASES
-from tests.consoles.conftest import make_instance
-from tests.servers.conftest import mapping_of, place_all, seed_build_request
+from tests.consoles.helpers import make_instance
+from tests.fixtures.compute import mapping_of, place_all, seed_build_request
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

@@ -627,11 +627,15 @@ class TestDeleteCell:
 
 class TestDiscoverHosts:
     def test_maps_the_unmapped_live_nodes_of_every_cell_and_marks_them_mapped(self, cells):
-        ComputeNodeFactory(cell="cell1", host="compute-1")
-        ComputeNodeFactory(cell="cell1", host="compute-1", hypervisor_hostname="compute-1b")
+        first = ComputeNodeFactory(cell="cell1", host="compute-1")
+        second = ComputeNodeFactory(cell="cell1", host="compute-1", hypervisor_hostname="compute-1b")
         ComputeNodeFactory(cell="cell2", host="compute-2")
         ComputeNodeFactory(cell="cell2", host="retired", deleted=True)
         ComputeNodeFactory(cell="cell0", host="not-a-real-cell-host")
+        # An UPDATE writes a new row version after the second node's in PostgreSQL's heap: a read
+        # without ORDER BY would now return the second node first.
+        with target_cell("cell1"):
+            ComputeNode.objects.filter(pk=first.pk).update(vcpus=first.vcpus + 1)
 
         result = cell_v2("discover_hosts")
 
@@ -646,10 +650,9 @@ class TestDiscoverHosts:
             "compute-1": "cell1",
             "compute-2": "cell2",
         }
-        # Nova marks only the node that created the mapping; the host's other node stays unmarked.
-        # Which of the two is read first is the database's order (PostgreSQL reuses free space).
-        flags = node_mapped_flags("cell1")
-        assert set(flags) == {"compute-1", "compute-1b"} and sorted(flags.values()) == [0, 1]
+        # Nova marks only the node that created the mapping: the host's node with the lowest id.
+        assert first.id < second.id
+        assert node_mapped_flags("cell1") == {"compute-1": 1, "compute-1b": 0}
         assert node_mapped_flags("cell2") == {"compute-2": 1}
         assert node_mapped_flags("cell0") == {"not-a-real-cell-host": 0}
 

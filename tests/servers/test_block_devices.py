@@ -21,17 +21,9 @@ from servers.models import (
 )
 from servers.scheduler import CLAIMED_DISK_KEY
 from servers.serialization import UnsupportedFormat, block_device_mappings_load
-from tests.conftest import ALL_DATABASES, CELL_ALIASES, run_command
-from tests.servers.conftest import (
-    ADMIN,
-    IMAGE,
-    MEMBER,
-    api_rows,
-    cells_holding,
-    fault,
-    mapping_of,
-    place_all,
-)
+from tests.factories import IMAGE
+from tests.fixtures.compute import ADMIN, MEMBER, api_rows, cells_holding, fault, mapping_of, place_all
+from tests.support import ALL_DATABASES, CELL_ALIASES, run_command
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefixtures("worker_mode")]
 

@@ -5,7 +5,8 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from servers.models import BuildRequest, RequestSpec
-from tests.conftest import ALL_DATABASES
+from tests.fixtures.compute import place_all
+from tests.support import ALL_DATABASES
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefixtures("worker_mode")]
 
@@ -54,8 +55,6 @@ def test_an_unreadable_build_request_is_shown_as_such(operator, api, topology):
 
 
 def test_request_specs_are_decoded_and_linked(operator, api, topology):
-    from tests.servers.conftest import place_all
-
     uuid = api.create_uuid(name="vm")
     spec = RequestSpec.objects.get(instance_uuid=uuid)
     changelist = operator.get(reverse("admin:servers_requestspec_changelist")).content.decode()

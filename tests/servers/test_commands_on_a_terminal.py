@@ -8,8 +8,8 @@ import pytest
 
 from cellsv2.context import target_cell
 from servers.models import ComputeNode
-from tests.conftest import ALL_DATABASES
-from tests.servers.conftest import api_rows, seed_build_request, seed_instance
+from tests.fixtures.compute import api_rows, seed_build_request, seed_instance
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
 

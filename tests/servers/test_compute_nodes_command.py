@@ -4,7 +4,7 @@ import pytest
 
 from cellsv2.context import target_cell
 from servers.models import ComputeNode
-from tests.conftest import ALL_DATABASES, CELL_ALIASES, run_command
+from tests.support import ALL_DATABASES, CELL_ALIASES, run_command
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

@@ -13,8 +13,8 @@ from mappings.models import InstanceMapping
 from servers import conductor
 from servers.management.commands.conductor import counts_line
 from servers.models import BuildRequest
-from tests.conftest import ALL_DATABASES, run_command
-from tests.servers.conftest import add_node, api_rows, discover, mapping_of
+from tests.fixtures.compute import add_node, api_rows, discover, mapping_of
+from tests.support import ALL_DATABASES, run_command
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefixtures("worker_mode")]
 

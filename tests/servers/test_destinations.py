@@ -7,8 +7,8 @@ import pytest
 
 from servers.models import RequestSpec
 from servers.serialization import request_spec_load
-from tests.conftest import ALL_DATABASES
-from tests.servers.conftest import ADMIN, api_rows, fault, instance_in, place_all
+from tests.fixtures.compute import ADMIN, api_rows, fault, instance_in, place_all
+from tests.support import ALL_DATABASES
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefixtures("worker_mode")]
 

@@ -14,20 +14,19 @@ from mappings.models import InstanceMapping
 from servers.models import RequestSpec
 from servers.selectors import listing as server_selectors
 from servers.serialization import request_spec_dump
-from tests.conftest import ALL_DATABASES
-from tests.servers.conftest import (
+from tests.factories import IMAGE, TINY, new_uuid
+from tests.fixtures.compute import (
     ADMIN,
     HOST,
-    IMAGE,
-    TINY,
     api_rows,
     cells_holding,
     fault,
-    new_uuid,
     place_all,
     seed_build_request,
     seed_instance,
 )
+from tests.servers.helpers import ids
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 
@@ -88,11 +87,6 @@ def server_in(cell, *, project_id="proj1", user_id="alice", spec=None, queued_fo
         }
         RequestSpec.objects.create(instance_uuid=uuid, spec=request_spec_dump(body))
     return uuid
-
-
-def ids(response):
-    assert response.status_code == 200, response.content
-    return [s["id"] for s in response.json()["servers"]]
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from django.db import connections
 
 from servergroups.services import servergroup_create
 from servers import conductor, scheduler
-from tests.conftest import ALL_DATABASES, CELL_ALIASES, requires_postgres
-from tests.servers.conftest import add_node, discover, instance_in
+from tests.fixtures.compute import add_node, discover, instance_in
+from tests.support import ALL_DATABASES, CELL_ALIASES, requires_postgres
 
 
 def host_of(uuid) -> tuple[str, str | None]:

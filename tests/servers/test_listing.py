@@ -16,27 +16,15 @@ from cellsv2.cells import cells_cache_clear
 from cellsv2.context import target_cell
 from mappings.models import CellMapping
 from servers.models import Instance
-from tests.conftest import ALL_DATABASES
-from tests.servers.conftest import (
-    ADMIN,
-    HOST,
-    MEMBER,
-    fault,
-    new_uuid,
-    place_all,
-    seed_build_request,
-    seed_instance,
-)
+from tests.factories import new_uuid
+from tests.fixtures.compute import ADMIN, HOST, MEMBER, fault, place_all, seed_build_request, seed_instance
+from tests.servers.helpers import ids, walk_with_markers
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 
 BASE = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 SORT_KEYS = ["display_name", "created_at", "vm_state", "host", "uuid"]
-
-
-def ids(response) -> list[str]:
-    assert response.status_code == 200, response.content
-    return [s["id"] for s in response.json()["servers"]]
 
 
 @contextmanager
@@ -83,26 +71,6 @@ def compare(a: dict, b: dict, order) -> int:
 def expected_ids(rows: list[dict], keys, dirs) -> list[str]:
     order = full_order(keys, dirs)
     return [r["uuid"] for r in sorted(rows, key=functools.cmp_to_key(lambda a, b: compare(a, b, order)))]
-
-
-def walk_with_markers(api, *, token, params: list[tuple[str, str]], limit: int, detail=False) -> list[str]:
-    """Every page: the same parameters each time, the last id of a page as the next marker."""
-    seen, marker, pages = [], None, 0
-    path = "/servers/detail" if detail else "/servers"
-    while True:
-        query = [*params, ("limit", str(limit))] + ([("marker", marker)] if marker else [])
-        response = api("get", f"{path}?{urlencode(query)}", token=token)
-        page = ids(response)
-        assert len(page) <= limit
-        seen += page
-        links = response.json().get("servers_links")
-        if len(page) < limit:
-            assert links is None
-            return seen
-        assert links and links[0]["rel"] == "next"
-        marker = page[-1]
-        pages += 1
-        assert pages <= 200
 
 
 def walk_links(api, *, token, first: str) -> list[str]:
@@ -534,8 +502,6 @@ class TestQueryCounts:
 
     def test_show_at_the_maximum_microversion_with_spec_and_group_is_four_queries(self, api, topology):
         """Mapping, instance+extra, metadata/tags, then request spec and membership in one query."""
-        from tests.servers.conftest import place_all
-
         uuid = api.create_uuid(version=MAX)
         place_all()
         assert api.show(uuid, version=MAX).status_code == 200

@@ -3,9 +3,9 @@
 import pytest
 from django.db import connections
 
-from tests.conftest import ALL_DATABASES, requires_postgres
-from tests.servers.conftest import MEMBER, seed_instance
-from tests.servers.test_listing import walk_with_markers
+from tests.fixtures.compute import MEMBER, seed_instance
+from tests.servers.helpers import walk_with_markers
+from tests.support import ALL_DATABASES, requires_postgres
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), requires_postgres]
 

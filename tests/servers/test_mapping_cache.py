@@ -9,8 +9,8 @@ from django.core.cache import cache
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
-from tests.conftest import ALL_DATABASES, run_command
-from tests.servers.conftest import mapping_of, place_all
+from tests.fixtures.compute import mapping_of, place_all
+from tests.support import ALL_DATABASES, run_command
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefixtures("worker_mode")]
 

@@ -14,10 +14,11 @@ from cellsv2.context import target_cell
 from keypairs.models import KeyPair, LegacyKeyPair
 from servers.metadata import OPENSTACK_VERSIONS, VERSIONS
 from servers.models import InstanceExtra
-from tests.conftest import ALL_DATABASES
+from tests.factories import new_uuid
+from tests.fixtures.compute import MEMBER, instance_in, mapping_of, place_all
 from tests.keypairs import keys
 from tests.keypairs.helpers import api_key, legacy_key
-from tests.servers.conftest import MEMBER, instance_in, mapping_of, new_uuid, place_all
+from tests.support import ALL_DATABASES
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefixtures("worker_mode")]
 

@@ -14,8 +14,7 @@ from servergroups.selectors import servergroup_get
 from servergroups.services import servergroup_create
 from servers import conductor, scheduler
 from servers.models import BuildRequest, ComputeNode, InstanceSystemMetadata, PlacementAttempt
-from tests.conftest import ALL_DATABASES, CELL_ALIASES, requires_postgres
-from tests.servers.conftest import (
+from tests.fixtures.compute import (
     ADMIN,
     OTHER,
     Topology,
@@ -28,6 +27,7 @@ from tests.servers.conftest import (
     mapping_of,
     place_all,
 )
+from tests.support import ALL_DATABASES, CELL_ALIASES, requires_postgres
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

@@ -8,15 +8,8 @@ from servers import conductor
 from servers.models import BuildRequest, RequestSpec
 from servers.selectors import show as server_selectors
 from servers.serialization import instance_load
-from tests.conftest import ALL_DATABASES, CELL_ALIASES
-from tests.servers.conftest import (
-    ADMIN,
-    api_rows,
-    cells_holding,
-    instance_in,
-    mapping_of,
-    place_all,
-)
+from tests.fixtures.compute import ADMIN, api_rows, cells_holding, instance_in, mapping_of, place_all
+from tests.support import ALL_DATABASES, CELL_ALIASES
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefixtures("worker_mode")]
 

@@ -34,8 +34,8 @@ from servers.selectors import show as server_selectors
 from servers.selectors.show import ServerView, _load_from_cell, build_request_read
 from servers.serialization import request_spec_load
 from servers.services.create import _flavor_totals, count_instances
-from tests.conftest import ALL_DATABASES
-from tests.servers.conftest import ADMIN, MEMBER, place_all, seed_build_request, seed_instance
+from tests.fixtures.compute import ADMIN, MEMBER, place_all, seed_build_request, seed_instance
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

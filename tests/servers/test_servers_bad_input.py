@@ -11,9 +11,10 @@ from flavors.models import Flavor
 from keypairs.services import keypair_create
 from servergroups.selectors import servergroup_get
 from servergroups.services import servergroup_create
-from tests.conftest import ALL_DATABASES
+from tests.factories import IMAGE, new_uuid
+from tests.fixtures.compute import ADMIN, MEMBER, api_rows, fault, place_all
 from tests.keypairs.keys import KNOWN_RSA_2048
-from tests.servers.conftest import ADMIN, IMAGE, MEMBER, api_rows, fault, new_uuid, place_all
+from tests.support import ALL_DATABASES
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefixtures("worker_mode")]
 

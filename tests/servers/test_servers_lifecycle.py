@@ -16,12 +16,10 @@ from keypairs.services import keypair_create
 from mappings.models import InstanceMapping
 from servers.models import BuildRequest, Instance, RequestSpec
 from servers.serialization import instance_load, request_spec_load
-from tests.conftest import ALL_DATABASES, CELL_ALIASES
-from tests.keypairs.keys import KNOWN_RSA_2048
-from tests.servers.conftest import (
+from tests.factories import IMAGE, new_uuid
+from tests.fixtures.compute import (
     ADMIN,
     HOST,
-    IMAGE,
     MEMBER,
     MEMBER_SAME_PROJECT,
     OTHER,
@@ -32,9 +30,10 @@ from tests.servers.conftest import (
     instance_in,
     mapping_of,
     metadata_of,
-    new_uuid,
     place_all,
 )
+from tests.keypairs.keys import KNOWN_RSA_2048
+from tests.support import ALL_DATABASES, CELL_ALIASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 
