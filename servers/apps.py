@@ -13,11 +13,13 @@ class ServersConfig(AppConfig):
         from cellsv2.api.policy import register_policy_rules
         from cellsv2.quotas import quota_counter
         from servers import policies
+        from servers.api.action_views import register_server_actions
         from servers.api.views import FAULTS
         from servers.services.create import count_instances
 
         register_faults(FAULTS)
         register_policy_rules(policies.list_rules())
+        register_server_actions()
         # Only instances are counted through the registry: a create checks cores and RAM itself,
         # from one read of the project's request specs (servers.services.create._allowed_count).
         quota_counter("instances")(count_instances)

@@ -144,3 +144,50 @@ class VolumeNotFound(InvalidBlockDeviceRequest):
 
 class SnapshotNotFound(InvalidBlockDeviceRequest):
     message = "Snapshot {snapshot_id} could not be found."
+
+
+# --- actions and metadata: Nova's conflicts (409), limits (403) and misses (404) -----------------
+
+
+class InstanceInvalidState(Exception):
+    """An action refused in the server's state; the message is Nova's
+    raise_http_conflict_for_instance_invalid_state's (common.py)."""
+
+    def __init__(self, uuid, action: str, attr: str, state):
+        if state is not None:
+            message = f"Cannot '{action}' instance {uuid} while it is in {attr} {state}"
+        else:
+            message = f"Instance {uuid} is in an invalid state for '{action}'"
+        super().__init__(message)
+        self.uuid, self.action, self.attr, self.state = uuid, action, attr, state
+
+
+class InstanceNotReady(Exception):
+    """A server with no host yet (a stop or start needs one)."""
+
+    def __init__(self, uuid):
+        super().__init__(f"Instance {uuid} is not ready")
+
+
+class MetadataItemNotFound(Exception):
+    def __init__(self):
+        super().__init__("Metadata item was not found")
+
+
+class MetadataLimitExceeded(Exception):
+    def __init__(self, allowed: int):
+        super().__init__(f"Maximum number of metadata items exceeds {allowed}")
+
+
+class ConsoleOutputUnavailable(Exception):
+    """No hypervisor keeps a console log here (Nova's answer for a driver without one: 501)."""
+
+    def __init__(self):
+        super().__init__("The requested functionality is not supported.")
+
+
+class RequestURIMismatch(ValueError):
+    """PUT /servers/{id}/metadata/{key} whose body names another key."""
+
+    def __init__(self):
+        super().__init__("Request body and URI mismatch")

@@ -1,10 +1,11 @@
 """Server policy rules, registered by the app's ``ready()``.
 
 Nova's rules for what this app serves, copied from nova/policies/servers.py,
-and extended_server_attributes.py: the rules the code
-enforces, with Nova's names, check strings, descriptions, operations and scopes. Nova's rules for
-APIs not served here (reboot, resize, ...) are not registered; an operator's policy file that
-sets them still loads.
+extended_server_attributes.py, server_metadata.py, pause_server.py, suspend_server.py,
+lock_server.py, deferred_delete.py and console_output.py: the rules the code enforces, with
+Nova's names, check strings, descriptions, operations and scopes. Nova's rules for APIs not
+served here (resize, shelve, ...) are not registered; an operator's policy file that sets them
+still loads.
 """
 
 from oslo_policy import policy
@@ -14,6 +15,12 @@ from cellsv2 import policies as base
 SERVERS = "os_compute_api:servers:%s"
 REQUESTED_DESTINATION = "compute:servers:create:requested_destination"
 EXTENDED_SERVER_ATTRIBUTES = "os_compute_api:os-extended-server-attributes"
+SERVER_METADATA = "os_compute_api:server-metadata:%s"
+PAUSE_SERVER = "os_compute_api:os-pause-server:%s"
+SUSPEND_SERVER = "os_compute_api:os-suspend-server:%s"
+LOCK_SERVER = "os_compute_api:os-lock-server:%s"
+DEFERRED_DELETE = "os_compute_api:os-deferred-delete:%s"
+CONSOLE_OUTPUT = "os_compute_api:os-console-output"
 
 # Nova's servers.py passes the deprecation's reason and date to the new rule; oslo.policy wants
 # them on the DeprecatedRule (and warns otherwise). It reads them from either place, so the
@@ -211,8 +218,205 @@ is therefore deprecated and will be removed in a future release.
 ]
 
 
+def _action(path_action: str) -> list[dict]:
+    return [{"method": "POST", "path": f"/servers/{{server_id}}/action ({path_action})"}]
+
+
+server_action_policies = [
+    policy.DocumentedRuleDefault(
+        name=SERVERS % "reboot",
+        check_str=base.PROJECT_MEMBER_OR_ADMIN,
+        description="Reboot a server",
+        operations=_action("reboot"),
+        scope_types=["project"],
+    ),
+    policy.DocumentedRuleDefault(
+        name=SERVERS % "rebuild",
+        check_str=base.PROJECT_MEMBER_OR_ADMIN,
+        description="Rebuild a server",
+        operations=_action("rebuild"),
+        scope_types=["project"],
+    ),
+    policy.DocumentedRuleDefault(
+        name=SERVERS % "rebuild:trusted_certs",
+        check_str=base.PROJECT_MEMBER_OR_ADMIN,
+        description="Rebuild a server with trusted image certificate IDs",
+        operations=_action("rebuild"),
+        scope_types=["project"],
+    ),
+    policy.DocumentedRuleDefault(
+        name=SERVERS % "start",
+        check_str=base.PROJECT_MEMBER_OR_ADMIN,
+        description="Start a server",
+        operations=_action("os-start"),
+        scope_types=["project"],
+    ),
+    policy.DocumentedRuleDefault(
+        name=SERVERS % "stop",
+        check_str=base.PROJECT_MEMBER_OR_ADMIN,
+        description="Stop a server",
+        operations=_action("os-stop"),
+        scope_types=["project"],
+    ),
+]
+
+pause_server_policies = [
+    policy.DocumentedRuleDefault(
+        name=PAUSE_SERVER % "pause",
+        check_str=base.PROJECT_MEMBER_OR_ADMIN,
+        description="Pause a server",
+        operations=_action("pause"),
+        scope_types=["project"],
+    ),
+    policy.DocumentedRuleDefault(
+        name=PAUSE_SERVER % "unpause",
+        check_str=base.PROJECT_MEMBER_OR_ADMIN,
+        description="Unpause a paused server",
+        operations=_action("unpause"),
+        scope_types=["project"],
+    ),
+]
+
+suspend_server_policies = [
+    policy.DocumentedRuleDefault(
+        name=SUSPEND_SERVER % "resume",
+        check_str=base.PROJECT_MEMBER_OR_ADMIN,
+        description="Resume suspended server",
+        operations=_action("resume"),
+        scope_types=["project"],
+    ),
+    policy.DocumentedRuleDefault(
+        name=SUSPEND_SERVER % "suspend",
+        check_str=base.PROJECT_MEMBER_OR_ADMIN,
+        description="Suspend server",
+        operations=_action("suspend"),
+        scope_types=["project"],
+    ),
+]
+
+lock_server_policies = [
+    policy.DocumentedRuleDefault(
+        name=LOCK_SERVER % "lock",
+        check_str=base.PROJECT_MEMBER_OR_ADMIN,
+        description="Lock a server",
+        operations=_action("lock"),
+        scope_types=["project"],
+    ),
+    policy.DocumentedRuleDefault(
+        name=LOCK_SERVER % "unlock",
+        check_str=base.PROJECT_MEMBER_OR_ADMIN,
+        description="Unlock a server",
+        operations=_action("unlock"),
+        scope_types=["project"],
+    ),
+    policy.DocumentedRuleDefault(
+        name=LOCK_SERVER % "unlock:unlock_override",
+        check_str=base.ADMIN,
+        description="""Unlock a server, regardless who locked the server.
+
+This check is performed only after the check
+os_compute_api:os-lock-server:unlock passes""",
+        operations=_action("unlock"),
+        scope_types=["project"],
+    ),
+]
+
+DEFERRED_DELETE_DEPRECATED_REASON = """
+Nova API policies are introducing new default roles with scope_type
+capabilities. Old policies are deprecated and silently going to be ignored
+in nova 23.0.0 release.
+"""
+DEFERRED_DELETE_DEPRECATED_POLICY = policy.DeprecatedRule(
+    "os_compute_api:os-deferred-delete",
+    base.RULE_ADMIN_OR_OWNER,
+    deprecated_reason=DEFERRED_DELETE_DEPRECATED_REASON,
+    deprecated_since="21.0.0",
+)
+
+deferred_delete_policies = [
+    policy.DocumentedRuleDefault(
+        name=DEFERRED_DELETE % "restore",
+        check_str=base.PROJECT_MEMBER_OR_ADMIN,
+        description="Restore a soft deleted server",
+        operations=_action("restore"),
+        scope_types=["project"],
+        deprecated_rule=DEFERRED_DELETE_DEPRECATED_POLICY,
+    ),
+    policy.DocumentedRuleDefault(
+        name=DEFERRED_DELETE % "force",
+        check_str=base.PROJECT_MEMBER_OR_ADMIN,
+        description="Force delete a server before deferred cleanup",
+        operations=_action("forceDelete"),
+        scope_types=["project"],
+        deprecated_rule=DEFERRED_DELETE_DEPRECATED_POLICY,
+    ),
+]
+
+console_output_policies = [
+    policy.DocumentedRuleDefault(
+        name=CONSOLE_OUTPUT,
+        check_str=base.PROJECT_MEMBER_OR_ADMIN,
+        description="Show console output for a server",
+        operations=_action("os-getConsoleOutput"),
+        scope_types=["project"],
+    ),
+]
+
+server_metadata_policies = [
+    policy.DocumentedRuleDefault(
+        name=SERVER_METADATA % "index",
+        check_str=base.PROJECT_READER_OR_ADMIN,
+        description="List all metadata of a server",
+        operations=[{"path": "/servers/{server_id}/metadata", "method": "GET"}],
+        scope_types=["project"],
+    ),
+    policy.DocumentedRuleDefault(
+        name=SERVER_METADATA % "show",
+        check_str=base.PROJECT_READER_OR_ADMIN,
+        description="Show metadata for a server",
+        operations=[{"path": "/servers/{server_id}/metadata/{key}", "method": "GET"}],
+        scope_types=["project"],
+    ),
+    policy.DocumentedRuleDefault(
+        name=SERVER_METADATA % "create",
+        check_str=base.PROJECT_MEMBER_OR_ADMIN,
+        description="Create metadata for a server",
+        operations=[{"path": "/servers/{server_id}/metadata", "method": "POST"}],
+        scope_types=["project"],
+    ),
+    policy.DocumentedRuleDefault(
+        name=SERVER_METADATA % "update_all",
+        check_str=base.PROJECT_MEMBER_OR_ADMIN,
+        description="Replace metadata for a server",
+        operations=[{"path": "/servers/{server_id}/metadata", "method": "PUT"}],
+        scope_types=["project"],
+    ),
+    policy.DocumentedRuleDefault(
+        name=SERVER_METADATA % "update",
+        check_str=base.PROJECT_MEMBER_OR_ADMIN,
+        description="Update metadata from a server",
+        operations=[{"path": "/servers/{server_id}/metadata/{key}", "method": "PUT"}],
+        scope_types=["project"],
+    ),
+    policy.DocumentedRuleDefault(
+        name=SERVER_METADATA % "delete",
+        check_str=base.PROJECT_MEMBER_OR_ADMIN,
+        description="Delete metadata from a server",
+        operations=[{"path": "/servers/{server_id}/metadata/{key}", "method": "DELETE"}],
+        scope_types=["project"],
+    ),
+]
+
+
 def list_rules():
     return [
         *extended_server_attributes_policies,
         *servers_policies,
+        *server_action_policies,
+        *pause_server_policies,
+        *suspend_server_policies,
+        *lock_server_policies,
+        *server_metadata_policies,
+        *deferred_delete_policies,
+        *console_output_policies,
     ]

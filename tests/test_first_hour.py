@@ -251,6 +251,57 @@ def test_the_openstack_cli_gives_a_console_url(clouds_yaml, server):
     assert console["url"].startswith("http://127.0.0.1:6080/vnc_auto.html?path=%3Ftoken%3D")
 
 
+def cli_fails(clouds_yaml, *args: str) -> str:
+    """Run a command expected to fail; its stderr."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "CELLSV2_", "DJANGO_"))}
+    env.update(OS_CLIENT_CONFIG_FILE=str(clouds_yaml), OS_CLOUD="cellsv2")
+    result = subprocess.run([str(BIN / "openstack"), *args], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0, f"openstack {' '.join(args)} succeeded"
+    return result.stderr
+
+
+def test_the_openstack_cli_stops_starts_reboots_locks_and_sets_properties(clouds_yaml, server):
+    active, _ = server
+
+    def show(*version):
+        return openstack_cli(clouds_yaml, *version, "server", "show", active.id)
+
+    openstack_cli(clouds_yaml, "server", "stop", active.id, json_output=False)
+    assert (show()["status"], show()["OS-EXT-STS:power_state"]) == ("SHUTOFF", 4)
+    assert "while it is in vm_state stopped" in cli_fails(clouds_yaml, "server", "stop", active.id)
+    openstack_cli(clouds_yaml, "server", "start", active.id, json_output=False)
+    openstack_cli(clouds_yaml, "server", "reboot", "--hard", "--wait", active.id, json_output=False)
+    assert show()["status"] == "ACTIVE"
+    for action, status in (("pause", "PAUSED"), ("unpause", "ACTIVE"), ("suspend", "SUSPENDED"), ("resume", "ACTIVE")):
+        openstack_cli(clouds_yaml, "server", action, active.id, json_output=False)
+        assert show()["status"] == status, action
+
+    v273 = ("--os-compute-api-version", "2.73")
+    openstack_cli(clouds_yaml, *v273, "server", "lock", "--reason", "maintenance", active.id, json_output=False)
+    assert (show(*v273)["locked"], show(*v273)["locked_reason"]) == (True, "maintenance")
+    assert f"Instance {active.id} is locked" in cli_fails(clouds_yaml, "server", "stop", active.id)
+    openstack_cli(clouds_yaml, "server", "unlock", active.id, json_output=False)
+    assert show(*v273)["locked"] is False
+
+    openstack_cli(
+        clouds_yaml, "server", "set", "--property", "role=web", "--property", "tier=1", active.id, json_output=False
+    )
+    assert show()["properties"] == {"role": "web", "tier": "1"}
+    openstack_cli(clouds_yaml, "server", "unset", "--property", "tier", active.id, json_output=False)
+    assert show()["properties"] == {"role": "web"}
+
+
+def test_openstacksdk_rebuilds_the_server_on_another_image(sdk, server):
+    active, _ = server
+    other_image = "a2459075-d96c-40d5-893e-577ff92e721c"
+    rebuilt = sdk.compute.rebuild_server(active, image=other_image, name="first", metadata={"rebuilt": "yes"})
+    assert rebuilt.status == "REBUILD"
+    rebuilt = sdk.compute.wait_for_server(rebuilt, status="ACTIVE", wait=30)
+    assert (rebuilt.image.id, rebuilt.metadata) == (other_image, {"rebuilt": "yes"})
+    sdk.compute.rebuild_server(rebuilt, image=IMAGE, name="first", metadata={})  # as it was for what follows
+    assert sdk.compute.wait_for_server(rebuilt, status="ACTIVE", wait=30).image.id == IMAGE
+
+
 # --- 5. the metadata service ----------------------------------------------------------------------
 
 

@@ -335,3 +335,119 @@ def show_query_schema(version: APIVersion) -> dict | None:
     if version < "2.102":
         return None
     return _NO_QUERY_PARAMETERS
+
+
+# --- server metadata (nova/api/openstack/compute/schemas/server_metadata.py) ----------------------
+
+METADATA_COLLECTION = {
+    "type": "object",
+    "properties": {"metadata": METADATA},
+    "required": ["metadata"],
+    "additionalProperties": False,
+}
+METADATA_ITEM = {
+    "type": "object",
+    "properties": {"meta": {**METADATA, "minProperties": 1, "maxProperties": 1}},
+    "required": ["meta"],
+    "additionalProperties": False,
+}
+
+
+def metadata_query_schema(version: APIVersion) -> dict | None:
+    """GET of a server's metadata (or one item) takes no parameters; unknown ones are refused from 2.102."""
+    return show_query_schema(version)
+
+
+# --- server actions (schemas/servers.py, lock_server.py, pause_server.py, suspend_server.py) -------
+
+REBOOT = {
+    "type": "object",
+    "properties": {
+        "reboot": {
+            "type": "object",
+            "properties": {"type": {"type": "string", "enum": ["HARD", "Hard", "hard", "SOFT", "Soft", "soft"]}},
+            "required": ["type"],
+            "additionalProperties": False,
+        }
+    },
+    "required": ["reboot"],
+    "additionalProperties": False,
+}
+
+
+def no_argument_action(name: str) -> dict:
+    """os-start, os-stop, pause, unpause, suspend, resume, unlock (and lock before 2.73): any value."""
+    return {"type": "object", "properties": {name: {}}, "required": [name], "additionalProperties": False}
+
+
+CONSOLE_OUTPUT = {
+    "type": "object",
+    "properties": {
+        "os-getConsoleOutput": {
+            "type": "object",
+            "properties": {"length": {"type": ["integer", "string", "null"], "pattern": "^-?[0-9]+$", "minimum": -1}},
+            "additionalProperties": False,
+        }
+    },
+    "required": ["os-getConsoleOutput"],
+    "additionalProperties": False,
+}
+
+LOCK_V273 = {
+    "type": "object",
+    "properties": {
+        "lock": {
+            "type": ["object", "null"],
+            "properties": {"locked_reason": {"type": "string", "minLength": 1, "maxLength": 255}},
+            "additionalProperties": False,
+        }
+    },
+    "required": ["lock"],
+    "additionalProperties": False,
+}
+
+
+@lru_cache(maxsize=32)
+def _rebuild(version_string: str) -> dict:
+    version = APIVersion(version_string)
+    rebuild = {
+        "name": NAME,
+        "imageRef": UUID,
+        "adminPass": {"type": "string"},
+        "metadata": METADATA,
+        "preserve_ephemeral": NOVA_BOOLEAN,
+        "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
+        "accessIPv4": IP_V4,
+        "accessIPv6": IP_V6,
+    }
+    if version < "2.57":
+        rebuild["personality"] = _create(version_string)["properties"]["server"]["properties"]["personality"]
+    if version >= "2.19":
+        rebuild["description"] = DESCRIPTION
+    if version >= "2.54":
+        rebuild["key_name"] = {"oneOf": [{"type": "string", "minLength": 1, "maxLength": 255}, {"type": "null"}]}
+    if version >= "2.57":
+        rebuild["user_data"] = {"type": ["string", "null"], "format": "base64", "maxLength": 65535}
+    if version >= "2.63":
+        rebuild["trusted_image_certificates"] = _create(version_string)["properties"]["server"]["properties"][
+            "trusted_image_certificates"
+        ]
+    if version >= "2.90":
+        rebuild["hostname"] = FQDN if version >= "2.94" else HOSTNAME
+    return {
+        "type": "object",
+        "properties": {
+            "rebuild": {
+                "type": "object",
+                "properties": rebuild,
+                "required": ["imageRef"],
+                "additionalProperties": False,
+            }
+        },
+        "required": ["rebuild"],
+        "additionalProperties": False,
+    }
+
+
+def rebuild_schema(version: APIVersion) -> dict:
+    return _rebuild(str(version))

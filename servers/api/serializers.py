@@ -5,6 +5,7 @@ import hashlib
 from cellsv2.api.pagination import link_prefix, resource_links
 from cellsv2.api.policy import policy_allows
 from images.selectors import image_properties_from_system_metadata
+from servers.services.lifecycle import access_ip_v6_normalized
 
 # nova.api.openstack.common._STATE_MAP, the default status of each vm_state.
 STATUS = {
@@ -20,6 +21,32 @@ STATUS = {
     "soft-delete": "SOFT_DELETED",
     "shelved": "SHELVED",
     "shelved_offloaded": "SHELVED_OFFLOADED",
+}
+# ... and the statuses a task in progress gives instead (the rest of _STATE_MAP).
+_REBUILD = {"rebuilding": "REBUILD", "rebuild_block_device_mapping": "REBUILD", "rebuild_spawning": "REBUILD"}
+_RESIZE = {
+    "resize_prep": "RESIZE",
+    "resize_migrating": "RESIZE",
+    "resize_migrated": "RESIZE",
+    "resize_finish": "RESIZE",
+}
+TASK_STATUS = {
+    "active": {
+        "rebooting": "REBOOT",
+        "reboot_pending": "REBOOT",
+        "reboot_started": "REBOOT",
+        "rebooting_hard": "HARD_REBOOT",
+        "reboot_pending_hard": "HARD_REBOOT",
+        "reboot_started_hard": "HARD_REBOOT",
+        "updating_password": "PASSWORD",
+        "migrating": "MIGRATING",
+        **_REBUILD,
+        **_RESIZE,
+    },
+    "stopped": {**_RESIZE, **_REBUILD},
+    "resized": {"resize_reverting": "REVERT_RESIZE"},
+    "paused": {"migrating": "MIGRATING"},
+    "error": _REBUILD,
 }
 # What the body of PUT /servers/{id} lacks before 2.75, besides the OS-EXT-SRV-ATTR:* attributes.
 UPDATE_HIDDEN_BEFORE_2_75 = frozenset(
@@ -105,7 +132,9 @@ class ServerSerializer:
         return {"project_id": server.get("project_id"), "user_id": server.get("user_id")}
 
     def status(self, server) -> str:
-        return STATUS.get(server.get("vm_state") or "", "UNKNOWN")
+        vm_state = server.get("vm_state") or ""
+        by_task = TASK_STATUS.get(vm_state, {}).get(server.get("task_state"))
+        return by_task or STATUS.get(vm_state, "UNKNOWN")
 
     def full(self, server, *, show: bool) -> dict:
         instance = server.instance
@@ -126,7 +155,7 @@ class ServerSerializer:
             "updated": isotime(instance.get("updated_at") or instance.get("created_at")),
             "addresses": {},
             "accessIPv4": instance.get("access_ip_v4") or "",
-            "accessIPv6": instance.get("access_ip_v6") or "",
+            "accessIPv6": access_ip_v6_normalized(instance.get("access_ip_v6")) or "",
             "links": self.links(server.uuid),
             "key_name": instance.get("key_name"),
             "config_drive": instance.get("config_drive") or "",

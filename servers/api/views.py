@@ -22,11 +22,17 @@ from servers.exceptions import (
     AvailabilityZoneNotAvailable,
     CellDown,
     ComputeHostNotFound,
+    ConsoleOutputUnavailable,
     DestinationConflict,
+    InstanceInvalidState,
+    InstanceNotReady,
     InvalidAvailabilityZone,
     InvalidBlockDeviceRequest,
     InvalidKeyName,
     MarkerNotFound,
+    MetadataItemNotFound,
+    MetadataLimitExceeded,
+    RequestURIMismatch,
     ServerGroupNotFound,
     ServerLocked,
     ServerNotFound,
@@ -48,6 +54,13 @@ FAULTS = {
     ServerGroupNotFound: 400,
     InvalidBlockDeviceRequest: 400,
     ServerLocked: 409,
+    # Actions and metadata (servers.api.action_views, servers.api.server_metadata_views).
+    InstanceInvalidState: 409,
+    InstanceNotReady: 409,
+    MetadataItemNotFound: 404,
+    MetadataLimitExceeded: 403,
+    RequestURIMismatch: 400,
+    ConsoleOutputUnavailable: 501,
 }
 
 

@@ -41,6 +41,7 @@ from servers.exceptions import (
 from servers.models import BuildRequest, RequestSpec
 from servers.selectors.compute_nodes import compute_host_exists
 from servers.serialization import block_device_mappings_dump, instance_dump, request_spec_dump
+from servers.services.lifecycle import access_ip_v6_normalized
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +171,8 @@ def _hostname(name: str) -> str:
     return host or "server"
 
 
-def _generate_password(length: int = 12) -> str:
+def admin_password_generate(length: int = 12) -> str:
+    """Nova's generate_password: letters and digits (a server's adminPass when none is given)."""
     alphabet = string.ascii_letters + string.digits
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
@@ -276,7 +278,7 @@ def server_create(*, context, request: ServerCreateRequest) -> ServerCreateResul
     if request.group_uuid:
         group = _group_for_create(context, request.group_uuid)
     reservation_id = f"r-{secrets.token_hex(4)}"
-    admin_pass = request.admin_pass or _generate_password()
+    admin_pass = request.admin_pass or admin_password_generate()
     now = timezone.now()
 
     counted = {}
@@ -333,7 +335,7 @@ def server_create(*, context, request: ServerCreateRequest) -> ServerCreateResul
                     "locked_by": None,
                     "config_drive": "True" if request.config_drive else "",
                     "access_ip_v4": request.access_ip_v4,
-                    "access_ip_v6": request.access_ip_v6,
+                    "access_ip_v6": access_ip_v6_normalized(request.access_ip_v6),
                     "auto_disk_config": request.auto_disk_config,
                     "progress": 0,
                     "created_at": now,

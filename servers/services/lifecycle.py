@@ -1,5 +1,7 @@
 """Update and delete of a server, wherever it is (a build request or in its cell)."""
 
+import ipaddress
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -24,6 +26,18 @@ from servers.models import (
 from servers.selectors.show import server_get
 from servers.serialization import instance_dump, instance_load
 
+
+def access_ip_v6_normalized(value: str | None) -> str | None:
+    """An IPv6 address in its shortest form, as Nova stores it (nova.db.types.IPAddress) and shows
+    it; what is not an IPv6 address (an old row) is left as it is."""
+    if not value:
+        return value
+    try:
+        return ipaddress.IPv6Address(value).compressed
+    except ValueError:
+        return value
+
+
 UPDATABLE = {
     "name": "display_name",
     "description": "display_description",
@@ -43,6 +57,8 @@ def server_update(*, context, uuid: str, changes: dict, server=None) -> None:
     this caller (read again when None). Raises ServerNotFound.
     """
     values = {UPDATABLE[k]: v for k, v in changes.items() if k in UPDATABLE}
+    if "access_ip_v6" in values:
+        values["access_ip_v6"] = access_ip_v6_normalized(values["access_ip_v6"])
     if server is None:
         server_get(context=context, uuid=uuid)  # existence and visibility
     with transaction.atomic(using=API_ALIAS):

@@ -77,6 +77,27 @@ DEFAULTS = {
     "os_compute_api:servers:create:attach_volume": (_, T, T, _),
     "os_compute_api:servers:delete": (_, T, T, _),
     "os_compute_api:servers:update": (_, T, T, _),
+    "os_compute_api:servers:reboot": (_, T, T, _),
+    "os_compute_api:servers:rebuild": (_, T, T, _),
+    "os_compute_api:servers:rebuild:trusted_certs": (_, T, T, _),
+    "os_compute_api:servers:start": (_, T, T, _),
+    "os_compute_api:servers:stop": (_, T, T, _),
+    "os_compute_api:os-pause-server:pause": (_, T, T, _),
+    "os_compute_api:os-pause-server:unpause": (_, T, T, _),
+    "os_compute_api:os-suspend-server:resume": (_, T, T, _),
+    "os_compute_api:os-suspend-server:suspend": (_, T, T, _),
+    "os_compute_api:os-lock-server:lock": (_, T, T, _),
+    "os_compute_api:os-lock-server:unlock": (_, T, T, _),
+    "os_compute_api:os-lock-server:unlock:unlock_override": (_, _, T, _),
+    "os_compute_api:server-metadata:index": (T, T, T, _),
+    "os_compute_api:server-metadata:show": (T, T, T, _),
+    "os_compute_api:server-metadata:create": (_, T, T, _),
+    "os_compute_api:server-metadata:update_all": (_, T, T, _),
+    "os_compute_api:server-metadata:update": (_, T, T, _),
+    "os_compute_api:server-metadata:delete": (_, T, T, _),
+    "os_compute_api:os-deferred-delete:restore": (_, T, T, _),
+    "os_compute_api:os-deferred-delete:force": (_, T, T, _),
+    "os_compute_api:os-console-output": (_, T, T, _),
     # Key pairs belong to their user: the owner, whatever the role, or an admin.
     "os_compute_api:os-keypairs:index": (_, T, T, _),
     "os_compute_api:os-keypairs:create": (_, T, T, _),
@@ -198,7 +219,7 @@ def test_a_system_or_domain_scoped_admin_is_refused_project_rules_with_novas_403
 
 def test_an_unregistered_rule_is_an_error_not_a_no():
     with pytest.raises(oslo_policy.PolicyNotRegistered):
-        policy_allows(MEMBER, "os_compute_api:servers:reboot")
+        policy_allows(MEMBER, "os_compute_api:servers:resize")
 
 
 # --- an operator's policy file, through the API ---------------------------------------------------------
@@ -264,7 +285,7 @@ NOVA_OPERATOR_POLICY = """\
 "rule:admin_api": "rule:context_is_admin"
 # APIs this deployment does not serve
 "os_compute_api:os-hypervisors:list": "rule:context_is_admin"
-"os_compute_api:servers:reboot": "rule:project_member_or_admin"
+"os_compute_api:servers:resize": "rule:project_member_or_admin"
 "os_compute_api:os-aggregates:index": "rule:cloud_admin"
 "compute:servers:resize:cross_cell": "!"
 # a deprecated name standing in for its new rule (servers:show:flavor-extra-specs)
@@ -310,7 +331,7 @@ def test_a_nova_deployments_policy_file_loads_unchanged(client, policy_file):
     # Nova's sample suggests "old name": "new name" lines; this one stands in for every rule that
     # was once admin_api (oslo.policy's rule, so Nova's too).
     assert rows["service_api"] == ["rule:context_is_admin", "policy file, as rule:admin_api"]
-    assert rows["os_compute_api:servers:reboot"] == ["rule:project_member_or_admin", "policy file (no such rule here)"]
+    assert rows["os_compute_api:servers:resize"] == ["rule:project_member_or_admin", "policy file (no such rule here)"]
 
 
 def test_concurrent_checks_see_no_half_reloaded_rules(policy_file):

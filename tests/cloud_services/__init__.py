@@ -31,8 +31,11 @@ $CELLSV2_CLOUD_VENVS, default ~/.cache/cellsv2/venvs (under $XDG_CACHE_HOME when
 requirements file builds a new venv. Without a package registry (or when a build fails) the fixtures skip
 with the reason; under CI=true they fail.
 
-    python -m tests.cloud_services build      # build (or find) both venvs, print paths, build times, sizes
-    python -m tests.cloud_services clear      # remove the cached venvs (or: clear keystone / clear glance)
+    python -m tests.cloud_services build      # build (or find) the venvs, print paths, build times, sizes
+    python -m tests.cloud_services clear      # remove the cached venvs (or: clear keystone / glance / tempest)
+
+Tempest (tempest-requirements.txt) is cached the same way, for scripts/tempest (tests/tempest), which runs its
+compute tests against a running cellsv2; no fixture starts it.
     rm -rf ~/.cache/cellsv2/venvs             # the same by hand, when no test run is using them
 
 Environment: CELLSV2_CLOUD_VENVS (cache directory), CI=true (fail instead of skip), XDG_CACHE_HOME.

@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SERVICES = ("keystone", "glance")
+# Tempest is no service but is installed the same way (scripts/tempest runs it against a running cellsv2).
+SERVICES = ("keystone", "glance", "tempest")
 COMPLETE_MARKER = ".cellsv2-venv-complete"  # written last: a venv without it is a half-built one
 BUILD_TIMEOUT = 20 * 60  # seconds for `pip install` of one venv
 LOCK_TIMEOUT = 30 * 60  # seconds to wait for another process building the same venv

@@ -253,7 +253,7 @@ class TestLegacyActions:
         response = action(api, server, {action_name: {"type": "novnc"}}, version="2.6")
         assert response.status_code == 404
 
-    @pytest.mark.parametrize("key", ["os-getRDPConsole", "os-getConsole", "reboot"])
+    @pytest.mark.parametrize("key", ["os-getRDPConsole", "os-getConsole", "resize"])
     def test_an_unknown_action_is_400(self, api, server, key):
         response = action(api, server, {key: {"type": "rdp-html5"}})
         assert fault(response) == ("badRequest", 400, f"There is no such action: {key}")
