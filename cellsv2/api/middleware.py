@@ -20,7 +20,7 @@ from django.contrib.sessions import middleware as sessions_middleware
 from django.utils.cache import patch_vary_headers
 
 from cellsv2.api import microversions
-from cellsv2.api.faults import NOT_FOUND_MESSAGE, fault_response, unexpected_error_message
+from cellsv2.api.faults import NOT_FOUND_MESSAGE, database_unavailable, fault_response, unexpected_error_message
 
 logger = logging.getLogger("cellsv2.api")
 
@@ -91,6 +91,9 @@ class ComputeApiMiddleware:
         if not is_api_path(request.path_info):
             return None
         request_id = getattr(request, "request_id", None)
+        unavailable = database_unavailable(exception, request_id)
+        if unavailable is not None:
+            return unavailable
         logger.error("Unexpected API error (%s)", request_id, exc_info=exception)
         return fault_response(500, unexpected_error_message(exception, request_id))
 
