@@ -15,10 +15,12 @@ from cellsv2.cells import (
     cell_breaker_open,
     cells_cache_clear,
     scatter_gather_all_cells,
+    scatter_gather_cells,
     scatter_gather_shutdown,
 )
 from cellsv2.context import current_cell_alias
 from servers.models import Instance
+from tests import pgcluster
 from tests.conftest import ALL_DATABASES, requires_postgres
 from tests.faultproxy import HangingProxy
 
@@ -171,3 +173,76 @@ class TestPartitionedCellOnPostgres:
         assert params["keepalives"] == "1"
         assert params["tcp_user_timeout"] == str(limits["tcp_user_timeout"] * 1000)
         assert params["connect_timeout"] == str(limits["connect_timeout"])
+
+
+@pytest.fixture(scope="module")
+def small_postgres():
+    """A PostgreSQL cluster of its own with max_connections = 6."""
+    if not pgcluster.available():
+        pytest.skip("needs PostgreSQL's initdb")
+    cluster = pgcluster.PostgresCluster(max_connections=6).start()
+    cluster.psql("CREATE DATABASE cellsmall")
+    yield cluster
+    cluster.stop()
+
+
+@requires_postgres
+class TestConnectionsAreBounded:
+    def test_a_process_holds_at_most_its_pool_size_of_connections_to_a_cell(
+        self, cells, small_postgres, settings, monkeypatch, django_db_blocker, own_lanes
+    ):
+        from cellsv2.db.sql import fetch_one
+        from mappings.models import CellMapping
+
+        monkeypatch.setattr(
+            BaseDatabaseWrapper, "ensure_connection", django_db_blocker._real_ensure_connection, raising=True
+        )
+        settings.CELLSV2_DATABASE_LIMITS = {**settings.CELLSV2_DATABASE_LIMITS, "pool_size": 3, "pool_timeout": 10}
+        settings.CELLSV2_CELL_WORKERS = 8  # more threads than the cluster takes connections
+        small = CellMapping.objects.create(
+            uuid="6d6b1a8e-3a38-4a53-9d4f-2b1f2f0c5a11",
+            name="small",
+            transport_url="none:///",
+            database_connection=small_postgres.url("cellsmall"),
+        )
+        cells_cache_clear()
+
+        def busy(cell):
+            return fetch_one(
+                current_cell_alias(),
+                "SELECT count(*) FROM pg_stat_activity, pg_sleep(0.05) WHERE datname = 'cellsmall'",
+            )[0]
+
+        with ThreadPoolExecutor(12) as callers:
+            answers = list(
+                callers.map(lambda _: scatter_gather_cells([small], busy, timeout=20)[small.uuid], range(48))
+            )
+        assert not [a for a in answers if not isinstance(a, int)], answers
+        assert max(answers) <= 3
+        assert small_postgres.psql("SELECT count(*) FROM pg_stat_activity WHERE datname = 'cellsmall'") in "0123"
+
+    def test_a_request_finding_no_free_connection_gets_a_503_fault(self, client, settings, caplog):
+        from psycopg_pool import PoolTimeout
+
+        settings.CELLSV2_AUTH = "noauth"
+        pool = connections["api"].pool
+        assert pool is not None and pool.max_size == settings.CELLSV2_DATABASE_LIMITS["pool_size"]
+        pool.open()
+        held = []
+        timeout, pool.timeout = pool.timeout, 0.5
+        try:
+            while True:
+                try:
+                    held.append(pool.getconn(timeout=0.2))
+                except PoolTimeout:
+                    break
+            with ThreadPoolExecutor(1) as other:
+                response = other.submit(lambda: client.get("/v2.1/flavors", HTTP_X_AUTH_TOKEN="alice:proj1")).result()
+        finally:
+            pool.timeout = timeout
+            for conn in held:
+                pool.putconn(conn)
+        assert response.status_code == 503, response.content
+        assert response.json()["serviceUnavailable"]["code"] == 503
+        assert "no connection free" in response.json()["serviceUnavailable"]["message"]
+        assert any("Database unavailable" in r.getMessage() for r in caplog.records)
