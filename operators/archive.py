@@ -313,7 +313,10 @@ def deleted_rows_archive(
     try:
         result.add(API_DB, unplaced_deleted_api_records_delete())
     except DatabaseError:
-        logger.exception("Removing the API records of servers deleted before placement failed")
+        logger.warning(
+            "Removing the API records of servers deleted before placement failed",
+            exc_info=logger.isEnabledFor(logging.DEBUG),
+        )
     for cell in cells:
         if until_complete:
             budget = max_rows
@@ -338,7 +341,8 @@ def deleted_rows_archive(
             result.interrupted = True
             break
         except (DatabaseError, CellDatabaseUnusable) as exc:
-            logger.exception("Archiving cell %s failed", cell)
+            # The command reports the cell on one line; the traceback at DEBUG.
+            logger.debug("Archiving cell %s failed", cell, exc_info=True)
             result.failed_cells[label] = exc
     return result
 
