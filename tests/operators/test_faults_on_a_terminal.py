@@ -45,6 +45,16 @@ class TestNumbers:
         no_traceback(result)
         assert result.code == 0, result.raw
 
+    def test_an_over_long_cell_name_is_refused_before_any_database_is_touched(self, manage_py, cells):
+        for args in (
+            ["create_cell", "--database_connection", "sqlite:////nonexistent/x.sqlite3"],
+            ["update_cell", "--cell_uuid", cells["cell1"].uuid],
+        ):
+            result = manage_py.terminal("cell_v2", *args, "--name", "n" * 256)
+            no_traceback(result)
+            assert result.code == 2, result.raw
+            assert result.lines[-1].endswith("the name has 256 characters; at most 255 are allowed"), result.raw
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
