@@ -253,6 +253,15 @@ def cell_alias(cell) -> str:
 # --- scatter-gather ---------------------------------------------------------------------------
 
 
+class CellDidNotRespond(RuntimeError):
+    """A cell that timed out or is cut off by its breaker, met outside a scatter-gather's results
+    (``in_cell``, a query on its connection while its breaker is open). The API answers 503."""
+
+    def __init__(self, cell_uuid: str):
+        super().__init__(f"Cell {cell_uuid} did not respond in time; retry later.")
+        self.cell_uuid = cell_uuid
+
+
 @dataclass(frozen=True)
 class CellRaised:
     """The result for a cell whose function raised."""
@@ -409,7 +418,12 @@ class _CellLane:
         executor.shutdown(wait=False, cancel_futures=True)
 
 
+# Set in the thread of a breaker's probe: its query is the one a cut-off cell still gets.
+_probing = threading.local()
+
+
 def _probe_cell(alias: str) -> None:
+    _probing.active = True
     try:
         with connections[alias].cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -417,7 +431,24 @@ def _probe_cell(alias: str) -> None:
         connections[alias].close()
         raise
     finally:
+        _probing.active = False
         _release_pooled_connections()
+
+
+def breaker_guard(execute, sql, params, many, context):
+    """A connection execute wrapper (installed on every cell connection, cellsv2.apps): a query
+    for a cell whose breaker is open fails at once with CellDidNotRespond instead of waiting on
+    it, whichever thread runs it (a show, a create, a delete, a conductor), the probe excepted."""
+    lane = _lanes.get(context["connection"].alias)
+    if lane is not None and lane.tripped and not getattr(_probing, "active", False):
+        raise CellDidNotRespond(lane.cell_uuid or lane.alias)
+    return execute(sql, params, many, context)
+
+
+def install_breaker_guard(sender, connection, **kwargs) -> None:
+    """connection_created receiver: put breaker_guard on a cell connection (once per wrapper)."""
+    if is_cell_alias(connection.alias) and breaker_guard not in connection.execute_wrappers:
+        connection.execute_wrappers.append(breaker_guard)
 
 
 _lanes: dict[str, _CellLane] = {}
@@ -584,14 +615,6 @@ def scatter_gather_cells(
         if isinstance(result, CellRaised):
             logger.warning("Cell %s raised: %s", uuid, result)
     return results
-
-
-class CellDidNotRespond(RuntimeError):
-    """A cell read in the request's own flow (``in_cell``) that timed out or was cut off."""
-
-    def __init__(self, cell_uuid: str):
-        super().__init__(f"Cell {cell_uuid} did not respond")
-        self.cell_uuid = cell_uuid
 
 
 def in_cell(cell, fn: Callable, *args, timeout: float | None = None, **kwargs):

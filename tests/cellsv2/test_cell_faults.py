@@ -12,13 +12,14 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from cellsv2.cells import (
     DID_NOT_RESPOND,
     RUNTIME_ALIAS_PREFIX,
+    CellDidNotRespond,
     cell_breaker_open,
     cells_cache_clear,
     scatter_gather_all_cells,
     scatter_gather_cells,
     scatter_gather_shutdown,
 )
-from cellsv2.context import current_cell_alias
+from cellsv2.context import current_cell_alias, target_cell
 from servers.models import Instance
 from tests import pgcluster
 from tests.conftest import ALL_DATABASES, requires_postgres
@@ -108,12 +109,18 @@ class TestBreaker:
         assert time.monotonic() - started < 0.15
         assert results[cells["cell2"].uuid] is DID_NOT_RESPOND
         assert "cell2" not in asked
+        # Outside scatter-gathers too (a show, a write, a conductor): its queries fail at once.
+        with target_cell(cells["cell2"]):
+            with pytest.raises(CellDidNotRespond):
+                Instance.objects.count()
         hang.clear()
         deadline = time.monotonic() + 10
         while cell_breaker_open(cells["cell2"]) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not cell_breaker_open(cells["cell2"])
         assert scatter_gather_all_cells(fn, timeout=0.2)[cells["cell2"].uuid] == "cell2"
+        with target_cell(cells["cell2"]):
+            assert Instance.objects.count() == 0
 
 
 @pytest.fixture
