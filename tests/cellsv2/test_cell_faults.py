@@ -169,6 +169,47 @@ class TestPartitionedCellOnPostgres:
             time.sleep(0.2)
         assert scatter_gather_all_cells(_count, timeout=2)[cells["cell2"].uuid] == 0
 
+    def test_a_show_in_a_hung_cell_waits_for_the_deadline_once_then_answers_at_once(
+        self, cells, partitioned_cell2, settings, client, own_lanes
+    ):
+        from servers.models import RequestSpec
+        from servers.serialization import request_spec_dump
+        from tests.servers.conftest import IMAGE, TINY, seed_instance
+
+        settings.CELLSV2_AUTH = "noauth"
+        settings.CELLSV2_SCATTER_GATHER_TIMEOUT = 1
+        settings.CELLSV2_CELL_BREAKER_SECONDS = 30
+        hung, healthy = seed_instance(cells["cell2"]).uuid, seed_instance(cells["cell1"]).uuid
+        # What a partial (UNKNOWN) record is built from while its cell does not answer.
+        spec = {
+            "instance_uuid": hung,
+            "project_id": "proj1",
+            "user_id": "alice",
+            "flavor": TINY,
+            "image": {"id": IMAGE},
+        }
+        RequestSpec.objects.create(instance_uuid=hung, spec=request_spec_dump(spec))
+
+        def show(uuid, version):
+            started = time.monotonic()
+            response = client.get(
+                f"/v2.1/servers/{uuid}", HTTP_X_AUTH_TOKEN="alice:proj1", HTTP_X_OPENSTACK_NOVA_API_VERSION=version
+            )
+            return response, time.monotonic() - started
+
+        assert scatter_gather_all_cells(_count, timeout=2)[cells["cell2"].uuid] == 1
+        assert show(hung, "2.1")[0].status_code == 200, show(hung, "2.1")[0].content
+        partitioned_cell2.hang()
+        response, seconds = show(hung, "2.1")
+        assert response.status_code == 503 and 0.9 < seconds < 3, (response.content, seconds)
+        for _ in range(5):
+            response, seconds = show(hung, "2.69")
+            assert response.status_code == 200 and seconds < 0.5, (response.content, seconds)
+            assert response.json()["server"]["status"] == "UNKNOWN"
+            response, seconds = show(healthy, "2.69")
+            assert response.status_code == 200 and seconds < 0.5
+            assert response.json()["server"]["status"] == "ACTIVE"
+
     def test_cell_connections_carry_their_deadlines(self, cells, settings):
         from cellsv2.db.sql import fetch_one
 
