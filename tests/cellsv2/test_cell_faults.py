@@ -53,13 +53,13 @@ class TestOneCellNeverTakesTheOthersThreads:
 
         try:
             for _ in range(2):  # both of cell2's threads end up held
-                results = scatter_gather_all_cells(fn, timeout=0.3)
+                results = scatter_gather_all_cells(fn, timeout=0.5)
                 assert results[cells["cell2"].uuid] is DID_NOT_RESPOND
-            time.sleep(0.35)  # older than the deadline: hung, not busy
+            time.sleep(0.55)  # older than the deadline: hung, not busy
             for _ in range(20):
                 started = time.monotonic()
-                results = scatter_gather_all_cells(fn, timeout=0.3)
-                assert time.monotonic() - started < 0.2
+                results = scatter_gather_all_cells(fn, timeout=0.5)
+                assert time.monotonic() - started < 0.4  # not the deadline: at once
                 assert results[cells["cell2"].uuid] is DID_NOT_RESPOND
                 assert results[cells["cell1"].uuid] == "cell1"
                 assert results[cells["cell0"].uuid] == "cell0"
@@ -97,16 +97,16 @@ class TestBreaker:
         def fn(cell):
             asked.append(cell.name)
             if cell.name == "cell2" and hang.is_set():
-                time.sleep(0.5)
+                time.sleep(1.5)
             return current_cell_alias()
 
-        results = scatter_gather_all_cells(fn, timeout=0.2)
+        results = scatter_gather_all_cells(fn, timeout=0.5)
         assert results[cells["cell2"].uuid] is DID_NOT_RESPOND
         assert cell_breaker_open(cells["cell2"])
         asked.clear()
         started = time.monotonic()
-        results = scatter_gather_all_cells(fn, timeout=0.2)
-        assert time.monotonic() - started < 0.15
+        results = scatter_gather_all_cells(fn, timeout=0.5)
+        assert time.monotonic() - started < 0.4  # not the deadline: at once
         assert results[cells["cell2"].uuid] is DID_NOT_RESPOND
         assert "cell2" not in asked
         # Outside scatter-gathers too (a show, a write, a conductor): its queries fail at once.
@@ -118,7 +118,7 @@ class TestBreaker:
         while cell_breaker_open(cells["cell2"]) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not cell_breaker_open(cells["cell2"])
-        assert scatter_gather_all_cells(fn, timeout=0.2)[cells["cell2"].uuid] == "cell2"
+        assert scatter_gather_all_cells(fn, timeout=0.5)[cells["cell2"].uuid] == "cell2"
         with target_cell(cells["cell2"]):
             assert Instance.objects.count() == 0
 
