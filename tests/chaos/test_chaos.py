@@ -208,6 +208,9 @@ class Clients:
         self.slow: list = []
         self.servers_created: set[str] = set()
         self.servers_deleted: set[str] = set()
+        # DELETEs whose outcome the client cannot know (503 after the delete committed, a worker
+        # killed mid-request): the server may be gone or not, never duplicated.
+        self.servers_delete_unknown: set[str] = set()
         self.keypairs: dict[str, str] = {}  # name -> "live" | "deleted" | "unknown"
         self.groups: dict[str, str] = {}
         self.stop = threading.Event()
@@ -250,9 +253,8 @@ class Clients:
             elif action < 0.7 and mine:
                 target = mine.pop(rng.randrange(len(mine)))
                 status, _ = self.call("DELETE", f"/v2.1/servers/{target}")
-                if status == 204:
-                    with self.lock:
-                        self.servers_deleted.add(target)
+                with self.lock:
+                    (self.servers_deleted if status == 204 else self.servers_delete_unknown).add(target)
             elif action < 0.8:
                 name = f"kp-{uuid_lib.uuid4().hex[:12]}"
                 status, _ = self.call("POST", "/v2.1/os-keypairs", {"keypair": {"name": name}}, version="2.1")
@@ -364,7 +366,8 @@ def test_chaos(tmp_path_factory):
                 problems.append(f"server {uuid} has {len(mapped)} mappings")
             if found and mapped and str(mapped[0][0]) != cells[found[0][0]]:
                 problems.append(f"server {uuid} mapped to cell {mapped[0][0]} but in {found[0][0]}")
-            if not found and not (uuid in clients.servers_deleted and not mapped):
+            maybe_deleted = uuid in clients.servers_deleted or uuid in clients.servers_delete_unknown
+            if not found and not (maybe_deleted and not mapped):
                 problems.append(f"server {uuid} (202) is nowhere: mapping {mapped}")
             if uuid in clients.servers_deleted and found and not found[0][1]:
                 problems.append(f"server {uuid} deleted (204) but live in {found[0][0]}")
@@ -399,7 +402,8 @@ def test_chaos(tmp_path_factory):
         print(
             f"\nchaos: {sum(clients.statuses.values())} requests in {RUN_SECONDS:.0f} s; answers by status "
             f"{dict(sorted(by_status.items(), key=str))}; faults: {'; '.join(log)}; "
-            f"servers created {len(clients.servers_created)}, deleted {len(clients.servers_deleted)}; "
+            f"servers created {len(clients.servers_created)}, deleted {len(clients.servers_deleted)} "
+            f"(+{len(clients.servers_delete_unknown)} deletes with no answer or 503); "
             f"key pairs {len(clients.keypairs)}, groups {len(clients.groups)}; "
             f"500s {len(clients.errors)}; slower than {ANSWER_BOUND} s: {len(clients.slow)}"
         )
