@@ -60,7 +60,10 @@ class PostgresCluster:
                     f"port = {self.port}\nlisten_addresses = '127.0.0.1'\n"
                     f"unix_socket_directories = '{self.directory}'\n"
                     f"max_connections = {self.max_connections}\nsuperuser_reserved_connections = 0\n"
-                    "fsync = off\nfull_page_writes = off\nsynchronous_commit = off\n"
+                    # fsync off: the OS keeps what a killed postmaster wrote (the test kills
+                    # processes, never the machine). synchronous_commit stays on: an acknowledged
+                    # commit must survive SIGKILL, or a test would see data loss it caused itself.
+                    "fsync = off\nfull_page_writes = off\n"
                 )
         self._run(BIN / "pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", "60", "start")
         return self

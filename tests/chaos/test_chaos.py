@@ -134,7 +134,7 @@ class Deployment:
         for n in range(2):
             self.spawn(f"conductor{n}", [sys.executable, "manage.py", "conductor", "--interval", "0.5"])
         for port in self.api_ports:
-            wait_until(lambda p=port: http("GET", p, "/v2.1/flavors")[0] == 200, 60)
+            wait_until(lambda p=port: http("GET", p, "/v2.1/flavors")[0] == 200, 180)
 
     def spawn(self, name: str, argv: list[str], extra: dict | None = None) -> None:
         log = open(self.workdir / f"{name}.log", "ab")
@@ -340,7 +340,7 @@ def test_chaos(tmp_path_factory):
             thread.join(120)
         api, cell1, cell2 = (deployment.clusters[n] for n in ("api", "cell1", "cell2"))
         # The conductors drain what is still waiting.
-        wait_until(lambda: query(api, "api", "SELECT count(*) FROM build_requests")[0][0] == "0", 60)
+        wait_until(lambda: query(api, "api", "SELECT count(*) FROM build_requests")[0][0] == "0", 180)
         # And the operator's archive leaves nothing of deleted servers in the API database.
         archived = deployment.manage("db", "archive_deleted_rows", "--all-cells", "--until-complete", check=False)
         assert archived.returncode in (0, 1), archived.stdout + archived.stderr
