@@ -14,12 +14,12 @@ from collections.abc import Callable
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from cellsv2.db import API_ALIAS, sql
 from cellsv2.models import Quota, QuotaLock
 
-API = "api"
 Counter = Callable[[str, str | None], int]
 _counters: dict[str, Counter] = {}
 
@@ -53,9 +53,7 @@ def quota_counter(resource: str):
 def quota_limit(*, project_id: str, resource: str) -> int:
     """The limit of a resource for a project (-1: unlimited). Reads the API database (one query)."""
     # Read by every create: one plain statement, without the ORM's query building.
-    with connections[API].cursor() as cursor:
-        cursor.execute(_LIMIT_SQL, [project_id, resource])
-        row = cursor.fetchone()
+    row = sql.fetch_one(API_ALIAS, _LIMIT_SQL, [project_id, resource])
     if row is None:
         return settings.CELLSV2_QUOTAS[resource]
     return -1 if row[0] is None else row[0]
@@ -65,7 +63,7 @@ def quota_set(*, project_id: str, resource: str, hard_limit: int | None) -> Quot
     """Override a project's limit (None or -1: unlimited); writes the API database."""
     if resource not in settings.CELLSV2_QUOTAS:
         raise ValueError(f"Unknown quota resource {resource!r}; known: {', '.join(sorted(settings.CELLSV2_QUOTAS))}")
-    with transaction.atomic(using=API):
+    with transaction.atomic(using=API_ALIAS):
         quota, _ = Quota.objects.update_or_create(
             project_id=project_id, resource=resource, defaults={"hard_limit": hard_limit}
         )
@@ -108,17 +106,16 @@ def _refuse_over_limit(*, resource: str, delta: int, used: int, limit: int, mess
 def _lock(scope: str) -> None:
     """Hold the lock row of ``scope`` until the API database transaction ends (one statement).
 
-    Call inside ``transaction.atomic(using=API)``.
+    Call inside ``transaction.atomic(using=API_ALIAS)``.
     """
-    connection = connections[API]
+    connection = sql.connection(API_ALIAS)
     if connection.vendor == "sqlite" and getattr(connection, "transaction_mode", None) in ("IMMEDIATE", "EXCLUSIVE"):
         # The transaction began with BEGIN IMMEDIATE: it already holds SQLite's only write lock.
         return
     # The upsert creates the row the first time and takes its row lock every time: a concurrent
     # reserve of the same scope waits here until this transaction ends, and then counts what it
     # wrote.
-    with connection.cursor() as cursor:
-        cursor.execute(_LOCK_SQL, [scope, connection.ops.adapt_datetimefield_value(timezone.now())])
+    sql.execute(API_ALIAS, _LOCK_SQL, [scope, connection.ops.adapt_datetimefield_value(timezone.now())])
 
 
 @contextmanager
@@ -140,7 +137,7 @@ def quota_reserve(
     the limit is unlimited). The usage is counted once, under the lock: no need to call
     ``quota_check`` first.
     """
-    with transaction.atomic(using=API):
+    with transaction.atomic(using=API_ALIAS):
         _lock(f"{resource}:{scope or project_id}:{user_id or ''}")
         limit = quota_limit(project_id=project_id, resource=resource)
         if limit >= 0:
