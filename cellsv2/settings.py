@@ -137,7 +137,7 @@ def _database(url: str, alias: str) -> dict:
         conf = parse_database_url(url, conn_max_age=CONN_MAX_AGE)
     except InvalidDatabaseUrl as exc:
         raise ImproperlyConfigured(f"Database {alias!r}: {exc}") from None
-    statement_timeout = 0 if alias == API_DATABASE_ALIAS else CELLSV2_CELL_QUERY_TIMEOUT
+    statement_timeout = 0 if alias == "api" else CELLSV2_CELL_QUERY_TIMEOUT
     apply_connection_limits(conf, CELLSV2_DATABASE_LIMITS, statement_timeout=statement_timeout)
     # Cells and the API database never depend on each other's test databases.
     conf["TEST"] = {"DEPENDENCIES": []}

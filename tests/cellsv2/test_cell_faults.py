@@ -22,8 +22,8 @@ from cellsv2.cells import (
 from cellsv2.context import current_cell_alias, target_cell
 from servers.models import Instance
 from tests import pgcluster
-from tests.conftest import ALL_DATABASES, requires_postgres
 from tests.faultproxy import HangingProxy
+from tests.support import ALL_DATABASES, requires_postgres
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
 
@@ -174,12 +174,13 @@ class TestPartitionedCellOnPostgres:
     ):
         from servers.models import RequestSpec
         from servers.serialization import request_spec_dump
-        from tests.servers.conftest import IMAGE, TINY, seed_instance
+        from tests.factories import IMAGE, TINY, InstanceFactory
 
         settings.CELLSV2_AUTH = "noauth"
         settings.CELLSV2_SCATTER_GATHER_TIMEOUT = 1
         settings.CELLSV2_CELL_BREAKER_SECONDS = 30
-        hung, healthy = seed_instance(cells["cell2"]).uuid, seed_instance(cells["cell1"]).uuid
+        hung = InstanceFactory(cell=cells["cell2"], mapped=True, extra=True).uuid
+        healthy = InstanceFactory(cell=cells["cell1"], mapped=True, extra=True).uuid
         # What a partial (UNKNOWN) record is built from while its cell does not answer.
         spec = {
             "instance_uuid": hung,

@@ -3,7 +3,7 @@ fault (400, or the listing when Nova ignores the parameter), never a 500."""
 
 import pytest
 
-from tests.conftest import ALL_DATABASES
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

@@ -106,7 +106,7 @@ class TestMigration:
         assert selectors.servergroup_get(uuid=row.uuid).is_legacy is False
 
     def test_a_group_with_several_policies_keeps_the_first_as_nova_does_and_says_so(self, caplog):
-        row = legacy_group("cell1", policies=["soft-anti-affinity", "affinity"])
+        row = LegacyInstanceGroupFactory(cell="cell1", policies=["soft-anti-affinity", "affinity"])
         with caplog.at_level("WARNING", logger="servergroups.online_migrations"):
             migrate_instance_groups_to_api_db(max_count=10)
         moved = InstanceGroup.objects.get(uuid=row.uuid)

@@ -91,10 +91,8 @@ class Command(DjangoMigrateCommand):
     @staticmethod
     def _without_statement_timeout(alias: str) -> None:
         """A schema change may run longer than CELLSV2_CELL_QUERY_TIMEOUT allows a cell query."""
-        connection = connections[alias]
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET statement_timeout = 0")
+        if sql.is_postgresql(alias):
+            sql.execute(alias, "SET statement_timeout = 0")
 
     def _pending(self, alias: str, options) -> int:
         if options.get("migration_name") or options.get("plan") or options.get("check_unapplied"):
