@@ -294,6 +294,32 @@ def latency_figures(result: dict) -> list[Figure]:
     ]
 
 
+def hung_cell_figures(result: dict) -> list[Figure]:
+    figures = []
+    for what, label in (("list", f"servers/detail?limit={result['limit']}"), ("show", "show (server in cell1)")):
+        hung, healthy = result[f"hung_{what}"], result[f"healthy_{what}"]
+        ratio = hung["median_ms"] / healthy["median_ms"]
+        figures.append(
+            Figure(
+                "hung_cell",
+                f"{label}, cell3 hung (after its first timeout)",
+                hung["median_ms"],
+                hung["p95_ms"],
+                baseline=f"all cells answering {healthy['median_ms']:.1f} ms",
+                baseline_median=healthy["median_ms"],
+                ratio=round(ratio, 2),
+                target="ratio <= 1.2",
+                passed=ratio <= 1.2,
+                target_ratio=1.2,
+                note=(
+                    f"first listing {result['first_timeout_s']} s (deadline {result['deadline_s']} s); "
+                    f"breaker closed {result['recovered_s']} s after cell3 came back"
+                ),
+            )
+        )
+    return figures
+
+
 def migration_figures(result: dict, full: bool) -> list[Figure]:
     figures = []
     small, large = result["keypairs_small"], result["keypairs_large"]

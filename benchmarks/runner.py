@@ -16,8 +16,8 @@ from benchmarks import report
 from benchmarks.common import calibrate
 from benchmarks.world import REPO, Run, pg_available
 
-PIECES = ("api", "show", "listing", "latency", "migrations", "map_instances", "load", "consoles")
-PG_ONLY = {"listing", "latency", "migrations", "map_instances"}
+PIECES = ("api", "show", "listing", "latency", "hung_cell", "migrations", "map_instances", "load", "consoles")
+PG_ONLY = {"listing", "latency", "hung_cell", "migrations", "map_instances"}
 RESULTS = REPO / "benchmarks" / "results"
 
 FULL = {
@@ -25,6 +25,7 @@ FULL = {
     "show": {"m": 300, "rounds": 3, "warmup": 10},
     "listing": {"per_cell": 30000, "cells": 3, "limit": 1000, "repeats": 6, "alternations": 2},
     "latency": {"total": 80, "cells": 8, "delay": 0.05, "repeats": 10, "alternations": 2},
+    "hung_cell": {"per_cell": 500, "limit": 1000, "repeats": 20, "deadline": 3.0},
     "migrations": {"small": 30000, "large": 300000, "groups_per_cell": 16667, "members": 3},
     "map_instances": {"count": 500000},
     "load": {"seconds": 10, "rounds": 2, "clients": 16},
@@ -35,6 +36,7 @@ QUICK = {
     "show": {"m": 60, "rounds": 2, "warmup": 3},
     "listing": {"per_cell": 2000, "cells": 3, "limit": 1000, "repeats": 3, "alternations": 1},
     "latency": {"total": 80, "cells": 8, "delay": 0.05, "repeats": 3, "alternations": 1},
+    "hung_cell": {"per_cell": 100, "limit": 1000, "repeats": 8, "deadline": 2.0},
     "migrations": {"small": 1000, "large": 10000, "groups_per_cell": 1000, "members": 3},
     "map_instances": {"count": 20000},
     "load": {"seconds": 3, "rounds": 1, "clients": 16},
@@ -195,6 +197,15 @@ def piece_latency(run: Run, db: str, size: dict) -> dict:
     }
 
 
+def piece_hung_cell(run: Run, db: str, size: dict) -> dict:
+    world = run.world("postgres", "hung", ["cell1", "cell2", "cell3"])
+    try:
+        world.child("benchmarks.pieces.listing:seed", {"cells": ["cell1", "cell2"], "per_cell": size["per_cell"]})
+        return world.child("benchmarks.pieces.hung_cell:hung_cell", size)
+    finally:
+        world.drop()
+
+
 def piece_migrations(run: Run, db: str, size: dict) -> dict:
     cells = ["cell1", "cell2", "cell3"]
     out = {}
@@ -282,6 +293,7 @@ RUNNERS = {
     "show": piece_show,
     "listing": piece_listing,
     "latency": piece_latency,
+    "hung_cell": piece_hung_cell,
     "migrations": piece_migrations,
     "map_instances": piece_map_instances,
     "load": piece_load,
@@ -298,6 +310,8 @@ def figures_of(name: str, result: dict, nova: dict | None, full: bool) -> list:
         return report.listing_figures(result)
     if name == "latency":
         return report.latency_figures(result)
+    if name == "hung_cell":
+        return report.hung_cell_figures(result)
     if name == "migrations":
         return report.migration_figures(result, full)
     if name == "map_instances":

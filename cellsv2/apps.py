@@ -36,6 +36,16 @@ class Cellsv2Config(AppConfig):
 
         on_cell_query(cell_query_observed)
 
+        # A cell whose breaker is open fails at once on every connection to it, not only in
+        # scatter-gathers; the API answers it with 503.
+        from django.db.backends.signals import connection_created
+
+        from cellsv2.api.faults import register_faults
+        from cellsv2.cells import CellDidNotRespond, install_breaker_guard
+
+        connection_created.connect(install_breaker_guard, dispatch_uid="cellsv2-breaker-guard")
+        register_faults({CellDidNotRespond: 503})
+
 
 class CellsV2AdminConfig(admin_apps.AdminConfig):
     """Django's admin with the cellsv2 site (dashboard, operator actions) as the default site."""

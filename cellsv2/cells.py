@@ -28,7 +28,14 @@ from django.conf import settings
 from django.db import connections
 
 from cellsv2.context import target_cell
-from cellsv2.dburls import URL_KEY, InvalidDatabaseUrl, database_identity, parse_database_url, url_identity
+from cellsv2.dburls import (
+    URL_KEY,
+    InvalidDatabaseUrl,
+    apply_connection_limits,
+    database_identity,
+    parse_database_url,
+    url_identity,
+)
 from cellsv2.router import is_cell_alias
 
 logger = logging.getLogger(__name__)
@@ -172,14 +179,16 @@ def configured_alias_url(alias: str) -> str:
 def _register_runtime_alias(uuid: str, url: str) -> str:
     alias = f"{RUNTIME_ALIAS_PREFIX}{uuid}"
     conf = parse_database_url(url, conn_max_age=settings.CONN_MAX_AGE)
+    limits = settings.CELLSV2_DATABASE_LIMITS
+    apply_connection_limits(conf, limits, statement_timeout=settings.CELLSV2_CELL_QUERY_TIMEOUT)
     conf["TEST"] = {"DEPENDENCIES": []}
     existing = connections.settings.get(alias)
     if existing is not None and existing.get(URL_KEY) == url:
         return alias
     if existing is not None:
-        # The mapping's URL changed (update_cell): drop this thread's connection to the old one.
-        connections[alias].close()
-        del connections[alias]
+        # The mapping's URL changed (update_cell): drop this thread's connection (and the
+        # process's pool) to the old one.
+        _close_alias(alias)
     connections.settings[alias] = connections.configure_settings(
         {"default": connections.settings["default"], alias: conf}
     )[alias]
@@ -187,13 +196,20 @@ def _register_runtime_alias(uuid: str, url: str) -> str:
     return alias
 
 
+def _close_alias(alias: str) -> None:
+    connection = connections[alias]
+    connection.close()
+    if getattr(connection, "pool", None) is not None:
+        connection.close_pool()
+    del connections[alias]
+
+
 def unregister_runtime_aliases() -> None:
     """Close and forget every alias registered at run time (tests and reloads)."""
     with _lock:
         for alias in [a for a in connections.settings if a.startswith(RUNTIME_ALIAS_PREFIX)]:
             try:
-                connections[alias].close()
-                del connections[alias]
+                _close_alias(alias)
             except Exception:  # a half-registered alias must not block the rest
                 logger.exception("Closing %s failed", alias)
             connections.settings.pop(alias, None)
@@ -237,6 +253,15 @@ def cell_alias(cell) -> str:
 # --- scatter-gather ---------------------------------------------------------------------------
 
 
+class CellDidNotRespond(RuntimeError):
+    """A cell that timed out or is cut off by its breaker, met outside a scatter-gather's results
+    (``in_cell``, a query on its connection while its breaker is open). The API answers 503."""
+
+    def __init__(self, cell_uuid: str):
+        super().__init__(f"Cell {cell_uuid} did not respond in time; retry later.")
+        self.cell_uuid = cell_uuid
+
+
 @dataclass(frozen=True)
 class CellRaised:
     """The result for a cell whose function raised."""
@@ -271,49 +296,206 @@ def is_cell_failure(result) -> bool:
     return result is DID_NOT_RESPOND or isinstance(result, CellRaised)
 
 
-_pool: concurrent.futures.ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
+# Results of a cell that is cut off: its breaker is open, or every one of its threads is held by a
+# query older than the deadline. Callers see DID_NOT_RESPOND (down); the hooks see "cut_off".
+CUT_OFF = "cut_off"
 
 
-def _get_pool() -> concurrent.futures.ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = concurrent.futures.ThreadPoolExecutor(
-                max_workers=settings.CELLSV2_SCATTER_GATHER_WORKERS, thread_name_prefix="cellsv2-cell"
-            )
-        return _pool
+class _CellLane:
+    """One cell database's threads, its queries in flight and its breaker, per process.
+
+    Each cell has threads of its own (CELLSV2_CELL_WORKERS), so a cell whose queries hang holds
+    at most those, never another cell's. Its breaker opens when a query of the cell misses its
+    deadline: the cell is then answered as down without being asked until a background probe
+    (``SELECT 1``, every CELLSV2_CELL_BREAKER_SECONDS) gets an answer within the deadline.
+    """
+
+    def __init__(self, alias: str, workers: int):
+        self.alias = alias
+        self.workers = workers
+        self.executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix=f"cellsv2-{alias}"
+        )
+        self.lock = threading.Lock()
+        self.running: dict[int, float] = {}  # task id -> when it started running (monotonic)
+        self.tripped = False
+        self.timer: threading.Timer | None = None
+        self.cell_uuid = ""
+
+    def cut_off(self, deadline: float) -> bool:
+        """True when the breaker is open or every thread runs a query older than ``deadline``."""
+        with self.lock:
+            if self.tripped:
+                return True
+            now = time.monotonic()
+            hung = sum(1 for began in self.running.values() if now - began > deadline)
+            return hung >= self.workers
+
+    def submit(self, fn: Callable, *args) -> concurrent.futures.Future:
+        return self.executor.submit(self._track, fn, *args)
+
+    def _track(self, fn: Callable, *args):
+        key = threading.get_ident()
+        with self.lock:
+            self.running[key] = time.monotonic()
+        try:
+            return fn(*args)
+        finally:
+            with self.lock:
+                self.running.pop(key, None)
+
+    def trip(self, cell_uuid: str) -> None:
+        """A query missed its deadline: answer the cell as down until a probe finds it back."""
+        seconds = settings.CELLSV2_CELL_BREAKER_SECONDS
+        if seconds <= 0:
+            return
+        with self.lock:
+            self.cell_uuid = cell_uuid
+            if self.tripped:
+                return
+            self.tripped = True
+            self._schedule_probe(seconds)
+        logger.warning(
+            "Cell %s did not answer in time: answered as down for %s s, until a probe gets an answer",
+            cell_uuid,
+            seconds,
+        )
+
+    def _schedule_probe(self, seconds: float) -> None:
+        # Called with self.lock held.
+        self.timer = threading.Timer(seconds, self._probe)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def _probe(self) -> None:
+        deadline = settings.CELLSV2_SCATTER_GATHER_TIMEOUT
+        answered = False
+        if not self._hung(deadline):
+            future = self.submit(_probe_cell, self.alias)
+            try:
+                future.result(timeout=deadline)
+                answered = True
+            except concurrent.futures.TimeoutError:
+                future.cancel()
+            except Exception as exc:
+                logger.info("Probe of cell %s failed: %s", self.cell_uuid, exc)
+        with self.lock:
+            if self.executor is None:
+                return  # shut down meanwhile
+            if answered:
+                self.tripped = False
+                self.timer = None
+            else:
+                self._schedule_probe(settings.CELLSV2_CELL_BREAKER_SECONDS or 1)
+        if answered:
+            logger.warning("Cell %s answers again: its breaker is closed", self.cell_uuid)
+
+    def _hung(self, deadline: float) -> bool:
+        with self.lock:
+            now = time.monotonic()
+            return sum(1 for began in self.running.values() if now - began > deadline) >= self.workers
+
+    def shutdown(self, timeout: float) -> None:
+        with self.lock:
+            if self.timer is not None:
+                self.timer.cancel()
+            executor, self.executor = self.executor, None
+        workers = len(executor._threads)
+        if workers:
+            # One task per thread: the barrier keeps a thread from taking two of them.
+            barrier = threading.Barrier(workers)
+
+            def close_connections():
+                try:
+                    barrier.wait(timeout)
+                except threading.BrokenBarrierError:
+                    pass
+                finally:
+                    connections.close_all()
+
+            tasks = [executor.submit(close_connections) for _ in range(workers)]
+            concurrent.futures.wait(tasks, timeout=timeout * 2)
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+# Set in the thread of a breaker's probe: its query is the one a cut-off cell still gets.
+_probing = threading.local()
+
+
+def _probe_cell(alias: str) -> None:
+    _probing.active = True
+    try:
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:
+        connections[alias].close()
+        raise
+    finally:
+        _probing.active = False
+        _release_pooled_connections()
+
+
+def breaker_guard(execute, sql, params, many, context):
+    """A connection execute wrapper (installed on every cell connection, cellsv2.apps): a query
+    for a cell whose breaker is open fails at once with CellDidNotRespond instead of waiting on
+    it, whichever thread runs it (a show, a create, a delete, a conductor), the probe excepted."""
+    lane = _lanes.get(context["connection"].alias)
+    if lane is not None and lane.tripped and not getattr(_probing, "active", False):
+        raise CellDidNotRespond(lane.cell_uuid or lane.alias)
+    return execute(sql, params, many, context)
+
+
+def install_breaker_guard(sender, connection, **kwargs) -> None:
+    """connection_created receiver: put breaker_guard on a cell connection (once per wrapper)."""
+    if is_cell_alias(connection.alias) and breaker_guard not in connection.execute_wrappers:
+        connection.execute_wrappers.append(breaker_guard)
+
+
+_lanes: dict[str, _CellLane] = {}
+_lanes_lock = threading.Lock()
+
+
+def _lane(alias: str) -> _CellLane:
+    with _lanes_lock:
+        lane = _lanes.get(alias)
+        if lane is None:
+            lane = _lanes[alias] = _CellLane(alias, max(1, settings.CELLSV2_CELL_WORKERS))
+        return lane
+
+
+def cell_breaker_open(cell) -> bool:
+    """True while ``cell`` (a mapping, uuid or alias) is answered as down by its breaker."""
+    with _lanes_lock:
+        lane = _lanes.get(cell_alias(cell))
+    return lane is not None and lane.tripped
+
+
+def cell_breakers_reset() -> None:
+    """Close every cell's breaker at once (an operator's cell fixed; tests)."""
+    with _lanes_lock:
+        lanes = list(_lanes.values())
+    for lane in lanes:
+        with lane.lock:
+            if lane.timer is not None:
+                lane.timer.cancel()
+            lane.tripped, lane.timer = False, None
 
 
 def scatter_gather_shutdown(timeout: float = 5.0) -> None:
-    """Close every pool thread's database connections and stop the pool (shutdown, tests)."""
-    global _pool
-    with _pool_lock:
-        pool, _pool = _pool, None
-    if pool is None:
-        return
-    workers = len(pool._threads)
-    if workers:
-        # One task per thread: the barrier keeps a thread from taking two of them.
-        barrier = threading.Barrier(workers)
-
-        def close_connections():
-            try:
-                barrier.wait(timeout)
-            except threading.BrokenBarrierError:
-                pass
-            finally:
-                connections.close_all()
-
-        concurrent.futures.wait([pool.submit(close_connections) for _ in range(workers)], timeout=timeout * 2)
-    pool.shutdown(wait=False, cancel_futures=True)
+    """Close every cell thread's database connections, stop the threads and forget the breakers
+    (shutdown, tests)."""
+    with _lanes_lock:
+        lanes = list(_lanes.values())
+        _lanes.clear()
+    for lane in lanes:
+        lane.shutdown(timeout)
 
 
 def _reset_pool_after_fork() -> None:
-    # Threads do not survive fork (gunicorn --preload): a child starts with a fresh pool.
-    global _pool, _pool_lock
-    _pool = None
-    _pool_lock = threading.Lock()
+    # Threads do not survive fork (gunicorn --preload): a child starts with fresh lanes.
+    global _lanes, _lanes_lock
+    _lanes = {}
+    _lanes_lock = threading.Lock()
 
 
 os.register_at_fork(after_in_child=_reset_pool_after_fork)
@@ -324,8 +506,9 @@ _query_hooks: list = []
 
 def on_cell_query(fn):
     """Register ``fn(mapping, seconds, failure)``, called as each cell's part of a scatter-gather ends:
-    ``failure`` is None (it answered), ``"error"`` (it raised) or ``"timeout"`` (not answered in
-    time: ``seconds`` is None then, and the call comes again with its time once it ends) (metrics)."""
+    ``failure`` is None (it answered), ``"error"`` (it raised), ``"timeout"`` (not answered in
+    time: ``seconds`` is None then, and the call comes again with its time once it ends) or
+    ``"cut_off"`` (not asked: its breaker is open or its threads hang; ``seconds`` is None) (metrics)."""
     _query_hooks.append(fn)
     return fn
 
@@ -338,8 +521,16 @@ def _cell_query_done(mapping, seconds: float | None, failure: str | None) -> Non
             logger.warning("Cell query hook %r failed", hook, exc_info=True)
 
 
+def _release_pooled_connections() -> None:
+    """Give this thread's pooled connections back to their pools (a cell thread keeps none between
+    tasks, so a process's connections to a database are bounded by its pool, not its threads)."""
+    for connection in connections.all(initialized_only=True):
+        if connection.settings_dict.get("OPTIONS", {}).get("pool") and not connection.in_atomic_block:
+            connection.close()
+
+
 def _run_in_cell(alias: str, mapping, fn: Callable, args, kwargs):
-    """Run fn in a pool thread with the cell targeted; drop the connection if it failed."""
+    """Run fn in a cell thread with the cell targeted; drop the connection if it failed."""
     started = time.perf_counter()
     connection = connections[alias]
     connection.close_if_unusable_or_obsolete()
@@ -352,6 +543,8 @@ def _run_in_cell(alias: str, mapping, fn: Callable, args, kwargs):
             connection.close()
         _cell_query_done(mapping, time.perf_counter() - started, "error")
         raise
+    finally:
+        _release_pooled_connections()
     _cell_query_done(mapping, time.perf_counter() - started, None)
     return result
 
@@ -363,17 +556,19 @@ def scatter_gather_cells(
 
     Returns ``{cell_uuid: result}`` where a result is what fn returned, ``CellRaised(exc)`` if it
     raised, or ``DID_NOT_RESPOND`` if it had not finished after ``timeout`` seconds (default
-    CELLSV2_SCATTER_GATHER_TIMEOUT). Never waits longer than the timeout.
+    CELLSV2_SCATTER_GATHER_TIMEOUT) or was not asked because the cell is cut off (its breaker
+    is open, or all its threads hang on queries older than the timeout). Never waits longer than
+    the timeout. A cell that misses the deadline opens its breaker (``_CellLane``).
 
     A cell the calling thread has a transaction open on is queried on the caller's own connection
-    (so the caller sees its own uncommitted writes); every other cell runs in a pool thread with
-    its own connection.
+    (so the caller sees its own uncommitted writes); every other cell runs in a thread of its own
+    cell with a connection of that thread (returned to the pool after the task when pooled).
     """
     timeout = settings.CELLSV2_SCATTER_GATHER_TIMEOUT if timeout is None else timeout
     results: dict[str, Any] = {}
     futures: dict[concurrent.futures.Future, str] = {}
     inline: list[tuple[str, Any]] = []
-    submitted: dict[str, Any] = {}
+    submitted: dict[str, tuple[Any, _CellLane]] = {}
     for mapping in cells:
         try:
             alias = cell_alias(mapping)
@@ -384,10 +579,15 @@ def scatter_gather_cells(
         if connections[alias].in_atomic_block:
             inline.append((alias, mapping))
             continue
+        lane = _lane(alias)
+        if lane.cut_off(timeout):
+            results[mapping.uuid] = DID_NOT_RESPOND
+            _cell_query_done(mapping, None, CUT_OFF)
+            continue
         # In a copy of the caller's context: the request's log fields go along (cellsv2.observability).
         context = contextvars.copy_context()
-        futures[_get_pool().submit(context.run, _run_in_cell, alias, mapping, fn, args, kwargs)] = mapping.uuid
-        submitted[mapping.uuid] = mapping
+        futures[lane.submit(context.run, _run_in_cell, alias, mapping, fn, args, kwargs)] = mapping.uuid
+        submitted[mapping.uuid] = (mapping, lane)
     for alias, mapping in inline:
         began = time.perf_counter()
         try:
@@ -404,14 +604,29 @@ def scatter_gather_cells(
         results[futures[future]] = CellRaised(exc) if exc is not None else future.result()
     for future in not_done:
         future.cancel()
-        results[futures[future]] = DID_NOT_RESPOND
-        logger.warning("Cell %s did not respond within %s s", futures[future], timeout)
+        uuid = futures[future]
+        results[uuid] = DID_NOT_RESPOND
+        logger.warning("Cell %s did not respond within %s s", uuid, timeout)
+        mapping, lane = submitted[uuid]
+        lane.trip(uuid)
         # Its thread still runs: its time is observed when it ends, the timeout counted now.
-        _cell_query_done(submitted[futures[future]], None, "timeout")
+        _cell_query_done(mapping, None, "timeout")
     for uuid, result in results.items():
         if isinstance(result, CellRaised):
             logger.warning("Cell %s raised: %s", uuid, result)
     return results
+
+
+def in_cell(cell, fn: Callable, *args, timeout: float | None = None, **kwargs):
+    """``fn(cell, *args, **kwargs)`` in one cell within the scatter-gather deadline and breaker:
+    its result, its exception re-raised, or CellDidNotRespond (for reads of one cell, such as a
+    server's show, that must not wait on a hung cell without end)."""
+    result = scatter_gather_cells([cell], fn, *args, timeout=timeout, **kwargs)[cell.uuid]
+    if result is DID_NOT_RESPOND:
+        raise CellDidNotRespond(cell.uuid)
+    if isinstance(result, CellRaised):
+        raise result.exception
+    return result
 
 
 def scatter_gather_all_cells(fn: Callable, *args, skip_cell0: bool = False, timeout: float | None = None, **kwargs):

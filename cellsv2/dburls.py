@@ -62,6 +62,46 @@ def parse_database_url(url: str, *, conn_max_age: int = 0) -> dict:
     return conf
 
 
+def apply_connection_limits(conf: dict, limits: dict, *, statement_timeout: int = 0) -> dict:
+    """Bound a PostgreSQL DATABASES entry in time and in number, from ``limits``
+    (settings.CELLSV2_DATABASE_LIMITS); other engines are returned unchanged.
+
+    Time: ``connect_timeout``; TCP keepalives and ``tcp_user_timeout``, so a connection whose peer
+    vanished (a partition, a dead host) fails within about ``tcp_user_timeout`` seconds instead of
+    being held forever; and, when ``statement_timeout`` (seconds) is not 0, PostgreSQL's
+    ``statement_timeout`` on every connection. Number: with ``pool_size`` not 0, a psycopg pool
+    per database per process of at most that many connections (idle ones closed after
+    ``pool_max_idle`` seconds; a thread waits at most ``pool_timeout`` seconds for one), which
+    replaces the persistent per-thread connections (CONN_MAX_AGE is 0 then, as Django requires).
+    Options already in the URL's query string win.
+    """
+    if conf.get("ENGINE") != "django.db.backends.postgresql":
+        return conf
+    options = conf.setdefault("OPTIONS", {})
+    if "connect_timeout" not in conf.get(URL_KEY, ""):
+        options["connect_timeout"] = limits["connect_timeout"]
+    if limits["tcp_user_timeout"]:
+        idle = max(1, limits["tcp_user_timeout"] // 3)
+        options.setdefault("keepalives", 1)
+        options.setdefault("keepalives_idle", idle)
+        options.setdefault("keepalives_interval", max(1, idle // 3))
+        options.setdefault("keepalives_count", 3)
+        options.setdefault("tcp_user_timeout", limits["tcp_user_timeout"] * 1000)
+    if statement_timeout:
+        extra = f"-c statement_timeout={int(statement_timeout * 1000)}"
+        options["options"] = f"{options['options']} {extra}" if options.get("options") else extra
+    if limits["pool_size"] and "pool" not in options:
+        options["pool"] = {
+            "min_size": 0,
+            "max_size": limits["pool_size"],
+            "timeout": limits["pool_timeout"],
+            "max_idle": limits["pool_max_idle"],
+            "name": conf.get("NAME"),
+        }
+        conf["CONN_MAX_AGE"] = 0
+    return conf
+
+
 def database_identity(conf: dict) -> tuple:
     """What makes two configurations the same database (engine, host, port, name)."""
     engine = conf.get("ENGINE", "")

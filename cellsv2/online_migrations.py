@@ -89,9 +89,11 @@ def online_migrations_run_batch(migrations, max_count: int) -> BatchResult:
             outcome = fn(max_count=count)
             found, done = outcome[0], outcome[1]
             conflicts = outcome[2] if len(outcome) > 2 else 0
-        except Exception:
-            logger.exception("Error attempting to run %s", name)
-            batch.messages.append(f"Error attempting to run {name}")
+        except Exception as exc:
+            # One line for the operator (a cell down is routine); the traceback at DEBUG.
+            logger.debug("Error attempting to run %s", name, exc_info=True)
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            batch.messages.append(f"Error attempting to run {name}: {type(exc).__name__}{': ' + text if text else ''}")
             batch.failed.append(name)
             found = done = 0
         if found:

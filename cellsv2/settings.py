@@ -18,7 +18,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from cellsv2.cacheurls import InvalidCacheUrl, cache_settings
-from cellsv2.dburls import InvalidDatabaseUrl, parse_cell_urls, parse_database_url, sqlite_url
+from cellsv2.dburls import InvalidDatabaseUrl, apply_connection_limits, parse_cell_urls, parse_database_url, sqlite_url
 from cellsv2.observability.access import parse_networks
 from cellsv2.observability.logs import FORMATS, logging_settings
 
@@ -121,6 +121,19 @@ TEMPLATES = [
 DATA_DIR = Path(os.environ.get("CELLSV2_DATA_DIR") or BASE_DIR / "data").resolve()
 CONN_MAX_AGE = env_int("CELLSV2_CONN_MAX_AGE", 300)
 CELL0_ALIAS = "cell0"
+# Deadlines and ceilings of PostgreSQL connections (docs/operators-guide.md, "Deadlines, the
+# breaker and connection pools"). pool_size: connections one process holds at most to each
+# database (0: no pool, a persistent connection per thread kept CONN_MAX_AGE seconds).
+CELLSV2_DATABASE_LIMITS = {
+    "connect_timeout": env_int("CELLSV2_DB_CONNECT_TIMEOUT", 5),
+    "tcp_user_timeout": env_int("CELLSV2_DB_TCP_USER_TIMEOUT", 30),
+    "pool_size": env_int("CELLSV2_DB_POOL_SIZE", 10),
+    "pool_timeout": env_int("CELLSV2_DB_POOL_TIMEOUT", 5),
+    "pool_max_idle": env_int("CELLSV2_DB_POOL_MAX_IDLE", 60),
+}
+# PostgreSQL's statement_timeout on every cell connection (seconds, 0: none): a cell query that
+# runs longer is cancelled by the cell's server.
+CELLSV2_CELL_QUERY_TIMEOUT = env_int("CELLSV2_CELL_QUERY_TIMEOUT", 30)
 
 
 def _database(url: str, alias: str) -> dict:
@@ -128,6 +141,8 @@ def _database(url: str, alias: str) -> dict:
         conf = parse_database_url(url, conn_max_age=CONN_MAX_AGE)
     except InvalidDatabaseUrl as exc:
         raise ImproperlyConfigured(f"Database {alias!r}: {exc}") from None
+    statement_timeout = 0 if alias == "api" else CELLSV2_CELL_QUERY_TIMEOUT
+    apply_connection_limits(conf, CELLSV2_DATABASE_LIMITS, statement_timeout=statement_timeout)
     # Cells and the API database never depend on each other's test databases.
     conf["TEST"] = {"DEPENDENCIES": []}
     if conf["ENGINE"].endswith("sqlite3"):
@@ -180,7 +195,12 @@ CELLSV2_CELL_CACHE_SECONDS = env_int("CELLSV2_CELL_CACHE_SECONDS", 60)
 CELLSV2_CELL_CHANGE_CHECK_SECONDS = env_int("CELLSV2_CELL_CHANGE_CHECK_SECONDS", 2)
 # Nova's CELL_TIMEOUT for scatter_gather_cells.
 CELLSV2_SCATTER_GATHER_TIMEOUT = env_int("CELLSV2_SCATTER_GATHER_TIMEOUT", 60)
-CELLSV2_SCATTER_GATHER_WORKERS = env_int("CELLSV2_SCATTER_GATHER_WORKERS", 32)
+# Threads that query one cell at once, per process (each cell has its own: a cell whose queries
+# hang holds at most these, never the threads of the others).
+CELLSV2_CELL_WORKERS = env_int("CELLSV2_CELL_WORKERS", 8)
+# A cell that did not answer in time is answered as down (2.69's UNKNOWN records) for this many
+# seconds without being asked, while a background probe checks when it is back (0: off).
+CELLSV2_CELL_BREAKER_SECONDS = env_int("CELLSV2_CELL_BREAKER_SECONDS", 30)
 
 # --- Compute API --------------------------------------------------------------------------
 # token (API tokens, the default) | headers (behind an identity proxy) | noauth (development) |

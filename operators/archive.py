@@ -17,6 +17,10 @@ in one cell is:
 2. **API transaction**: delete the archived instances' ``instance_mappings``, ``request_specs``
    and ``instance_group_member`` rows.
 
+Before the cells, the API rows of servers deleted before any cell held them (a mapping with no
+cell, queued for delete, no build request left) are deleted the same way: no instance of theirs
+will ever be archived.
+
 A crash or Ctrl-C between 1 and 2 leaves mappings whose instance is archived. Nova leaves those for
 good (``cell_v2 verify_instance`` reports them with exit code 4); here every run starts each cell
 by finishing that cleanup: mappings of the cell queued for delete whose instance is in the cell's
@@ -43,6 +47,7 @@ from mappings.selectors import mapping_cache_forget
 from servergroups.models import InstanceGroupMember
 from servers.models import (
     BlockDeviceMapping,
+    BuildRequest,
     Instance,
     InstanceExtra,
     InstanceFault,
@@ -194,6 +199,35 @@ def instance_api_records_delete(*, instance_uuids: Iterable[str]) -> dict[str, i
     return deleted
 
 
+def unplaced_deleted_instance_uuids() -> list[str]:
+    """Servers deleted before any cell held them, whose API rows are still there.
+
+    An instance mapping with no cell, queued for delete, and no build request: its build request
+    was deleted (the server deleted while it was one, or a build whose instance never landed)
+    and nothing will ever archive an instance for it. Creating a server writes the mapping and
+    the build request in one transaction and only a delete sets the flag, so a server being
+    created or placed never matches. Reads the API database.
+    """
+    return list(
+        InstanceMapping.objects.filter(cell__isnull=True, queued_for_delete=True)
+        .exclude(instance_uuid__in=BuildRequest.objects.values("instance_uuid"))
+        .order_by("id")
+        .values_list("instance_uuid", flat=True)
+    )
+
+
+def unplaced_deleted_api_records_delete() -> dict[str, int]:
+    """Delete the API rows of servers deleted before placement (unplaced_deleted_instance_uuids).
+
+    Writes the API database; returns rows deleted per API table (empty when none were left).
+    """
+    uuids = unplaced_deleted_instance_uuids()
+    if not uuids:
+        return {}
+    logger.info("Removing the API records of %d servers deleted before they reached a cell", len(uuids))
+    return instance_api_records_delete(instance_uuids=uuids)
+
+
 def archived_instance_uuids(*, cell) -> list[str]:
     """Instances of ``cell`` that are archived but still have an instance mapping (an interrupted archive).
 
@@ -270,6 +304,13 @@ def deleted_rows_archive(
     """
     result = ArchiveResult()
     total = 0
+    try:
+        result.add(API_DB, unplaced_deleted_api_records_delete())
+    except DatabaseError:
+        logger.warning(
+            "Removing the API records of servers deleted before placement failed",
+            exc_info=logger.isEnabledFor(logging.DEBUG),
+        )
     for cell in cells:
         if until_complete:
             budget = max_rows
@@ -294,7 +335,8 @@ def deleted_rows_archive(
             result.interrupted = True
             break
         except (DatabaseError, CellDatabaseUnusable) as exc:
-            logger.exception("Archiving cell %s failed", cell)
+            # The command reports the cell on one line; the traceback at DEBUG.
+            logger.debug("Archiving cell %s failed", cell, exc_info=True)
             result.failed_cells[label] = exc
     return result
 

@@ -19,9 +19,11 @@ safe to interrupt anywhere and safe to run twice at once. Members added to a leg
 the same row lock first (services.servergroup_add_members), so none is added to a group while
 it is being copied.
 
-Differences from Nova's migration (Newton): every live policy row is copied (Nova's model has
-kept only the first since Rocky; the API reads the first), with ``rules`` NULL since the legacy
-tables had none; ``created_at``/``updated_at`` are kept (Nova reset them).
+A legacy group with several live policies (the pre-2.64 model allowed a list) arrives with its
+first one only (by row id), ``rules`` NULL, as Nova's migration stores it (``InstanceGroup.create``
+with legacy ``policies`` keeps ``policies[0]``): the API model has one policy per group. The
+others are named in a warning per group. Difference from Nova's migration (Newton):
+``created_at``/``updated_at`` are kept (Nova reset them).
 """
 
 import logging
@@ -72,11 +74,19 @@ def _copy_to_api(groups: list[LegacyInstanceGroup], policies: dict, members: dic
             ignore_conflicts=True,
         )
         api_ids = dict(InstanceGroup.objects.filter(uuid__in=uuids).values_list("uuid", "id"))
+        for group in new:
+            if len(policies[group.id]) > 1:
+                logger.warning(
+                    "Server group %s has policies %s: the API database keeps the first, %r, as Nova does",
+                    group.uuid,
+                    ", ".join(policies[group.id]),
+                    policies[group.id][0],
+                )
         InstanceGroupPolicy.objects.bulk_create(
             [
-                InstanceGroupPolicy(group_id=api_ids[group.uuid], policy=policy, rules=None)
+                InstanceGroupPolicy(group_id=api_ids[group.uuid], policy=policies[group.id][0], rules=None)
                 for group in new
-                for policy in policies[group.id]
+                if policies[group.id]
             ]
         )
         InstanceGroupMember.objects.bulk_create(

@@ -14,9 +14,11 @@ image service can serve:
 OpenStack format (``/openstack/<version>/meta_data.json``, ``latest`` = the newest listed):
 ``uuid``, ``meta`` (user metadata, when there is any), ``public_keys`` and ``keys`` (only when
 the instance has a ``key_name`` and ``instance_extra.keypairs`` holds a key pair: Nova takes the
-first one; the key pair tables are never read, so deleting or changing a key after boot changes
-nothing), ``hostname``, ``name``, ``launch_index``, ``availability_zone``, ``random_seed``,
-``project_id`` and ``devices`` (always empty: there are no tagged devices).
+first one; the key pair tables are not read, so deleting or changing a key after boot changes
+nothing; while ``instance_extra.keypairs`` is still NULL (not backfilled yet) the user's key pair
+of that name is read, else ``key_data``), ``hostname``, ``name``, ``launch_index``,
+``availability_zone``, ``random_seed``, ``project_id`` and ``devices`` (always empty: there are
+no tagged devices).
 EC2 format: ``instances.key_name`` and ``instances.key_data`` give ``public-keys/``.
 
 Served versions stop at 2016-06-30 (``devices``): later ones add files and keys this product has
@@ -38,6 +40,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from cellsv2.context import target_cell
+from keypairs.exceptions import KeypairNotFound
+from keypairs.selectors import keypair_get
 from keypairs.serialization import keypair_list_load
 from mappings.selectors import instance_mapping_lookup
 from servers.models import Instance, InstanceExtra, InstanceMetadata, InstanceSystemMetadata
@@ -113,7 +117,24 @@ def metadata_instance_get(*, instance_uuid: str) -> MetadataInstance | None:
         found.system_metadata = dict(
             InstanceSystemMetadata.objects.live().filter(instance=instance).values_list("key", "value")
         )
+    if instance.key_name and (extra is None or extra.keypairs is None):
+        found.keypairs = _keypairs_by_name(instance)
     return found
+
+
+def _keypairs_by_name(instance: Instance) -> list[dict]:
+    """The key pair of an instance whose instance_extra.keypairs the backfill
+    (populate_instance_keypairs) has not reached yet: the user's key pair named ``key_name``
+    (API database, else a cell's legacy table), as Nova's Instance._load_keypairs read it then;
+    failing that, ``key_name`` and ``key_data`` as stored at boot. A guest booting during the key
+    pair move still gets its key."""
+    try:
+        keypair = keypair_get(user_id=instance.user_id, name=instance.key_name)
+    except KeypairNotFound:
+        if not instance.key_data:
+            return []
+        return [{"name": instance.key_name, "type": "ssh", "public_key": instance.key_data}]
+    return [{"name": keypair.name, "type": keypair.type or "ssh", "public_key": keypair.public_key}]
 
 
 # --- rendering --------------------------------------------------------------------------------
@@ -242,7 +263,8 @@ class InstanceMetadataView:
             metadata["meta"] = self.source.metadata
         if self.instance.key_name:
             # NOTE: only the copy made at boot counts (instance_extra.keypairs); a key pair deleted or
-            # replaced since changes nothing. No stored copy means no keys, as in Nova.
+            # replaced since changes nothing. An empty stored list means no keys, as in Nova; no
+            # list yet (NULL, before the backfill) was replaced by the key pair of that name.
             keypair = self.source.keypairs[0] if self.source.keypairs else None
             if keypair:
                 metadata["public_keys"] = {keypair["name"]: keypair["public_key"]}

@@ -18,6 +18,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from cellsv2.cells import (
     CELL0_UUID,
     RUNTIME_ALIAS_PREFIX,
+    cell_breakers_reset,
     cells_cache_clear,
     configured_alias_url,
     scatter_gather_shutdown,
@@ -73,10 +74,12 @@ def _close_scatter_gather_connections(django_db_setup, django_db_blocker):
 
 @pytest.fixture(autouse=True)
 def _fresh_cell_registry():
-    """Each test starts with an empty cell cache and no cells registered at run time."""
+    """Each test starts with an empty cell cache, no cells registered at run time and every
+    cell's breaker closed."""
     cells_cache_clear()
     yield
     cells_cache_clear()
+    cell_breakers_reset()
     unregister_runtime_aliases()
 
 

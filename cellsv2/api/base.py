@@ -27,6 +27,7 @@ from cellsv2.api.faults import (
     NotFound,
     RequestTooLarge,
     UnsupportedMediaType,
+    database_unavailable,
     fault_body,
     fault_code_for,
     unauthorized_body,
@@ -104,6 +105,9 @@ def compute_exception_handler(exc, context):
     if isinstance(exc, drf_exceptions.APIException):
         return Response(fault_body(exc.status_code, _message(exc.detail)), status=exc.status_code)
     request_id = getattr(getattr(request, "_request", request), "request_id", None)
+    unavailable = database_unavailable(exc, request_id)
+    if unavailable is not None:
+        return Response(json.loads(unavailable.content), status=503)
     logger.error("Unexpected API error (%s)", request_id, exc_info=exc)
     return Response(fault_body(500, unexpected_error_message(exc, request_id)), status=500)
 

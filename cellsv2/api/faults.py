@@ -3,6 +3,7 @@
 import json
 import logging
 
+from django.db.utils import OperationalError
 from django.http import HttpResponse
 
 logger = logging.getLogger("cellsv2.api")
@@ -129,6 +130,23 @@ def fault_code_for(exc: BaseException) -> int | None:
         if code is not None:
             return code
     return None
+
+
+DATABASE_UNAVAILABLE_MESSAGE = "A database did not answer in time or has no connection free; retry later."
+
+
+def database_unavailable(exc: BaseException, request_id: str | None) -> HttpResponse | None:
+    """The 503 for an error of a database's operation (unreachable, out of pooled connections,
+    a statement cancelled by its timeout), logged on one line; None for any other error.
+
+    Those are the deployment's trouble, not the request's: the client may retry, and the operator
+    finds the database and the cause in the log.
+    """
+    if not isinstance(exc, OperationalError):
+        return None
+    cause = exc.__cause__ or exc
+    logger.warning("Database unavailable (request %s): %s: %s", request_id, type(cause).__name__, exc)
+    return fault_response(503, DATABASE_UNAVAILABLE_MESSAGE)
 
 
 def unexpected_error_message(exc: BaseException, request_id: str | None) -> str:

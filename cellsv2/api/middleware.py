@@ -20,7 +20,7 @@ from django.contrib.sessions import middleware as sessions_middleware
 from django.utils.cache import patch_vary_headers
 
 from cellsv2.api import microversions
-from cellsv2.api.faults import NOT_FOUND_MESSAGE, fault_response, unexpected_error_message
+from cellsv2.api.faults import NOT_FOUND_MESSAGE, database_unavailable, fault_response, unexpected_error_message
 
 logger = logging.getLogger("cellsv2.api")
 
@@ -63,7 +63,7 @@ class ComputeApiMiddleware:
             add_version_headers(response, exc.version)
             return response
 
-        response = self._checked_size(request) or self.get_response(request)
+        response = self._checked_size(request) or self._checked_nul(request) or self.get_response(request)
         if response.status_code >= 400 and not response.get("Content-Type", "").startswith("application/json"):
             response = self._as_fault(response)
         add_version_headers(response, request.api_version)
@@ -76,6 +76,16 @@ class ComputeApiMiddleware:
             # Nova's router has no 405: a method it does not route is a 404.
             return fault_response(404, NOT_FOUND_MESSAGE)
         return fault_response(response.status_code, GENERIC_MESSAGES.get(response.status_code, "Request failed."))
+
+    @staticmethod
+    def _checked_nul(request):
+        """A NUL character can be in no name, id or filter we store, and PostgreSQL refuses it in a
+        query: a path holding one names nothing (404), a query string holding one is malformed (400)."""
+        if "\x00" in request.path_info:
+            return fault_response(404, NOT_FOUND_MESSAGE)
+        if any("\x00" in key or any("\x00" in v for v in values) for key, values in request.GET.lists()):
+            return fault_response(400, "Invalid query string: parameters may not contain NUL characters.")
+        return None
 
     def _checked_size(self, request):
         limit = settings.CELLSV2_MAX_REQUEST_BODY_SIZE
@@ -91,6 +101,9 @@ class ComputeApiMiddleware:
         if not is_api_path(request.path_info):
             return None
         request_id = getattr(request, "request_id", None)
+        unavailable = database_unavailable(exception, request_id)
+        if unavailable is not None:
+            return unavailable
         logger.error("Unexpected API error (%s)", request_id, exc_info=exception)
         return fault_response(500, unexpected_error_message(exception, request_id))
 

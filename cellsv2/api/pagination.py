@@ -6,6 +6,8 @@ from django.conf import settings
 
 from cellsv2.api.faults import BadRequest
 
+MAX_OFFSET = 2**62
+
 
 def max_limit() -> int:
     return settings.CELLSV2_API_MAX_LIMIT
@@ -37,7 +39,9 @@ def offset_and_limit(request) -> tuple[int, int]:
     """Nova's get_pagination_params for offset paging: (offset, limit capped at max_limit)."""
     offset = _non_negative(request, "offset") or 0
     limit = _non_negative(request, "limit")
-    return offset, min(max_limit(), limit or max_limit())
+    # Nova slices the list in Python: an offset past the end is an empty page, however large.
+    # Databases take 64-bit offsets only; no table holds 2**62 rows.
+    return min(offset, MAX_OFFSET), min(max_limit(), limit or max_limit())
 
 
 def link_prefix(request) -> str:

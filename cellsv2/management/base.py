@@ -51,7 +51,8 @@ class OperatorCommand(BaseCommand):
             self.fail("Interrupted.")
             code = INTERRUPTED
         except Exception as exc:
-            logger.exception("%s failed", self.__module__)
+            # One line on the terminal (below); the traceback with CELLSV2_LOG_LEVEL=DEBUG.
+            logger.debug("%s failed", self.__module__, exc_info=True)
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             self.fail(f"An error has occurred: {type(exc).__name__}{': ' + text if text else ''}")
             code = UNEXPECTED_ERROR
@@ -71,6 +72,9 @@ def quantity(count: int, noun: str, plural: str | None = None) -> str:
     return f"{count} {noun if count == 1 else plural or noun + 's'}"
 
 
+MAX_COUNT = 2**31 - 1
+
+
 def parse_max_count(value) -> int | None:
     """Nova's --max-count rule: None when absent, else a positive integer; ValueError otherwise."""
     if value is None:
@@ -81,4 +85,5 @@ def parse_max_count(value) -> int | None:
         count = -1
     if count < 1:
         raise ValueError(value)
-    return count
+    # Nova takes any size; databases take 64-bit LIMITs and the rows fit far below this bound.
+    return min(count, MAX_COUNT)

@@ -22,6 +22,8 @@ reason on a 200 (``degraded``; alert on it through the metrics):
 
 A cell whose previous check is still waiting on its database (a connection that hangs) is not
 asked again until that check ends: probes every few seconds must not fill the scatter-gather pool.
+Nor is a cell whose breaker is open (cellsv2.cells): it is reported down until its own probe
+gets an answer.
 """
 
 import gc
@@ -41,7 +43,14 @@ from html import escape
 
 from django.conf import settings
 
-from cellsv2.cells import CELL0_UUID, DID_NOT_RESPOND, cell_mappings, is_cell_failure, scatter_gather_cells
+from cellsv2.cells import (
+    CELL0_UUID,
+    DID_NOT_RESPOND,
+    cell_breaker_open,
+    cell_mappings,
+    is_cell_failure,
+    scatter_gather_cells,
+)
 from cellsv2.context import current_cell_alias
 from cellsv2.db import API_ALIAS
 from cellsv2.db.sql import connection as db_connection
@@ -130,6 +139,9 @@ def cell_checks(*, timeout: float | None = None) -> list[CheckResult]:
         common = {"cell_uuid": mapping.uuid, "cell_name": name}
         if mapping.uuid in stuck:
             detail = f"{label}: the previous check has not answered yet"
+            checks.append(CheckResult("CellCheck", not fatal, f"Cell {label} not answering", detail, True, **common))
+        elif result is DID_NOT_RESPOND and cell_breaker_open(mapping):
+            detail = f"{label}: did not answer in time recently; not asked until its probe gets an answer"
             checks.append(CheckResult("CellCheck", not fatal, f"Cell {label} not answering", detail, True, **common))
         elif result is DID_NOT_RESPOND:
             detail = f"{label}: no answer within {timeout:g} s"

@@ -9,7 +9,7 @@ Moved as things happen (counters and histograms, in the process where they happe
   Django answers, by ``route`` (the URL pattern Django's resolver matched, ``unmatched`` for
   none: never the raw path), ``method`` and ``status`` (the request middleware);
 - ``cellsv2_cell_query_duration_seconds`` and ``cellsv2_cell_query_failures_total`` (``reason``
-  ``error`` or ``timeout``): each cell's part of every scatter-gather (cellsv2.cells calls
+  ``error``, ``timeout`` or ``cut_off``): each cell's part of every scatter-gather (cellsv2.cells calls
   ``cell_query_observed``);
 - ``cellsv2_conductor_placements_total`` (``outcome``), ``cellsv2_conductor_placement_failures_total``
   and ``cellsv2_conductor_placement_duration_seconds``: build requests placed, in the API process
@@ -83,7 +83,8 @@ CELL_QUERY_DURATION = Histogram(
 )
 CELL_QUERY_FAILURES = Counter(
     "cellsv2_cell_query_failures",
-    "Cells' parts of scatter-gathers that raised (error) or did not answer in time (timeout).",
+    "Cells' parts of scatter-gathers that raised (error), did not answer in time (timeout) "
+    "or were not asked (cut_off: breaker open).",
     ["cell_uuid", "cell_name", "reason"],
 )
 CONDUCTOR_PLACEMENTS = Counter(
@@ -129,8 +130,9 @@ def _cell_labels(mapping) -> tuple[str, str]:
 
 
 def cell_query_observed(mapping, seconds: float | None, failure: str | None) -> None:
-    """A cell's part of a scatter-gather ended (``failure``: None, ``error`` or ``timeout``; a
-    timeout has no time yet: it is observed when the thread ends)."""
+    """A cell's part of a scatter-gather ended (``failure``: None, ``error``, ``timeout`` or
+    ``cut_off``; a timeout has no time yet: it is observed when the thread ends; a cell cut off
+    by its breaker was not asked)."""
     labels = _cell_labels(mapping)
     if seconds is not None:
         CELL_QUERY_DURATION.labels(*labels).observe(seconds)

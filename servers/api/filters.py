@@ -109,7 +109,10 @@ def _add_filter(filters, key, value, version):
         flavor = Flavor.objects.filter(flavorid=value.rstrip("/").split("/")[-1]).first()
         filters["instance_type_id"] = flavor.id if flavor else -1
     elif key in ("changes-since", "changes-before"):
-        moment = parse_datetime(value)
+        try:
+            moment = parse_datetime(value)
+        except ValueError:  # well-formed but impossible: month 13, hour 99, ...
+            moment = None
         if moment is None:
             raise BadRequest(
                 f"Invalid input for query parameters {key}. Value: {value}. '{value}' is not a 'date-time'"

@@ -11,7 +11,8 @@ import logging
 import uuid as uuid_lib
 from dataclasses import dataclass, field
 
-from cellsv2.context import NoCellTargeted, current_cell_alias, target_cell
+from cellsv2.cells import in_cell
+from cellsv2.context import NoCellTargeted, current_cell_alias
 from cellsv2.db import API_ALIAS, RawColumns, sql
 from mappings.selectors import instance_mapping_lookup, instance_mapping_read
 from servergroups.selectors import legacy_groups_present, servergroup_uuids_of_instance
@@ -199,7 +200,8 @@ def server_get(*, context, uuid: str) -> ServerView:
 
     Reads the instance mapping (API database), then the build request or the cell. Another
     project's server is ServerNotFound for a non-admin (never revealed); a cell that does not
-    answer raises CellDown. A placed server costs three queries (two with the mapping cache).
+    answer within CELLSV2_SCATTER_GATHER_TIMEOUT (or is cut off by its breaker) raises CellDown.
+    A placed server costs three queries (two with the mapping cache).
     """
     if not _is_uuid(uuid):
         raise ServerNotFound(uuid)
@@ -219,8 +221,9 @@ def server_get(*, context, uuid: str) -> ServerView:
         if mapping is None or mapping.cell_id is None:
             raise ServerNotFound(uuid)
     try:
-        with target_cell(mapping.cell):
-            found = _load_from_cell([uuid])
+        # In a cell thread, within the scatter-gather deadline and the cell's breaker: a cell that
+        # hangs costs a show the deadline once, then nothing (cellsv2.cells).
+        found = in_cell(mapping.cell, lambda cell: _load_from_cell([uuid]))
     except Exception as exc:
         if isinstance(exc, ServerNotFound):
             raise

@@ -264,3 +264,19 @@ def test_staff_without_permissions_see_the_dashboard_but_cannot_act(client, depl
     client.force_login(get_user_model().objects.get(pk=user.pk))
     response = _post(client, "cellsv2_toggle_cell", {"disable": "1"}, cells["cell1"].uuid)
     assert f"Cell {cells['cell1'].identity} disabled." in _messages(response)
+
+
+def test_a_cells_transport_url_password_is_masked_on_its_list_change_and_history_pages(operator, deployment, cells):
+    cell = cells["cell2"]
+    CellMapping.objects.filter(pk=cell.pk).update(transport_url="rabbit://nova:s3cr3t-mq@mq.example:5672/")
+    pages = [
+        reverse("admin:mappings_cellmapping_changelist"),
+        reverse("admin:mappings_cellmapping_change", args=[cell.pk]),
+        reverse("admin:mappings_cellmapping_history", args=[cell.pk]),
+    ]
+    for url in pages:
+        response = operator.get(url)
+        assert response.status_code == 200, url
+        assert "s3cr3t-mq" not in response.content.decode(), url
+    change = operator.get(pages[1]).content.decode()
+    assert "rabbit://nova:****@mq.example:5672/" in change

@@ -2,6 +2,7 @@
 
 import re
 import threading
+import uuid as uuid_lib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -630,3 +631,34 @@ def test_two_archivers_at_once_never_move_a_row_twice(api, topology):
     # Each server: instance, extra, metadata, 2 system metadata and its image's block device mapping.
     assert shadow_total() == 8 * 6
     assert InstanceMapping.objects.count() == RequestSpec.objects.count() == 0
+
+
+class TestRowsOfServersThatNeverLanded:
+    def test_a_build_request_deleted_before_placement_leaves_nothing_after_an_archive(self, api, topology, delete):
+        gone, waiting = api.create_uuid(name="gone"), api.create_uuid(name="waiting")
+        delete(gone)
+        # What a delete before placement (or a build whose instance never landed) may leave: the
+        # mapping with no cell, queued for delete, and the request spec, with no build request.
+        never_landed = str(uuid_lib.uuid4())
+        InstanceMapping.objects.create(
+            instance_uuid=never_landed, cell=None, project_id="proj1", queued_for_delete=True
+        )
+        RequestSpec.objects.create(instance_uuid=never_landed, spec="{}")
+
+        result = archive_cmd("--all-cells", "--until-complete", "--verbose")
+        assert result.code in (0, 1), result.err
+        assert (
+            api_rows(gone)
+            == api_rows(never_landed)
+            == {
+                "build_requests": 0,
+                "request_specs": 0,
+                "instance_mappings": 0,
+            }
+        )
+        assert report(result.out)["API_DB.instance_mappings"] >= 1
+        # A build request still waiting for its cell keeps every row.
+        assert api_rows(waiting) == {"build_requests": 1, "request_specs": 1, "instance_mappings": 1}
+        assert api.show(waiting).status_code == 200
+        place_all()
+        assert api.show(waiting).json()["server"]["status"] == "ACTIVE"

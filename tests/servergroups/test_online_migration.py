@@ -51,7 +51,8 @@ def seed(per_cell=(3, 4, 2)) -> dict:
                 deleted_policies=["soft-affinity"],
                 deleted_members=[new_uuid()],
             )
-            expected[group.uuid] = (f"{alias}-{i}", f"proj-{alias}", f"user{i}", policies, members)
+            # Several legacy policies: the first one only, as Nova's migration stores it.
+            expected[group.uuid] = (f"{alias}-{i}", f"proj-{alias}", f"user{i}", policies[:1], members)
     # A group deleted before the move stays where it is.
     deleted = LegacyInstanceGroupFactory(cell="cell1", name="deleted before", members=[new_uuid()])
     with target_cell("cell1"):
@@ -103,6 +104,18 @@ class TestMigration:
         moved = InstanceGroup.objects.get(uuid=row.uuid)
         assert moved.created_at == row.created_at
         assert selectors.servergroup_get(uuid=row.uuid).is_legacy is False
+
+    def test_a_group_with_several_policies_keeps_the_first_as_nova_does_and_says_so(self, caplog):
+        row = LegacyInstanceGroupFactory(cell="cell1", policies=["soft-anti-affinity", "affinity"])
+        with caplog.at_level("WARNING", logger="servergroups.online_migrations"):
+            migrate_instance_groups_to_api_db(max_count=10)
+        moved = InstanceGroup.objects.get(uuid=row.uuid)
+        assert list(InstanceGroupPolicy.objects.filter(group=moved).values_list("policy", "rules")) == [
+            ("soft-anti-affinity", None)
+        ]
+        group = selectors.servergroup_get(uuid=row.uuid)
+        assert (group.policies, group.policy) == (("soft-anti-affinity",), "soft-anti-affinity")
+        assert f"Server group {row.uuid} has policies soft-anti-affinity, affinity" in caplog.text
 
     def test_a_crash_between_the_api_insert_and_the_soft_delete_is_repaired_by_the_next_run(self, monkeypatch):
         expected = seed()

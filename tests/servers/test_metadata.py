@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from cellsv2.context import target_cell
 from keypairs.models import KeyPair, LegacyKeyPair
+from keypairs.serialization import keypair_list_json
 from servers.metadata import OPENSTACK_VERSIONS, VERSIONS
 from servers.models import InstanceExtra
 from tests.factories import new_uuid
@@ -313,14 +314,41 @@ class TestKeysComeOnlyFromInstanceExtra:
         place_all()
         assert md.meta_data(uuid)["keys"] == [{"name": "cert", "type": "x509", "data": pem}]
 
-    def test_no_stored_key_list_means_no_keys_while_ec2_still_has_the_columns(self, md, server, key):
+    def test_an_empty_stored_key_list_means_no_keys_while_ec2_still_has_the_columns(self, md, server, key):
         alias = mapping_of(server).cell.name
         with target_cell(alias):
-            InstanceExtra.objects.filter(instance_id=server).update(keypairs=None)
+            InstanceExtra.objects.filter(instance_id=server).update(keypairs=keypair_list_json([]))
         data = md.meta_data(server)
         assert "keys" not in data and "public_keys" not in data
         # The EC2 tree reads instances.key_name and key_data: the two copies can diverge (reference §7).
         assert md.text("/latest/meta-data/public-keys/", server) == "0=mykey"
+
+
+class TestKeysDuringTheKeyPairMove:
+    """instance_extra.keypairs still NULL (populate_instance_keypairs has not reached the instance)."""
+
+    @staticmethod
+    def not_backfilled(server):
+        with target_cell(mapping_of(server).cell.name):
+            InstanceExtra.objects.filter(instance_id=server).update(keypairs=None)
+
+    def test_the_users_key_pair_of_that_name_is_served(self, md, server, key):
+        self.not_backfilled(server)
+        data = md.meta_data(server)
+        assert data["public_keys"] == {"mykey": key.public_key}
+        assert data["keys"] == [{"name": "mykey", "type": "ssh", "data": key.public_key}]
+
+    def test_a_key_pair_still_in_a_cell_is_served(self, md, api, topology):
+        legacy = legacy_key("cell2", "alice", "oldkey")
+        uuid = api.create_uuid(key_name="oldkey")
+        place_all()
+        self.not_backfilled(uuid)
+        assert md.meta_data(uuid)["public_keys"] == {"oldkey": legacy.public_key}
+
+    def test_a_key_pair_deleted_since_leaves_the_key_stored_at_boot(self, md, server, key):
+        self.not_backfilled(server)
+        KeyPair.objects.filter(pk=key.pk).delete()
+        assert md.meta_data(server)["public_keys"] == {"mykey": key.public_key}
 
 
 # --- EC2 format -----------------------------------------------------------------------------------

@@ -35,13 +35,16 @@ class Command(DjangoMigrateCommand):
 
     def handle(self, *args, **options):
         if options["database"] is not None:
-            return super().handle(*args, **{**options, "database": database_alias(options["database"])})
+            alias = database_alias(options["database"])
+            self._without_statement_timeout(alias)
+            return super().handle(*args, **{**options, "database": alias})
         verbosity = options["verbosity"]
         failed = []
         for alias in self._aliases(failed):
             if alias is None:
                 continue
             try:
+                self._without_statement_timeout(alias)
                 pending = self._pending(alias, options)
                 super().handle(*args, **{**options, "database": alias, "verbosity": max(verbosity - 1, 0)})
             except (DatabaseError, OSError) as exc:
@@ -84,6 +87,12 @@ class Command(DjangoMigrateCommand):
             if alias not in done:
                 done.add(alias)
                 yield alias
+
+    @staticmethod
+    def _without_statement_timeout(alias: str) -> None:
+        """A schema change may run longer than CELLSV2_CELL_QUERY_TIMEOUT allows a cell query."""
+        if sql.is_postgresql(alias):
+            sql.execute(alias, "SET statement_timeout = 0")
 
     def _pending(self, alias: str, options) -> int:
         if options.get("migration_name") or options.get("plan") or options.get("check_unapplied"):

@@ -8,8 +8,10 @@ ports through the cell databases. ``--web`` serves static files (noVNC, spice-ht
 """
 
 import argparse
+import logging
 
 from cellsv2.management.base import OperatorCommand
+from cellsv2.observability.logs import TEXT_FORMAT
 from cellsv2.observability.server import metrics_server_start
 from consoles.proxy import DEFAULT_PORTS, FLAVOURS, ConsoleProxyServer
 
@@ -23,9 +25,26 @@ def listen_address(value: str) -> tuple[str, int | None]:
     elif value.count(":") == 1:
         host, port = value.split(":")
     try:
-        return host or "0.0.0.0", int(port) if port not in (None, "") else None
+        number = int(port) if port not in (None, "") else None
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not HOST:PORT") from None
+    if number is not None and not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r}: the port must be between 0 and 65535")
+    return host or "0.0.0.0", number
+
+
+def verbose_logging() -> None:
+    """--verbose: the proxy's INFO lines (every request, refused connections) go to stderr.
+
+    In text mode only the ``cellsv2`` loggers have a handler (settings.LOGGING); the proxy's
+    logger gets one here, in this process's log format.
+    """
+    proxy_logger = logging.getLogger("consoles")
+    proxy_logger.setLevel(logging.INFO)
+    if not proxy_logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+        proxy_logger.addHandler(handler)
 
 
 class Command(OperatorCommand):
@@ -44,7 +63,13 @@ class Command(OperatorCommand):
     def run(self, *args, flavour, listen, web, verbose, **options):
         host, port = listen or ("0.0.0.0", None)
         port = DEFAULT_PORTS[flavour] if port is None else port
-        self.server = ConsoleProxyServer((host, port), flavour=flavour, web=web, verbose=verbose)
+        if verbose:
+            verbose_logging()
+        try:
+            self.server = ConsoleProxyServer((host, port), flavour=flavour, web=web, verbose=verbose)
+        except OSError as exc:  # unknown host, address in use, port not allowed
+            self.fail(f"Cannot listen on {host}:{port}: {exc.strerror or exc}")
+            return 1
         bound_host, bound_port = self.server.server_address[:2]
         metrics_server_start()  # CELLSV2_METRICS_LISTEN: /metrics and /healthcheck of this proxy
         try:

@@ -5,6 +5,8 @@ the codes, including where this product differs (there is no message queue, so t
 are optional, and cells declared in settings stand in for Nova's configuration file).
 """
 
+import argparse
+
 from django.core.management import call_command
 from django.db import DatabaseError
 from prettytable import PrettyTable
@@ -39,6 +41,14 @@ def described(cell) -> str:
     return f"{cell.name} ({cell.uuid})" if cell.name else cell.uuid
 
 
+def cell_name(value: str) -> str:
+    """--name: at most cell_mappings.name's 255 characters (a longer one is refused by argparse,
+    before any database is touched)."""
+    if len(value) > 255:
+        raise argparse.ArgumentTypeError(f"the name has {len(value)} characters; at most 255 are allowed")
+    return value
+
+
 def names(items: list[str]) -> str:
     """``a``, ``a and b``, ``a, b and c``."""
     return " and ".join(filter(None, [", ".join(items[:-1]), items[-1]])) if items else ""
@@ -61,7 +71,7 @@ class Command(OperatorCommand):
             help="The cell database's URL (default: the database configured as cell1)",
         )
         p.add_argument("--transport-url", dest="transport_url", help="The transport url of a new cell")
-        p.add_argument("--name", help="The name of a new cell")
+        p.add_argument("--name", type=cell_name, help="The name of a new cell")
         p.add_argument("--verbose", action="store_true", help="Say what is mapped and print the cell's uuid")
 
         p = sub.add_parser("map_cell0", help="Create the cell0 mapping")
@@ -72,7 +82,7 @@ class Command(OperatorCommand):
         )
 
         p = sub.add_parser("create_cell", help="Add a new cell to the API database; prints its uuid with --verbose")
-        p.add_argument("--name", help="The name of the cell")
+        p.add_argument("--name", type=cell_name, help="The name of the cell")
         p.add_argument("--database_connection", dest="database_connection", help="The database url for the cell")
         p.add_argument("--transport-url", dest="transport_url", help="The transport url for the cell message queue")
         p.add_argument("--verbose", action="store_true", help="Output the uuid of the created cell")
@@ -83,7 +93,7 @@ class Command(OperatorCommand):
 
         p = sub.add_parser("update_cell", help="Update a cell")
         p.add_argument("--cell_uuid", dest="cell_uuid", required=True, help="The uuid of the cell to update.")
-        p.add_argument("--name", help="Set the cell name.")
+        p.add_argument("--name", type=cell_name, help="Set the cell name.")
         p.add_argument("--transport-url", dest="transport_url", help="Set the cell transport_url.")
         p.add_argument("--database_connection", dest="database_connection", help="Set the cell database_connection.")
         p.add_argument("--disable", action="store_true", help="Disables the cell: nothing is scheduled to it.")
