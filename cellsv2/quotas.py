@@ -6,8 +6,10 @@ new rows, so concurrent creates at the limit never end above it (Nova re-checks 
 A caller that needs more than the number from the rows it counts (key pairs: the names, to
 refuse a taken one) passes its own ``usage`` to ``quota_reserve``, so it counts once, under the
 lock.
-Limits: ``CELLSV2_QUOTAS`` defaults, overridden per project in the ``quotas`` table; -1 means
-unlimited.
+Limits (Nova's DbQuotaDriver), most specific first: a user's row in ``project_user_quotas``, the
+project's row in ``quotas``, the ``default`` class's row in ``quota_classes``, the setting
+``CELLSV2_QUOTAS``; -1 means unlimited. A check for one user holds the user's count to both the
+user's and the project's limit, as Nova's ``limit_check_project_and_user`` does.
 """
 
 from collections.abc import Callable
@@ -17,13 +19,24 @@ from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
 
-from cellsv2.models import Quota, QuotaLock
+from cellsv2.models import ProjectUserQuota, Quota, QuotaClass, QuotaLock
 
 API = "api"
+DEFAULT_CLASS = "default"
 Counter = Callable[[str, str | None], int]
 _counters: dict[str, Counter] = {}
 
-_LIMIT_SQL = f"SELECT hard_limit FROM {Quota._meta.db_table} WHERE project_id = %s AND resource = %s"
+# nova-network's quotas, gone with it: Nova still shows them (unlimited) below microversion 2.36.
+LEGACY_DEFAULTS = {"fixed_ips": -1, "floating_ips": -1, "security_groups": -1, "security_group_rules": -1}
+
+# The three levels in one statement (1: the user's, 2: the project's, 3: the default class's);
+# read by every create, so one plain statement without the ORM's query building.
+_LIMIT_SQL = (
+    f"SELECT 1, hard_limit FROM {ProjectUserQuota._meta.db_table} WHERE project_id = %s AND user_id = %s "
+    "AND resource = %s "
+    f"UNION ALL SELECT 2, hard_limit FROM {Quota._meta.db_table} WHERE project_id = %s AND resource = %s "
+    f"UNION ALL SELECT 3, hard_limit FROM {QuotaClass._meta.db_table} WHERE class_name = %s AND resource = %s"
+)
 # ON CONFLICT DO UPDATE is the one single-statement form that also locks a row that exists
 # (DO NOTHING leaves it unlocked); PostgreSQL and SQLite both read it.
 _LOCK_SQL = (
@@ -50,26 +63,154 @@ def quota_counter(resource: str):
     return register
 
 
-def quota_limit(*, project_id: str, resource: str) -> int:
-    """The limit of a resource for a project (-1: unlimited). Reads the API database (one query)."""
-    # Read by every create: one plain statement, without the ORM's query building.
+def quota_resources() -> dict[str, int]:
+    """Every quota resource with its default from the settings (legacy nova-network ones: -1)."""
+    return {**settings.CELLSV2_QUOTAS, **LEGACY_DEFAULTS}
+
+
+def _limit_or_unlimited(value: int | None) -> int:
+    return -1 if value is None or value < 0 else value
+
+
+def quota_limits_by_level(*, project_id: str, resource: str, user_id: str | None = None) -> tuple[int, int | None]:
+    """(project's limit, user's own limit or None) of a resource; one query in the API database."""
     with connections[API].cursor() as cursor:
-        cursor.execute(_LIMIT_SQL, [project_id, resource])
-        row = cursor.fetchone()
-    if row is None:
-        return settings.CELLSV2_QUOTAS[resource]
-    return -1 if row[0] is None else row[0]
+        params = [project_id, user_id or "", resource, project_id, resource, DEFAULT_CLASS, resource]
+        cursor.execute(_LIMIT_SQL, params)
+        levels = dict(cursor.fetchall())
+    if 2 in levels:
+        project = _limit_or_unlimited(levels[2])
+    elif 3 in levels:
+        project = _limit_or_unlimited(levels[3])
+    else:
+        project = quota_resources()[resource]
+    user = _limit_or_unlimited(levels[1]) if user_id and 1 in levels else None
+    return project, user
 
 
-def quota_set(*, project_id: str, resource: str, hard_limit: int | None) -> Quota:
-    """Override a project's limit (None or -1: unlimited); writes the API database."""
-    if resource not in settings.CELLSV2_QUOTAS:
-        raise ValueError(f"Unknown quota resource {resource!r}; known: {', '.join(sorted(settings.CELLSV2_QUOTAS))}")
+def _tightest(*limits: int | None) -> int:
+    bounded = [limit for limit in limits if limit is not None and limit >= 0]
+    return min(bounded) if bounded else -1
+
+
+def quota_limit(*, project_id: str, resource: str, user_id: str | None = None) -> int:
+    """The limit a count is held to (-1: unlimited): the project's, or the tighter of the user's and
+    the project's for ``user_id``. Reads the API database (one query)."""
+    project, user = quota_limits_by_level(project_id=project_id, resource=resource, user_id=user_id)
+    return _tightest(project, user)
+
+
+def _check_resource(resource: str) -> None:
+    if resource not in quota_resources():
+        known = ", ".join(sorted(quota_resources()))
+        raise ValueError(f"Unknown quota resource {resource!r}; known: {known}")
+
+
+def quota_set(*, project_id: str, resource: str, hard_limit: int | None, user_id: str | None = None):
+    """Set a project's (or one user's) limit (None or -1: unlimited); writes the API database."""
+    _check_resource(resource)
     with transaction.atomic(using=API):
-        quota, _ = Quota.objects.update_or_create(
-            project_id=project_id, resource=resource, defaults={"hard_limit": hard_limit}
-        )
+        if user_id:
+            quota, _ = ProjectUserQuota.objects.update_or_create(
+                project_id=project_id, user_id=user_id, resource=resource, defaults={"hard_limit": hard_limit}
+            )
+        else:
+            quota, _ = Quota.objects.update_or_create(
+                project_id=project_id, resource=resource, defaults={"hard_limit": hard_limit}
+            )
     return quota
+
+
+def quota_delete(*, project_id: str, user_id: str | None = None) -> int:
+    """Back to the defaults: remove a user's limits, or a project's and all its users' (Nova's
+    destroy_all_by_project[_and_user]). Writes the API database; returns the rows removed."""
+    with transaction.atomic(using=API):
+        users = ProjectUserQuota.objects.filter(project_id=project_id)
+        if user_id:
+            return users.filter(user_id=user_id).delete()[0]
+        return users.delete()[0] + Quota.objects.filter(project_id=project_id).delete()[0]
+
+
+def quota_class_limits(class_name: str = DEFAULT_CLASS) -> dict[str, int]:
+    """A quota class's limits: its rows over the settings' defaults (one query, API database).
+
+    The ``default`` class is the defaults every project starts from (Nova's get_defaults).
+    """
+    limits = quota_resources()
+    for resource, hard_limit in QuotaClass.objects.filter(class_name=class_name).values_list("resource", "hard_limit"):
+        if resource in limits:
+            limits[resource] = _limit_or_unlimited(hard_limit)
+    return limits
+
+
+def quota_class_update(*, class_name: str, limits: dict[str, int]) -> dict[str, int]:
+    """Write a quota class's limits (Nova's update_class/create_class); API database."""
+    for resource in limits:
+        _check_resource(resource)
+    with transaction.atomic(using=API):
+        for resource, hard_limit in limits.items():
+            updated = QuotaClass.objects.filter(class_name=class_name, resource=resource).update(
+                hard_limit=hard_limit, updated_at=timezone.now()
+            )
+            if not updated:
+                QuotaClass.objects.create(class_name=class_name, resource=resource, hard_limit=hard_limit)
+    return quota_class_limits(class_name)
+
+
+def quota_project_limits(*, project_id: str, user_id: str | None = None) -> dict[str, int]:
+    """Every resource's limit for a project, or for one user of it (the user's rows over the
+    project's, as Nova's get_user_quotas). Three queries in the API database."""
+    limits = quota_class_limits(DEFAULT_CLASS)
+    rows = list(Quota.objects.filter(project_id=project_id).values_list("resource", "hard_limit"))
+    if user_id:
+        rows += ProjectUserQuota.objects.filter(project_id=project_id, user_id=user_id).values_list(
+            "resource", "hard_limit"
+        )
+    for resource, hard_limit in rows:
+        if resource in limits:
+            limits[resource] = _limit_or_unlimited(hard_limit)
+    return limits
+
+
+# Nova's _get_usages reports these as 0: key pairs are counted per user and members per group.
+_NOT_REPORTED = ("key_pairs", "server_group_members")
+
+
+def quota_project_usages(*, project_id: str, user_id: str | None = None) -> dict[str, int]:
+    """What a project (or one of its users) uses of each counted resource, as Nova reports it."""
+    return {
+        resource: 0 if resource in _NOT_REPORTED else counter(project_id, user_id)
+        for resource, counter in _counters.items()
+        if resource in quota_resources()
+    }
+
+
+def quota_settable(*, project_id: str, user_id: str | None = None) -> dict[str, tuple[int, int]]:
+    """(minimum, maximum) a limit may be set to without force (Nova's get_settable_quotas).
+
+    For a project: at least what is in use, at most unlimited. For a user: at least what the user
+    uses, at most what the project's limit leaves after its other users' limits, plus the user's own.
+    """
+    usages = quota_project_usages(project_id=project_id, user_id=user_id)
+    if not user_id:
+        return {resource: (usages.get(resource, 0), -1) for resource in quota_resources()}
+    project_limits = quota_project_limits(project_id=project_id)
+    remains = dict(project_limits)
+    user_rows = ProjectUserQuota.objects.filter(project_id=project_id).values_list("user_id", "resource", "hard_limit")
+    own = {}
+    for other, resource, hard_limit in user_rows:
+        if resource not in remains:
+            continue
+        if other == user_id:
+            own[resource] = _limit_or_unlimited(hard_limit)
+        if remains[resource] >= 0:
+            remains[resource] = -1 if hard_limit is None or hard_limit < 0 else remains[resource] - hard_limit
+    settable = {}
+    for resource, remaining in remains.items():
+        mine = own.get(resource, 0)
+        maximum = -1 if remaining < 0 or mine < 0 else remaining + mine
+        settable[resource] = (usages.get(resource, 0), maximum)
+    return settable
 
 
 def quota_usage(*, project_id: str, resource: str, user_id: str | None = None) -> int:
@@ -92,7 +233,7 @@ def quota_check(
     something else than the project (server_group_members: per group). Callers still write inside
     ``quota_reserve``, which checks again under the lock.
     """
-    limit = quota_limit(project_id=project_id, resource=resource)
+    limit = quota_limit(project_id=project_id, resource=resource, user_id=user_id)
     if limit < 0:
         return
     used = quota_usage(project_id=scope or project_id, resource=resource, user_id=user_id)
@@ -142,7 +283,7 @@ def quota_reserve(
     """
     with transaction.atomic(using=API):
         _lock(f"{resource}:{scope or project_id}:{user_id or ''}")
-        limit = quota_limit(project_id=project_id, resource=resource)
+        limit = quota_limit(project_id=project_id, resource=resource, user_id=user_id)
         if limit >= 0:
             used = (
                 usage()

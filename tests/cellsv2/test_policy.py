@@ -89,6 +89,15 @@ DEFAULTS = {
     "os_compute_api:os-server-groups:show": (T, T, T, _),
     "os_compute_api:os-console-auth-tokens": (_, _, T, _),
     "os_compute_api:os-remote-consoles": (_, T, T, _),
+    "os_compute_api:limits": (T, T, T, T),
+    "os_compute_api:limits:other_project": (_, _, T, _),
+    "os_compute_api:os-quota-sets:show": (T, T, T, _),
+    "os_compute_api:os-quota-sets:detail": (T, T, T, _),
+    "os_compute_api:os-quota-sets:defaults": (T, T, T, T),
+    "os_compute_api:os-quota-sets:update": (_, _, T, _),
+    "os_compute_api:os-quota-sets:delete": (_, _, T, _),
+    "os_compute_api:os-quota-class-sets:show": (_, _, T, _),
+    "os_compute_api:os-quota-class-sets:update": (_, _, T, _),
 }
 
 
