@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "servergroups",
     "consoles",
     "quotas",
+    "instance_actions",
     "operators",
 ]
 

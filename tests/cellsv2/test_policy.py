@@ -98,6 +98,10 @@ DEFAULTS = {
     "os_compute_api:os-quota-sets:delete": (_, _, T, _),
     "os_compute_api:os-quota-class-sets:show": (_, _, T, _),
     "os_compute_api:os-quota-class-sets:update": (_, _, T, _),
+    "os_compute_api:os-instance-actions:list": (T, T, T, _),
+    "os_compute_api:os-instance-actions:show": (T, T, T, _),
+    "os_compute_api:os-instance-actions:events": (_, _, T, _),
+    "os_compute_api:os-instance-actions:events:details": (_, _, T, _),
 }
 
 
