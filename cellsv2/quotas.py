@@ -8,8 +8,10 @@ refuse a taken one) passes its own ``usage`` to ``quota_reserve``, so it counts 
 lock.
 Limits (Nova's DbQuotaDriver), most specific first: a user's row in ``project_user_quotas``, the
 project's row in ``quotas``, the ``default`` class's row in ``quota_classes``, the setting
-``CELLSV2_QUOTAS``; -1 means unlimited. A check for one user holds the user's count to both the
-user's and the project's limit, as Nova's ``limit_check_project_and_user`` does.
+``CELLSV2_QUOTAS``; -1 means unlimited. As Nova's ``limit_check_project_and_user``: a resource
+counted per user (key pairs: ``user_id``) is held to the user's limit (the user's row, else the
+project's); a resource counted per project is held to the project's limit and, with
+``check_user``, that user's own count to the user's row when there is one.
 """
 
 from collections.abc import Callable
@@ -88,16 +90,11 @@ def quota_limits_by_level(*, project_id: str, resource: str, user_id: str | None
     return project, user
 
 
-def _tightest(*limits: int | None) -> int:
-    bounded = [limit for limit in limits if limit is not None and limit >= 0]
-    return min(bounded) if bounded else -1
-
-
 def quota_limit(*, project_id: str, resource: str, user_id: str | None = None) -> int:
-    """The limit a count is held to (-1: unlimited): the project's, or the tighter of the user's and
-    the project's for ``user_id``. Reads the API database (one query)."""
+    """The limit (-1: unlimited) of a project, or with ``user_id`` of that user (the user's row,
+    else the project's limit). Reads the API database (one query)."""
     project, user = quota_limits_by_level(project_id=project_id, resource=resource, user_id=user_id)
-    return _tightest(project, user)
+    return user if user is not None else project
 
 
 def _check_resource(resource: str) -> None:
@@ -226,18 +223,42 @@ def quota_check(
     user_id: str | None = None,
     message=None,
     scope: str | None = None,
+    check_user: str | None = None,
 ) -> None:
     """Raise OverQuota if ``delta`` more would exceed the limit now (no lock: an early, cheap answer).
 
-    The limit is the project's; usage is counted for ``scope`` when the resource is counted per
-    something else than the project (server_group_members: per group). Callers still write inside
-    ``quota_reserve``, which checks again under the lock.
+    The limit is the project's (the user's for ``user_id``); usage is counted for ``scope`` when
+    the resource is counted per something else than the project (server_group_members: per
+    group). Callers still write inside ``quota_reserve``, which checks again under the lock.
     """
-    limit = quota_limit(project_id=project_id, resource=resource, user_id=user_id)
-    if limit < 0:
-        return
-    used = quota_usage(project_id=scope or project_id, resource=resource, user_id=user_id)
-    _refuse_over_limit(resource=resource, delta=delta, used=used, limit=limit, message=message)
+    _check_now(
+        project_id=project_id,
+        resource=resource,
+        delta=delta,
+        user_id=user_id,
+        message=message,
+        scope=scope,
+        check_user=check_user,
+    )
+
+
+def _check_now(*, project_id, resource, delta, user_id, message, scope, check_user, usage=None) -> None:
+    """The checks of quota_check and quota_reserve (one query for the limits, one count per level)."""
+    project_limit, user_limit = quota_limits_by_level(
+        project_id=project_id, resource=resource, user_id=user_id or check_user
+    )
+    limit = user_limit if user_id and user_limit is not None else project_limit
+    if limit >= 0:
+        used = (
+            usage()
+            if usage is not None
+            else quota_usage(project_id=scope or project_id, resource=resource, user_id=user_id)
+        )
+        _refuse_over_limit(resource=resource, delta=delta, used=used, limit=limit, message=message)
+    if check_user and not user_id and user_limit is not None and user_limit >= 0:
+        # The project's count fits; the user's own limit holds the user's own count.
+        used = quota_usage(project_id=scope or project_id, resource=resource, user_id=check_user)
+        _refuse_over_limit(resource=resource, delta=delta, used=used, limit=user_limit, message=message)
 
 
 def _refuse_over_limit(*, resource: str, delta: int, used: int, limit: int, message: str | None) -> None:
@@ -272,6 +293,7 @@ def quota_reserve(
     message: str | None = None,
     scope: str | None = None,
     usage: Callable[[], int] | None = None,
+    check_user: str | None = None,
 ):
     """Check ``delta`` more of ``resource`` against the limit and keep the check true inside the block.
 
@@ -279,16 +301,18 @@ def quota_reserve(
     caller's API-database writes inside the block commit with it. Raises OverQuota. ``usage``,
     when given, is called under the lock instead of the resource's counter (and not at all when
     the limit is unlimited). The usage is counted once, under the lock: no need to call
-    ``quota_check`` first.
+    ``quota_check`` first. ``check_user``: also hold that user's count to the user's own limit.
     """
     with transaction.atomic(using=API):
         _lock(f"{resource}:{scope or project_id}:{user_id or ''}")
-        limit = quota_limit(project_id=project_id, resource=resource, user_id=user_id)
-        if limit >= 0:
-            used = (
-                usage()
-                if usage is not None
-                else quota_usage(project_id=scope or project_id, resource=resource, user_id=user_id)
-            )
-            _refuse_over_limit(resource=resource, delta=delta, used=used, limit=limit, message=message)
+        _check_now(
+            project_id=project_id,
+            resource=resource,
+            delta=delta,
+            user_id=user_id,
+            message=message,
+            scope=scope,
+            check_user=check_user,
+            usage=usage,
+        )
         yield

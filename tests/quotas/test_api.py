@@ -128,6 +128,16 @@ class TestQuotaSets:
         assert not ProjectUserQuota.objects.exists()
         assert keypair(api, "two").status_code == 201
 
+    def test_a_user_limit_of_a_project_counted_resource_holds_that_users_own_count(self, api):
+        body = {"quota_set": {"server_groups": 1}}
+        assert api("put", "/os-quota-sets/proj1?user_id=alice", token=ADMIN, body=body).status_code == 200
+        assert group(api, "a").status_code == 200
+        refused = group(api, "b")
+        assert refused.status_code == 403
+        assert fault(refused)[2] == "Quota exceeded, too many server groups."
+        assert group(api, "c", token=BOB).status_code == 200  # bob is held to the project's 10
+        assert api("get", "/limits").json()["limits"]["absolute"]["totalServerGroupsUsed"] == 2
+
     def test_a_user_limit_cannot_exceed_what_the_project_leaves(self, api):
         api("put", "/os-quota-sets/proj1", token=ADMIN, body={"quota_set": {"instances": 10}})
         api("put", "/os-quota-sets/proj1?user_id=bob", token=ADMIN, body={"quota_set": {"instances": 6}})

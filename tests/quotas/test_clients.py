@@ -31,7 +31,6 @@ def sdk(endpoint, token):
         load_envvars=False,
         auth_type="admin_token",
         auth={"endpoint": endpoint, "token": token},
-        compute_api_version="2.latest",
     )
     return connection.Connection(config=region)
 
