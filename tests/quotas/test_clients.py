@@ -1,53 +1,18 @@
 """Limits and quotas driven as operators drive them: openstacksdk and the ``openstack`` CLI over
 HTTP against a served process, with cell0 and two cells."""
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
+from tests.clients import openstack_cli, sdk
 from tests.conftest import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
-
-BIN = Path(sys.executable).parent
 
 
 @pytest.fixture
 def endpoint(live_server, settings, cells):
     settings.CELLSV2_AUTH = "noauth"
     return f"{live_server.url}/v2.1"
-
-
-def sdk(endpoint, token):
-    import openstack.config
-    from openstack import connection
-
-    region = openstack.config.get_cloud_region(
-        load_yaml_config=False,
-        load_envvars=False,
-        auth_type="admin_token",
-        auth={"endpoint": endpoint, "token": token},
-    )
-    return connection.Connection(config=region)
-
-
-def openstack_cli(tmp_path, endpoint, token, *args):
-    """The ``openstack`` command with a clouds.yaml for ``token`` (its JSON output, parsed)."""
-    config = tmp_path / f"clouds-{token.replace(':', '-')}.yaml"
-    config.write_text(
-        f"clouds:\n  c:\n    auth_type: admin_token\n    auth:\n      endpoint: {endpoint}\n      token: {token}\n"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "CELLSV2_", "DJANGO_"))}
-    env.update(OS_CLIENT_CONFIG_FILE=str(config), OS_CLOUD="c")
-    result = subprocess.run(
-        [str(BIN / "openstack"), *args, "-f", "json"], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, f"openstack {' '.join(args)}: {result.stderr}"
-    return json.loads(result.stdout)
 
 
 def test_an_operator_sets_limits_and_the_user_sees_them_and_is_held_to_them(endpoint, tmp_path):
