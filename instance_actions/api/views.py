@@ -25,15 +25,13 @@ class InstanceActionViewMixin:
     openapi_tag = "os-instance-actions"
 
     def target(self, server_id: str, rule: str) -> selectors.ActionsTarget:
-        """The server (deleted ones too from 2.21), authorized for ``rule``; 404 or 503."""
+        """The server (deleted ones too from 2.21), authorized for ``rule``; 404."""
         try:
             target = selectors.actions_target_get(
                 instance_uuid=server_id, include_deleted=self.request.api_version >= "2.21"
             )
         except selectors.ServerNotFound as exc:
             raise NotFound(str(exc)) from None
-        except selectors.CellDown:
-            raise ServiceUnavailable(f"The cell holding server {server_id} is unreachable; try again later.") from None
         policy_authorize(self.context, POLICY_ROOT % rule, {"project_id": target.project_id})
         return target
 
