@@ -210,6 +210,23 @@ def quota_settable(*, project_id: str, user_id: str | None = None) -> dict[str, 
     return settable
 
 
+def quota_limit_check(*, project_id: str, user_id: str | None = None, messages: dict | None = None, **values) -> None:
+    """Nova's limit_check for what is not counted but bounded per request (``metadata_items=3``):
+    raise OverQuota when a value is above the user's limit (the user's row, else the project's).
+    ``messages`` gives the client message per resource, formatted with ``allowed``."""
+    for resource, value in values.items():
+        limit = quota_limit(project_id=project_id, resource=resource, user_id=user_id)
+        if 0 <= limit < value:
+            template = (messages or {}).get(resource, "Quota exceeded for {resource}: {value} is above {allowed}")
+            raise OverQuota(
+                template.format(resource=resource, value=value, allowed=limit),
+                resource=resource,
+                requested=value,
+                used=0,
+                limit=limit,
+            )
+
+
 def quota_usage(*, project_id: str, resource: str, user_id: str | None = None) -> int:
     """What a project (or one user of it) uses of a resource now."""
     return _counters[resource](project_id, user_id)
