@@ -34,13 +34,3 @@ def target_cell(cell):
         yield _current_cell.get()
     finally:
         _current_cell.reset(token)
-
-
-@contextmanager
-def no_cell_targeted():
-    """Clear the targeted cell inside the block (for code that must not touch a cell by accident)."""
-    token = _current_cell.set(None)
-    try:
-        yield
-    finally:
-        _current_cell.reset(token)

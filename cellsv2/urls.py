@@ -15,6 +15,7 @@ urlpatterns = [
     re_path(r"^v2\.1/?$", versions.version_v21, name="version-v2.1"),
     path("v2.1/", include("flavors.api.urls")),
     path("v2.1/", include("servers.api.urls")),
+    path("v2.1/", include("consoles.api.urls")),
     path("v2.1/", include("keypairs.api.urls")),
     path("v2.1/", include("servergroups.api.urls")),
     path("v2.1/", include("quotas.api.urls")),

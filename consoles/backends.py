@@ -23,14 +23,16 @@ from dataclasses import asdict, dataclass
 
 from django.conf import settings
 from django.core.cache import caches
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, transaction
 
 from cellsv2.cells import cell_mappings, is_cell_failure, scatter_gather_cells
 from cellsv2.context import NoCellTargeted, current_cell_alias, target_cell
+from cellsv2.db import sql
 from consoles import clock
 from consoles.exceptions import TokenInUse
 from consoles.models import ConsoleAuthToken
 from mappings.selectors import instance_cell_lookup
+from servers.models import Instance
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +99,7 @@ class DatabaseTokenStore:
         alias = current_cell_alias()
         if alias is None:
             raise NoCellTargeted("console tokens are read from a cell: wrap the call in target_cell(cell)")
-        with connections[alias].cursor() as cursor:
+        with sql.cursor(alias) as cursor:
             if instance_uuid is None:
                 cursor.execute(_FIND_SQL, (hashed, now))
             else:
@@ -176,8 +178,6 @@ class CacheTokenStore:
 
     @staticmethod
     def _instance_alive(connection: ConsoleConnection) -> bool:
-        from servers.models import Instance
-
         cell = instance_cell(connection.instance_uuid)
         if cell is None or cell.is_cell0:
             return False

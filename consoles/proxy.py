@@ -51,6 +51,7 @@ from cellsv2.observability import metrics
 from consoles import clock, selectors, services
 from consoles.backends import ConsoleConnection
 from consoles.exceptions import InvalidToken, SerialPortBusy
+from servers.models import Instance
 
 logger = logging.getLogger("consoles.proxy")
 
@@ -129,8 +130,6 @@ def check_origin(headers, connection: ConsoleConnection, allowed_origins) -> Non
 
 def _instance_host(connection: ConsoleConnection) -> str | None:
     """The compute host of the token's instance, None once it is deleted (its tokens are dead)."""
-    from servers.models import Instance
-
     if connection.cell_uuid is None:
         return None
     with target_cell(connection.cell_uuid):

@@ -28,6 +28,7 @@ from consoles.exceptions import (
     TokenInUse,
 )
 from consoles.models import ConsoleSerialPort
+from servers.models import ComputeNode
 
 logger = logging.getLogger(__name__)
 
@@ -130,10 +131,6 @@ def serial_port_range(host: str) -> tuple[int, int]:
     if not 0 < first <= last <= 65535:
         raise ImproperlyConfigured(f"Serial console port range {text!r} is not within 1:65535")
     return first, last
-
-
-def _connected(now: int) -> Q:
-    return Q(connected_by__isnull=False, connected_until__gt=now)
 
 
 def _not_connected(now: int) -> Q:
@@ -296,8 +293,6 @@ def remote_console_create(*, server, protocol: str, console_type: str) -> Author
 
 def _console_address(server) -> str:
     """Where the server's consoles listen: its compute node's host_ip, else its host name."""
-    from servers.models import ComputeNode
-
     instance = server.instance
     with target_cell(server.cell):
         nodes = ComputeNode.objects.live().filter(host=instance["host"])

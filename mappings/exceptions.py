@@ -65,8 +65,3 @@ class HostInOtherCell(MappingError):
 class HostHasInstances(MappingError):
     def __init__(self, host):
         super().__init__(f"There are instances on the host {host}.")
-
-
-class InstanceMappingNotFound(MappingError):
-    def __init__(self, uuid):
-        super().__init__(f"Instance {uuid} could not be found.")

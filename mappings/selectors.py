@@ -14,7 +14,7 @@ from django.db.models import Count, QuerySet
 
 from cellsv2.cells import cell_mappings
 from cellsv2.db import RawColumns
-from mappings.exceptions import CellMappingNotFound, HostMappingNotFound, InstanceMappingNotFound
+from mappings.exceptions import CellMappingNotFound, HostMappingNotFound
 from mappings.models import CellMapping, HostMapping, InstanceMapping
 
 # The project_id of map_instances' resume marker row (Nova's INSTANCE_MIGRATION_MARKER).
@@ -60,14 +60,6 @@ def host_mapping_list(*, cell: CellMapping | None = None) -> QuerySet[HostMappin
     """Host mappings (of one cell, or all) with their cells, ordered by host. Reads the API database."""
     mappings = HostMapping.objects.select_related("cell").order_by("host")
     return mappings.filter(cell=cell) if cell is not None else mappings
-
-
-def instance_mapping_get(*, instance_uuid: str) -> InstanceMapping:
-    """The instance mapping of an instance with its cell; raises InstanceMappingNotFound. API database."""
-    mapping = InstanceMapping.objects.select_related("cell").filter(instance_uuid=instance_uuid).first()
-    if mapping is None:
-        raise InstanceMappingNotFound(instance_uuid)
-    return mapping
 
 
 def instance_mapping_list(*, cell: CellMapping | None = None) -> QuerySet[InstanceMapping]:

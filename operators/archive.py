@@ -36,7 +36,9 @@ from django.db import DatabaseError, connections, transaction
 
 from cellsv2.cells import CellDatabaseUnusable
 from cellsv2.context import target_cell
+from consoles.models import ConsoleAuthToken
 from mappings.models import InstanceMapping
+from mappings.selectors import mapping_cache_forget
 from servers.models import (
     BlockDeviceMapping,
     Instance,
@@ -110,14 +112,9 @@ def _move(live, shadow, ids: list[int], alias: str) -> int:
 
 def _hard_delete_untracked(instance_uuids: list[str]) -> None:
     """Tags and console tokens of archived instances: deleted, as Nova's instance_destroy does."""
-    try:
-        from consoles.models import ConsoleAuthToken
-    except ImportError:  # the consoles app has no model yet
-        ConsoleAuthToken = None
     for chunk in _chunks(instance_uuids):
         Tag.objects.filter(resource_id__in=chunk).delete()
-        if ConsoleAuthToken is not None:
-            ConsoleAuthToken.objects.filter(instance_uuid__in=chunk).delete()
+        ConsoleAuthToken.objects.filter(instance_uuid__in=chunk).delete()
 
 
 @dataclass
@@ -186,7 +183,6 @@ def instance_api_records_delete(*, instance_uuids: Iterable[str]) -> dict[str, i
     and InstanceGroup.destroy_members_bulk). Returns rows deleted per API table, zeros included.
     """
     from servergroups.models import InstanceGroupMember
-    from servers.server_selectors import mapping_cache_forget
 
     uuids = list(dict.fromkeys(instance_uuids))
     deleted = dict.fromkeys(API_TABLES, 0)

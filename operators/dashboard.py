@@ -17,7 +17,7 @@ from cellsv2.online_migrations import registered_migrations
 from mappings.models import HostMapping
 from mappings.selectors import instance_mapping_count_by_cell, instance_mapping_list
 from servers.models import BuildRequest
-from servers.selectors import compute_node_capacity, instance_count_by_state
+from servers.selectors.compute_nodes import compute_node_capacity, instance_count_by_state
 
 logger = logging.getLogger(__name__)
 

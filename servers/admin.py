@@ -249,8 +249,6 @@ class InstanceAdmin(CellModelAdmin):
 
     @admin.display(description="instance mapping (API database)")
     def mapping_link(self, obj):
-        from mappings.models import InstanceMapping
-
         mapping = InstanceMapping.objects.select_related("cell").filter(instance_uuid=obj.uuid).first()
         if mapping is None:
             return "none: this instance is not mapped (run `cell_v2 map_instances`, or it was archived)"

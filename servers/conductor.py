@@ -37,8 +37,12 @@ from django.utils import timezone
 
 from cellsv2.cells import CELL0_UUID, cell_mappings, is_cell_failure, scatter_gather_cells
 from cellsv2.context import target_cell
+from cellsv2.db import API_ALIAS, sql
 from cellsv2.observability.metrics import placement_observed
 from mappings.models import CellMapping, InstanceMapping
+from mappings.selectors import mapping_cache_forget
+from servergroups.models import InstanceGroup
+from servergroups.selectors import servergroup_member_hosts
 from servers import block_devices, scheduler
 from servers.models import (
     BlockDeviceMapping,
@@ -62,7 +66,6 @@ from servers.serialization import (
 
 logger = logging.getLogger(__name__)
 
-API = "api"
 POWER_RUNNING = 1
 POWER_NOSTATE = 0
 
@@ -105,10 +108,8 @@ def _attempt_begin(instance_uuid: str) -> bool:
     Returns whether a row was there already: an earlier attempt began and did not finish, so a
     cell may hold the instance. One statement, committed on its own (outside any transaction).
     """
-    connection = connections[API]
-    with connection.cursor() as cursor:
-        cursor.execute(_ATTEMPT_BEGIN_SQL, [instance_uuid, connection.ops.adapt_datetimefield_value(timezone.now())])
-        return cursor.rowcount == 0
+    now = sql.connection(API_ALIAS).ops.adapt_datetimefield_value(timezone.now())
+    return sql.execute(API_ALIAS, _ATTEMPT_BEGIN_SQL, [instance_uuid, now]) == 0
 
 
 def _attempt_end(instance_uuid: str) -> None:
@@ -128,16 +129,8 @@ def _group_for(spec: dict) -> dict | None:
     group = spec.get("instance_group")
     if not group:
         return None
-    from servergroups.models import InstanceGroup
-
     list(InstanceGroup.objects.select_for_update(no_key=True).filter(uuid=group["uuid"]).values_list("id", flat=True))
-    hosts = {}
-    try:
-        from servergroups.selectors import servergroup_member_hosts
-
-        hosts = servergroup_member_hosts(group_uuid=group["uuid"], exclude=[spec["instance_uuid"]])
-    except ImportError:  # pragma: no cover - the server groups app always ships with servers
-        logger.warning("Server group hosts unavailable; scheduling without group policy")
+    hosts = servergroup_member_hosts(group_uuid=group["uuid"], exclude=[spec["instance_uuid"]])
     return {**group, "hosts": hosts}
 
 
@@ -214,7 +207,7 @@ def build_request_place(instance_uuid: str) -> str:
     for the order and the races it handles.
     """
     retried = _attempt_begin(instance_uuid)
-    with transaction.atomic(using=API):
+    with transaction.atomic(using=API_ALIAS):
         build = (
             BuildRequest.objects.select_for_update(skip_locked=True)
             .filter(instance_uuid=instance_uuid)
@@ -330,8 +323,6 @@ def _rollback_instance(cell, instance_uuid: str) -> None:
 
 
 def _invalidate_mapping_cache(instance_uuid: str) -> None:
-    from servers.server_selectors import mapping_cache_forget
-
     mapping_cache_forget(instance_uuid)
 
 
@@ -424,4 +415,4 @@ def schedule_after_commit(instance_uuids: list[str]) -> None:
                 # The build request stays; `manage.py conductor` (or the next inline run) retries.
                 logger.exception("Inline placement of %s failed", uuid)
 
-    transaction.on_commit(place, using=API)
+    transaction.on_commit(place, using=API_ALIAS)

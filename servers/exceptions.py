@@ -11,6 +11,67 @@ class ComputeNodeNotFound(Exception):
         super().__init__(f"Compute host {host} could not be found.")
 
 
+# --- servers: show, list, create, update, delete -------------------------------------------
+
+
+class ServerNotFound(Exception):
+    def __init__(self, uuid):
+        super().__init__(f"Instance {uuid} could not be found.")
+        self.uuid = uuid
+
+
+class CellDown(Exception):
+    """The server's cell did not answer."""
+
+    def __init__(self, mapping, reason):
+        super().__init__(f"The cell {mapping.cell.identity} holding server {mapping.instance_uuid} is unreachable")
+        self.mapping = mapping
+        self.reason = reason
+
+
+class MarkerNotFound(Exception):
+    def __init__(self, marker):
+        super().__init__(f"marker [{marker}] not found")
+
+
+class InvalidKeyName(Exception):
+    def __init__(self):
+        super().__init__("Invalid key_name provided.")
+
+
+class ServerGroupNotFound(Exception):
+    def __init__(self, uuid):
+        super().__init__(f"Instance group {uuid} could not be found.")
+
+
+class AvailabilityZoneNotAvailable(Exception):
+    def __init__(self):
+        super().__init__("The requested availability zone is not available")
+
+
+class InvalidAvailabilityZone(ValueError):
+    def __init__(self):
+        super().__init__("Invalid input received: Unable to parse availability_zone")
+
+
+class ComputeHostNotFound(Exception):
+    def __init__(self, host):
+        super().__init__(f"Compute host {host} could not be found.")
+
+
+class ServerLocked(Exception):
+    def __init__(self, uuid):
+        super().__init__(f"Instance {uuid} is locked")
+
+
+class DestinationConflict(ValueError):
+    def __init__(self):
+        super().__init__(
+            "One mechanism with host and/or hypervisor_hostname and another mechanism with zone:host:node are "
+            "mutually exclusive."
+        )
+
+
 # --- block device mappings of a server create (nova/exception.py; 400 with these messages) ------
 
 

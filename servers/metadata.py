@@ -39,6 +39,7 @@ from django.utils import timezone
 
 from cellsv2.context import target_cell
 from keypairs.serialization import keypair_list_load
+from mappings.selectors import instance_mapping_lookup
 from servers.models import Instance, InstanceExtra, InstanceMetadata, InstanceSystemMetadata
 
 # EC2 versions (nova.api.metadata.base.VERSIONS); "latest" is the last.
@@ -96,8 +97,6 @@ def metadata_instance_get(*, instance_uuid: str) -> MetadataInstance | None:
     None when there is no mapping, the instance is not placed yet, or its cell has no live row.
     A cell that cannot be read raises (the view answers 500, as Nova).
     """
-    from servers.server_selectors import instance_mapping_lookup
-
     mapping = instance_mapping_lookup(instance_uuid)
     if mapping is None or mapping.cell_id is None:
         return None

@@ -41,7 +41,7 @@ def compute_node(cell_alias: str, host: str = "bench-host-1"):
     from mappings.models import CellMapping
     from operators.services import hosts_discover
     from servers.models import ComputeNode
-    from servers.services import compute_node_create
+    from servers.services.compute_nodes import compute_node_create
 
     cell = CellMapping.objects.get(name=cell_alias)
     from cellsv2.context import target_cell

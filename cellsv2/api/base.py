@@ -58,10 +58,6 @@ class ComputeJSONRenderer(JSONRenderer):
         return super().render(data, accepted_media_type, renderer_context)
 
 
-class ComputeContextRequired(drf_exceptions.NotAuthenticated):
-    pass
-
-
 class IsAuthenticatedContext:
     """Every compute API call needs a caller (401 otherwise)."""
 

@@ -95,11 +95,6 @@ class UnsupportedMediaType(ApiFault):
     default_message = "Unsupported Content-Type"
 
 
-class NotImplementedFault(ApiFault):
-    code = 501
-    default_message = "Not implemented."
-
-
 class ServiceUnavailable(ApiFault):
     code = 503
     default_message = "The service is unavailable right now."

@@ -11,12 +11,14 @@ from rest_framework.response import Response
 
 from cellsv2.api import validation
 from cellsv2.api.base import ComputeAPIView
-from cellsv2.api.faults import BadRequest, Conflict, NotFound, ServiceUnavailable
+from cellsv2.api.faults import BadRequest, NotFound
 from cellsv2.api.policy import policy_authorize
 from consoles import exceptions, selectors, services
 from consoles.api import schemas
-from consoles.api.server_actions import register_server_action
-from servers import server_selectors
+from servers.api.actions import register_server_action
+from servers.api.views import cell_down_fault
+from servers.exceptions import CellDown
+from servers.selectors.show import server_get
 
 logger = logging.getLogger("cellsv2.api")
 
@@ -27,13 +29,12 @@ WEBOB_BAD_REQUEST = "The server could not comply with the request since it is ei
 
 
 def _server(view, server_id):
-    """The server the caller may use a console of: 404 (also another project's), 503 (cell down)."""
+    """The server the caller may use a console of: 404 (ServerNotFound, also another project's),
+    503 (cell down, whatever the microversion: no partial record has a console)."""
     try:
-        server = server_selectors.server_get(context=view.context, uuid=server_id)
-    except server_selectors.ServerNotFound as exc:
-        raise NotFound(str(exc)) from None
-    except server_selectors.CellDown:
-        raise ServiceUnavailable(f"The cell holding server {server_id} is unreachable; try again later.") from None
+        server = server_get(context=view.context, uuid=server_id)
+    except CellDown:
+        raise cell_down_fault(server_id) from None
     policy_authorize(
         view.context,
         REMOTE_CONSOLES_RULE,
@@ -42,14 +43,16 @@ def _server(view, server_id):
     return server
 
 
-def _create(server, protocol: str, console_type: str) -> services.AuthorizedConsole:
-    """Nova's compute API errors as faults: 409 not ready / wrong state / no serial port, 400 type."""
-    try:
-        return services.remote_console_create(server=server, protocol=protocol, console_type=console_type)
-    except (exceptions.InstanceNotReady, exceptions.InstanceInvalidState, exceptions.SerialPortsExhausted) as exc:
-        raise Conflict(str(exc)) from None
-    except (exceptions.ConsoleTypeUnavailable, exceptions.ConsoleTypeInvalid) as exc:
-        raise BadRequest(str(exc)) from None
+# Nova's compute API errors as faults (the message is the exception's text): 409 not ready /
+# wrong state / no serial port, 400 for the console type. InvalidToken is not here: the token
+# lookup answers "Token not found" whatever the exception says.
+FAULTS = {
+    exceptions.InstanceNotReady: 409,
+    exceptions.InstanceInvalidState: 409,
+    exceptions.SerialPortsExhausted: 409,
+    exceptions.ConsoleTypeUnavailable: 400,
+    exceptions.ConsoleTypeInvalid: 400,
+}
 
 
 class RemoteConsoleView(ComputeAPIView):
@@ -67,25 +70,31 @@ class RemoteConsoleView(ComputeAPIView):
         body = self.validated_body(schemas.create_schema(request.api_version))
         protocol, console_type = body["remote_console"]["protocol"], body["remote_console"]["type"]
         server = _server(self, server_id)
-        console = _create(server, protocol, console_type)
+        console = services.remote_console_create(server=server, protocol=protocol, console_type=console_type)
         return Response({"remote_console": {"protocol": protocol, "type": console_type, "url": console.url}})
 
 
 def _legacy_action(action: str, protocol: str, schema: dict):
-    @register_server_action(action, max_version="2.5")
+    """The handler of one legacy console action (``POST /servers/{id}/action``, 2.1-2.5)."""
+
     def handler(view, request, server_id, body):
         validation.validate_body(schema, body)
         console_type = body[action]["type"]
         server = _server(view, server_id)
-        console = _create(server, protocol, console_type)
+        console = services.remote_console_create(server=server, protocol=protocol, console_type=console_type)
         return Response({"console": {"type": console_type, "url": console.url}})
 
     return handler
 
 
-_legacy_action("os-getVNCConsole", "vnc", schemas.GET_VNC_CONSOLE)
-_legacy_action("os-getSPICEConsole", "spice", schemas.GET_SPICE_CONSOLE)
-_legacy_action("os-getSerialConsole", "serial", schemas.GET_SERIAL_CONSOLE)
+def register_server_actions() -> None:
+    """Register the legacy console actions with the servers app's action dispatch (from ready())."""
+    for action, protocol, schema in (
+        ("os-getVNCConsole", "vnc", schemas.GET_VNC_CONSOLE),
+        ("os-getSPICEConsole", "spice", schemas.GET_SPICE_CONSOLE),
+        ("os-getSerialConsole", "serial", schemas.GET_SERIAL_CONSOLE),
+    ):
+        register_server_action(action, max_version="2.5")(_legacy_action(action, protocol, schema))
 
 
 class ConsoleAuthTokenView(ComputeAPIView):

@@ -13,7 +13,7 @@ from cellsv2.admin.base import Usage
 from cellsv2.context import target_cell
 from mappings.selectors import instance_mapping_count_by_cell
 from operators.dashboard import Capacity, dashboard_capacity_total, dashboard_cells
-from servers.selectors import compute_node_capacity, instance_count_by_state
+from servers.selectors.compute_nodes import compute_node_capacity, instance_count_by_state
 from tests.admin.conftest import seed_capacity_and_long_values
 from tests.conftest import ALL_DATABASES
 

@@ -20,7 +20,7 @@ from servers.models import (
     InstanceSystemMetadata,
     RequestSpec,
 )
-from servers.services import compute_node_create
+from servers.services.compute_nodes import compute_node_create
 from tests.conftest import CELL_ALIASES, run_command
 
 MEMBER = "alice:proj1"

@@ -13,8 +13,8 @@ from cellsv2.api.microversions import MAX_VERSION_STRING as MAX
 from cellsv2.cells import DID_NOT_RESPOND, RUNTIME_ALIAS_PREFIX, cells_cache_clear
 from cellsv2.dburls import sqlite_url
 from mappings.models import CellMapping, InstanceMapping
-from servers import server_selectors
 from servers.models import RequestSpec
+from servers.selectors import listing as server_selectors
 from servers.serialization import request_spec_dump
 from tests.conftest import ALL_DATABASES
 from tests.servers.conftest import (

@@ -149,7 +149,7 @@ class TestHostChoice:
 
     def test_deleted_compute_nodes_are_not_candidates(self, api, cells):
         topology = make_topology(cells, {"gone": ("cell1", {})})
-        from servers.services import compute_node_delete
+        from servers.services.compute_nodes import compute_node_delete
 
         compute_node_delete(cell=topology.cells["cell1"], host="gone")
         uuid = api.create_uuid()

@@ -4,8 +4,9 @@ mid-placement, the hand-off window for readers, and updates of a server still in
 import pytest
 
 from mappings.models import InstanceMapping
-from servers import conductor, server_selectors
+from servers import conductor
 from servers.models import BuildRequest, RequestSpec
+from servers.selectors import show as server_selectors
 from servers.serialization import instance_load
 from tests.conftest import ALL_DATABASES, CELL_ALIASES
 from tests.servers.conftest import (

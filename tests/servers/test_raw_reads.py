@@ -20,7 +20,6 @@ from cellsv2.context import NoCellTargeted, target_cell
 from mappings.models import InstanceMapping
 from mappings.selectors import INSTANCE_MIGRATION_MARKER, instance_mapping_read
 from servergroups.models import InstanceGroupMember
-from servers import server_selectors
 from servers.models import (
     BuildRequest,
     Instance,
@@ -31,9 +30,10 @@ from servers.models import (
     RequestSpec,
     Tag,
 )
+from servers.selectors import show as server_selectors
+from servers.selectors.show import ServerView, _load_from_cell, build_request_read
 from servers.serialization import request_spec_load
-from servers.server_selectors import ServerView, _load_from_cell, build_request_read
-from servers.server_services import _flavor_totals, count_instances
+from servers.services.create import _flavor_totals, count_instances
 from tests.conftest import ALL_DATABASES
 from tests.servers.conftest import ADMIN, MEMBER, place_all, seed_build_request, seed_instance
 

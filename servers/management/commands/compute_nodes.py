@@ -13,8 +13,9 @@ from cellsv2.context import target_cell
 from cellsv2.management.base import OperatorCommand, quantity
 from mappings.exceptions import CellMappingNotFound
 from mappings.selectors import cell_mapping_find
-from servers import selectors, services
 from servers.exceptions import ComputeNodeExists, ComputeNodeNotFound
+from servers.selectors.compute_nodes import compute_node_list
+from servers.services.compute_nodes import compute_node_create, compute_node_delete
 
 
 def positive_int(value):
@@ -79,11 +80,11 @@ class Command(OperatorCommand):
     ):
         if if_cell_empty:
             with target_cell(cell):
-                if selectors.compute_node_list().exists():
+                if compute_node_list().exists():
                     self.say(f"Cell {cell.name or cell.uuid} already has compute nodes: none added.")
                     return 0
         try:
-            node = services.compute_node_create(
+            node = compute_node_create(
                 cell=cell,
                 host=host,
                 hypervisor_hostname=hypervisor_hostname,
@@ -111,7 +112,7 @@ class Command(OperatorCommand):
     def do_list(self, cell, **options):
         table = PrettyTable(["UUID", "Host", "Hypervisor Hostname", "VCPUs", "Memory MB", "Local GB", "Mapped"])
         with target_cell(cell):
-            for node in selectors.compute_node_list():
+            for node in compute_node_list():
                 table.add_row(
                     [
                         node.uuid,
@@ -128,7 +129,7 @@ class Command(OperatorCommand):
 
     def do_delete(self, cell, *, host, **options):
         try:
-            deleted = services.compute_node_delete(cell=cell, host=host)
+            deleted = compute_node_delete(cell=cell, host=host)
         except ComputeNodeNotFound as exc:
             self.fail(str(exc))
             return 2

@@ -1,4 +1,8 @@
-"""Writes of servers: create (API database only), update and delete (wherever the server is)."""
+"""Server create: build requests, request specs and instance mappings (API database only).
+
+The conductor places the servers into cells after the transaction commits. The project's
+``instances`` quota counter lives here too (create is where it is reserved).
+"""
 
 import json
 import logging
@@ -9,68 +13,34 @@ import uuid as uuid_lib
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from cellsv2.context import target_cell
-from cellsv2.quotas import OverQuota, quota_counter, quota_limit, quota_reserve
-from consoles.services import console_auth_token_delete_for_instance
+from cellsv2.db import API_ALIAS, sql
+from cellsv2.quotas import OverQuota, quota_limit, quota_reserve
 from flavors.models import Flavor
 from flavors.selectors import flavor_dict
 from keypairs.exceptions import KeypairNotFound
 from keypairs.selectors import keypair_get
 from keypairs.serialization import keypair_list_json
 from mappings.models import InstanceMapping
-from mappings.selectors import INSTANCE_MIGRATION_MARKER, instance_mapping_read
-from servers import block_devices, conductor, scheduler
-from servers.models import (
-    BlockDeviceMapping,
-    BuildRequest,
-    Instance,
-    InstanceExtra,
-    InstanceFault,
-    InstanceMetadata,
-    InstanceSystemMetadata,
-    RequestSpec,
-    Tag,
+from mappings.selectors import INSTANCE_MIGRATION_MARKER
+from servergroups import selectors as group_selectors
+from servergroups import services as group_services
+from servers import block_devices, conductor
+from servers.exceptions import (
+    AvailabilityZoneNotAvailable,
+    ComputeHostNotFound,
+    DestinationConflict,
+    InvalidAvailabilityZone,
+    InvalidKeyName,
+    ServerGroupNotFound,
 )
-from servers.selectors import availability_zones_available, compute_host_exists
-from servers.serialization import block_device_mappings_dump, instance_dump, instance_load, request_spec_dump
-from servers.server_selectors import ServerNotFound, mapping_cache_forget, server_get
+from servers.models import BuildRequest, RequestSpec
+from servers.selectors.compute_nodes import availability_zones_available, compute_host_exists
+from servers.serialization import block_device_mappings_dump, instance_dump, request_spec_dump
 
 logger = logging.getLogger(__name__)
-
-API = "api"
-
-
-class InvalidKeyName(Exception):
-    def __init__(self):
-        super().__init__("Invalid key_name provided.")
-
-
-class ServerGroupNotFound(Exception):
-    def __init__(self, uuid):
-        super().__init__(f"Instance group {uuid} could not be found.")
-
-
-class AvailabilityZoneNotAvailable(Exception):
-    def __init__(self):
-        super().__init__("The requested availability zone is not available")
-
-
-class InvalidAvailabilityZone(ValueError):
-    def __init__(self):
-        super().__init__("Invalid input received: Unable to parse availability_zone")
-
-
-class ComputeHostNotFound(Exception):
-    def __init__(self, host):
-        super().__init__(f"Compute host {host} could not be found.")
-
-
-class ServerLocked(Exception):
-    def __init__(self, uuid):
-        super().__init__(f"Instance {uuid} is locked")
 
 
 @dataclass
@@ -141,33 +111,16 @@ _PROJECT_FLAVOR_TOTALS_SQL = {
 }
 
 
-@quota_counter("instances")
 def count_instances(project_id: str, user_id: str | None) -> int:
     """Servers of a project from instance_mappings (API database): a down cell cannot hide any."""
-    with connections[API].cursor() as cursor:
-        cursor.execute(_COUNT_INSTANCES_SQL, (project_id, INSTANCE_MIGRATION_MARKER))
-        return cursor.fetchone()[0]
+    return sql.fetch_value(API_ALIAS, _COUNT_INSTANCES_SQL, (project_id, INSTANCE_MIGRATION_MARKER))
 
 
 def _flavor_totals(project_id: str) -> tuple[int, int]:
     """(vCPUs, RAM) of a project's live servers, from their request specs. One query (API database)."""
-    connection = connections[API]
-    with connection.cursor() as cursor:
-        cursor.execute(_PROJECT_FLAVOR_TOTALS_SQL[connection.vendor], (project_id,))
-        cores, ram = cursor.fetchone()
+    vendor = sql.connection(API_ALIAS).vendor
+    cores, ram = sql.fetch_one(API_ALIAS, _PROJECT_FLAVOR_TOTALS_SQL[vendor], (project_id,))
     return int(cores), int(ram)
-
-
-@quota_counter("cores")
-def count_cores(project_id: str, user_id: str | None) -> int:
-    """vCPUs of a project's servers, from their request specs (API database)."""
-    return _flavor_totals(project_id)[0]
-
-
-@quota_counter("ram")
-def count_ram(project_id: str, user_id: str | None) -> int:
-    """RAM (MB) of a project's servers, from their request specs (API database)."""
-    return _flavor_totals(project_id)[1]
 
 
 def _allowed_count(*, project_id: str, request: ServerCreateRequest, instances_used: int | None = None) -> int:
@@ -233,14 +186,6 @@ def availability_zone_parse(value: str | None) -> tuple[str | None, str | None, 
         raise InvalidAvailabilityZone()
     zone, host, node = (parts + [""])[:3]
     return zone or None, host or None, node or None
-
-
-class DestinationConflict(ValueError):
-    def __init__(self):
-        super().__init__(
-            "One mechanism with host and/or hypervisor_hostname and another mechanism with zone:host:node are "
-            "mutually exclusive."
-        )
 
 
 def _destination_check(request: ServerCreateRequest) -> str | None:
@@ -333,7 +278,7 @@ def server_create(*, context, request: ServerCreateRequest) -> ServerCreateResul
             _group_add_members(context, group, uuids)
         # Inside quota_reserve's API-database transaction already: a savepoint would only add
         # two round trips, and any error here rolls the whole reservation back anyway.
-        with transaction.atomic(using=API, savepoint=False):
+        with transaction.atomic(using=API_ALIAS, savepoint=False):
             for index, instance_uuid in enumerate(uuids):
                 name = request.name if count == 1 else f"{request.name}-{index + 1}"
                 instance = {
@@ -411,8 +356,6 @@ def server_create(*, context, request: ServerCreateRequest) -> ServerCreateResul
 
 def _group_for_create(context, group_uuid: str) -> dict:
     """The server group of the scheduler hint, as the request spec keeps it."""
-    from servergroups import selectors as group_selectors
-
     try:
         group = group_selectors.servergroup_get(context=context, uuid=group_uuid)
     except Exception as exc:
@@ -423,111 +366,4 @@ def _group_for_create(context, group_uuid: str) -> dict:
 
 
 def _group_add_members(context, group: dict, uuids: list[str]) -> None:
-    from servergroups import services as group_services
-
     group_services.servergroup_add_members(context=context, group_uuid=group["uuid"], instance_uuids=uuids)
-
-
-def _group_remove_member(instance_uuid: str) -> None:
-    from servergroups import services as group_services
-
-    group_services.servergroup_members_remove(instance_uuids=[instance_uuid])
-
-
-# --- update -----------------------------------------------------------------------------------
-
-UPDATABLE = {
-    "name": "display_name",
-    "description": "display_description",
-    "hostname": "hostname",
-    "accessIPv4": "access_ip_v4",
-    "accessIPv6": "access_ip_v6",
-    "auto_disk_config": "auto_disk_config",
-}
-
-
-def server_update(*, context, uuid: str, changes: dict, server=None) -> None:
-    """Change a server's name, description, hostname or access IPs wherever it is.
-
-    While it is a build request the serialized instance is rewritten under the build request's
-    row lock, which the conductor also holds while placing it, so the change is never lost to
-    the placement (Nova loses it: LP#1620248). ``server``: what server_get just returned for
-    this caller (read again when None). Raises ServerNotFound.
-    """
-    values = {UPDATABLE[k]: v for k, v in changes.items() if k in UPDATABLE}
-    if server is None:
-        server_get(context=context, uuid=uuid)  # existence and visibility
-    with transaction.atomic(using=API):
-        build = BuildRequest.objects.select_for_update().filter(instance_uuid=uuid).first()
-        if build is not None:
-            instance = instance_load(build.instance)
-            instance.update(values)
-            build.instance = instance_dump(instance)
-            build.save(update_fields=["instance"])
-            return
-    mapping = instance_mapping_read(uuid)
-    if mapping is None or mapping.cell is None:
-        # The build request was deleted (the server cancelled) since it was read.
-        raise ServerNotFound(uuid)
-    with target_cell(mapping.cell) as alias, transaction.atomic(using=alias):
-        updated = Instance.objects.live().filter(uuid=uuid).update(**values, updated_at=timezone.now())
-    if not updated:
-        raise ServerNotFound(uuid)
-
-
-# --- delete -----------------------------------------------------------------------------------
-
-
-_CANCEL_BUILD_SQL = 'DELETE FROM "build_requests" WHERE "instance_uuid" = %s'
-_QUEUE_FOR_DELETE_SQL = 'UPDATE "instance_mappings" SET "queued_for_delete" = %s WHERE "instance_uuid" = %s'
-
-
-def server_delete(*, context, uuid: str, server=None) -> None:
-    """Delete a server: cancel a build request, or soft-delete the instance in its cell.
-
-    Either way the instance mapping is queued for delete (it goes at archive time). ``server``:
-    what server_get just returned for this caller (read again when None). Raises
-    ServerNotFound or ServerLocked (a locked server, unless the caller is an admin).
-    """
-    if server is None:
-        server = server_get(context=context, uuid=uuid)
-    if server.get("locked") and not context.is_admin:
-        raise ServerLocked(uuid)
-    with transaction.atomic(using=API), connections[API].cursor() as cursor:
-        # Two plain statements (no signals or relations hang on these rows): the common delete of a
-        # server still building spends its time here, not in the database.
-        cursor.execute(_CANCEL_BUILD_SQL, (uuid,))
-        cancelled = cursor.rowcount
-        if cancelled:
-            cursor.execute(_QUEUE_FOR_DELETE_SQL, (True, uuid))
-    if cancelled:
-        _group_remove_member(uuid)
-        mapping_cache_forget(uuid)
-        return
-    mapping = instance_mapping_read(uuid)
-    if mapping is None or mapping.cell is None:
-        raise ServerNotFound(uuid)
-    now = timezone.now()
-    with target_cell(mapping.cell) as alias, transaction.atomic(using=alias):
-        instance = Instance.objects.live().select_for_update().filter(uuid=uuid).first()
-        if instance is None:
-            raise ServerNotFound(uuid)
-        claimed_disk = scheduler.claimed_disk_gb(instance)  # before its system metadata goes
-        Instance.objects.filter(pk=instance.pk).update(
-            vm_state="deleted", task_state=None, power_state=0, terminated_at=now, deleted_at=now, deleted=instance.pk
-        )
-        # Nova's instance_destroy: dependent rows soft-deleted with the instance, tags hard-deleted.
-        for model in (InstanceExtra, InstanceMetadata, InstanceSystemMetadata, InstanceFault, BlockDeviceMapping):
-            model.objects.live().filter(instance=instance).soft_delete()
-        Tag.objects.filter(resource_id=uuid).delete()
-        scheduler.release(
-            host=instance.host,
-            node=instance.node,
-            vcpus=instance.vcpus or 0,
-            memory_mb=instance.memory_mb or 0,
-            disk_gb=claimed_disk,
-        )
-    # Console tokens go with their instance, whichever token backend holds them.
-    console_auth_token_delete_for_instance(instance_uuid=uuid, cell=mapping.cell)
-    InstanceMapping.objects.filter(instance_uuid=uuid).update(queued_for_delete=True)
-    mapping_cache_forget(uuid)

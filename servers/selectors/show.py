@@ -1,0 +1,305 @@
+"""Reads of one server across the API database and its cell.
+
+A server is found through its instance mapping: no cell yet means it is still a build request
+(read from the API database), otherwise it is read from its cell. ``server_extras_read`` adds
+what a response shows beyond the server's own rows (its request spec and server groups), so the
+serializers never query.
+"""
+
+import json
+import logging
+import uuid as uuid_lib
+from dataclasses import dataclass, field
+
+from cellsv2.context import NoCellTargeted, current_cell_alias, target_cell
+from cellsv2.db import API_ALIAS, RawColumns, sql
+from mappings.selectors import instance_mapping_lookup, instance_mapping_read
+from servergroups.selectors import legacy_groups_present, servergroup_uuids_of_instance
+from servers.exceptions import CellDown, ServerNotFound
+from servers.models import BuildRequest, Instance, InstanceExtra, InstanceFault, RequestSpec
+from servers.serialization import UnsupportedFormat, instance_load, request_spec_load
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ServerView:
+    """Everything the API shows of one server, whether it is a build request or in a cell."""
+
+    uuid: str
+    instance: dict
+    source: str  # "build_request" | "cell" | "down"
+    cell: object = None
+    mapping: object = None
+    metadata: dict = field(default_factory=dict)
+    system_metadata: dict = field(default_factory=dict)
+    tags: list = field(default_factory=list)
+    flavor: dict = field(default_factory=dict)
+    fault: dict | None = None
+    spec: dict | None = None
+    # The live block device mappings that have a volume: [{"id", "delete_on_termination"}], by id.
+    volumes: list = field(default_factory=list)
+    # The uuids of its server groups, when server_extras_read was asked for them.
+    server_groups: list | None = None
+
+    def get(self, key, default=None):
+        return self.instance.get(key, default)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid_lib.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        return False
+    return True
+
+
+_BUILD_REQUEST_COLUMNS = RawColumns(BuildRequest._meta.concrete_fields)
+_BUILD_REQUEST_SQL = f'SELECT {_BUILD_REQUEST_COLUMNS.sql} FROM "build_requests" WHERE "instance_uuid" = %s'
+
+
+def build_request_read(uuid: str) -> BuildRequest | None:
+    """The build request of a server, or None. One query on the API database."""
+    row = sql.fetch_one(API_ALIAS, _BUILD_REQUEST_SQL, (uuid,), columns=_BUILD_REQUEST_COLUMNS)
+    return BuildRequest.from_db(API_ALIAS, None, row) if row else None
+
+
+def server_from_build_request(build: BuildRequest, mapping=None) -> ServerView:
+    instance = instance_load(build.instance)
+    instance.setdefault("created_at", build.created_at)
+    instance["created_at"] = instance.get("created_at") or build.created_at
+    instance["updated_at"] = build.updated_at
+    return ServerView(
+        uuid=build.instance_uuid,
+        instance=instance,
+        source="build_request",
+        mapping=mapping,
+        metadata=instance.get("metadata") or {},
+        tags=instance.get("tags") or [],
+        flavor=(instance.get("flavor") or {}),
+        system_metadata={"locked_reason": instance.get("locked_reason")} if instance.get("locked_reason") else {},
+    )
+
+
+# A show spent most of its time building and compiling the querysets of these reads, not in the
+# database: their SQL is written once from the models, and the rows go through the converters the
+# ORM would apply (cellsv2.db.RawColumns), so every value is the one the querysets gave.
+_INSTANCE_ATTNAMES = tuple(f.attname for f in Instance._meta.concrete_fields)
+_SERVER_COLUMNS = RawColumns(
+    (
+        *Instance._meta.concrete_fields,
+        InstanceExtra._meta.get_field("flavor"),
+        InstanceExtra._meta.get_field("keypairs"),
+    )
+)
+_SERVERS_SQL = (
+    f"SELECT {_SERVER_COLUMNS.sql} "
+    'FROM "instance_extra" INNER JOIN "instances" ON ("instance_extra"."instance_uuid" = "instances"."uuid") '
+    'WHERE {live}"instance_extra"."instance_uuid" IN ({uuids})'
+)
+# Metadata, system metadata, tags and volumes of the servers in one statement: (kind, owner, key,
+# value, position). A volume is a live block device mapping with a volume id (what Nova shows in
+# volumes_attached): key = the volume id, value = delete_on_termination as '1'/'0', position = the
+# mapping's id (Nova lists them in the order the database gives: by id here).
+_ITEMS_SQL = (
+    'SELECT \'m\', "instance_uuid", "key", "value", 0 FROM "instance_metadata" '
+    'WHERE "deleted" = 0 AND "instance_uuid" IN ({uuids}) '
+    'UNION ALL SELECT \'s\', "instance_uuid", "key", "value", 0 FROM "instance_system_metadata" '
+    'WHERE "deleted" = 0 AND "instance_uuid" IN ({uuids}) '
+    'UNION ALL SELECT \'t\', "resource_id", "tag", NULL, 0 FROM "tags" WHERE "resource_id" IN ({uuids}) '
+    'UNION ALL SELECT \'v\', "instance_uuid", "volume_id", '
+    'CASE WHEN "delete_on_termination" THEN \'1\' ELSE \'0\' END, "id" FROM "block_device_mapping" '
+    'WHERE "deleted" = 0 AND "volume_id" IS NOT NULL AND "volume_id" <> \'\' AND "instance_uuid" IN ({uuids})'
+)
+_FAULT_COLUMNS = RawColumns(
+    InstanceFault._meta.get_field(name) for name in ("instance", "code", "message", "details", "created_at")
+)
+_FAULTS_SQL = (
+    f'SELECT {_FAULT_COLUMNS.sql} FROM "instance_faults" '
+    'WHERE "instance_faults"."deleted" = 0 AND "instance_faults"."instance_uuid" IN ({uuids}) '
+    'ORDER BY "instance_faults"."instance_uuid" ASC, "instance_faults"."created_at" DESC'
+)
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join(["%s"] * count)
+
+
+def _load_from_cell(uuids: list[str], *, include_deleted: bool = False) -> dict[str, ServerView]:
+    """Servers by uuid from the targeted cell: instance+extra in one query, the rest in one UNION.
+
+    Deleted instances only with ``include_deleted`` (a list that asked for them). A third query
+    reads the newest fault of the servers in ERROR, if any.
+    """
+    if not uuids:
+        return {}
+    alias = current_cell_alias()
+    if alias is None:
+        raise NoCellTargeted("servers are read from a cell: wrap the call in target_cell(cell)")
+    connection = sql.connection(alias)
+    uuids = list(uuids)
+    with sql.cursor(alias) as cursor:
+        cursor.execute(
+            _SERVERS_SQL.format(
+                live="" if include_deleted else '"instances"."deleted" = 0 AND ', uuids=_placeholders(len(uuids))
+            ),
+            uuids,
+        )
+        rows = cursor.fetchall()
+        servers = {}
+        for raw in rows:
+            row = _SERVER_COLUMNS.convert(connection, raw)
+            instance = dict(zip(_INSTANCE_ATTNAMES, row[: len(_INSTANCE_ATTNAMES)], strict=True))
+            flavor_text, keypairs = row[len(_INSTANCE_ATTNAMES) :]
+            flavor = json.loads(flavor_text or "{}").get("cur") or {}
+            servers[instance["uuid"]] = ServerView(
+                uuid=instance["uuid"], instance=instance, source="cell", flavor=flavor
+            )
+            instance["keypairs"] = keypairs
+        if not servers:
+            return servers
+        found = list(servers)
+        cursor.execute(_ITEMS_SQL.format(uuids=_placeholders(len(found))), found * 4)
+        volumes: dict[str, list] = {}
+        for kind_value, owner, key, value, position in cursor.fetchall():
+            server = servers[owner]
+            if kind_value == "m":
+                server.metadata[key] = value
+            elif kind_value == "s":
+                server.system_metadata[key] = value
+            elif kind_value == "t":
+                server.tags.append(key)
+            else:
+                volumes.setdefault(owner, []).append((position, {"id": key, "delete_on_termination": value == "1"}))
+        for owner, attached in volumes.items():
+            servers[owner].volumes = [volume for _, volume in sorted(attached, key=lambda item: item[0])]
+        errored = [u for u, s in servers.items() if s.instance["vm_state"] == "error"]
+        if errored:
+            cursor.execute(_FAULTS_SQL.format(uuids=_placeholders(len(errored))), errored)
+            for raw in cursor.fetchall():
+                owner, code, message, details, created_at = _FAULT_COLUMNS.convert(connection, raw)
+                servers[owner].fault = servers[owner].fault or {
+                    "code": code,
+                    "message": message,
+                    "details": details,
+                    "created": created_at,
+                }
+    for server in servers.values():
+        server.tags.sort()
+        groups = server.system_metadata.get("security_groups")
+        server.instance["security_groups"] = json.loads(groups) if groups else []
+    return servers
+
+
+def server_get(*, context, uuid: str) -> ServerView:
+    """A server the caller may see, from its build request or its cell.
+
+    Reads the instance mapping (API database), then the build request or the cell. Another
+    project's server is ServerNotFound for a non-admin (never revealed); a cell that does not
+    answer raises CellDown. A placed server costs three queries (two with the mapping cache).
+    """
+    if not _is_uuid(uuid):
+        raise ServerNotFound(uuid)
+    mapping = instance_mapping_lookup(uuid)
+    if mapping is None or (not context.is_admin and mapping.project_id != context.project_id):
+        raise ServerNotFound(uuid)
+    if mapping.cell_id is None:
+        build = build_request_read(uuid)
+        if build is not None:
+            try:
+                return server_from_build_request(build, mapping)
+            except UnsupportedFormat:
+                logger.exception("Build request %s cannot be read", uuid)
+                raise ServerNotFound(uuid) from None
+        # Placed meanwhile: the conductor sets the cell before it deletes the build request.
+        mapping = instance_mapping_read(uuid)
+        if mapping is None or mapping.cell_id is None:
+            raise ServerNotFound(uuid)
+    try:
+        with target_cell(mapping.cell):
+            found = _load_from_cell([uuid])
+    except Exception as exc:
+        if isinstance(exc, ServerNotFound):
+            raise
+        raise CellDown(mapping, exc) from exc
+    server = found.get(uuid)
+    if server is None or (not context.is_admin and server.get("project_id") != context.project_id):
+        raise ServerNotFound(uuid)
+    server.cell, server.mapping = mapping.cell, mapping
+    return server
+
+
+_SPEC_SQL = 'SELECT "spec" FROM "request_specs" WHERE "instance_uuid" = %s'
+# The spec and the server group membership (API tables of the servergroups app) in one statement.
+_SPEC_AND_GROUP_SQL = (
+    'SELECT "request_specs"."spec", (SELECT U1."uuid" FROM "instance_group_member" U0 '
+    'INNER JOIN "instance_groups" U1 ON (U0."group_id" = U1."id") '
+    'WHERE U0."instance_uuid" = "request_specs"."instance_uuid" LIMIT 1) '
+    'FROM "request_specs" WHERE "request_specs"."instance_uuid" = %s'
+)
+
+
+def request_spec_read(*, instance_uuid: str) -> str | None:
+    """The serialized request spec of a server, or None. One query on the API database."""
+    return sql.fetch_value(API_ALIAS, _SPEC_SQL, (instance_uuid,))
+
+
+def request_spec_and_group_read(*, instance_uuid: str) -> tuple[str, str | None] | None:
+    """``(serialized request spec, uuid of its server group in the API database or None)``, or None
+    without a spec. One query on the API database (legacy groups in the cells are not looked at).
+    """
+    row = sql.fetch_one(API_ALIAS, _SPEC_AND_GROUP_SQL, (instance_uuid,))
+    return (row[0], row[1]) if row is not None else None
+
+
+def server_partial(*, mapping) -> ServerView:
+    """The 2.69 record of a server whose cell is down: from its mapping and request spec (API database)."""
+    if mapping.queued_for_delete:
+        raise ServerNotFound(mapping.instance_uuid)
+    spec_row = RequestSpec.objects.filter(instance_uuid=mapping.instance_uuid).first()
+    if spec_row is None:
+        raise ServerNotFound(mapping.instance_uuid)
+    spec = request_spec_load(spec_row.spec)
+    return ServerView(
+        uuid=mapping.instance_uuid,
+        instance={
+            "uuid": mapping.instance_uuid,
+            "project_id": mapping.project_id,
+            "user_id": mapping.user_id or spec.get("user_id"),
+            "created_at": mapping.created_at,
+            "image_ref": (spec.get("image") or {}).get("id"),
+            "availability_zone": spec.get("availability_zone"),
+        },
+        source="down",
+        mapping=mapping,
+        flavor=spec.get("flavor") or {},
+        spec=spec,
+    )
+
+
+def server_extras_read(server: ServerView, *, groups: bool, spec: bool) -> None:
+    """Read what a response shows of a server beyond its own rows, into ``server``.
+
+    ``groups``: ``server.server_groups``, the uuids of its server groups (2.71+ show);
+    ``spec``: ``server.spec``, its request spec (2.96+; ``{}`` when it has none). With both, the
+    spec and the API database's membership come in one query; the cells' legacy groups are read
+    only when the API database names none and some exist. API database (and the cells for
+    legacy groups). Leaves a spec that is already there (a down cell's record) alone.
+    """
+    if groups:
+        server.server_groups = _server_groups_read(server, with_spec=spec)
+    if spec and server.spec is None:
+        text = request_spec_read(instance_uuid=server.uuid)
+        server.spec = request_spec_load(text) if text is not None else {}
+
+
+def _server_groups_read(server: ServerView, *, with_spec: bool) -> list[str]:
+    if with_spec and server.spec is None:
+        row = request_spec_and_group_read(instance_uuid=server.uuid)
+        if row is not None:
+            server.spec = request_spec_load(row[0])
+            if row[1] is not None:
+                return [row[1]]
+            if not legacy_groups_present():
+                return []
+    return servergroup_uuids_of_instance(instance_uuid=server.uuid)

@@ -1,0 +1,122 @@
+"""Update and delete of a server, wherever it is (a build request or in its cell)."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from cellsv2.context import target_cell
+from cellsv2.db import API_ALIAS, sql
+from consoles.services import console_auth_token_delete_for_instance
+from mappings.models import InstanceMapping
+from mappings.selectors import instance_mapping_read, mapping_cache_forget
+from servergroups import services as group_services
+from servers import scheduler
+from servers.exceptions import ServerLocked, ServerNotFound
+from servers.models import (
+    BlockDeviceMapping,
+    BuildRequest,
+    Instance,
+    InstanceExtra,
+    InstanceFault,
+    InstanceMetadata,
+    InstanceSystemMetadata,
+    Tag,
+)
+from servers.selectors.show import server_get
+from servers.serialization import instance_dump, instance_load
+
+UPDATABLE = {
+    "name": "display_name",
+    "description": "display_description",
+    "hostname": "hostname",
+    "accessIPv4": "access_ip_v4",
+    "accessIPv6": "access_ip_v6",
+    "auto_disk_config": "auto_disk_config",
+}
+
+
+def server_update(*, context, uuid: str, changes: dict, server=None) -> None:
+    """Change a server's name, description, hostname or access IPs wherever it is.
+
+    While it is a build request the serialized instance is rewritten under the build request's
+    row lock, which the conductor also holds while placing it, so the change is never lost to
+    the placement (Nova loses it: LP#1620248). ``server``: what server_get just returned for
+    this caller (read again when None). Raises ServerNotFound.
+    """
+    values = {UPDATABLE[k]: v for k, v in changes.items() if k in UPDATABLE}
+    if server is None:
+        server_get(context=context, uuid=uuid)  # existence and visibility
+    with transaction.atomic(using=API_ALIAS):
+        build = BuildRequest.objects.select_for_update().filter(instance_uuid=uuid).first()
+        if build is not None:
+            instance = instance_load(build.instance)
+            instance.update(values)
+            build.instance = instance_dump(instance)
+            build.save(update_fields=["instance"])
+            return
+    mapping = instance_mapping_read(uuid)
+    if mapping is None or mapping.cell is None:
+        # The build request was deleted (the server cancelled) since it was read.
+        raise ServerNotFound(uuid)
+    with target_cell(mapping.cell) as alias, transaction.atomic(using=alias):
+        updated = Instance.objects.live().filter(uuid=uuid).update(**values, updated_at=timezone.now())
+    if not updated:
+        raise ServerNotFound(uuid)
+
+
+def _group_remove_member(instance_uuid: str) -> None:
+    group_services.servergroup_members_remove(instance_uuids=[instance_uuid])
+
+
+_CANCEL_BUILD_SQL = 'DELETE FROM "build_requests" WHERE "instance_uuid" = %s'
+_QUEUE_FOR_DELETE_SQL = 'UPDATE "instance_mappings" SET "queued_for_delete" = %s WHERE "instance_uuid" = %s'
+
+
+def server_delete(*, context, uuid: str, server=None) -> None:
+    """Delete a server: cancel a build request, or soft-delete the instance in its cell.
+
+    Either way the instance mapping is queued for delete (it goes at archive time). ``server``:
+    what server_get just returned for this caller (read again when None). Raises
+    ServerNotFound or ServerLocked (a locked server, unless the caller is an admin).
+    """
+    if server is None:
+        server = server_get(context=context, uuid=uuid)
+    if server.get("locked") and not context.is_admin:
+        raise ServerLocked(uuid)
+    with transaction.atomic(using=API_ALIAS), sql.cursor(API_ALIAS) as cursor:
+        # Two plain statements (no signals or relations hang on these rows): the common delete of a
+        # server still building spends its time here, not in the database.
+        cursor.execute(_CANCEL_BUILD_SQL, (uuid,))
+        cancelled = cursor.rowcount
+        if cancelled:
+            cursor.execute(_QUEUE_FOR_DELETE_SQL, (True, uuid))
+    if cancelled:
+        _group_remove_member(uuid)
+        mapping_cache_forget(uuid)
+        return
+    mapping = instance_mapping_read(uuid)
+    if mapping is None or mapping.cell is None:
+        raise ServerNotFound(uuid)
+    now = timezone.now()
+    with target_cell(mapping.cell) as alias, transaction.atomic(using=alias):
+        instance = Instance.objects.live().select_for_update().filter(uuid=uuid).first()
+        if instance is None:
+            raise ServerNotFound(uuid)
+        claimed_disk = scheduler.claimed_disk_gb(instance)  # before its system metadata goes
+        Instance.objects.filter(pk=instance.pk).update(
+            vm_state="deleted", task_state=None, power_state=0, terminated_at=now, deleted_at=now, deleted=instance.pk
+        )
+        # Nova's instance_destroy: dependent rows soft-deleted with the instance, tags hard-deleted.
+        for model in (InstanceExtra, InstanceMetadata, InstanceSystemMetadata, InstanceFault, BlockDeviceMapping):
+            model.objects.live().filter(instance=instance).soft_delete()
+        Tag.objects.filter(resource_id=uuid).delete()
+        scheduler.release(
+            host=instance.host,
+            node=instance.node,
+            vcpus=instance.vcpus or 0,
+            memory_mb=instance.memory_mb or 0,
+            disk_gb=claimed_disk,
+        )
+    # Console tokens go with their instance, whichever token backend holds them.
+    console_auth_token_delete_for_instance(instance_uuid=uuid, cell=mapping.cell)
+    InstanceMapping.objects.filter(instance_uuid=uuid).update(queued_for_delete=True)
+    mapping_cache_forget(uuid)
