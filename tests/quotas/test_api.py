@@ -230,3 +230,33 @@ def test_limits_and_quotas_answer_with_a_cell_down(api, down_cell):
     assert response.status_code == 200
     assert response.json()["limits"]["absolute"]["totalServerGroupsUsed"] == 1
     assert api("get", "/os-quota-sets/proj1/detail").status_code == 200
+
+
+class TestServerCreates:
+    """Creates are held to the project's and to the user's own limits (Nova's headroom)."""
+
+    def test_a_users_instances_limit_holds_that_user_only(self, api, default_flavors):
+        api("put", "/os-quota-sets/proj1?user_id=alice", token=ADMIN, body={"quota_set": {"instances": 1}})
+        assert api.create().status_code == 202
+        refused = api.create()
+        assert refused.status_code == 403
+        assert fault(refused)[2] == "Quota exceeded for instances: Requested 1, but already used 1 of 1 instances"
+        assert api.create(token=BOB).status_code == 202
+        user = api("get", "/os-quota-sets/proj1/detail?user_id=alice").json()["quota_set"]["instances"]
+        assert user == {"limit": 1, "in_use": 1, "reserved": 0}
+        project = api("get", "/os-quota-sets/proj1/detail").json()["quota_set"]["instances"]
+        assert project == {"limit": 10, "in_use": 2, "reserved": 0}
+
+    def test_a_users_cores_limit_trims_a_multi_create(self, api, default_flavors):
+        api("put", "/os-quota-sets/proj1?user_id=alice", token=ADMIN, body={"quota_set": {"cores": 2}})
+        response = api.create(flavorRef="2", min_count=1, max_count=5, return_reservation_id=True)
+        assert response.status_code == 202
+        used = api("get", "/os-quota-sets/proj1/detail?user_id=alice").json()["quota_set"]["cores"]["in_use"]
+        assert used == 2  # m1.small has 1 vCPU: two of the five fit
+
+    def test_metadata_items_are_bounded_by_the_limit(self, api, default_flavors):
+        api("put", "/os-quota-sets/proj1", token=ADMIN, body={"quota_set": {"metadata_items": 2}})
+        assert api.create(metadata={"a": "1", "b": "2"}).status_code == 202
+        refused = api.create(metadata={"a": "1", "b": "2", "c": "3"})
+        assert refused.status_code == 403
+        assert fault(refused)[2] == "Maximum number of metadata items exceeds 2"
