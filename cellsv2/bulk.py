@@ -14,16 +14,18 @@ from contextlib import contextmanager, nullcontext
 
 from django.db import IntegrityError, connections, transaction
 
+from cellsv2.db import sql
+
 
 def binary_cursor(alias: str):
     """A cursor on the PostgreSQL database ``alias`` with server-side binding and binary results.
 
-    Use it as a context manager, like ``connections[alias].cursor()``; it runs in the
+    Use it as a context manager, like ``sql.cursor(alias)``; it runs in the
     connection's current transaction (if any).
     """
     import psycopg
 
-    db = connections[alias]
+    db = sql.connection(alias)
     db.ensure_connection()
     raw = psycopg.Cursor(db.connection)
     raw.format = psycopg.pq.Format.BINARY
@@ -41,7 +43,7 @@ def insert_missing(alias: str, insert: str, params: list, *, where_missing: str,
     meanwhile still raises a unique violation: the statement then runs again with
     ``on_conflict`` instead.
     """
-    db = connections[alias]
+    db = sql.connection(alias)
     try:
         # Inside a transaction the failed attempt must not abort it: a savepoint; else autocommit.
         with transaction.atomic(using=alias) if db.in_atomic_block else nullcontext(), binary_cursor(alias) as cursor:
@@ -62,7 +64,7 @@ def second_connection(*aliases: str, name: str):
     see, and would wait on, rows an open transaction of the caller holds. ``name`` names the
     thread.
     """
-    if any(connections[alias].vendor != "postgresql" or connections[alias].in_atomic_block for alias in aliases):
+    if any(not sql.is_postgresql(alias) or sql.connection(alias).in_atomic_block for alias in aliases):
         yield None
         return
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=name) as pool:

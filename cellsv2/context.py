@@ -27,6 +27,7 @@ def target_cell(cell):
 
     Usable as a decorator too (``@target_cell("cell1")``). Yields the database alias.
     """
+    # cellsv2.cells imports this module (its scatter-gather targets cells): imported here, no cycle.
     from cellsv2.cells import cell_alias
 
     token = _current_cell.set(cell_alias(cell))

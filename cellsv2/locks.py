@@ -14,9 +14,7 @@ import hashlib
 from contextlib import contextmanager
 from pathlib import Path
 
-from django.db import connections
-
-API_ALIAS = "api"
+from cellsv2.db import API_ALIAS, sql
 
 
 class LockHeld(RuntimeError):
@@ -31,18 +29,15 @@ def _lock_key(name: str) -> int:
 @contextmanager
 def runner_lock(name: str, *, using: str = API_ALIAS):
     """Hold the deployment-wide lock ``name`` inside the block; raise LockHeld if it is taken."""
-    connection = connections[using]
+    connection = sql.connection(using)
     if connection.vendor == "postgresql":
         key = _lock_key(name)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-            if not cursor.fetchone()[0]:
-                raise LockHeld(name)
+        if not sql.fetch_value(using, "SELECT pg_try_advisory_lock(%s)", [key]):
+            raise LockHeld(name)
         try:
             yield
         finally:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+            sql.execute(using, "SELECT pg_advisory_unlock(%s)", [key])
         return
     db_name = str(connection.settings_dict["NAME"])
     path = Path(f"{db_name}.{name}.lock") if Path(db_name).parent.exists() else Path(f"/tmp/cellsv2.{name}.lock")

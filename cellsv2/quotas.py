@@ -18,12 +18,12 @@ from collections.abc import Callable
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from cellsv2.db import API_ALIAS, sql
 from cellsv2.models import ProjectUserQuota, Quota, QuotaClass, QuotaLock
 
-API = "api"
 DEFAULT_CLASS = "default"
 Counter = Callable[[str, str | None], int]
 _counters: dict[str, Counter] = {}
@@ -76,10 +76,8 @@ def _limit_or_unlimited(value: int | None) -> int:
 
 def quota_limits_by_level(*, project_id: str, resource: str, user_id: str | None = None) -> tuple[int, int | None]:
     """(project's limit, user's own limit or None) of a resource; one query in the API database."""
-    with connections[API].cursor() as cursor:
-        params = [project_id, user_id or "", resource, project_id, resource, DEFAULT_CLASS, resource]
-        cursor.execute(_LIMIT_SQL, params)
-        levels = dict(cursor.fetchall())
+    params = [project_id, user_id or "", resource, project_id, resource, DEFAULT_CLASS, resource]
+    levels = dict(sql.fetch_all(API_ALIAS, _LIMIT_SQL, params))
     if 2 in levels:
         project = _limit_or_unlimited(levels[2])
     elif 3 in levels:
@@ -106,7 +104,7 @@ def _check_resource(resource: str) -> None:
 def quota_set(*, project_id: str, resource: str, hard_limit: int | None, user_id: str | None = None):
     """Set a project's (or one user's) limit (None or -1: unlimited); writes the API database."""
     _check_resource(resource)
-    with transaction.atomic(using=API):
+    with transaction.atomic(using=API_ALIAS):
         if user_id:
             quota, _ = ProjectUserQuota.objects.update_or_create(
                 project_id=project_id, user_id=user_id, resource=resource, defaults={"hard_limit": hard_limit}
@@ -121,7 +119,7 @@ def quota_set(*, project_id: str, resource: str, hard_limit: int | None, user_id
 def quota_delete(*, project_id: str, user_id: str | None = None) -> int:
     """Back to the defaults: remove a user's limits, or a project's and all its users' (Nova's
     destroy_all_by_project[_and_user]). Writes the API database; returns the rows removed."""
-    with transaction.atomic(using=API):
+    with transaction.atomic(using=API_ALIAS):
         users = ProjectUserQuota.objects.filter(project_id=project_id)
         if user_id:
             return users.filter(user_id=user_id).delete()[0]
@@ -144,7 +142,7 @@ def quota_class_update(*, class_name: str, limits: dict[str, int]) -> dict[str, 
     """Write a quota class's limits (Nova's update_class/create_class); API database."""
     for resource in limits:
         _check_resource(resource)
-    with transaction.atomic(using=API):
+    with transaction.atomic(using=API_ALIAS):
         for resource, hard_limit in limits.items():
             updated = QuotaClass.objects.filter(class_name=class_name, resource=resource).update(
                 hard_limit=hard_limit, updated_at=timezone.now()
@@ -287,17 +285,16 @@ def _refuse_over_limit(*, resource: str, delta: int, used: int, limit: int, mess
 def _lock(scope: str) -> None:
     """Hold the lock row of ``scope`` until the API database transaction ends (one statement).
 
-    Call inside ``transaction.atomic(using=API)``.
+    Call inside ``transaction.atomic(using=API_ALIAS)``.
     """
-    connection = connections[API]
+    connection = sql.connection(API_ALIAS)
     if connection.vendor == "sqlite" and getattr(connection, "transaction_mode", None) in ("IMMEDIATE", "EXCLUSIVE"):
         # The transaction began with BEGIN IMMEDIATE: it already holds SQLite's only write lock.
         return
     # The upsert creates the row the first time and takes its row lock every time: a concurrent
     # reserve of the same scope waits here until this transaction ends, and then counts what it
     # wrote.
-    with connection.cursor() as cursor:
-        cursor.execute(_LOCK_SQL, [scope, connection.ops.adapt_datetimefield_value(timezone.now())])
+    sql.execute(API_ALIAS, _LOCK_SQL, [scope, connection.ops.adapt_datetimefield_value(timezone.now())])
 
 
 @contextmanager
@@ -320,7 +317,7 @@ def quota_reserve(
     the limit is unlimited). The usage is counted once, under the lock: no need to call
     ``quota_check`` first. ``check_user``: also hold that user's count to the user's own limit.
     """
-    with transaction.atomic(using=API):
+    with transaction.atomic(using=API_ALIAS):
         _lock(f"{resource}:{scope or project_id}:{user_id or ''}")
         _check_now(
             project_id=project_id,

@@ -112,12 +112,12 @@ TEMPLATES = [
 ]
 
 # --- Databases --------------------------------------------------------------------------------
-# "api" holds API-level models and Django's own tables; "cell0", "cell1", ... hold cells.
+# "api" (cellsv2.db.API_ALIAS, which code uses; settings are read before apps can be imported)
+# holds API-level models and Django's own tables; "cell0", "cell1", ... hold cells.
 # "default" is deliberately empty: the router never sends anything there, and Django raises if
 # something bypasses the router.
 DATA_DIR = Path(os.environ.get("CELLSV2_DATA_DIR") or BASE_DIR / "data").resolve()
 CONN_MAX_AGE = env_int("CELLSV2_CONN_MAX_AGE", 300)
-API_DATABASE_ALIAS = "api"
 CELL0_ALIAS = "cell0"
 
 
@@ -150,9 +150,7 @@ def _cell_urls() -> dict[str, str]:
 
 DATABASES = {
     "default": {},
-    API_DATABASE_ALIAS: _database(
-        os.environ.get("CELLSV2_API_DATABASE_URL") or sqlite_url(DATA_DIR / "api.sqlite3"), API_DATABASE_ALIAS
-    ),
+    "api": _database(os.environ.get("CELLSV2_API_DATABASE_URL") or sqlite_url(DATA_DIR / "api.sqlite3"), "api"),
 }
 for _name, _url in _cell_urls().items():
     DATABASES[_name] = _database(_url, _name)

@@ -1,11 +1,9 @@
 """Reads of flavors (API database): one flavor, the listings of the API and the command, and the
 flavor a server is created with."""
 
-from django.db import connections
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
-from cellsv2.db import RawColumns
-from cellsv2.router import API_ALIAS
+from cellsv2.db import API_ALIAS, RawColumns, sql
 from flavors.exceptions import FlavorMarkerNotFound, FlavorNotFound, InvalidFlavorSort
 from flavors.models import Flavor, FlavorProject
 
@@ -146,14 +144,11 @@ _FLAVOR_SQL = (
 def flavor_with_extra_specs_read(*, flavorid: str) -> tuple[Flavor, dict] | None:
     """The flavor with this flavorid and its extra specs ({key: value}), or None: what a create
     needs, in one query on the API database."""
-    connection = connections[API_ALIAS]
-    with connection.cursor() as cursor:
-        cursor.execute(_FLAVOR_SQL, (flavorid,))
-        rows = cursor.fetchall()
+    rows = sql.fetch_all(API_ALIAS, _FLAVOR_SQL, (flavorid,))
     if not rows:
         return None
     width = len(_FLAVOR_COLUMNS.fields)
-    flavor = Flavor.from_db(API_ALIAS, None, _FLAVOR_COLUMNS.convert(connection, rows[0][:width]))
+    flavor = Flavor.from_db(API_ALIAS, None, _FLAVOR_COLUMNS.convert(sql.connection(API_ALIAS), rows[0][:width]))
     return flavor, {row[width]: row[width + 1] for row in rows if row[width] is not None}
 
 

@@ -5,7 +5,7 @@ import uuid as uuid_lib
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from cellsv2.router import API_ALIAS
+from cellsv2.db import API_ALIAS
 from flavors.exceptions import FlavorExists, FlavorIdExists, FlavorNotFound, InvalidFlavorInput
 from flavors.models import Flavor
 from flavors.selectors import flavor_get

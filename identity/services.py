@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from cellsv2.router import API_ALIAS
+from cellsv2.db import API_ALIAS
 from identity.exceptions import IdentityError
 from identity.models import ROLE_CHOICES, ApiToken, Project, RoleAssignment
 from identity.selectors import token_hash

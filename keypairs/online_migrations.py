@@ -16,20 +16,20 @@ import logging
 from contextlib import nullcontext
 from dataclasses import dataclass
 
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Case, F, TextField, Value, When
 from django.utils import timezone
 
 from cellsv2.bulk import binary_cursor, insert_missing, second_connection
 from cellsv2.cells import cell_mappings, cells_answering, on_cells_cache_clear
 from cellsv2.context import target_cell
+from cellsv2.db import API_ALIAS, sql
 from keypairs.models import KeyPair, KeyPairConflict, KeyPairDeletion, LegacyKeyPair
 from keypairs.serialization import keypair_list_json
 from servers.models import InstanceExtra
 
 logger = logging.getLogger(__name__)
 
-API = "api"
 # Rows per UPDATE of instance_extra (a CASE per row; keeps the statement and its parameters bounded).
 UPDATE_CHUNK = 500
 
@@ -134,9 +134,8 @@ def _has_instances_without_keypairs(alias: str) -> bool:
     """Whether the cell ``alias`` has a live instance whose instance_extra.keypairs is NULL."""
     # Asked of every cell in every batch of the runner, mostly to hear "no": a plain statement
     # costs a tenth of the CPU of the ORM's.
-    with connections[alias].cursor() as cursor:
-        cursor.execute("SELECT 1 FROM instance_extra WHERE deleted = 0 AND keypairs IS NULL LIMIT 1")
-        return cursor.fetchone() is not None
+    row = sql.fetch_one(alias, "SELECT 1 FROM instance_extra WHERE deleted = 0 AND keypairs IS NULL LIMIT 1")
+    return row is not None
 
 
 def _instances_without_keypairs() -> bool:
@@ -182,7 +181,7 @@ on_cells_cache_clear(_scans.clear)
 
 def _legacy_rows(alias: str, *, after: int, upto: int | None, limit: int) -> list[tuple]:
     """Live legacy key pairs of a cell with ``after < id <= upto``, by id, as LEGACY_COLUMNS tuples."""
-    if connections[alias].vendor == "postgresql":
+    if sql.is_postgresql(alias):
         with binary_cursor(alias) as cursor:
             cursor.execute(
                 f"SELECT {', '.join(LEGACY_COLUMNS)} FROM key_pairs WHERE deleted = 0 AND id > %s"
@@ -209,11 +208,11 @@ def _api_keypairs_copy(rows: list[tuple]) -> int | None:
     """
     import psycopg
 
-    api = connections[API]
+    api = sql.connection(API_ALIAS)
     api.ensure_connection()
     try:
         # One statement: in autocommit it is all or nothing; inside a transaction, a savepoint.
-        with transaction.atomic(using=API) if api.in_atomic_block else nullcontext(), api.cursor() as cursor:
+        with transaction.atomic(using=API_ALIAS) if api.in_atomic_block else nullcontext(), api.cursor() as cursor:
             # Django's cursor has no copy(): the driver's, logged as Django logs a query (DEBUG, tests).
             logged = cursor.debug_sql(_KEYPAIRS_COPY) if hasattr(cursor, "debug_sql") else nullcontext()
             with logged, cursor.cursor.copy(_KEYPAIRS_COPY) as copy:
@@ -226,7 +225,7 @@ def _api_keypairs_copy(rows: list[tuple]) -> int | None:
 
 def _api_keypairs_insert(rows: list[tuple]) -> int:
     """Insert the rows into the API key_pairs, skipping (user_id, name) already there; how many went in."""
-    api = connections[API]
+    api = sql.connection(API_ALIAS)
     if api.vendor == "postgresql":
         copied = _api_keypairs_copy(rows)
         if copied is not None:
@@ -235,7 +234,7 @@ def _api_keypairs_insert(rows: list[tuple]) -> int:
     if api.vendor == "postgresql":
         # Some are there already (an interrupted run, another runner, a key created meanwhile).
         return insert_missing(
-            API,
+            API_ALIAS,
             "INSERT INTO key_pairs (name, user_id, fingerprint, public_key, type, created_at) "
             "SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::timestamptz[]) "
             "AS batch(name, user_id, fingerprint, public_key, type, created_at)",
@@ -244,7 +243,7 @@ def _api_keypairs_insert(rows: list[tuple]) -> int:
             "IS NULL",
             on_conflict="ON CONFLICT (user_id, name) DO NOTHING",
         )
-    with api.cursor() as cursor:
+    with sql.cursor(API_ALIAS) as cursor:
         cursor.executemany(
             "INSERT INTO key_pairs (name, user_id, fingerprint, public_key, type, created_at) "
             "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (user_id, name) DO NOTHING",
@@ -255,9 +254,9 @@ def _api_keypairs_insert(rows: list[tuple]) -> int:
 
 def _api_public_keys(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
     """{(user_id, name): public_key} of the API key pairs with exactly these (user_id, name) pairs."""
-    api = connections[API]
+    api = sql.connection(API_ALIAS)
     if api.vendor == "postgresql":
-        with binary_cursor(API) as cursor:
+        with binary_cursor(API_ALIAS) as cursor:
             cursor.execute(
                 "SELECT k.user_id, k.name, k.public_key FROM key_pairs k "
                 "JOIN unnest(%b::text[], %b::text[]) AS wanted(user_id, name) USING (user_id, name)",
@@ -266,7 +265,7 @@ def _api_public_keys(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str 
             return {(user, name): key for user, name, key in cursor.fetchall()}
     found = {}
     step = api.features.max_query_params // 2
-    with api.cursor() as cursor:
+    with sql.cursor(API_ALIAS) as cursor:
         for start in range(0, len(pairs), step):
             chunk = pairs[start : start + step]
             cursor.execute(
@@ -281,14 +280,14 @@ def _api_public_keys(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str 
 def _legacy_soft_delete(alias: str, ids: list[int]) -> int:
     """Soft-delete the cell's legacy key pairs of these ids that are still live; how many were."""
     now = timezone.now()
-    if connections[alias].vendor == "postgresql":
+    if sql.is_postgresql(alias):
         with binary_cursor(alias) as cursor:
             cursor.execute(
                 "UPDATE key_pairs SET deleted = id, deleted_at = %b WHERE id = ANY(%b::integer[]) AND deleted = 0",
                 [now, ids],
             )
             return cursor.rowcount
-    step = connections[alias].features.max_query_params - 2  # deleted_at and deleted = 0
+    step = sql.connection(alias).features.max_query_params - 2  # deleted_at and deleted = 0
     return sum(
         LegacyKeyPair.objects.using(alias)
         .filter(id__in=ids[start : start + step], deleted=0)
@@ -359,7 +358,7 @@ def _soft_deleter(alias: str):
     the cell's: run at once, on two cores, they take the time of the longer one (PostgreSQL,
     autocommit only, on both databases).
     """
-    return second_connection(alias, API, name="keypairs-soft-delete")
+    return second_connection(alias, API_ALIAS, name="keypairs-soft-delete")
 
 
 def _move_cell(cell, alias: str, scan: _CellScan, *, upto: int | None, budget: int) -> tuple[int, int]:

@@ -8,15 +8,12 @@ A legacy row of a name its user deleted while its cell did not answer (``key_pai
 is never shown again.
 """
 
-from django.db import connections
-
 from cellsv2.cells import CellRowsPresence, cells_answering
-from cellsv2.db import CodePointOrder
+from cellsv2.db import API_ALIAS, CodePointOrder, sql
 from cellsv2.quotas import quota_counter
 from keypairs.exceptions import KeypairNotFound, MarkerNotFound
 from keypairs.models import KeyPair, KeyPairDeletion, LegacyKeyPair
 
-API = "api"
 _COUNT_SQL = f"SELECT COUNT(*) FROM {KeyPair._meta.db_table} WHERE user_id = %s"
 # New key pairs only ever go to the API database and the online migration only takes rows out of
 # the cells, so "none left" can only stop being true when a cell database joins.
@@ -114,9 +111,7 @@ def keypair_exists_in_cells(*, user_id: str, name: str) -> bool:
 def keypair_count_in_api(*, user_id: str) -> int:
     """How many key pairs a user has in the API database (one query)."""
     # Counted by every import: one plain statement, without the ORM's query building.
-    with connections[API].cursor() as cursor:
-        cursor.execute(_COUNT_SQL, [user_id])
-        return cursor.fetchone()[0]
+    return sql.fetch_value(API_ALIAS, _COUNT_SQL, [user_id])
 
 
 @quota_counter("key_pairs")

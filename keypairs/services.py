@@ -3,10 +3,11 @@
 import logging
 from dataclasses import dataclass
 
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from cellsv2.cells import is_cell_failure, scatter_gather_all_cells
+from cellsv2.db import API_ALIAS, sql
 from cellsv2.quotas import quota_check, quota_reserve
 from keypairs import crypto
 from keypairs.exceptions import ConflictNotFound, ConflictUnresolvable, KeyPairExists, KeypairNotFound
@@ -20,7 +21,6 @@ from keypairs.selectors import (
 
 logger = logging.getLogger(__name__)
 
-API = "api"
 QUOTA_MESSAGE = "Quota exceeded, too many key pairs."
 _DELETE_SQL = f"DELETE FROM {KeyPair._meta.db_table} WHERE user_id = %s AND name = %s"
 
@@ -91,9 +91,7 @@ def keypair_delete(*, user_id: str, name: str) -> None:
     """
     # One plain DELETE, atomic on its own: a key pair has no signals or cascades to collect, so
     # neither the ORM's collector nor a transaction around it.
-    with connections[API].cursor() as cursor:
-        cursor.execute(_DELETE_SQL, [user_id, name])
-        deleted = cursor.rowcount
+    deleted = sql.execute(API_ALIAS, _DELETE_SQL, [user_id, name])
     if not legacy_keypairs_present():
         if not deleted:
             raise KeypairNotFound(name, user_id)
@@ -131,7 +129,7 @@ def keypair_conflict_resolve(*, conflict_id: int, keep: str) -> KeyPairConflict:
     """
     if keep not in ("api", "cell"):
         raise ValueError("keep must be 'api' or 'cell'")
-    with transaction.atomic(using=API):
+    with transaction.atomic(using=API_ALIAS):
         conflict = KeyPairConflict.objects.select_for_update().filter(pk=conflict_id, resolved_at=None).first()
         if conflict is None:
             raise ConflictNotFound(conflict_id)

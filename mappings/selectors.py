@@ -9,18 +9,15 @@ built and compiled on every call, and go through the optional instance mapping c
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connections
 from django.db.models import Count, QuerySet
 
 from cellsv2.cells import cell_mappings
-from cellsv2.db import RawColumns
+from cellsv2.db import API_ALIAS, RawColumns, sql
 from mappings.exceptions import CellMappingNotFound, HostMappingNotFound
 from mappings.models import CellMapping, HostMapping, InstanceMapping
 
 # The project_id of map_instances' resume marker row (Nova's INSTANCE_MIGRATION_MARKER).
 INSTANCE_MIGRATION_MARKER = "INSTANCE_MIGRATION_MARKER"
-
-API = "api"
 
 
 def cell_mapping_get(*, uuid: str) -> CellMapping:
@@ -105,17 +102,13 @@ def instance_mapping_read(uuid: str) -> InstanceMapping | None:
     One query on the API database; the objects are those ``select_related("cell")`` gives
     (``mapping.cell`` is loaded, None while the server has no cell).
     """
-    connection = connections[API]
-    with connection.cursor() as cursor:
-        cursor.execute(_MAPPING_SQL, (uuid,))
-        row = cursor.fetchone()
+    row = sql.fetch_one(API_ALIAS, _MAPPING_SQL, (uuid,), columns=_MAPPING_COLUMNS)
     if row is None:
         return None
-    row = _MAPPING_COLUMNS.convert(connection, row)
-    mapping = InstanceMapping.from_db(API, None, row[:_MAPPING_LENGTH])
+    mapping = InstanceMapping.from_db(API_ALIAS, None, row[:_MAPPING_LENGTH])
     cell = None
     if mapping.cell_id is not None:
-        cell = CellMapping.from_db(API, None, row[_MAPPING_LENGTH:])
+        cell = CellMapping.from_db(API_ALIAS, None, row[_MAPPING_LENGTH:])
     InstanceMapping.cell.field.set_cached_value(mapping, cell)
     return mapping
 
@@ -152,9 +145,7 @@ def instance_cell_lookup(instance_uuid: str) -> CellMapping | None:
     if settings.CELLSV2_MAPPING_CACHE_SECONDS > 0:
         mapping = instance_mapping_lookup(instance_uuid)
         return mapping.cell if mapping is not None else None
-    with connections[API].cursor() as cursor:
-        cursor.execute(_CELL_ID_SQL, (instance_uuid,))
-        row = cursor.fetchone()
+    row = sql.fetch_one(API_ALIAS, _CELL_ID_SQL, (instance_uuid,))
     if row is None or row[0] is None:
         return None
     for cell in cell_mappings():

@@ -9,7 +9,7 @@ import uuid as uuid_lib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, transaction
 
 from cellsv2.cells import (
     CELL0_UUID,
@@ -19,6 +19,7 @@ from cellsv2.cells import (
     configured_cell_aliases,
     database_url_check,
 )
+from cellsv2.db import API_ALIAS, sql
 from cellsv2.dburls import InvalidDatabaseUrl, url_identity
 from mappings.exceptions import (
     Cell0CannotBeDisabled,
@@ -30,7 +31,6 @@ from mappings.selectors import cell_mapping_get, cell_mapping_list
 
 logger = logging.getLogger(__name__)
 
-API = "api"
 # Cells have no message queue in this product; Nova's "no RPC" transport marks that.
 NO_TRANSPORT_URL = "none:///"
 
@@ -51,7 +51,7 @@ def cell_database_validate(url: str, *, check_connection: bool = True) -> None:
             if alias is not None:
                 # A mapping with this URL will use the database configured in settings
                 # (alias_for_mapping), so that is the connection to check.
-                connections[alias].ensure_connection()
+                sql.connection(alias).ensure_connection()
             else:
                 database_url_check(url)
         except Exception as exc:
@@ -93,7 +93,7 @@ def cell_mapping_create(
     """
     cell_database_validate(database_connection, check_connection=check_connection)
     transport_url = transport_url or NO_TRANSPORT_URL
-    with transaction.atomic(using=API):
+    with transaction.atomic(using=API_ALIAS):
         other = _duplicate_of(database_connection=database_connection, transport_url=transport_url, exclude_uuid=None)
         if other is not None:
             raise CellMappingExists(other)
@@ -169,7 +169,7 @@ def cell_mapping_update(
     Raises CellMappingNotFound, InvalidCellDatabase, CellMappingExists or Cell0CannotBeDisabled;
     nothing is written when it raises.
     """
-    with transaction.atomic(using=API):
+    with transaction.atomic(using=API_ALIAS):
         mapping = cell_mapping_get(uuid=uuid)
         result = CellUpdate(mapping=mapping)
         if database_connection:

@@ -31,6 +31,7 @@ from cellsv2.admin import (
     when,
 )
 from cellsv2.cells import CellDatabaseUnusable
+from cellsv2.dburls import mask_password
 from cellsv2.locks import LockHeld, runner_lock
 from cellsv2.online_migrations import BATCH_SIZE, online_migrations_run_batch, registered_migrations
 from mappings import selectors
@@ -38,6 +39,7 @@ from mappings import services as mapping_services
 from mappings.exceptions import HostMappingExists, MappingError
 from mappings.models import CellMapping, HostMapping, InstanceMapping
 from operators import dashboard, services
+from servers.models import BuildRequest
 
 # instance_verify asks a cell per instance: an action over more rows than this is refused.
 VERIFY_LIMIT = 100
@@ -82,8 +84,6 @@ class CellMappingAdmin(admin.ModelAdmin):
 
     @admin.display(description="database connection")
     def masked_database_connection(self, obj):
-        from cellsv2.dburls import mask_password
-
         return mask_password(obj.database_connection or "")
 
     @admin.display(description="database connection")
@@ -92,8 +92,6 @@ class CellMappingAdmin(admin.ModelAdmin):
 
     @admin.display(description="transport url")
     def masked_transport_url(self, obj):
-        from cellsv2.dburls import mask_password
-
         return mask_password(obj.transport_url or "")
 
     @admin.display(description="transport url")
@@ -243,8 +241,6 @@ class InstanceMappingAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     @admin.display(description="instance")
     def instance_link(self, obj):
         if obj.cell is None:
-            from servers.models import BuildRequest
-
             build = BuildRequest.objects.filter(instance_uuid=obj.instance_uuid).values_list("pk", flat=True).first()
             if build is None:
                 return "no cell and no build request (interrupted or deleted: verify it)"

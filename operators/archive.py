@@ -32,13 +32,15 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, transaction
 
 from cellsv2.cells import CellDatabaseUnusable
 from cellsv2.context import target_cell
+from cellsv2.db import API_ALIAS, sql
 from consoles.models import ConsoleAuthToken
 from mappings.models import InstanceMapping
 from mappings.selectors import mapping_cache_forget
+from servergroups.models import InstanceGroupMember
 from servers.models import (
     BlockDeviceMapping,
     Instance,
@@ -58,7 +60,6 @@ from servers.models import (
 
 logger = logging.getLogger(__name__)
 
-API = "api"
 API_DB = "API_DB"
 # Nova's prefix for API-database rows in the archive report.
 API_TABLES = ("instance_mappings", "request_specs", "instance_group_member")
@@ -94,12 +95,11 @@ def _move(live, shadow, ids: list[int], alias: str) -> int:
     """
     if not ids:
         return 0
-    connection = connections[alias]
-    quote = connection.ops.quote_name
+    quote = sql.connection(alias).ops.quote_name
     columns = ", ".join(quote(f.column) for f in live._meta.concrete_fields)
     source, target, pk = quote(live._meta.db_table), quote(shadow._meta.db_table), quote(live._meta.pk.column)
     moved = 0
-    with connection.cursor() as cursor:
+    with sql.cursor(alias) as cursor:
         for chunk in _chunks(ids):
             marks = ", ".join(["%s"] * len(chunk))
             cursor.execute(
@@ -182,11 +182,9 @@ def instance_api_records_delete(*, instance_uuids: Iterable[str]) -> dict[str, i
     One API-database transaction (Nova's InstanceMappingList.destroy_bulk, RequestSpec.destroy_bulk
     and InstanceGroup.destroy_members_bulk). Returns rows deleted per API table, zeros included.
     """
-    from servergroups.models import InstanceGroupMember
-
     uuids = list(dict.fromkeys(instance_uuids))
     deleted = dict.fromkeys(API_TABLES, 0)
-    with transaction.atomic(using=API):
+    with transaction.atomic(using=API_ALIAS):
         for chunk in _chunks(uuids):
             deleted["instance_mappings"] += InstanceMapping.objects.filter(instance_uuid__in=chunk).delete()[0]
             deleted["request_specs"] += RequestSpec.objects.filter(instance_uuid__in=chunk).delete()[0]

@@ -13,13 +13,14 @@ import uuid as uuid_lib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.db import DatabaseError, IntegrityError, connections, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from cellsv2.bulk import binary_cursor, second_connection
 from cellsv2.cells import cells_cache_clear
 from cellsv2.context import target_cell
+from cellsv2.db import API_ALIAS, sql
 from cellsv2.dburls import InvalidDatabaseUrl, url_identity
 from cellsv2.locks import runner_lock
 from mappings import services as mapping_services
@@ -43,8 +44,6 @@ from mappings.selectors import (
 from servers.models import ComputeNode, Instance
 
 logger = logging.getLogger(__name__)
-
-API = "api"
 
 
 def _noop(message: str) -> None:
@@ -102,7 +101,7 @@ def cell_mapping_delete(*, uuid: str, force: bool = False) -> None:
         with target_cell(mapping):
             ComputeNode.objects.filter(host__in=hosts).update(mapped=0)
     forget = list(InstanceMapping.objects.filter(cell=mapping).values_list("instance_uuid", flat=True))
-    with transaction.atomic(using=API):
+    with transaction.atomic(using=API_ALIAS):
         InstanceMapping.objects.filter(cell=mapping).delete()
         HostMapping.objects.filter(cell=mapping).delete()
         mapping.delete()
@@ -162,7 +161,7 @@ def hosts_discover(
                         continue
                     status_fn(f"Creating host mapping for compute host '{node.host}': {node.uuid}")
                     try:
-                        with transaction.atomic(using=API):
+                        with transaction.atomic(using=API_ALIAS):
                             result.created.append(HostMapping.objects.create(cell=cell, host=node.host))
                     except IntegrityError:
                         raise HostMappingExists(node.host) from None
@@ -191,7 +190,7 @@ def host_mapping_delete(*, cell_uuid: str, host: str) -> None:
         if Instance.objects.live().filter(host=host).exists():
             raise HostHasInstances(host)
         ComputeNode.objects.filter(host=host).update(mapped=0)
-    with transaction.atomic(using=API):
+    with transaction.atomic(using=API_ALIAS):
         if HostMapping.objects.filter(pk=host_mapping.pk).delete()[0] == 0:
             raise HostMappingNotFound(host)
 
@@ -211,7 +210,7 @@ MAP_INSTANCES_BATCH = 10000
 
 def _instances_after(alias: str, after_id: int, limit: int) -> list[tuple]:
     """(id, uuid, project_id, user_id) of a cell's instances (deleted ones too) with id > after_id, by id."""
-    if connections[alias].vendor == "postgresql":
+    if sql.is_postgresql(alias):
         # Binary results: no per-value text parsing on the way out of a 10,000-row batch.
         with binary_cursor(alias) as cursor:
             cursor.execute(
@@ -235,7 +234,7 @@ def _mappings_insert(rows: list[tuple], now, *, marker_uuid: str | None = None, 
     how many instances were mapped (rows inserted, a marker row not counted).
     """
     columns = [list(column) for column in zip(*rows, strict=True)] or [[], [], [], []]
-    with binary_cursor(API) as cursor:
+    with binary_cursor(API_ALIAS) as cursor:
         if not replace_marker:
             cursor.execute(_MAPPINGS_INSERT, [now, *columns])
             return cursor.rowcount
@@ -246,7 +245,7 @@ def _mappings_insert(rows: list[tuple], now, *, marker_uuid: str | None = None, 
 
 def _mappings_insert_in_thread(rows: list[tuple], now) -> int:
     """_mappings_insert on the calling thread's own API connection (the second writer's)."""
-    connections[API].close_if_unusable_or_obsolete()
+    sql.connection(API_ALIAS).close_if_unusable_or_obsolete()
     return _mappings_insert(rows, now)
 
 
@@ -256,7 +255,7 @@ def _second_writer():
     The insert is bound by the upkeep of instance_mappings' indexes, on one core per statement:
     two statements at once map half as fast again on two cores (PostgreSQL, autocommit only).
     """
-    return second_connection(API, name="instances-map")
+    return second_connection(API_ALIAS, name="instances-map")
 
 
 def _instance_mappings_write(
@@ -273,7 +272,7 @@ def _instance_mappings_write(
     marker_uuid = marker.replace("-", " ") if marker else None
     rows = [(uuid, cell.id, project_id or "", user_id) for _, uuid, project_id, user_id in instances]
     marker_rows = [(marker_uuid, None, INSTANCE_MIGRATION_MARKER, INSTANCE_MIGRATION_MARKER)] if marker_uuid else []
-    api = connections[API]
+    api = sql.connection(API_ALIAS)
     if api.vendor == "postgresql":
         if second_writer is None or len(rows) < SPLIT_WRITE_MIN:
             return _mappings_insert(rows + marker_rows, now, marker_uuid=marker_uuid, replace_marker=True)
@@ -287,7 +286,7 @@ def _instance_mappings_write(
         mapped += first_half.result()
         _mappings_insert(marker_rows, now, marker_uuid=marker_uuid, replace_marker=True)
         return mapped
-    with transaction.atomic(using=API), api.cursor() as cursor:
+    with transaction.atomic(using=API_ALIAS), sql.cursor(API_ALIAS) as cursor:
         cursor.execute("DELETE FROM instance_mappings WHERE project_id = %s", [INSTANCE_MIGRATION_MARKER])
         created_at = api.ops.adapt_datetimefield_value(now)
         if not rows and not marker_rows:
@@ -442,7 +441,7 @@ def cell_and_hosts_map(
             name=name, database_connection=database_connection, transport_url=transport_url, uuid=target.uuid
         )
         result.created_cell = True
-    with transaction.atomic(using=API):
+    with transaction.atomic(using=API_ALIAS):
         for host in missing:
             HostMapping.objects.get_or_create(host=host, defaults={"cell": cell})
     with target_cell(cell):

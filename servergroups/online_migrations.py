@@ -29,8 +29,9 @@ from collections import defaultdict
 
 from django.db import DatabaseError, transaction
 
-from cellsv2.cells import CellDatabaseUnusable, CellNotFound, cell_mappings
+from cellsv2.cells import CellDatabaseUnusable, CellNotFound, cell_mappings, is_cell_failure, scatter_gather_cells
 from cellsv2.context import target_cell
+from cellsv2.db import API_ALIAS
 from servergroups.exceptions import CellsUnavailable
 from servergroups.models import (
     InstanceGroup,
@@ -45,8 +46,6 @@ from servergroups.services import legacy_servergroups_soft_delete
 
 logger = logging.getLogger(__name__)
 
-API = "api"
-
 
 def _copy_to_api(groups: list[LegacyInstanceGroup], policies: dict, members: dict) -> int:
     """Insert the claimed groups into the API database (one transaction); how many were new.
@@ -55,7 +54,7 @@ def _copy_to_api(groups: list[LegacyInstanceGroup], policies: dict, members: dic
     are not copied again, its members are (idempotently), so nothing added meanwhile is lost.
     """
     uuids = [group.uuid for group in groups]
-    with transaction.atomic(using=API):
+    with transaction.atomic(using=API_ALIAS):
         existing = set(InstanceGroup.objects.filter(uuid__in=uuids).values_list("uuid", flat=True))
         new = [group for group in groups if group.uuid not in existing]
         InstanceGroup.objects.bulk_create(
@@ -162,8 +161,6 @@ def pending_instance_groups() -> int:
 
     Raises CellsUnavailable when a cell does not answer (a partial total would say too little).
     """
-    from cellsv2.cells import is_cell_failure, scatter_gather_cells
-
     results = scatter_gather_cells(cell_mappings(), _count_live_legacy_groups)
     failed = [uuid for uuid, result in results.items() if is_cell_failure(result)]
     if failed:

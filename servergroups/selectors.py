@@ -23,11 +23,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import connections
 from django.db.models import Prefetch, QuerySet
 
 from cellsv2.cells import CellRowsPresence, cells_answering, is_cell_failure, scatter_gather_cells
-from cellsv2.db import RawColumns
+from cellsv2.db import API_ALIAS, RawColumns, sql
 from cellsv2.quotas import quota_counter
 from mappings.models import InstanceMapping
 from servergroups.exceptions import ServerGroupNotFound
@@ -44,8 +43,6 @@ from servergroups.models import (
 from servers.models import Instance
 
 logger = logging.getLogger(__name__)
-
-API = "api"
 
 
 @dataclass(frozen=True)
@@ -128,10 +125,8 @@ def _api_groups(condition: str, params: list) -> list[ServerGroup]:
     a show or a page of groups, building the ORM query and prefetch_related's bookkeeping cost
     several times the queries themselves.
     """
-    connection = connections[API]
-    with connection.cursor() as cursor:
-        cursor.execute(_API_GROUPS_SQL.format(condition=condition), params)
-        rows = cursor.fetchall()
+    connection = sql.connection(API_ALIAS)
+    rows = sql.fetch_all(API_ALIAS, _API_GROUPS_SQL.format(condition=condition), params)
     found: dict[int, tuple[tuple, dict, dict]] = {}
     for row in rows:
         entry = found.get(row[0])
@@ -156,9 +151,7 @@ def _api_count(*, project_id: str | None, user_id: str | None = None) -> int:
             conditions.append(f"{column} = %s")
             params.append(value)
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    with connections[API].cursor() as cursor:
-        cursor.execute(f"SELECT COUNT(*) FROM {_GROUPS}{where}", params)
-        return cursor.fetchone()[0]
+    return sql.fetch_value(API_ALIAS, f"SELECT COUNT(*) FROM {_GROUPS}{where}", params)
 
 
 def _from_api_row(columns: list, policies: dict, members: dict) -> ServerGroup:
@@ -381,7 +374,7 @@ def servergroup_list(*, project_id: str | None = None, offset: int = 0, limit: i
     if limit is not None and limit <= 0:
         return []
     scope, params = ("WHERE project_id = %s", [project_id]) if project_id is not None else ("", [])
-    window = connections[API].ops.limit_offset_sql(offset, None if limit is None else offset + limit)
+    window = sql.connection(API_ALIAS).ops.limit_offset_sql(offset, None if limit is None else offset + limit)
     page = _api_groups(f"g.id IN (SELECT id FROM {_GROUPS} {scope} ORDER BY id {window})", params)
     if limit is not None and len(page) >= limit:
         return page

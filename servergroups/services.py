@@ -12,11 +12,12 @@ import uuid as uuid_lib
 from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from cellsv2.cells import cells_answering, scatter_gather_all_cells
 from cellsv2.context import current_cell_alias, target_cell
+from cellsv2.db import API_ALIAS, sql
 from cellsv2.quotas import quota_reserve
 from servergroups import selectors
 from servergroups.exceptions import CellsUnavailable, InvalidServerGroup, ServerGroupExists, ServerGroupNotFound
@@ -36,7 +37,6 @@ from servergroups.selectors import ServerGroup
 
 logger = logging.getLogger(__name__)
 
-API = "api"
 QUOTA_GROUPS_MESSAGE = "Quota exceeded, too many server groups."
 QUOTA_MEMBERS_MESSAGE = "Quota exceeded, too many servers in group"
 RULES_NEED_ANTI_AFFINITY = "Only anti-affinity policy supports rules."
@@ -87,9 +87,8 @@ def _api_group_insert(*, group: InstanceGroup, policy: str, rules: dict) -> int:
     (SQLite 3.35+ and PostgreSQL): Model.save()'s machinery cost more than the statements on
     this path, which runs under the quota lock. Raises IntegrityError for a uuid already there.
     """
-    connection = connections[API]
-    adapt = connection.ops.adapt_datetimefield_value
-    with connection.cursor() as cursor:
+    adapt = sql.connection(API_ALIAS).ops.adapt_datetimefield_value
+    with sql.cursor(API_ALIAS) as cursor:
         cursor.execute(
             f"INSERT INTO {InstanceGroup._meta.db_table} (created_at, updated_at, user_id, project_id, uuid, name)"
             " VALUES (%s, NULL, %s, %s, %s, %s) RETURNING id",
@@ -138,7 +137,7 @@ def servergroup_create(
             project_id=project_id, resource="server_groups", message=QUOTA_GROUPS_MESSAGE, check_user=user_id
         )
     else:
-        guard = transaction.atomic(using=API)
+        guard = transaction.atomic(using=API_ALIAS)
     with guard:
         if uuid and _uuid_live_in_cells(group_uuid):
             raise ServerGroupExists(group_uuid)
@@ -234,7 +233,7 @@ def servergroup_add_members(
                 message=QUOTA_MEMBERS_MESSAGE,
             )
             if check_quota
-            else transaction.atomic(using=API)
+            else transaction.atomic(using=API_ALIAS)
         )
         with guard:
             added = _add_members_legacy(group, missing) if group.is_legacy else _add_members_api(group.uuid, missing)
@@ -256,8 +255,8 @@ def servergroup_members_remove(*, instance_uuids: Iterable[str]) -> int:
         return 0
     if not selectors.legacy_groups_present():
         # Nothing to look for in the cells: one DELETE is the whole job.
-        return InstanceGroupMember.objects.filter(instance_uuid__in=uuids)._raw_delete(API)
-    with transaction.atomic(using=API):
+        return InstanceGroupMember.objects.filter(instance_uuid__in=uuids)._raw_delete(API_ALIAS)
+    with transaction.atomic(using=API_ALIAS):
         rows = InstanceGroupMember.objects.filter(instance_uuid__in=uuids)
         found = set(rows.values_list("instance_uuid", flat=True))
         removed = rows.delete()[0]
@@ -292,7 +291,7 @@ def servergroup_update(*, uuid: str, name: str | None = None, members: Iterable[
                     LegacyInstanceGroup.objects.live().filter(uuid=uuid).update(name=name, updated_at=timezone.now())
                 )
         else:
-            with transaction.atomic(using=API):
+            with transaction.atomic(using=API_ALIAS):
                 changed = InstanceGroup.objects.filter(uuid=uuid).update(name=name, updated_at=timezone.now())
         if not changed:
             # Moved by the migration (or deleted) in between: start again where it is now.
@@ -325,7 +324,7 @@ def _api_group_delete(*, uuid: str, project_id: str | None) -> bool:
     where, params = "uuid = %s", [uuid]
     if project_id is not None:
         where, params = f"{where} AND project_id = %s", [*params, project_id]
-    with connections[API].cursor() as cursor:
+    with sql.cursor(API_ALIAS) as cursor:
         cursor.execute(f"DELETE FROM {InstanceGroup._meta.db_table} WHERE {where} RETURNING id", params)
         ids = [row[0] for row in cursor.fetchall()]
         if not ids:
@@ -373,7 +372,7 @@ def servergroup_delete(*, uuid: str, project_id: str | None = None) -> None:
                     "Server group %s: cell %s did not answer, recording the deletion (%s)", uuid, cell_uuid, result
                 )
                 silent = True
-    with transaction.atomic(using=API):
+    with transaction.atomic(using=API_ALIAS):
         deleted_in_api = _api_group_delete(uuid=uuid, project_id=project_id)
         if silent and (deleted or deleted_in_api):
             # A legacy copy the silent cell may hold must not come back with it.

@@ -4,19 +4,14 @@ import importlib
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
-from io import StringIO
 from pathlib import Path
 
 import pytest
 import yaml
-from django.conf import settings
-from django.core.management import call_command, get_commands, load_command_class
-from django.core.management.base import CommandError
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
@@ -30,21 +25,29 @@ from cellsv2.cells import (
 )
 from cellsv2.dburls import sqlite_url
 from flavors.models import Flavor
+from tests.factories import CellMappingFactory
 
-# A real Keystone and Glance for tests that need an OpenStack around cellsv2 (tests/cloud_services).
-pytest_plugins = ["tests.cloud_services.fixtures"]
+# Modules that still import these from here (tests/servers, tests/consoles) get them from tests.support.
+from tests.support import (  # noqa: F401
+    ALL_DATABASES,
+    CELL_ALIASES,
+    ROOT,
+    CommandResult,
+    free_port,
+    on_postgres,
+    requires_postgres,
+    run_command,
+)
 
-ALL_DATABASES = sorted(alias for alias in settings.DATABASES if alias != "default")
-CELL_ALIASES = [alias for alias in ALL_DATABASES if alias != "api"]
+pytest_plugins = [
+    # A real Keystone and Glance for tests that need an OpenStack around cellsv2 (tests/cloud_services).
+    "tests.cloud_services.fixtures",
+    # The compute API client and topology of the servers, consoles, operators and admin tests.
+    "tests.fixtures.compute",
+]
+
 
 assert {"cell0", "cell1", "cell2"} <= set(CELL_ALIASES), "tests need cell0 and at least two real cells"
-
-
-def on_postgres() -> bool:
-    return connections["api"].vendor == "postgresql"
-
-
-requires_postgres = pytest.mark.skipif(not on_postgres(), reason="needs PostgreSQL (row locks, parallel runners)")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -85,17 +88,14 @@ def _fresh_cell_registry():
 @pytest.fixture
 def cells():
     """CellMappings for cell0, cell1 and cell2 (the databases declared in test settings)."""
-    from mappings.models import CellMapping
-
-    mappings = {}
-    for alias in CELL_ALIASES:
-        mappings[alias] = CellMapping.objects.create(
-            uuid=CELL0_UUID if alias == "cell0" else str(uuid.uuid4()),
+    return {
+        alias: CellMappingFactory(
             name=alias,
-            transport_url="none:///",
             database_connection=configured_alias_url(alias),
+            **({"uuid": CELL0_UUID} if alias == "cell0" else {}),
         )
-    return mappings
+        for alias in CELL_ALIASES
+    }
 
 
 @pytest.fixture
@@ -109,32 +109,13 @@ def default_flavors():
             )
 
 
-@dataclass
-class CommandResult:
-    code: int
-    out: str
-    err: str
-
-
-def run_command(name: str, *args: str) -> CommandResult:
-    """Run a management command in-process and return its exit code and output."""
-    command = load_command_class(get_commands()[name], name)
-    out, err = StringIO(), StringIO()
-    try:
-        call_command(command, *args, stdout=out, stderr=err)
-    except CommandError as exc:
-        return CommandResult(exc.returncode, out.getvalue(), err.getvalue() + str(exc))
-    return CommandResult(getattr(command, "exit_code", 0) or 0, out.getvalue(), err.getvalue())
-
-
 @pytest.fixture
-def fresh_database_url(tmp_path, monkeypatch, django_db_blocker):
-    """The URL of a new, empty database on the same server as the API database (dropped afterwards).
+def runtime_connections(monkeypatch, django_db_blocker):
+    """Cells registered at run time really connect (or really fail to) inside the test.
 
-    Cells registered at run time from it may connect inside the test.
+    Django's test cases refuse connections to aliases that were not declared when the test
+    started, which cells registered at run time never are.
     """
-    # Django's test cases refuse connections to aliases that were not declared when the test
-    # started, which cells registered at run time never are.
     guarded = BaseDatabaseWrapper.ensure_connection
     real = django_db_blocker._real_ensure_connection
 
@@ -144,6 +125,14 @@ def fresh_database_url(tmp_path, monkeypatch, django_db_blocker):
         return guarded(self, *args, **kwargs)
 
     monkeypatch.setattr(BaseDatabaseWrapper, "ensure_connection", ensure_connection)
+
+
+@pytest.fixture
+def fresh_database_url(tmp_path, runtime_connections):
+    """The URL of a new, empty database on the same server as the API database (dropped afterwards).
+
+    Cells registered at run time from it may connect inside the test.
+    """
     if not on_postgres():
         yield sqlite_url(tmp_path / f"runtime-{uuid.uuid4().hex[:8]}.sqlite3")
         return
@@ -158,13 +147,6 @@ def fresh_database_url(tmp_path, monkeypatch, django_db_blocker):
     unregister_runtime_aliases()
     with psycopg.connect(dbname="postgres", autocommit=True, **dsn) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +181,6 @@ def standalone_databases():
 
 # --- operator commands as real processes: on a terminal and through a pipe ---------------------
 
-ROOT = Path(__file__).resolve().parent.parent
 # What a terminal does with a progress bar: redraw a line in place (a carriage return that does
 # not end a line) and, for several bars, move the cursor (escape sequences).
 IN_PLACE_REDRAW = re.compile(r"\r(?!\n)")
@@ -353,29 +334,12 @@ def manage_py(request) -> ManagePy:
 
 
 @pytest.fixture
-def down_cell(cells, tmp_path, monkeypatch, django_db_blocker):
-    """A fourth cell, mapped, whose database cannot be opened (an SQLite file in a directory that
-    does not exist): every query in it fails at once."""
-    from mappings.models import CellMapping
-
-    # Django's test cases refuse connections to aliases registered at run time: let them try for real.
-    guarded = BaseDatabaseWrapper.ensure_connection
-    real = django_db_blocker._real_ensure_connection
-
-    def ensure_connection(self, *args, **kwargs):
-        if self.alias.startswith(RUNTIME_ALIAS_PREFIX):
-            return real(self, *args, **kwargs)
-        return guarded(self, *args, **kwargs)
-
-    monkeypatch.setattr(BaseDatabaseWrapper, "ensure_connection", ensure_connection)
-    mapping = CellMapping.objects.create(
-        uuid=str(uuid.uuid4()),
-        name="cell-down",
-        transport_url="none:///",
-        database_connection=sqlite_url(tmp_path / "no" / "such" / "dir" / "cell.sqlite3"),
+def down_cell(cells, tmp_path, runtime_connections):
+    """A fourth cell, mapped, named "cell-down", whose database cannot be opened (an SQLite file in
+    a directory that does not exist): every query in it fails at once."""
+    return CellMappingFactory(
+        name="cell-down", database_connection=sqlite_url(tmp_path / "no" / "such" / "dir" / "cell.sqlite3")
     )
-    cells_cache_clear()
-    return mapping
 
 
 @pytest.fixture

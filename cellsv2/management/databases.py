@@ -11,7 +11,8 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, connections
 
 from cellsv2.cells import CellDatabaseUnusable, alias_for_mapping, cell_mappings
-from cellsv2.router import API_ALIAS, UNUSED_ALIASES
+from cellsv2.db import API_ALIAS, sql
+from cellsv2.router import UNUSED_ALIASES
 
 
 def database_alias(ref: str) -> str:
@@ -57,7 +58,7 @@ class ApiDatabaseByDefault:
         """Django's "unapplied migrations" warning, about the database this command uses."""
         from django.db.migrations.executor import MigrationExecutor
 
-        executor = MigrationExecutor(connections[self._database])
+        executor = MigrationExecutor(sql.connection(self._database))
         plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
         if plan:
             self.stdout.write(

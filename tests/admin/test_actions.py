@@ -13,8 +13,8 @@ from keypairs.models import KeyPair, LegacyKeyPair
 from mappings.models import CellMapping, HostMapping, InstanceMapping
 from servergroups.models import InstanceGroup, LegacyInstanceGroup
 from servers.models import ComputeNode, InstanceExtra
-from tests.admin.conftest import PASSWORD
-from tests.conftest import ALL_DATABASES, run_command
+from tests.admin.helpers import PASSWORD
+from tests.support import ALL_DATABASES, run_command
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 
@@ -120,7 +120,7 @@ def test_verifying_too_many_instances_at_once_is_refused(operator, deployment, m
     assert any("at most 2 instances" in m for m in _messages(response))
 
 
-def test_an_instance_is_verified_from_the_dashboard(operator, deployment, unreachable_cell):
+def test_an_instance_is_verified_from_the_dashboard(operator, deployment, down_cell):
     response = _post(operator, "cellsv2_verify_instance", {"uuid": deployment.other_cell})
     assert f"Instance {deployment.other_cell} is in cell: cell2 ({deployment.cells['cell2'].uuid})" in _messages(
         response
@@ -131,7 +131,7 @@ def test_an_instance_is_verified_from_the_dashboard(operator, deployment, unreac
     assert "Give the uuid" in _messages(_post(operator, "cellsv2_verify_instance", {"uuid": " "}))[0]
     # An instance whose cell is down: said so, no 500.
     lost = "0b0b0b0b-0000-0000-0000-000000000000"
-    InstanceMapping.objects.create(instance_uuid=lost, cell=unreachable_cell, project_id="proj1")
+    InstanceMapping.objects.create(instance_uuid=lost, cell=down_cell, project_id="proj1")
     response = _post(operator, "cellsv2_verify_instance", {"uuid": lost})
     assert response.status_code == 200
     assert any("could not be reached" in m and "unable to open database file" in m for m in _messages(response))
@@ -140,11 +140,11 @@ def test_an_instance_is_verified_from_the_dashboard(operator, deployment, unreac
 # --- discover hosts -----------------------------------------------------------------------------------
 
 
-def test_discover_hosts_maps_new_hosts_and_reports_an_unreachable_cell(operator, deployment, cells, unreachable_cell):
+def test_discover_hosts_maps_new_hosts_and_reports_an_down_cell(operator, deployment, cells, down_cell):
     response = _post(operator, "cellsv2_discover_hosts")
     messages = _messages(response)
     assert "Mapped 1 new host(s): compute2 (cell2)." in messages
-    assert any(f"Cell {unreachable_cell.uuid} could not be reached" in m for m in messages)
+    assert any(f"Cell {down_cell.uuid} could not be reached" in m for m in messages)
     assert HostMapping.objects.get(host="compute2").cell_id == cells["cell2"].pk
     with target_cell(cells["cell2"]):
         assert ComputeNode.objects.get(host="compute2").mapped == 1

@@ -15,14 +15,13 @@ import pytest
 from cellsv2.cells import cells_cache_clear
 from cellsv2.dburls import sqlite_url
 from mappings.models import CellMapping, InstanceMapping
-from tests.admin.conftest import (
+from tests.admin.helpers import (
     PASSWORD,
-    allow_runtime_connections,
     make_superuser,
     seed_capacity_and_long_values,
     seed_deployment,
 )
-from tests.conftest import ALL_DATABASES
+from tests.support import ALL_DATABASES
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -141,18 +140,18 @@ def test_log_in_follow_a_mapping_to_its_instance_and_disable_a_cell(live_server,
     assert all(path.stat().st_size > 0 for path in screenshots)
 
 
-def test_an_unreachable_cell_is_reported_in_the_browser(live_server, cells, unreachable_cell):
+def test_an_down_cell_is_reported_in_the_browser(live_server, cells, down_cell):
     seed_deployment(cells)
     make_superuser()
     base = live_server.url
 
     def scenario(page):
         log_in(page, base)
-        state = page.locator('tr.cell-row[data-cell="broken"] td.cell-reachable').inner_text()
+        state = page.locator('tr.cell-row[data-cell="cell-down"] td.cell-reachable').inner_text()
         assert state.startswith("unreachable") and "unable to open database file" in state
         assert page.locator('tr.cell-row[data-cell="cell1"] td.cell-reachable').inner_text() == "reachable"
         shot(page, "07-dashboard-unreachable-cell")
-        response = page.goto(f"{base}/admin/cell/servers/instance/?cell={unreachable_cell.uuid}")
+        response = page.goto(f"{base}/admin/cell/servers/instance/?cell={down_cell.uuid}")
         assert response.status == 503
         assert "cannot be reached" in page.locator("#content").inner_text()
         shot(page, "08-cell-site-unreachable-cell")
@@ -336,7 +335,7 @@ def test_cell_states_read_as_operators_read_them_and_the_cell_header_is_legible(
 
 
 def test_the_dashboard_shows_capacity_and_unmapped_instances_and_a_cell_that_does_not_answer(
-    live_server, cells, tmp_path, monkeypatch, django_db_blocker
+    live_server, cells, tmp_path, runtime_connections
 ):
     """Per cell: vCPUs, RAM and disk of its live compute nodes (used / total), and its instances
     with no instance mapping (counted); then cell2 stops answering: it says so, its figures are
@@ -377,7 +376,6 @@ def test_the_dashboard_shows_capacity_and_unmapped_instances_and_a_cell_that_doe
 
     in_browser(before)
     # cell2's database goes away (a SQLite file in a directory that does not exist).
-    allow_runtime_connections(monkeypatch, django_db_blocker)
     CellMapping.objects.filter(pk=cells["cell2"].pk).update(
         database_connection=sqlite_url(tmp_path / "gone" / "cell2.sqlite3")
     )

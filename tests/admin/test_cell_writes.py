@@ -11,7 +11,7 @@ from django.urls import reverse
 from cellsv2.context import target_cell
 from servers.models import Tag
 from tests.admin import urls as test_urls
-from tests.conftest import ALL_DATABASES
+from tests.support import ALL_DATABASES
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.urls("tests.admin.urls")]
 

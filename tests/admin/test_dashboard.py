@@ -14,8 +14,8 @@ from cellsv2.context import target_cell
 from mappings.selectors import instance_mapping_count_by_cell
 from operators.dashboard import Capacity, dashboard_capacity_total, dashboard_cells
 from servers.selectors.compute_nodes import compute_node_capacity, instance_count_by_state
-from tests.admin.conftest import seed_capacity_and_long_values
-from tests.conftest import ALL_DATABASES
+from tests.admin.helpers import seed_capacity_and_long_values
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 
@@ -94,17 +94,17 @@ def test_mapping_an_instance_takes_it_off_the_unmapped_count(seeded, cells):
     assert statuses["cell2"].unmapped == 1
 
 
-def test_a_cell_that_does_not_answer_counts_nothing_and_the_page_says_so(operator, seeded, unreachable_cell):
+def test_a_cell_that_does_not_answer_counts_nothing_and_the_page_says_so(operator, seeded, down_cell):
     page = operator.get(reverse("admin:cellsv2_dashboard"))
     assert page.status_code == 200
     statuses = {status.mapping.name: status for status in page.context["cells"]}
-    broken = statuses["broken"]
+    broken = statuses["cell-down"]
     assert not broken.reachable and broken.capacity is None and broken.unmapped is None
     assert statuses["cell2"].unmapped == 2
     # The totals are those of the cells that answered, and say which did not.
     assert [f["text"] for f in page.context["capacity_total"].figures] == ["18 / 80", "70 / 272 GiB", "470 / 2,200 GB"]
     html = page.content.decode()
-    assert "not counted: broken" in html and "unable to open database file" in html
+    assert "not counted: cell-down" in html and "unable to open database file" in html
 
 
 def test_usage_reads_as_used_over_total():

@@ -11,7 +11,7 @@ from cellsv2.context import target_cell
 from mappings.models import HostMapping, InstanceMapping
 from servergroups.models import InstanceGroup, LegacyInstanceGroup
 from servers.models import BuildRequest, Instance, RequestSpec
-from tests.conftest import ALL_DATABASES
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

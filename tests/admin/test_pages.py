@@ -15,7 +15,7 @@ from django.urls import reverse
 from cellsv2.admin import LargeTableAdminMixin, cell_admin_site
 from cellsv2.context import target_cell
 from cellsv2.db import DbScope, model_scope
-from tests.conftest import ALL_DATABASES
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 
@@ -120,12 +120,12 @@ def test_the_dashboard_shows_every_cell_its_instances_and_the_work_in_flight(ope
     assert f"{reverse('celladmin:servers_instance_changelist')}?cell={cells['cell1'].uuid}" in html
 
 
-def test_the_dashboard_says_a_cell_is_unreachable_and_still_shows_the_others(operator, deployment, unreachable_cell):
+def test_the_dashboard_says_a_cell_is_unreachable_and_still_shows_the_others(operator, deployment, down_cell):
     page = operator.get(reverse("admin:cellsv2_dashboard"))
     assert page.status_code == 200
     statuses = {status.mapping.name: status for status in page.context["cells"]}
-    assert not statuses["broken"].reachable
-    assert "unable to open database file" in statuses["broken"].error
+    assert not statuses["cell-down"].reachable
+    assert "unable to open database file" in statuses["cell-down"].error
     assert statuses["cell1"].reachable and statuses["cell1"].instances_by_state == {"active": 1, "error": 1}
     html = page.content.decode()
     assert "unreachable</span>" in html and "unable to open database file" in html
@@ -135,10 +135,10 @@ def test_the_dashboard_says_a_cell_is_unreachable_and_still_shows_the_others(ope
     assert "did not answer" in pending["populate_instance_keypairs"].error
 
 
-def test_the_cell_site_shows_an_error_page_for_an_unreachable_cell(operator, deployment, unreachable_cell):
-    switched = operator.get(reverse("celladmin:index"), {"cell": "broken"}, follow=True)
+def test_the_cell_site_shows_an_error_page_for_an_down_cell(operator, deployment, down_cell):
+    switched = operator.get(reverse("celladmin:index"), {"cell": "cell-down"}, follow=True)
     # The index reads no cell table: it renders, with the switcher on the broken cell.
-    assert switched.status_code == 200 and unreachable_cell.uuid in switched.content.decode()
+    assert switched.status_code == 200 and down_cell.uuid in switched.content.decode()
     assert 'id="cell-switcher"' in switched.content.decode()
     for name in (
         "servers_instance_changelist",
@@ -149,7 +149,7 @@ def test_the_cell_site_shows_an_error_page_for_an_unreachable_cell(operator, dep
         assert page.status_code == 503, name
         html = page.content.decode()
         assert "cannot be reached" in html and "unable to open database file" in html
-        assert unreachable_cell.uuid in html and 'id="cell-switcher"' in html
+        assert down_cell.uuid in html and 'id="cell-switcher"' in html
     # Another cell still works in the same session.
     page = operator.get(reverse("celladmin:servers_instance_changelist"), {"cell": "cell1"}, follow=True)
     assert page.status_code == 200 and deployment.active in page.content.decode()
@@ -197,7 +197,7 @@ def test_a_pending_counter_that_fails_is_shown_as_unknown(operator, deployment, 
     assert "unknown (RuntimeError: cannot count)" in page.content.decode()
 
 
-def test_the_server_group_counter_refuses_to_guess_when_a_cell_is_down(deployment, unreachable_cell):
+def test_the_server_group_counter_refuses_to_guess_when_a_cell_is_down(deployment, down_cell):
     from servergroups.exceptions import CellsUnavailable
     from servergroups.online_migrations import pending_instance_groups
 

@@ -10,8 +10,8 @@ from cellsv2.admin import EstimatedCountPaginator, table_row_estimate
 from cellsv2.context import target_cell
 from mappings.models import InstanceMapping
 from servers.models import Instance
-from tests.admin.conftest import new_uuid
-from tests.conftest import ALL_DATABASES, on_postgres
+from tests.admin.helpers import new_uuid
+from tests.support import ALL_DATABASES, on_postgres
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

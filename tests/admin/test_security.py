@@ -13,8 +13,8 @@ from django.test import Client
 from django.urls import reverse
 
 from mappings.models import CellMapping
-from tests.admin.conftest import PASSWORD, make_superuser
-from tests.conftest import ALL_DATABASES
+from tests.admin.helpers import PASSWORD, make_superuser
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

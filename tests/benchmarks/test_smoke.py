@@ -12,7 +12,7 @@ import pytest
 from benchmarks import floor, report
 from benchmarks.common import count_queries, install_query_hooks, uninstall_query_hooks
 from benchmarks.pieces import api_ops, consoles, show
-from tests.conftest import ALL_DATABASES, on_postgres
+from tests.support import ALL_DATABASES, on_postgres
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES, transaction=True), pytest.mark.urls("benchmarks.urls")]
 

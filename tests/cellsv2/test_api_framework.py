@@ -21,7 +21,7 @@ from cellsv2.api.authentication import (
     register_auth_mode,
 )
 from cellsv2.api.microversions import MAX_VERSION_STRING as MAX
-from tests.conftest import ALL_DATABASES, ROOT, on_postgres
+from tests.support import ALL_DATABASES, ROOT, on_postgres
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.urls("tests.cellsv2.api_urls")]
 

@@ -23,7 +23,7 @@ from cellsv2.cells import (
 from cellsv2.context import current_cell_alias, target_cell
 from mappings.models import CellMapping
 from servers.models import Instance
-from tests.conftest import ALL_DATABASES
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

@@ -3,7 +3,7 @@
 import pytest
 
 from cellsv2.api.microversions import MAX_VERSION
-from tests.conftest import ALL_DATABASES
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
 

@@ -8,8 +8,8 @@ progress bar where output is not a terminal.
 import pytest
 
 from keypairs.models import KeyPair
-from tests.conftest import ALL_DATABASES, run_command
 from tests.keypairs.helpers import legacy_key
+from tests.support import ALL_DATABASES, run_command
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from cellsv2.management.commands.table_inventory import END, START
 from cellsv2.topology import moved_tables, table_inventory, table_inventory_markdown
-from tests.conftest import run_command
+from tests.support import run_command
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "operators-guide.md"
 

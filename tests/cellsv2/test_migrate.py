@@ -11,7 +11,7 @@ from django.db import connections
 from cellsv2.cells import alias_for_mapping
 from cellsv2.dburls import sqlite_url
 from mappings.models import CellMapping
-from tests.conftest import ALL_DATABASES, CELL_ALIASES, CommandResult
+from tests.support import ALL_DATABASES, CELL_ALIASES, CommandResult
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

@@ -14,7 +14,7 @@ from django.db import connections
 from cellsv2 import online_migrations
 from cellsv2.locks import runner_lock
 from cellsv2.management.commands import online_data_migrations as command_module
-from tests.conftest import ALL_DATABASES, run_command
+from tests.support import ALL_DATABASES, run_command
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

@@ -32,7 +32,7 @@ from cellsv2.api.policy import (
     register_policy_rules,
     registered_policy_rules,
 )
-from tests.conftest import ALL_DATABASES, ROOT, run_command
+from tests.support import ALL_DATABASES, ROOT, run_command
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefixtures("cells")]
 

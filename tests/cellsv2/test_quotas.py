@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from cellsv2.models import QuotaLock
 from cellsv2.quotas import OverQuota, _lock, quota_counter, quota_reserve, quota_set
-from tests.conftest import ALL_DATABASES, on_postgres, requires_postgres
+from tests.support import ALL_DATABASES, on_postgres, requires_postgres
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

@@ -10,7 +10,7 @@ from cellsv2.context import NoCellTargeted, current_cell_alias, target_cell
 from cellsv2.db import DbScope, model_scope
 from mappings.models import CellMapping
 from servers.models import ComputeNode, Instance
-from tests.conftest import ALL_DATABASES, CELL_ALIASES
+from tests.support import ALL_DATABASES, CELL_ALIASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

@@ -16,7 +16,7 @@ from django.core.cache import caches
 
 from cellsv2 import cells as registry
 from cellsv2.cacheurls import InvalidCacheUrl, cache_settings
-from tests.conftest import ALL_DATABASES
+from tests.support import ALL_DATABASES
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,11 +8,8 @@ import uuid as uuid_lib
 import pytest
 from django.core.cache import caches
 
-from cellsv2.context import target_cell
 from consoles import clock
-from mappings.models import InstanceMapping
-from servers.models import Instance
-from tests.servers.conftest import api, topology, worker_mode  # noqa: F401  (fixtures used here)
+from tests.factories import InstanceFactory
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -78,15 +75,7 @@ def frozen_clock(monkeypatch):
 
 def make_instance(cells, alias: str = "cell1", *, host: str | None = "compute1", project_id: str = "proj1") -> str:
     """A live instance in a cell with its instance mapping (no API, no conductor)."""
-    uuid = str(uuid_lib.uuid4())
-    with target_cell(alias):
-        Instance.objects.create(
-            uuid=uuid, project_id=project_id, user_id="alice", host=host, node=host, vm_state="active"
-        )
-    InstanceMapping.objects.create(
-        instance_uuid=uuid, cell=cells[alias], project_id=project_id, user_id="alice", queued_for_delete=False
-    )
-    return uuid
+    return InstanceFactory(cell=cells[alias], mapped=True, host=host, node=host, project_id=project_id).uuid
 
 
 class EchoServer:

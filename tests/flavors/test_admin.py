@@ -7,7 +7,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from flavors.models import Flavor, FlavorExtraSpec, FlavorProject
-from tests.conftest import ALL_DATABASES
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

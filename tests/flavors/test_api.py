@@ -8,7 +8,7 @@ import pytest
 from cellsv2.api.validation import INVALID_NAME_MESSAGE
 from flavors.api import schemas
 from flavors.models import Flavor, FlavorExtraSpec, FlavorProject
-from tests.conftest import ALL_DATABASES
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

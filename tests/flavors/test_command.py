@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from flavors.models import Flavor, FlavorExtraSpec, FlavorProject
-from tests.conftest import ALL_DATABASES, run_command
+from tests.support import ALL_DATABASES, run_command
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

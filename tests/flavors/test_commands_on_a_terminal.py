@@ -4,7 +4,7 @@ pseudo-terminal."""
 import pytest
 
 from flavors.models import Flavor
-from tests.conftest import ALL_DATABASES
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
 

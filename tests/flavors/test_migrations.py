@@ -17,7 +17,7 @@ from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 
 from flavors.models import Flavor, FlavorExtraSpec, FlavorProject
-from tests.conftest import CELL_ALIASES
+from tests.support import CELL_ALIASES
 
 pytestmark = pytest.mark.django_db(databases=["api", *CELL_ALIASES], transaction=True)
 

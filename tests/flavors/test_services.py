@@ -19,7 +19,7 @@ from flavors.exceptions import (
     InvalidFlavorSort,
 )
 from flavors.models import Flavor, FlavorExtraSpec, FlavorProject
-from tests.conftest import ALL_DATABASES, CELL_ALIASES
+from tests.support import ALL_DATABASES, CELL_ALIASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

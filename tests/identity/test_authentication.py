@@ -15,7 +15,7 @@ from identity import services
 from identity.authentication import TokenAuthentication
 from identity.models import ApiToken
 from identity.selectors import token_hash
-from tests.conftest import ALL_DATABASES, ROOT
+from tests.support import ALL_DATABASES, ROOT
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.urls("tests.cellsv2.api_urls")]
 

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 
 from identity import services
 from identity.models import ApiToken, Project, RoleAssignment
-from tests.conftest import ALL_DATABASES, run_command
+from tests.support import ALL_DATABASES, run_command
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

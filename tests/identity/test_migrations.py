@@ -15,7 +15,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 
 from identity.models import ApiToken, Project, RoleAssignment
-from tests.conftest import ALL_DATABASES
+from tests.support import ALL_DATABASES
 
 pytestmark = [
     pytest.mark.django_db(databases=ALL_DATABASES, transaction=True),

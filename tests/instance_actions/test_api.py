@@ -11,8 +11,8 @@ from cellsv2.context import target_cell
 from instance_actions.models import InstanceAction
 from instance_actions.services import instance_action_event_record, instance_action_start
 from mappings.models import InstanceMapping
-from tests.conftest import ALL_DATABASES
-from tests.servers.conftest import fault, seed_build_request, seed_instance
+from tests.fixtures.compute import fault, seed_build_request, seed_instance
+from tests.support import ALL_DATABASES
 from tests.tempest_schemas import assert_matches_tempest
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefixtures("cells")]

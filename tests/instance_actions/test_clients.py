@@ -4,8 +4,9 @@ over HTTP against a served process; servers placed in cell1/cell2 or buried in c
 import pytest
 
 from tests.clients import openstack_cli, sdk
-from tests.conftest import ALL_DATABASES
-from tests.servers.conftest import IMAGE, add_node, discover
+from tests.factories import IMAGE
+from tests.fixtures.compute import add_node, discover
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
 

@@ -7,8 +7,8 @@ from cellsv2.context import target_cell
 from instance_actions.models import InstanceAction, InstanceActionEvent
 from servers import conductor
 from servers.models import BuildRequest
-from tests.conftest import ALL_DATABASES, CELL_ALIASES
-from tests.servers.conftest import ADMIN, mapping_of, place_all
+from tests.fixtures.compute import ADMIN, mapping_of, place_all
+from tests.support import ALL_DATABASES, CELL_ALIASES
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefixtures("worker_mode")]
 
@@ -31,7 +31,7 @@ def actions_everywhere(uuid) -> dict[str, list[tuple]]:
     return found
 
 
-def test_a_placed_server_has_its_create_and_delete_in_its_cell(api, compute_nodes):
+def test_a_placed_server_has_its_create_and_delete_in_its_cell(api, topology):
     uuid = api.create_uuid()
     assert actions_everywhere(uuid) == {}  # a build request has no cell yet
     place_all()
@@ -56,14 +56,14 @@ def test_a_server_with_no_host_has_a_failed_create_in_cell0(api, cells, default_
     assert [a[0] for a in actions_everywhere(uuid)["cell0"]] == ["create", "delete"]  # no compute host: no event
 
 
-def test_a_build_request_deleted_before_placement_records_nothing(api, compute_nodes):
+def test_a_build_request_deleted_before_placement_records_nothing(api, topology):
     uuid = api.create_uuid()
     assert api("delete", f"/servers/{uuid}").status_code == 204
     assert place_all() == {}
     assert actions_everywhere(uuid) == {}
 
 
-def test_a_placement_taken_back_takes_its_action_back(api, compute_nodes, monkeypatch):
+def test_a_placement_taken_back_takes_its_action_back(api, topology, monkeypatch):
     uuid = api.create_uuid()
     real = conductor._write_instance
 

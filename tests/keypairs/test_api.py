@@ -11,9 +11,9 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from keypairs.models import KeyPair
-from tests.conftest import ALL_DATABASES, on_postgres
 from tests.keypairs import keys
 from tests.keypairs.helpers import api_key, api_names, legacy_key, legacy_rows
+from tests.support import ALL_DATABASES, on_postgres
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefixtures("noauth", "cells")]
 

@@ -4,8 +4,8 @@ import pytest
 from django.db import connections
 
 from keypairs.selectors import keypair_list
-from tests.conftest import ALL_DATABASES, requires_postgres
 from tests.keypairs.helpers import api_key, legacy_key
+from tests.support import ALL_DATABASES, requires_postgres
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefixtures("cells")]
 

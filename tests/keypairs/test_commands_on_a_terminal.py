@@ -3,8 +3,8 @@
 import pytest
 
 from keypairs.models import KeyPair, KeyPairConflict
-from tests.conftest import ALL_DATABASES, run_command
 from tests.keypairs.helpers import api_key, legacy_key
+from tests.support import ALL_DATABASES, run_command
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
 

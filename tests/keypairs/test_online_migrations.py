@@ -19,9 +19,9 @@ from keypairs.models import KeyPair, KeyPairConflict, LegacyKeyPair
 from keypairs.online_migrations import migrate_keypairs_to_api_db, populate_instance_keypairs
 from keypairs.serialization import keypair_list_load
 from servers.models import Instance, InstanceExtra
-from tests.conftest import ALL_DATABASES, CELL_ALIASES, on_postgres, requires_postgres, run_command
 from tests.keypairs import keys
 from tests.keypairs.helpers import api_key, legacy_key, legacy_rows
+from tests.support import ALL_DATABASES, CELL_ALIASES, on_postgres, requires_postgres, run_command
 
 USER = "alice"
 PROJECT = "proj1"

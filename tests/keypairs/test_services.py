@@ -23,9 +23,9 @@ from keypairs.crypto import InvalidKeypair
 from keypairs.exceptions import ConflictNotFound, KeyPairExists, KeypairNotFound, MarkerNotFound
 from keypairs.models import KeyPair, KeyPairConflict, KeyPairDeletion, LegacyKeyPair
 from keypairs.online_migrations import migrate_keypairs_to_api_db
-from tests.conftest import ALL_DATABASES, CELL_ALIASES, on_postgres, requires_postgres
 from tests.keypairs import keys
 from tests.keypairs.helpers import api_key, api_names, legacy_key, legacy_rows
+from tests.support import ALL_DATABASES, CELL_ALIASES, on_postgres, requires_postgres
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefixtures("cells")]
 

@@ -4,37 +4,25 @@ import io
 import logging
 
 import pytest
-from django.db import connections
-from django.db.backends.base.base import BaseDatabaseWrapper
-from prometheus_client.parser import text_string_to_metric_families
 
-from cellsv2.cells import RUNTIME_ALIAS_PREFIX, cells_cache_clear
+from cellsv2.cells import cells_cache_clear
 from cellsv2.dburls import sqlite_url
 from cellsv2.observability import metrics
 from cellsv2.observability.logs import JsonFormatter
-from tests.conftest import free_port
+from tests.observability.helpers import parse_metrics
+from tests.support import free_port, on_postgres
 
 
 def refusing_database_url(tmp_path) -> str:
     """A database URL on the test run's engine that refuses every connection."""
-    if connections["api"].vendor == "postgresql":
+    if on_postgres():
         return f"postgresql://postgres@127.0.0.1:{free_port()}/nothing_listens_here"
     return sqlite_url(tmp_path / "no" / "such" / "directory" / "cell.sqlite3")
 
 
 @pytest.fixture
-def unreachable(cells, tmp_path, monkeypatch, django_db_blocker):
+def unreachable(cells, tmp_path, runtime_connections):
     """``unreachable("cell2")`` points that cell's mapping at a database that refuses connections."""
-    # Django's test cases refuse connections to aliases registered at run time: let them try for real.
-    guarded = BaseDatabaseWrapper.ensure_connection
-    real = django_db_blocker._real_ensure_connection
-
-    def ensure_connection(self, *args, **kwargs):
-        if self.alias.startswith(RUNTIME_ALIAS_PREFIX):
-            return real(self, *args, **kwargs)
-        return guarded(self, *args, **kwargs)
-
-    monkeypatch.setattr(BaseDatabaseWrapper, "ensure_connection", ensure_connection)
 
     def make(name: str):
         mapping = cells[name]
@@ -44,19 +32,6 @@ def unreachable(cells, tmp_path, monkeypatch, django_db_blocker):
         return mapping
 
     return make
-
-
-def parse_metrics(text: str) -> dict:
-    """``{(sample name, frozenset(labels)): value}`` of a text exposition (prometheus_client's parser)."""
-    samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
-    return samples
-
-
-def sample(samples: dict, name: str, **labels) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ALL_DATABASES
-from tests.observability.conftest import parse_metrics
+from tests.observability.helpers import parse_metrics
+from tests.support import ALL_DATABASES
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

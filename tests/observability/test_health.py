@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 
 from cellsv2.observability.access import parse_networks
 from cellsv2.observability.health import negotiate
-from tests.conftest import ALL_DATABASES, run_command
+from tests.support import ALL_DATABASES, run_command
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

@@ -12,7 +12,7 @@ import pytest
 from cellsv2.cells import scatter_gather_cells
 from cellsv2.observability.context import log_fields, log_fields_bound
 from cellsv2.observability.logs import logging_settings
-from tests.conftest import ALL_DATABASES
+from tests.support import ALL_DATABASES
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)

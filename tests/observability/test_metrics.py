@@ -11,8 +11,8 @@ from cellsv2.observability.access import parse_networks
 from operators.metrics import online_migrations_source
 from servers import conductor
 from servers.models import BuildRequest
-from tests.conftest import ALL_DATABASES
-from tests.observability.conftest import sample
+from tests.observability.helpers import sample
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

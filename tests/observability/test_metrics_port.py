@@ -8,8 +8,8 @@ import pytest
 
 from cellsv2.observability.access import parse_networks
 from cellsv2.observability.server import listen_address, metrics_server_start
-from tests.conftest import ALL_DATABASES
-from tests.observability.conftest import parse_metrics
+from tests.observability.helpers import parse_metrics
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
-from tests.observability.conftest import parse_metrics, sample
+from tests.observability.helpers import parse_metrics, sample
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

@@ -31,8 +31,8 @@ from servers.models import (
     ShadowInstanceSystemMetadata,
     Tag,
 )
-from tests.conftest import ALL_DATABASES, CELL_ALIASES, requires_postgres, run_command
-from tests.servers.conftest import add_node, api_rows, cells_holding, discover, mapping_of, place_all
+from tests.fixtures.compute import add_node, api_rows, cells_holding, discover, mapping_of, place_all
+from tests.support import ALL_DATABASES, CELL_ALIASES, requires_postgres, run_command
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefixtures("worker_mode")]
 

@@ -16,7 +16,8 @@ from cellsv2.dburls import sqlite_url
 from mappings.models import CellMapping, HostMapping, InstanceMapping
 from mappings.selectors import INSTANCE_MIGRATION_MARKER
 from servers.models import ComputeNode, Instance
-from tests.conftest import ALL_DATABASES, CommandResult, run_command
+from tests.factories import ComputeNodeFactory, InstanceFactory
+from tests.support import ALL_DATABASES, CommandResult, run_command
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 
@@ -30,32 +31,9 @@ def cell_v2(*args: str):
     return run_command("cell_v2", *args)
 
 
-def add_node(cell, host: str, *, hypervisor_hostname: str | None = None, deleted: bool = False) -> ComputeNode:
-    with target_cell(cell):
-        node = ComputeNode.objects.create(
-            uuid=str(uuid.uuid4()),
-            host=host,
-            hypervisor_hostname=hypervisor_hostname or host,
-            vcpus=4,
-            memory_mb=2048,
-            local_gb=20,
-        )
-        if deleted:
-            node.soft_delete()
-    return node
-
-
 def node_mapped_flags(cell) -> dict[str, int]:
     with target_cell(cell):
         return dict(ComputeNode.objects.live().values_list("hypervisor_hostname", "mapped"))
-
-
-def add_instance(cell, *, host: str | None = None, deleted: bool = False, project_id: str = "project-a") -> Instance:
-    with target_cell(cell):
-        instance = Instance.objects.create(uuid=str(uuid.uuid4()), project_id=project_id, user_id="user-a", host=host)
-        if deleted:
-            instance.soft_delete()
-    return instance
 
 
 def map_instance(instance: Instance, cell: CellMapping | None) -> InstanceMapping:
@@ -116,9 +94,13 @@ def unreachable_cell(fresh_database_url, tmp_path):
 
 class TestSimpleCellSetup:
     def test_maps_cell0_every_settings_cell_their_hosts_and_instances(self):
-        add_node("cell1", "compute-1")
-        add_node("cell2", "compute-2")
-        instances = [add_instance("cell1"), add_instance("cell1", deleted=True), add_instance("cell2")]
+        ComputeNodeFactory(cell="cell1", host="compute-1")
+        ComputeNodeFactory(cell="cell2", host="compute-2")
+        instances = [
+            InstanceFactory(cell="cell1"),
+            InstanceFactory(cell="cell1", deleted=True),
+            InstanceFactory(cell="cell2"),
+        ]
 
         result = cell_v2("simple_cell_setup")
 
@@ -141,7 +123,7 @@ class TestSimpleCellSetup:
         }
 
     def test_verbose_says_what_it_mapped(self):
-        add_node("cell1", "compute-1")
+        ComputeNodeFactory(cell="cell1", host="compute-1")
 
         result = cell_v2("simple_cell_setup", "--verbose")
 
@@ -152,7 +134,7 @@ class TestSimpleCellSetup:
         assert "Creating host mapping for compute host 'compute-1'" in result.out
 
     def test_running_it_again_changes_nothing(self):
-        add_node("cell1", "compute-1")
+        ComputeNodeFactory(cell="cell1", host="compute-1")
         assert cell_v2("simple_cell_setup").code == 0
         before = list(CellMapping.objects.order_by("id").values_list("uuid", "name"))
 
@@ -171,7 +153,7 @@ class TestSimpleCellSetup:
         assert CellMapping.objects.count() == 3
 
     def test_a_mapped_cell_that_cannot_be_reached_exits_1_after_setting_up_the_others(self, unreachable_cell):
-        add_node("cell1", "compute-1")
+        ComputeNodeFactory(cell="cell1", host="compute-1")
 
         result = cell_v2("simple_cell_setup")
 
@@ -571,7 +553,7 @@ class TestDeleteCell:
         assert CellMapping.objects.count() == 3
 
     def test_a_cell_with_hosts_exits_2_without_force(self, cells):
-        add_node("cell1", "compute-1")
+        ComputeNodeFactory(cell="cell1", host="compute-1")
         assert cell_v2("discover_hosts").code == 0
 
         result = cell_v2("delete_cell", "--cell_uuid", cells["cell1"].uuid)
@@ -583,13 +565,13 @@ class TestDeleteCell:
         assert node_mapped_flags("cell1") == {"compute-1": 1}
 
     def test_force_unmaps_the_nodes_and_deletes_host_and_instance_mappings(self, cells):
-        add_node("cell1", "compute-1")
-        add_node("cell1", "compute-2")
-        add_node("cell2", "elsewhere")
+        ComputeNodeFactory(cell="cell1", host="compute-1")
+        ComputeNodeFactory(cell="cell1", host="compute-2")
+        ComputeNodeFactory(cell="cell2", host="elsewhere")
         assert cell_v2("discover_hosts").code == 0
-        gone = add_instance("cell1", host="compute-1", deleted=True)
+        gone = InstanceFactory(cell="cell1", host="compute-1", deleted=True)
         map_instance(gone, cells["cell1"])
-        kept = map_instance(add_instance("cell2", host="elsewhere"), cells["cell2"])
+        kept = map_instance(InstanceFactory(cell="cell2", host="elsewhere"), cells["cell2"])
 
         result = cell_v2("delete_cell", "--cell_uuid", cells["cell1"].uuid, "--force")
 
@@ -601,9 +583,9 @@ class TestDeleteCell:
         assert node_mapped_flags("cell2") == {"elsewhere": 1}
 
     def test_force_still_refuses_a_cell_with_live_instances_with_3_and_deletes_nothing(self, cells):
-        add_node("cell1", "compute-1")
+        ComputeNodeFactory(cell="cell1", host="compute-1")
         assert cell_v2("discover_hosts").code == 0
-        map_instance(add_instance("cell1", host="compute-1"), cells["cell1"])
+        map_instance(InstanceFactory(cell="cell1", host="compute-1"), cells["cell1"])
 
         result = cell_v2("delete_cell", "--cell_uuid", cells["cell1"].uuid, "--force")
 
@@ -615,7 +597,7 @@ class TestDeleteCell:
         assert node_mapped_flags("cell1") == {"compute-1": 1}
 
     def test_a_cell_without_hosts_but_with_live_instances_exits_3(self, cells):
-        map_instance(add_instance("cell2"), cells["cell2"])
+        map_instance(InstanceFactory(cell="cell2"), cells["cell2"])
 
         result = cell_v2("delete_cell", "--cell_uuid", cells["cell2"].uuid)
 
@@ -624,7 +606,7 @@ class TestDeleteCell:
         assert InstanceMapping.objects.count() == 1
 
     def test_mappings_of_deleted_instances_only_exit_4_without_force(self, cells):
-        map_instance(add_instance("cell2", deleted=True), cells["cell2"])
+        map_instance(InstanceFactory(cell="cell2", deleted=True), cells["cell2"])
 
         result = cell_v2("delete_cell", "--cell_uuid", cells["cell2"].uuid)
 
@@ -645,11 +627,11 @@ class TestDeleteCell:
 
 class TestDiscoverHosts:
     def test_maps_the_unmapped_live_nodes_of_every_cell_and_marks_them_mapped(self, cells):
-        add_node("cell1", "compute-1")
-        add_node("cell1", "compute-1", hypervisor_hostname="compute-1b")
-        add_node("cell2", "compute-2")
-        add_node("cell2", "retired", deleted=True)
-        add_node("cell0", "not-a-real-cell-host")
+        ComputeNodeFactory(cell="cell1", host="compute-1")
+        ComputeNodeFactory(cell="cell1", host="compute-1", hypervisor_hostname="compute-1b")
+        ComputeNodeFactory(cell="cell2", host="compute-2")
+        ComputeNodeFactory(cell="cell2", host="retired", deleted=True)
+        ComputeNodeFactory(cell="cell0", host="not-a-real-cell-host")
 
         result = cell_v2("discover_hosts")
 
@@ -665,19 +647,21 @@ class TestDiscoverHosts:
             "compute-2": "cell2",
         }
         # Nova marks only the node that created the mapping; the host's other node stays unmarked.
-        assert node_mapped_flags("cell1") == {"compute-1": 1, "compute-1b": 0}
+        # Which of the two is read first is the database's order (PostgreSQL reuses free space).
+        flags = node_mapped_flags("cell1")
+        assert set(flags) == {"compute-1", "compute-1b"} and sorted(flags.values()) == [0, 1]
         assert node_mapped_flags("cell2") == {"compute-2": 1}
         assert node_mapped_flags("cell0") == {"not-a-real-cell-host": 0}
 
     def test_a_second_run_maps_nothing_new(self, cells):
-        add_node("cell1", "compute-1")
+        ComputeNodeFactory(cell="cell1", host="compute-1")
         assert cell_v2("discover_hosts").code == 0
 
         assert cell_v2("discover_hosts").code == 0
         assert HostMapping.objects.count() == 1
 
     def test_verbose_reports_each_step(self, cells):
-        node = add_node("cell1", "compute-1")
+        node = ComputeNodeFactory(cell="cell1", host="compute-1")
         cell1, cell2 = cells["cell1"], cells["cell2"]
 
         result = cell_v2("discover_hosts", "--verbose")
@@ -696,8 +680,8 @@ class TestDiscoverHosts:
         ]
 
     def test_cell_uuid_limits_discovery_to_that_cell(self, cells):
-        add_node("cell1", "compute-1")
-        add_node("cell2", "compute-2")
+        ComputeNodeFactory(cell="cell1", host="compute-1")
+        ComputeNodeFactory(cell="cell2", host="compute-2")
 
         result = cell_v2("discover_hosts", "--cell_uuid", cells["cell2"].uuid, "--verbose")
 
@@ -707,7 +691,7 @@ class TestDiscoverHosts:
         assert node_mapped_flags("cell1") == {"compute-1": 0}
 
     def test_strict_exits_0_only_when_a_host_was_mapped(self, cells):
-        add_node("cell1", "compute-1")
+        ComputeNodeFactory(cell="cell1", host="compute-1")
 
         assert cell_v2("discover_hosts", "--strict").code == 0
         nothing = cell_v2("discover_hosts", "--strict")
@@ -715,9 +699,9 @@ class TestDiscoverHosts:
         assert cell_v2("discover_hosts").code == 0
 
     def test_a_host_already_mapped_to_another_cell_is_not_mapped_again(self, cells):
-        add_node("cell1", "shared")
+        ComputeNodeFactory(cell="cell1", host="shared")
         assert cell_v2("discover_hosts").code == 0
-        add_node("cell2", "shared")
+        ComputeNodeFactory(cell="cell2", host="shared")
 
         result = cell_v2("discover_hosts", "--strict")
 
@@ -725,8 +709,8 @@ class TestDiscoverHosts:
         assert HostMapping.objects.get().cell == cells["cell1"]
 
     def test_an_unreachable_cell_exits_3_and_the_other_cells_are_still_discovered(self, cells, unreachable_cell):
-        add_node("cell1", "compute-1")
-        add_node("cell2", "compute-2")
+        ComputeNodeFactory(cell="cell1", host="compute-1")
+        ComputeNodeFactory(cell="cell2", host="compute-2")
 
         result = cell_v2("discover_hosts")
 
@@ -736,7 +720,7 @@ class TestDiscoverHosts:
         assert node_mapped_flags("cell2") == {"compute-2": 1}
 
     def test_a_parallel_discovery_mapping_the_same_host_first_exits_2_and_a_rerun_succeeds(self, cells):
-        node = add_node("cell1", "compute-1")
+        node = ComputeNodeFactory(cell="cell1", host="compute-1")
 
         class ParallelDiscovery(StringIO):
             """Stdout that lets "another discover_hosts" map the host just before this one does."""
@@ -759,7 +743,7 @@ class TestDiscoverHosts:
         assert HostMapping.objects.count() == 1
 
     def test_an_unknown_cell_exits_255(self, cells):
-        add_node("cell1", "compute-1")
+        ComputeNodeFactory(cell="cell1", host="compute-1")
 
         result = cell_v2("discover_hosts", "--cell_uuid", UNKNOWN_UUID)
 
@@ -773,9 +757,9 @@ class TestDiscoverHosts:
 
 class TestListHosts:
     def test_lists_host_mappings_sorted_by_host(self, cells):
-        add_node("cell2", "b-compute")
-        add_node("cell1", "c-compute")
-        add_node("cell1", "a-compute")
+        ComputeNodeFactory(cell="cell2", host="b-compute")
+        ComputeNodeFactory(cell="cell1", host="c-compute")
+        ComputeNodeFactory(cell="cell1", host="a-compute")
         assert cell_v2("discover_hosts").code == 0
 
         result = cell_v2("list_hosts")
@@ -789,8 +773,8 @@ class TestListHosts:
         ]
 
     def test_cell_uuid_lists_that_cell_only(self, cells):
-        add_node("cell1", "compute-1")
-        add_node("cell2", "compute-2")
+        ComputeNodeFactory(cell="cell1", host="compute-1")
+        ComputeNodeFactory(cell="cell2", host="compute-2")
         assert cell_v2("discover_hosts").code == 0
 
         result = cell_v2("list_hosts", "--cell_uuid", cells["cell2"].uuid)
@@ -810,9 +794,9 @@ class TestListHosts:
 class TestDeleteHost:
     @pytest.fixture
     def mapped_hosts(self, cells):
-        add_node("cell1", "compute-1")
-        add_node("cell1", "compute-1", hypervisor_hostname="compute-1b")
-        add_node("cell2", "compute-2")
+        ComputeNodeFactory(cell="cell1", host="compute-1")
+        ComputeNodeFactory(cell="cell1", host="compute-1", hypervisor_hostname="compute-1b")
+        ComputeNodeFactory(cell="cell2", host="compute-2")
         assert cell_v2("discover_hosts").code == 0
         return cells
 
@@ -831,7 +815,7 @@ class TestDeleteHost:
         assert HostMapping.objects.get(host="compute-1").cell == mapped_hosts["cell1"]
 
     def test_deleted_instances_on_the_host_do_not_stop_it(self, mapped_hosts):
-        add_instance("cell1", host="compute-1", deleted=True)
+        InstanceFactory(cell="cell1", host="compute-1", deleted=True)
 
         result = cell_v2("delete_host", "--cell_uuid", mapped_hosts["cell1"].uuid, "--host", "compute-1")
 
@@ -856,7 +840,7 @@ class TestDeleteHost:
         assert node_mapped_flags("cell2") == {"compute-2": 1}
 
     def test_a_host_with_live_instances_exits_4_and_stays_mapped(self, mapped_hosts):
-        add_instance("cell1", host="compute-1")
+        InstanceFactory(cell="cell1", host="compute-1")
 
         result = cell_v2("delete_host", "--cell_uuid", mapped_hosts["cell1"].uuid, "--host", "compute-1")
 
@@ -871,9 +855,9 @@ class TestDeleteHost:
 
 class TestMapInstances:
     def test_maps_every_instance_of_the_cell_deleted_ones_too(self, cells):
-        live = add_instance("cell1", project_id="p1")
-        deleted = add_instance("cell1", project_id="p2", deleted=True)
-        add_instance("cell2")
+        live = InstanceFactory(cell="cell1", project_id="p1", user_id="user-a")
+        deleted = InstanceFactory(cell="cell1", project_id="p2", deleted=True)
+        InstanceFactory(cell="cell2")
 
         result = cell_v2("map_instances", "--cell_uuid", cells["cell1"].uuid)
 
@@ -886,7 +870,7 @@ class TestMapInstances:
 
     def test_max_count_maps_that_many_and_exits_1_while_more_remain(self, cells):
         for _ in range(3):
-            add_instance("cell1")
+            InstanceFactory(cell="cell1")
 
         first = cell_v2("map_instances", "--cell_uuid", cells["cell1"].uuid, "--max-count", "2")
 
@@ -898,7 +882,7 @@ class TestMapInstances:
 
     @pytest.mark.parametrize("max_count", ["-1", "0", "many", "2.5", ""])
     def test_a_max_count_that_is_not_a_positive_integer_exits_127_and_maps_nothing(self, cells, max_count):
-        add_instance("cell1")
+        InstanceFactory(cell="cell1")
 
         result = cell_v2("map_instances", "--cell_uuid", cells["cell1"].uuid, "--max-count", max_count)
 
@@ -907,7 +891,7 @@ class TestMapInstances:
         assert not InstanceMapping.objects.exists()
 
     def test_an_unknown_cell_exits_255(self, cells):
-        add_instance("cell1")
+        InstanceFactory(cell="cell1")
 
         result = cell_v2("map_instances", "--cell_uuid", UNKNOWN_UUID)
 
@@ -921,7 +905,7 @@ class TestMapInstances:
 
 class TestVerifyInstance:
     def test_a_mapped_instance_exits_0_and_names_its_cell(self, cells):
-        instance = add_instance("cell2")
+        instance = InstanceFactory(cell="cell2")
         map_instance(instance, cells["cell2"])
 
         result = cell_v2("verify_instance", "--uuid", instance.uuid)
@@ -930,7 +914,7 @@ class TestVerifyInstance:
         assert result.out.strip() == f"Instance {instance.uuid} is in cell: cell2 ({cells['cell2'].uuid})"
 
     def test_an_unmapped_instance_exits_1(self, cells):
-        instance = add_instance("cell1")
+        instance = InstanceFactory(cell="cell1")
 
         result = cell_v2("verify_instance", "--uuid", instance.uuid)
 
@@ -946,7 +930,7 @@ class TestVerifyInstance:
         assert result.out.strip() == f"Instance {UNKNOWN_UUID} is not mapped to a cell"
 
     def test_a_deleted_instance_exits_3(self, cells):
-        instance = add_instance("cell1", deleted=True)
+        instance = InstanceFactory(cell="cell1", deleted=True)
         map_instance(instance, cells["cell1"])
 
         result = cell_v2("verify_instance", "--uuid", instance.uuid)
@@ -956,7 +940,7 @@ class TestVerifyInstance:
         assert "archive_deleted_rows" in result.out
 
     def test_an_archived_instance_whose_mapping_remains_exits_4(self, cells):
-        instance = add_instance("cell1")
+        instance = InstanceFactory(cell="cell1")
         map_instance(instance, cells["cell1"])
         with target_cell("cell1"):
             Instance.objects.filter(uuid=instance.uuid).delete()
@@ -968,14 +952,14 @@ class TestVerifyInstance:
         assert "However its instance_mapping remains." in result.out
 
     def test_an_instance_in_another_cell_than_its_mapping_says_is_archived(self, cells):
-        instance = add_instance("cell1")
+        instance = InstanceFactory(cell="cell1")
         map_instance(instance, cells["cell2"])
 
         assert cell_v2("verify_instance", "--uuid", instance.uuid).code == 4
 
     @pytest.mark.parametrize(("deleted", "code"), [(False, 0), (True, 3)])
     def test_quiet_prints_nothing_but_keeps_the_exit_code(self, cells, deleted, code):
-        instance = add_instance("cell1", deleted=deleted)
+        instance = InstanceFactory(cell="cell1", deleted=deleted)
         map_instance(instance, cells["cell1"])
 
         result = cell_v2("verify_instance", "--uuid", instance.uuid, "--quiet")

@@ -9,8 +9,8 @@ import pytest
 from cellsv2.cells import CELL0_UUID, configured_alias_url
 from cellsv2.dburls import mask_password, sqlite_url
 from mappings.models import CellMapping, HostMapping, InstanceMapping
-from tests.conftest import ALL_DATABASES
-from tests.operators.test_cell_v2_command import add_instance, add_node
+from tests.factories import ComputeNodeFactory, InstanceFactory
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
 
@@ -56,11 +56,11 @@ def test_a_cell_is_created_listed_updated_and_deleted(manage_py, cells, tmp_path
 
 
 def test_hosts_are_discovered_listed_and_deleted(manage_py, cells):
-    add_node("cell1", "compute-1")
-    add_node("cell2", "compute-2")
+    ComputeNodeFactory(cell="cell1", host="compute-1")
+    ComputeNodeFactory(cell="cell2", host="compute-2")
 
     piped = manage_py.pipe("cell_v2", "discover_hosts")
-    add_node("cell2", "compute-3")
+    ComputeNodeFactory(cell="cell2", host="compute-3")
     shown = manage_py.terminal("cell_v2", "discover_hosts")
     listed = manage_py.terminal("cell_v2", "list_hosts")
     deleted = manage_py.terminal("cell_v2", "delete_host", "--cell_uuid", cells["cell2"].uuid, "--host", "compute-3")
@@ -85,7 +85,7 @@ def test_hosts_are_discovered_listed_and_deleted(manage_py, cells):
 
 
 def test_instances_are_mapped_and_verified(manage_py, cells):
-    uuids = [add_instance("cell1").uuid for _ in range(30)]
+    uuids = [InstanceFactory(cell="cell1").uuid for _ in range(30)]
     label = f"cell1 ({cells['cell1'].uuid})"
 
     first = manage_py.terminal("cell_v2", "map_instances", "--cell_uuid", cells["cell1"].uuid, "--max-count", "10")

@@ -16,7 +16,7 @@ from mappings.models import InstanceMapping
 from mappings.selectors import INSTANCE_MIGRATION_MARKER, instance_mapping_list
 from operators import services
 from servers.models import Instance
-from tests.conftest import ALL_DATABASES, requires_postgres, run_command
+from tests.support import ALL_DATABASES, requires_postgres, run_command
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

@@ -13,7 +13,7 @@ from consoles.models import ConsoleAuthToken
 from keypairs.models import KeyPairConflict, LegacyKeyPair
 from mappings.models import CellMapping, HostMapping, InstanceMapping
 from servers.models import BuildRequest, ComputeNode, Instance
-from tests.conftest import ALL_DATABASES, run_command
+from tests.support import ALL_DATABASES, run_command
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

@@ -8,7 +8,7 @@ from cellsv2.cells import configured_alias_url
 from cellsv2.context import target_cell
 from mappings.models import CellMapping, HostMapping
 from servers.models import ComputeNode
-from tests.conftest import ALL_DATABASES, run_command
+from tests.support import ALL_DATABASES, run_command
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

@@ -6,8 +6,8 @@ import pytest
 
 from cellsv2.models import ProjectUserQuota, Quota, QuotaClass
 from identity.services import project_create, role_assign, token_create, user_create
-from tests.conftest import ALL_DATABASES
-from tests.servers.conftest import fault
+from tests.fixtures.compute import fault
+from tests.support import ALL_DATABASES
 from tests.tempest_schemas import assert_matches_tempest
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefixtures("cells", "worker_mode")]

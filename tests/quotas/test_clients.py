@@ -4,7 +4,7 @@ HTTP against a served process, with cell0 and two cells."""
 import pytest
 
 from tests.clients import openstack_cli, sdk
-from tests.conftest import ALL_DATABASES
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
 

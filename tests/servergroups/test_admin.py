@@ -6,8 +6,9 @@ from django.urls import reverse
 
 from cellsv2.context import target_cell
 from servergroups.models import InstanceGroup, LegacyInstanceGroup
-from tests.conftest import ALL_DATABASES
-from tests.servergroups.factories import api_group, legacy_group, legacy_rows, new_uuid
+from tests.factories import InstanceGroupFactory, LegacyInstanceGroupFactory, new_uuid
+from tests.servergroups.helpers import legacy_rows
+from tests.support import ALL_DATABASES
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefixtures("cells")]
 
@@ -21,7 +22,7 @@ def operator(client):
 
 def test_the_group_list_and_page_show_policy_rules_and_members(operator):
     member = new_uuid()
-    row = api_group(name="web", members=[member])
+    row = InstanceGroupFactory(name="web", members=[member])
     changelist = operator.get(reverse("admin:servergroups_instancegroup_changelist"))
     assert changelist.status_code == 200 and row.uuid in changelist.content.decode()
     page = operator.get(reverse("admin:servergroups_instancegroup_change", args=[row.pk])).content.decode()
@@ -31,8 +32,8 @@ def test_the_group_list_and_page_show_policy_rules_and_members(operator):
 
 
 def test_renaming_and_deleting_go_through_the_services(operator):
-    row = api_group(name="old")
-    legacy_group("cell1", uuid=row.uuid)  # a copy left by an interrupted migration
+    row = InstanceGroupFactory(name="old")
+    LegacyInstanceGroupFactory(cell="cell1", uuid=row.uuid)  # a copy left by an interrupted migration
     url = reverse("admin:servergroups_instancegroup_change", args=[row.pk])
     policy = row.policies.get()
     form = {
@@ -55,7 +56,7 @@ def test_renaming_and_deleting_go_through_the_services(operator):
 
 
 def test_legacy_groups_are_browsable_per_cell_and_read_only(operator):
-    row = legacy_group("cell2", name="old group", members=["m-1"])
+    row = LegacyInstanceGroupFactory(cell="cell2", name="old group", members=["m-1"])
     changelist = reverse("celladmin:servergroups_legacyinstancegroup_changelist")
     operator.get(f"{changelist}?cell=cell2")
     page = operator.get(changelist)

@@ -10,35 +10,21 @@ from cellsv2.api import microversions
 from cellsv2.api.validation import INVALID_NAME_MESSAGE
 from cellsv2.context import target_cell
 from servergroups.models import InstanceGroup, InstanceGroupPolicy, LegacyInstanceGroup
-from tests.conftest import ALL_DATABASES, requires_postgres
-from tests.servergroups.factories import api_group, build_request, instance, legacy_group, legacy_rows, new_uuid
+from tests.factories import (
+    InstanceFactory,
+    InstanceGroupFactory,
+    InstanceMappingFactory,
+    LegacyInstanceGroupFactory,
+    new_uuid,
+)
+from tests.servergroups.helpers import ADMIN, MEMBER, OTHER, Api, legacy_rows
+from tests.support import ALL_DATABASES, requires_postgres
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefixtures("cells")]
 
-MEMBER = "alice:proj1"
-OTHER = "bob:proj2"
-ADMIN = "admin:admin"
 V21_KEYS = {"id", "name", "policies", "members", "metadata"}
 V213_KEYS = V21_KEYS | {"project_id", "user_id"}
 V264_KEYS = {"id", "name", "policy", "rules", "members", "project_id", "user_id"}
-
-
-class Api:
-    def __init__(self, client):
-        self.client = client
-
-    def __call__(self, method, path, *, token=MEMBER, version=None, body=None, raw=None, headers=None):
-        extra = {"HTTP_X_AUTH_TOKEN": token} if token else {}
-        extra.update(headers or {})
-        if version is not None:
-            extra["HTTP_X_OPENSTACK_NOVA_API_VERSION"] = version
-        kwargs = {}
-        if body is not None or raw is not None:
-            kwargs = {"data": raw if raw is not None else json.dumps(body), "content_type": "application/json"}
-        return getattr(self.client, method)(f"/v2.1{path}", **kwargs, **extra)
-
-    def create(self, version="2.1", token=MEMBER, **group):
-        return self("post", "/os-server-groups", version=version, token=token, body={"server_group": group})
 
 
 @pytest.fixture
@@ -216,7 +202,7 @@ class TestCreate:
     def test_over_quota_is_403_with_novas_message_and_writes_nothing(self, api, settings):
         settings.CELLSV2_QUOTAS = {**settings.CELLSV2_QUOTAS, "server_groups": 2}
         assert api.create(name="one", policies=["affinity"]).status_code == 200
-        legacy_group("cell1")  # still in a cell: it counts
+        LegacyInstanceGroupFactory(cell="cell1")  # still in a cell: it counts
         response = api.create(name="three", policies=["affinity"])
         assert response.status_code == 403
         assert fault(response) == ("forbidden", "Quota exceeded, too many server groups.")
@@ -241,10 +227,10 @@ class TestCreate:
 
 class TestList:
     def test_lists_the_callers_project_api_and_legacy_groups_once_each(self, api):
-        mine = api_group(name="mine")
-        api_group(name="theirs", project_id="proj2")
-        legacy = legacy_group("cell2", name="legacy")
-        legacy_group("cell1", uuid=mine.uuid, name="crashed copy")
+        mine = InstanceGroupFactory(name="mine")
+        InstanceGroupFactory(name="theirs", project_id="proj2")
+        legacy = LegacyInstanceGroupFactory(cell="cell2", name="legacy")
+        LegacyInstanceGroupFactory(cell="cell1", uuid=mine.uuid, name="crashed copy")
         response = api("get", "/os-server-groups")
         assert response.status_code == 200
         groups = response.json()["server_groups"]
@@ -254,17 +240,17 @@ class TestList:
 
     @pytest.mark.parametrize("version,keys", [("2.1", V21_KEYS), ("2.13", V213_KEYS), ("2.64", V264_KEYS)])
     def test_items_have_the_shape_of_the_version(self, api, version, keys):
-        api_group()
-        legacy_group("cell1")
+        InstanceGroupFactory()
+        LegacyInstanceGroupFactory(cell="cell1")
         groups = api("get", "/os-server-groups", version=version).json()["server_groups"]
         assert [set(g) for g in groups] == [keys, keys]
         if version == "2.64":
             assert [g["rules"] for g in groups] == [{"max_server_per_host": 2}, {}]
 
     def test_all_projects_is_for_admins_others_silently_get_their_own(self, api):
-        mine, theirs = api_group(), api_group(project_id="proj2")
-        admin_own = api_group(project_id="admin")
-        legacy_theirs = legacy_group("cell0", project_id="proj2")
+        mine, theirs = InstanceGroupFactory(), InstanceGroupFactory(project_id="proj2")
+        admin_own = InstanceGroupFactory(project_id="admin")
+        legacy_theirs = LegacyInstanceGroupFactory(cell="cell0", project_id="proj2")
 
         def ids(path, token):
             return [g["id"] for g in api("get", path, token=token).json()["server_groups"]]
@@ -279,7 +265,9 @@ class TestList:
         ]
 
     def test_offset_and_limit_page_across_databases(self, api):
-        uuids = [api_group(name=f"a{i}").uuid for i in range(3)] + [legacy_group("cell1").uuid for _ in range(2)]
+        uuids = [InstanceGroupFactory(name=f"a{i}").uuid for i in range(3)] + [
+            LegacyInstanceGroupFactory(cell="cell1").uuid for _ in range(2)
+        ]
 
         def page(query):
             return [g["id"] for g in api("get", f"/os-server-groups?{query}").json()["server_groups"]]
@@ -293,7 +281,7 @@ class TestList:
     def test_limit_is_capped_at_max_limit(self, api, settings):
         settings.CELLSV2_API_MAX_LIMIT = 2
         for _ in range(3):
-            api_group()
+            InstanceGroupFactory()
         assert len(api("get", "/os-server-groups?limit=50").json()["server_groups"]) == 2
 
     @pytest.mark.parametrize(
@@ -310,15 +298,15 @@ class TestList:
         assert api("get", "/os-server-groups?all_projects=1&limit=1&offset=0", version="2.75").status_code == 200
 
     def test_members_are_the_servers_that_still_exist(self, api, cells):
-        live = instance(cells["cell1"])
-        gone = instance(cells["cell2"], deleted=True)
-        building = build_request()
-        row = api_group(members=[live, gone, building, new_uuid()])
+        live = InstanceFactory(cell=cells["cell1"], mapped=True, host="host1").uuid
+        gone = InstanceFactory(cell=cells["cell2"], mapped=True, host="host1", deleted=True).uuid
+        building = InstanceMappingFactory().instance_uuid
+        row = InstanceGroupFactory(members=[live, gone, building, new_uuid()])
         (group,) = api("get", "/os-server-groups").json()["server_groups"]
         assert group["id"] == row.uuid and group["members"] == [live, building]
 
     def test_a_reader_may_list(self, reader):
-        api_group()
+        InstanceGroupFactory()
         assert len(reader("get", "/os-server-groups").json()["server_groups"]) == 1
 
 
@@ -327,8 +315,11 @@ class TestList:
 
 class TestShow:
     def test_shows_a_group_with_its_live_members(self, api, cells):
-        live, gone = instance(cells["cell2"]), instance(cells["cell1"], deleted=True)
-        row = api_group(name="web", members=[gone, live])
+        live, gone = (
+            InstanceFactory(cell=cells["cell2"], mapped=True, host="host1").uuid,
+            InstanceFactory(cell=cells["cell1"], mapped=True, host="host1", deleted=True).uuid,
+        )
+        row = InstanceGroupFactory(name="web", members=[gone, live])
         response = api("get", f"/os-server-groups/{row.uuid}", version="2.64")
         assert response.status_code == 200
         assert response.json() == {
@@ -344,7 +335,9 @@ class TestShow:
         }
 
     def test_shows_a_legacy_group_from_its_cell(self, api):
-        row = legacy_group("cell2", name="old", policies=["soft-affinity"], members=[build_request()])
+        row = LegacyInstanceGroupFactory(
+            cell="cell2", name="old", policies=["soft-affinity"], members=[InstanceMappingFactory().instance_uuid]
+        )
         body = api("get", f"/os-server-groups/{row.uuid}", version="2.15").json()["server_group"]
         assert (body["id"], body["name"], body["policies"], len(body["members"])) == (
             row.uuid,
@@ -361,8 +354,8 @@ class TestShow:
         assert name == "itemNotFound" and message.endswith("could not be found.")
 
     def test_another_projects_group_is_404_for_a_member_and_visible_to_an_admin(self, api):
-        row = api_group(project_id="proj2")
-        legacy = legacy_group("cell1", project_id="proj2")
+        row = InstanceGroupFactory(project_id="proj2")
+        legacy = LegacyInstanceGroupFactory(cell="cell1", project_id="proj2")
         for uuid in (row.uuid, legacy.uuid):
             response = api("get", f"/os-server-groups/{uuid}")
             assert response.status_code == 404
@@ -371,11 +364,11 @@ class TestShow:
             assert api("get", f"/os-server-groups/{uuid}", token=OTHER).status_code == 200
 
     def test_a_reader_may_show(self, reader):
-        row = api_group()
+        row = InstanceGroupFactory()
         assert reader("get", f"/os-server-groups/{row.uuid}").status_code == 200
 
     def test_query_parameters_are_ignored_before_2_102_and_refused_from_it(self, api, monkeypatch):
-        row = api_group()
+        row = InstanceGroupFactory()
         assert api("get", f"/os-server-groups/{row.uuid}?foo=1", version="2.75").status_code == 200
         # 2.102 is above the maximum we announce; raise it for this request to reach the branch.
         monkeypatch.setattr(microversions, "MAX_VERSION", microversions.APIVersion("2.102"))
@@ -390,21 +383,21 @@ class TestShow:
 
 class TestDelete:
     def test_answers_204_with_an_empty_body_and_the_group_is_gone(self, api):
-        row = api_group(members=[new_uuid()])
+        row = InstanceGroupFactory(members=[new_uuid()])
         response = api("delete", f"/os-server-groups/{row.uuid}")
         assert (response.status_code, response.content) == (204, b"")
         assert not InstanceGroup.objects.exists()
         assert api("delete", f"/os-server-groups/{row.uuid}").status_code == 404
 
     def test_a_legacy_group_is_soft_deleted_in_its_cell(self, api):
-        row = legacy_group("cell0", members=[new_uuid()])
+        row = LegacyInstanceGroupFactory(cell="cell0", members=[new_uuid()])
         assert api("delete", f"/os-server-groups/{row.uuid}").status_code == 204
         assert legacy_rows("cell0", LegacyInstanceGroup) == 0
         with target_cell("cell0"):
             assert LegacyInstanceGroup.objects.only_deleted().get().uuid == row.uuid
 
     def test_another_projects_group_is_404_and_stays(self, api):
-        row = api_group(project_id="proj2")
+        row = InstanceGroupFactory(project_id="proj2")
         response = api("delete", f"/os-server-groups/{row.uuid}")
         assert response.status_code == 404
         assert fault(response) == ("itemNotFound", f"Instance group {row.uuid} could not be found.")
@@ -412,7 +405,7 @@ class TestDelete:
         assert api("delete", f"/os-server-groups/{row.uuid}", token=ADMIN).status_code == 204
 
     def test_a_reader_may_not_delete(self, reader):
-        row = api_group()
+        row = InstanceGroupFactory()
         response = reader("delete", f"/os-server-groups/{row.uuid}")
         assert response.status_code == 403
         assert fault(response) == (
@@ -445,7 +438,7 @@ def test_concurrent_creates_at_the_quota_never_end_above_it(settings, cells):
 
     settings.CELLSV2_AUTH = "noauth"
     settings.CELLSV2_QUOTAS = {**settings.CELLSV2_QUOTAS, "server_groups": 3}
-    legacy_group("cell1")  # one of the three is still in a cell
+    LegacyInstanceGroupFactory(cell="cell1")  # one of the three is still in a cell
     statuses = []
     barrier = threading.Barrier(6)
 

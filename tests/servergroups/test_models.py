@@ -3,7 +3,7 @@
 import pytest
 from django.db import connections
 
-from tests.conftest import ALL_DATABASES
+from tests.support import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

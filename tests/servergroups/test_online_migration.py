@@ -20,8 +20,9 @@ from servergroups.models import (
 )
 from servergroups.online_migrations import migrate_instance_groups_to_api_db
 from servergroups.services import legacy_servergroups_soft_delete
-from tests.conftest import ALL_DATABASES, requires_postgres, run_command
-from tests.servergroups.factories import legacy_group, legacy_rows, new_uuid
+from tests.factories import InstanceGroupFactory, LegacyInstanceGroupFactory, new_uuid
+from tests.servergroups.helpers import legacy_rows
+from tests.support import ALL_DATABASES, requires_postgres, run_command
 
 CELLS = ("cell0", "cell1", "cell2")
 
@@ -40,8 +41,8 @@ def seed(per_cell=(3, 4, 2)) -> dict:
         for i in range(count):
             members = [new_uuid() for _ in range(i)]
             policies = ["anti-affinity", "soft-anti-affinity"] if i == 1 else ["affinity"]
-            group = legacy_group(
-                alias,
+            group = LegacyInstanceGroupFactory(
+                cell=alias,
                 project_id=f"proj-{alias}",
                 user_id=f"user{i}",
                 name=f"{alias}-{i}",
@@ -52,7 +53,7 @@ def seed(per_cell=(3, 4, 2)) -> dict:
             )
             expected[group.uuid] = (f"{alias}-{i}", f"proj-{alias}", f"user{i}", policies, members)
     # A group deleted before the move stays where it is.
-    deleted = legacy_group("cell1", name="deleted before", members=[new_uuid()])
+    deleted = LegacyInstanceGroupFactory(cell="cell1", name="deleted before", members=[new_uuid()])
     with target_cell("cell1"):
         legacy_servergroups_soft_delete(group_ids=[deleted.id])
     return expected
@@ -97,7 +98,7 @@ class TestMigration:
         assert_fully_migrated(expected)
 
     def test_the_same_uuid_and_timestamps_are_kept(self):
-        row = legacy_group("cell2")
+        row = LegacyInstanceGroupFactory(cell="cell2")
         migrate_instance_groups_to_api_db(max_count=10)
         moved = InstanceGroup.objects.get(uuid=row.uuid)
         assert moved.created_at == row.created_at
@@ -155,7 +156,7 @@ class TestMigration:
         assert_fully_migrated(expected)
 
     def test_members_added_to_the_cell_copy_after_a_crash_are_not_lost(self, monkeypatch):
-        row = legacy_group("cell1", members=["m1"])
+        row = LegacyInstanceGroupFactory(cell="cell1", members=["m1"])
         monkeypatch.setattr(online_migrations, "_soft_delete_copied", lambda ids: (_ for _ in ()).throw(Crash()))
         with pytest.raises(Crash):
             migrate_instance_groups_to_api_db(max_count=5)
@@ -168,7 +169,9 @@ class TestMigration:
     def test_each_batch_is_a_fixed_number_of_queries(self):
         for size in (2, 20):
             for _ in range(size):
-                legacy_group("cell1", members=[new_uuid(), new_uuid()], policies=["affinity", "anti-affinity"])
+                LegacyInstanceGroupFactory(
+                    cell="cell1", members=[new_uuid(), new_uuid()], policies=["affinity", "anti-affinity"]
+                )
             with (
                 CaptureQueriesContext(connections["api"]) as api_queries,
                 CaptureQueriesContext(connections["cell1"]) as cell_queries,
@@ -183,7 +186,7 @@ class TestMigration:
         from mappings.models import CellMapping
 
         CellMapping.objects.create(uuid=new_uuid(), name="broken", transport_url="none:///", database_connection="")
-        legacy_group("cell2")
+        LegacyInstanceGroupFactory(cell="cell2")
         assert migrate_instance_groups_to_api_db(max_count=10) == (1, 1)
         with pytest.raises(CellsUnavailable):
             migrate_instance_groups_to_api_db(max_count=10)
@@ -289,12 +292,11 @@ class TestDeletedWhileACellIsDown:
         from servergroups.exceptions import ServerGroupNotFound
         from servergroups.models import InstanceGroupDeletion
         from servergroups.services import servergroup_delete
-        from tests.servergroups.factories import api_group
 
         # "gone": copied to the API, its cell copy left by an interrupted move; "kept": not moved yet.
-        gone = api_group(name="gone")
-        legacy_group("cell1", uuid=gone.uuid, name="gone")
-        kept = legacy_group("cell2", name="kept")
+        gone = InstanceGroupFactory(name="gone")
+        LegacyInstanceGroupFactory(cell="cell1", uuid=gone.uuid, name="gone")
+        kept = LegacyInstanceGroupFactory(cell="cell2", name="kept")
         self.silence(monkeypatch, "cell1")
         servergroup_delete(uuid=gone.uuid)
         assert list(InstanceGroupDeletion.objects.values_list("uuid", flat=True)) == [gone.uuid]
@@ -319,7 +321,7 @@ class TestDeletedWhileACellIsDown:
         from servergroups.models import InstanceGroupDeletion
         from servergroups.services import servergroup_delete
 
-        only_there = legacy_group("cell1")
+        only_there = LegacyInstanceGroupFactory(cell="cell1")
         self.silence(monkeypatch, "cell1")
         with pytest.raises(ServerGroupNotFound):
             servergroup_delete(uuid=only_there.uuid)

@@ -16,9 +16,9 @@ from cellsv2.quotas import quota_usage
 from servergroups import selectors, services
 from servergroups.exceptions import ServerGroupExists, ServerGroupNotFound
 from servergroups.models import InstanceGroup, InstanceGroupMember, InstanceGroupPolicy, LegacyInstanceGroup
-from tests.conftest import ALL_DATABASES, CELL_ALIASES, requires_postgres
-from tests.servergroups.factories import api_group, build_request, legacy_group, legacy_rows, new_uuid
-from tests.servergroups.test_api import ADMIN, Api
+from tests.factories import InstanceGroupFactory, InstanceMappingFactory, LegacyInstanceGroupFactory, new_uuid
+from tests.servergroups.helpers import ADMIN, Api, legacy_rows
+from tests.support import ALL_DATABASES, CELL_ALIASES, requires_postgres
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefixtures("cells")]
 
@@ -55,7 +55,10 @@ def api(client, settings):
 
 class TestApiRoundTrips:
     def test_show_is_one_query_plus_one_for_its_members(self, api, budget):
-        plain, with_member = api_group(), api_group(members=[build_request()])
+        plain, with_member = (
+            InstanceGroupFactory(),
+            InstanceGroupFactory(members=[InstanceMappingFactory().instance_uuid]),
+        )
         with budget(api=1):
             assert api("get", f"/os-server-groups/{plain.uuid}", version="2.64").status_code == 200
         # The members' liveness: instance_mappings (a build request has no cell to ask).
@@ -65,20 +68,22 @@ class TestApiRoundTrips:
 
     def test_a_list_is_one_query_whatever_the_number_of_groups(self, api, budget):
         for i in range(30):
-            api_group(name=f"g{i}")
+            InstanceGroupFactory(name=f"g{i}")
         with budget(api=1):
             response = api("get", "/os-server-groups", version="2.64")
         assert [g["name"] for g in response.json()["server_groups"]] == [f"g{i}" for i in range(30)]
 
     def test_a_list_with_members_adds_one_query_for_all_of_them(self, api, budget):
         for i in range(10):
-            api_group(name=f"g{i}", members=[build_request(), build_request()])
+            InstanceGroupFactory(
+                name=f"g{i}", members=[InstanceMappingFactory().instance_uuid, InstanceMappingFactory().instance_uuid]
+            )
         with budget(api=2):
             groups = api("get", "/os-server-groups").json()["server_groups"]
         assert [len(g["members"]) for g in groups] == [2] * 10
 
     def test_delete_is_the_lookup_and_one_transaction_of_three_statements(self, api, budget):
-        row = api_group(members=[new_uuid(), new_uuid()])
+        row = InstanceGroupFactory(members=[new_uuid(), new_uuid()])
         # Lookup; then SAVEPOINT (BEGIN outside tests), three DELETEs, RELEASE (COMMIT).
         with budget(api=6):
             assert api("delete", f"/os-server-groups/{row.uuid}").status_code == 204
@@ -103,7 +108,7 @@ class TestApiRoundTrips:
 class TestApiReads:
     def test_a_group_reads_as_the_orm_stores_it(self, budget):
         a, b = new_uuid(), new_uuid()
-        row = api_group(name="web", members=[a, b])
+        row = InstanceGroupFactory(name="web", members=[a, b])
         with budget(api=1):
             group = selectors.servergroup_get(uuid=row.uuid)
         row.refresh_from_db()
@@ -122,7 +127,7 @@ class TestApiReads:
     def test_several_policies_and_members_are_each_read_once_in_id_order(self, caplog):
         # Groups migrated from the cells may have several policy rows: the join repeats members.
         members = [new_uuid() for _ in range(3)]
-        row = api_group(policy="affinity", rules=None, members=members)
+        row = InstanceGroupFactory(policy="affinity", policy__rules=None, members=members)
         InstanceGroupPolicy.objects.create(group=row, policy="anti-affinity", rules='{"max_server_per_host": 1}')
         with caplog.at_level(logging.WARNING, logger="servergroups.selectors"):
             group = selectors.servergroup_get(uuid=row.uuid)
@@ -136,8 +141,8 @@ class TestApiReads:
         assert (group.policies, group.policy, group.rules, group.members) == ((), None, {}, ())
 
     def test_a_list_page_is_one_query_in_id_order_with_each_groups_children(self, budget):
-        rows = [api_group(name=f"g{i}", members=[new_uuid() for _ in range(i % 3)]) for i in range(6)]
-        api_group(name="theirs", project_id="proj2")
+        rows = [InstanceGroupFactory(name=f"g{i}", members=[new_uuid() for _ in range(i % 3)]) for i in range(6)]
+        InstanceGroupFactory(name="theirs", project_id="proj2")
         with budget(api=1):
             page = selectors.servergroup_list(project_id="proj1")
         assert [g.uuid for g in page] == [r.uuid for r in rows]
@@ -149,16 +154,16 @@ class TestApiReads:
         [(0, 2, [0, 1]), (2, 2, [2, 3]), (3, None, [3, 4]), (4, 10, [4]), (5, 1, []), (0, 0, [])],
     )
     def test_offset_and_limit_page_in_the_database(self, budget, offset, limit, expected):
-        uuids = [api_group(name=f"g{i}", members=[new_uuid(), new_uuid()]).uuid for i in range(5)]
+        uuids = [InstanceGroupFactory(name=f"g{i}", members=[new_uuid(), new_uuid()]).uuid for i in range(5)]
         with budget(api=1):
             page = selectors.servergroup_list(offset=offset, limit=limit)
         assert [g.uuid for g in page] == [uuids[i] for i in expected]
         assert all(len(g.members) == 2 for g in page)
 
     def test_by_name_is_the_lowest_id_of_the_scope(self, budget):
-        api_group(name="same", project_id="proj2")
-        first = api_group(name="same", members=[new_uuid()])
-        api_group(name="same")
+        InstanceGroupFactory(name="same", project_id="proj2")
+        first = InstanceGroupFactory(name="same", members=[new_uuid()])
+        InstanceGroupFactory(name="same")
         with budget(api=1):
             group = selectors.servergroup_get_by_name(name="same", project_id="proj1")
         assert (group.uuid, len(group.members)) == (first.uuid, 1)
@@ -167,7 +172,7 @@ class TestApiReads:
 
     def test_by_instance_reads_every_member_of_the_group_and_respects_the_scope(self, budget):
         member, other = new_uuid(), new_uuid()
-        row = api_group(members=[other, member], project_id="proj2")
+        row = InstanceGroupFactory(members=[other, member], project_id="proj2")
         with budget(api=1):
             group = selectors.servergroup_get_by_instance(instance_uuid=member)
         assert (group.uuid, group.members) == (row.uuid, (other, member))
@@ -175,7 +180,7 @@ class TestApiReads:
             selectors.servergroup_get_by_instance(instance_uuid=member, project_id="proj1")
 
     def test_the_server_groups_quota_is_one_count(self, budget):
-        api_group(), api_group(user_id="bob"), api_group(project_id="proj2")
+        InstanceGroupFactory(), InstanceGroupFactory(user_id="bob"), InstanceGroupFactory(project_id="proj2")
         with budget(api=1):
             assert quota_usage(project_id="proj1", resource="server_groups") == 2
         with budget(api=1):
@@ -205,7 +210,7 @@ class TestApiWrites:
         assert selectors.servergroup_get(uuid=group.uuid) == group
 
     def test_a_duplicate_uuid_rolls_back_and_leaves_the_database_usable(self):
-        row = api_group()
+        row = InstanceGroupFactory()
         with pytest.raises(ServerGroupExists):
             services.servergroup_create(
                 project_id="proj1", user_id="alice", name="dup", policy="affinity", uuid=row.uuid
@@ -215,7 +220,7 @@ class TestApiWrites:
         assert InstanceGroup.objects.count() == 2
 
     def test_delete_takes_only_that_groups_rows(self, budget):
-        gone, kept = api_group(members=[new_uuid()]), api_group(members=[new_uuid()])
+        gone, kept = InstanceGroupFactory(members=[new_uuid()]), InstanceGroupFactory(members=[new_uuid()])
         with budget(api=5):
             services.servergroup_delete(uuid=gone.uuid)
         assert list(InstanceGroup.objects.values_list("uuid", flat=True)) == [kept.uuid]
@@ -223,7 +228,7 @@ class TestApiWrites:
         assert InstanceGroupMember.objects.get().group_id == kept.id
 
     def test_a_scoped_delete_of_another_projects_group_deletes_nothing(self):
-        row = api_group(project_id="proj2", members=[new_uuid()])
+        row = InstanceGroupFactory(project_id="proj2", members=[new_uuid()])
         with pytest.raises(ServerGroupNotFound):
             services.servergroup_delete(uuid=row.uuid, project_id="proj1")
         assert InstanceGroupPolicy.objects.filter(group=row).exists()
@@ -231,7 +236,7 @@ class TestApiWrites:
 
     def test_members_remove_is_one_statement(self, budget):
         a, b = new_uuid(), new_uuid()
-        row = api_group(members=[a, b])
+        row = InstanceGroupFactory(members=[a, b])
         with budget(api=1):
             assert services.servergroup_members_remove(instance_uuids=[a, new_uuid()]) == 1
         assert selectors.servergroup_get(uuid=row.uuid).members == (b,)
@@ -246,15 +251,15 @@ class TestLegacyStillAsked:
 
         CellMapping.objects.create(uuid=new_uuid(), name="broken", transport_url="none:///", database_connection="")
         assert selectors.legacy_groups_present() is True
-        row = legacy_group("cell2")
+        row = LegacyInstanceGroupFactory(cell="cell2")
         assert [g.uuid for g in selectors.servergroup_list()] == [row.uuid]
         assert selectors.servergroup_get(uuid=row.uuid).is_legacy
 
     def test_legacy_groups_are_shown_counted_and_deleted_through_the_api(self, client, settings):
         settings.CELLSV2_AUTH = "noauth"
         api = Api(client)
-        mine = api_group(name="mine")
-        legacy = legacy_group("cell1", name="old")
+        mine = InstanceGroupFactory(name="mine")
+        legacy = LegacyInstanceGroupFactory(cell="cell1", name="old")
         assert selectors.legacy_groups_present() is True
         names = [g["name"] for g in api("get", "/os-server-groups").json()["server_groups"]]
         assert names == ["mine", "old"]

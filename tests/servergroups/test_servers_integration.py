@@ -14,8 +14,8 @@ from flavors.models import Flavor
 from mappings.models import HostMapping
 from servergroups import selectors
 from servers.models import ComputeNode
-from tests.conftest import ALL_DATABASES
-from tests.servergroups.factories import api_group, new_uuid
+from tests.factories import InstanceGroupFactory, new_uuid
+from tests.support import ALL_DATABASES
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefixtures("cells")]
 
@@ -55,7 +55,7 @@ def boot(client, settings, django_capture_on_commit_callbacks):
 
 @pytest.mark.usefixtures("hosts")
 def test_servers_booted_into_an_anti_affinity_group_become_members_on_different_hosts(boot):
-    group = api_group(policy="anti-affinity", rules="{}")
+    group = InstanceGroupFactory(policy="anti-affinity", policy__rules="{}")
     uuids = []
     for _ in range(3):
         response = boot(group.uuid)
@@ -71,7 +71,7 @@ def test_servers_booted_into_an_anti_affinity_group_become_members_on_different_
 
 @pytest.mark.usefixtures("hosts")
 def test_another_projects_group_cannot_be_booted_into(boot):
-    group = api_group(project_id="proj2")
+    group = InstanceGroupFactory(project_id="proj2")
     assert boot(group.uuid).status_code == 400
     assert selectors.servergroup_get(uuid=group.uuid).members == ()
 
@@ -79,7 +79,7 @@ def test_another_projects_group_cannot_be_booted_into(boot):
 @pytest.mark.usefixtures("hosts")
 def test_the_member_quota_is_403_with_novas_message(boot, settings):
     settings.CELLSV2_QUOTAS = {**settings.CELLSV2_QUOTAS, "server_group_members": 1}
-    group = api_group(policy="affinity", rules="{}")
+    group = InstanceGroupFactory(policy="affinity", policy__rules="{}")
     assert boot(group.uuid).status_code == 202
     response = boot(group.uuid)
     assert response.status_code == 403

@@ -19,8 +19,15 @@ from servergroups.models import (
     LegacyInstanceGroupMember,
     LegacyInstanceGroupPolicy,
 )
-from tests.conftest import ALL_DATABASES
-from tests.servergroups.factories import api_group, build_request, instance, legacy_group, legacy_rows, new_uuid
+from tests.factories import (
+    InstanceFactory,
+    InstanceGroupFactory,
+    InstanceMappingFactory,
+    LegacyInstanceGroupFactory,
+    new_uuid,
+)
+from tests.servergroups.helpers import legacy_rows
+from tests.support import ALL_DATABASES
 
 pytestmark = [pytest.mark.django_db(databases=ALL_DATABASES), pytest.mark.usefixtures("cells")]
 
@@ -37,7 +44,7 @@ def broken_cell():
 class TestGet:
     def test_an_api_group_is_found_with_its_policy_rules_and_members(self):
         member = new_uuid()
-        row = api_group(name="web", members=[member])
+        row = InstanceGroupFactory(name="web", members=[member])
         group = selectors.servergroup_get(uuid=row.uuid)
         assert (group.uuid, group.name, group.policy, group.rules) == (
             row.uuid,
@@ -48,21 +55,25 @@ class TestGet:
         assert group.members == (member,) and not group.is_legacy
 
     def test_a_legacy_group_is_found_in_its_cell_with_live_children_only(self, cells):
-        row = legacy_group(
-            "cell2", policies=["affinity"], deleted_policies=["anti-affinity"], members=["m1"], deleted_members=["m0"]
+        row = LegacyInstanceGroupFactory(
+            cell="cell2",
+            policies=["affinity"],
+            deleted_policies=["anti-affinity"],
+            members=["m1"],
+            deleted_members=["m0"],
         )
         group = selectors.servergroup_get(uuid=row.uuid)
         assert group.cell_uuid == cells["cell2"].uuid and group.is_legacy
         assert (group.policies, group.members, group.rules) == (("affinity",), ("m1",), {})
 
     def test_the_api_copy_wins_over_a_legacy_copy(self):
-        row = api_group(name="api copy")
-        legacy_group("cell1", uuid=row.uuid, name="cell copy")
+        row = InstanceGroupFactory(name="api copy")
+        LegacyInstanceGroupFactory(cell="cell1", uuid=row.uuid, name="cell copy")
         group = selectors.servergroup_get(uuid=row.uuid)
         assert (group.name, group.is_legacy) == ("api copy", False)
 
     def test_a_soft_deleted_legacy_group_is_not_found(self):
-        row = legacy_group("cell1")
+        row = LegacyInstanceGroupFactory(cell="cell1")
         with target_cell("cell1"):
             row.soft_delete()
         with pytest.raises(ServerGroupNotFound, match=f"Instance group {row.uuid} could not be found."):
@@ -70,7 +81,11 @@ class TestGet:
 
     @pytest.mark.parametrize("where", ["api", "cell1"])
     def test_another_projects_group_is_not_found_when_scoped(self, where):
-        row = api_group(project_id="proj2") if where == "api" else legacy_group(where, project_id="proj2")
+        row = (
+            InstanceGroupFactory(project_id="proj2")
+            if where == "api"
+            else LegacyInstanceGroupFactory(cell=where, project_id="proj2")
+        )
         with pytest.raises(ServerGroupNotFound):
             selectors.servergroup_get(uuid=row.uuid, project_id="proj1")
         assert selectors.servergroup_get(uuid=row.uuid, project_id="proj2").uuid == row.uuid
@@ -82,13 +97,13 @@ class TestGet:
             selectors.servergroup_get(uuid=bad)
 
     def test_a_failing_cell_is_skipped(self, broken_cell):
-        row = legacy_group("cell1")
+        row = LegacyInstanceGroupFactory(cell="cell1")
         assert selectors.servergroup_get(uuid=row.uuid).uuid == row.uuid
 
     def test_by_name_takes_the_first_api_group_then_the_cells(self):
-        first = api_group(name="dup")
-        api_group(name="dup")
-        legacy = legacy_group("cell2", name="only in a cell")
+        first = InstanceGroupFactory(name="dup")
+        InstanceGroupFactory(name="dup")
+        legacy = LegacyInstanceGroupFactory(cell="cell2", name="only in a cell")
         assert selectors.servergroup_get_by_name(name="dup").uuid == first.uuid
         assert selectors.servergroup_get_by_name(name="only in a cell").uuid == legacy.uuid
         with pytest.raises(ServerGroupNotFound, match="Instance group nothing could not be found."):
@@ -98,15 +113,15 @@ class TestGet:
 
     def test_by_instance_looks_at_members_in_the_api_then_live_legacy_members(self):
         in_api, in_cell, gone = new_uuid(), new_uuid(), new_uuid()
-        api_row = api_group(members=[in_api])
-        legacy_row = legacy_group("cell1", members=[in_cell], deleted_members=[gone])
+        api_row = InstanceGroupFactory(members=[in_api])
+        legacy_row = LegacyInstanceGroupFactory(cell="cell1", members=[in_cell], deleted_members=[gone])
         assert selectors.servergroup_get_by_instance(instance_uuid=in_api).uuid == api_row.uuid
         assert selectors.servergroup_get_by_instance(instance_uuid=in_cell).uuid == legacy_row.uuid
         with pytest.raises(ServerGroupNotFound):
             selectors.servergroup_get_by_instance(instance_uuid=gone)
 
     def test_by_hint_is_by_uuid_for_uuids_and_by_name_otherwise(self):
-        row = api_group(name="hinted")
+        row = InstanceGroupFactory(name="hinted")
         assert selectors.servergroup_get_by_hint(hint=row.uuid).uuid == row.uuid
         assert selectors.servergroup_get_by_hint(hint="hinted").uuid == row.uuid
 
@@ -116,11 +131,11 @@ class TestGet:
 
 class TestList:
     def test_api_only_cell_only_and_both_are_each_listed_once(self):
-        api_only = api_group(name="api only")
-        cell_only = legacy_group("cell1", name="cell only")
+        api_only = InstanceGroupFactory(name="api only")
+        cell_only = LegacyInstanceGroupFactory(cell="cell1", name="cell only")
         # A group copied to the API database whose cell copy was not yet soft-deleted (a crash).
-        both = api_group(name="both (api)")
-        legacy_group("cell2", uuid=both.uuid, name="both (cell)")
+        both = InstanceGroupFactory(name="both (api)")
+        LegacyInstanceGroupFactory(cell="cell2", uuid=both.uuid, name="both (cell)")
         groups = selectors.servergroup_list(project_id="proj1")
         assert [(g.uuid, g.name) for g in groups] == [
             (api_only.uuid, "api only"),
@@ -129,8 +144,11 @@ class TestList:
         ]
 
     def test_a_project_sees_only_its_groups_and_none_means_every_project(self):
-        mine, theirs = api_group(), api_group(project_id="proj2")
-        legacy_mine, legacy_theirs = legacy_group("cell0"), legacy_group("cell1", project_id="proj2")
+        mine, theirs = InstanceGroupFactory(), InstanceGroupFactory(project_id="proj2")
+        legacy_mine, legacy_theirs = (
+            LegacyInstanceGroupFactory(cell="cell0"),
+            LegacyInstanceGroupFactory(cell="cell1", project_id="proj2"),
+        )
         assert {g.uuid for g in selectors.servergroup_list(project_id="proj1")} == {mine.uuid, legacy_mine.uuid}
         assert {g.uuid for g in selectors.servergroup_list()} == {
             mine.uuid,
@@ -140,8 +158,8 @@ class TestList:
         }
 
     def test_api_groups_come_first_then_cells_in_cell_order(self):
-        uuids = [api_group(name=f"a{i}").uuid for i in range(2)]
-        uuids += [legacy_group(alias, name=alias).uuid for alias in ("cell0", "cell1", "cell2")]
+        uuids = [InstanceGroupFactory(name=f"a{i}").uuid for i in range(2)]
+        uuids += [LegacyInstanceGroupFactory(cell=alias, name=alias).uuid for alias in ("cell0", "cell1", "cell2")]
         assert [g.uuid for g in selectors.servergroup_list()] == uuids
 
     @pytest.mark.parametrize(
@@ -157,22 +175,24 @@ class TestList:
         ],
     )
     def test_offset_paging_spans_both_databases_without_duplicates(self, offset, limit, expected):
-        uuids = [api_group(name=f"a{i}").uuid for i in range(3)]
-        duplicate = legacy_group("cell1", uuid=uuids[1])  # already copied: listed once, as the API row
-        uuids += [legacy_group("cell1", name=f"c{i}").uuid for i in range(3)]
+        uuids = [InstanceGroupFactory(name=f"a{i}").uuid for i in range(3)]
+        duplicate = LegacyInstanceGroupFactory(
+            cell="cell1", uuid=uuids[1]
+        )  # already copied: listed once, as the API row
+        uuids += [LegacyInstanceGroupFactory(cell="cell1", name=f"c{i}").uuid for i in range(3)]
         page = selectors.servergroup_list(offset=offset, limit=limit)
         assert [g.uuid for g in page] == [uuids[i] for i in expected]
         assert duplicate.uuid not in [g.uuid for g in page if g.is_legacy]
 
     def test_a_page_filled_by_the_api_database_does_not_ask_the_cells(self):
         for i in range(3):
-            api_group(name=f"a{i}")
+            InstanceGroupFactory(name=f"a{i}")
         with CaptureQueriesContext(connections["cell1"]) as cell_queries:
             assert len(selectors.servergroup_list(limit=2)) == 2
         assert len(cell_queries) == 0
 
     def test_a_failing_cell_is_logged_and_skipped(self, broken_cell, caplog):
-        row = legacy_group("cell2")
+        row = LegacyInstanceGroupFactory(cell="cell2")
         assert [g.uuid for g in selectors.servergroup_list()] == [row.uuid]
         assert "broken" in caplog.text
 
@@ -215,19 +235,19 @@ class TestCreate:
         assert InstanceGroup.objects.count() == 0
 
     def test_a_uuid_live_in_a_cell_is_refused(self):
-        row = legacy_group("cell2")
+        row = LegacyInstanceGroupFactory(cell="cell2")
         with pytest.raises(ServerGroupExists, match=f"Instance group {row.uuid} already exists."):
             create(uuid=row.uuid)
         assert InstanceGroup.objects.count() == 0
 
     def test_a_uuid_only_soft_deleted_in_a_cell_is_free(self):
-        row = legacy_group("cell1")
+        row = LegacyInstanceGroupFactory(cell="cell1")
         with target_cell("cell1"):
             row.soft_delete()
         assert create(uuid=row.uuid).uuid == row.uuid
 
     def test_a_uuid_taken_in_the_api_database_is_refused(self):
-        row = api_group()
+        row = InstanceGroupFactory()
         with pytest.raises(ServerGroupExists):
             create(uuid=row.uuid)
         assert InstanceGroup.objects.count() == 1
@@ -243,7 +263,7 @@ class TestCreate:
     def test_over_quota_raises_novas_message_and_writes_nothing(self, settings):
         settings.CELLSV2_QUOTAS = {**settings.CELLSV2_QUOTAS, "server_groups": 2}
         create()
-        legacy_group("cell1")  # a legacy group of the project counts too
+        LegacyInstanceGroupFactory(cell="cell1")  # a legacy group of the project counts too
         with pytest.raises(OverQuota, match=r"^Quota exceeded, too many server groups\.$"):
             create()
         assert InstanceGroup.objects.count() == 1
@@ -264,12 +284,12 @@ class TestMembers:
     def test_the_database_refuses_a_duplicate_member(self):
         from django.db import IntegrityError, transaction
 
-        row = api_group(members=["m1"])
+        row = InstanceGroupFactory(members=["m1"])
         with pytest.raises(IntegrityError), transaction.atomic(using="api"):
             InstanceGroupMember.objects.create(group=row, instance_uuid="m1")
 
     def test_a_legacy_group_gets_its_members_in_its_cell(self):
-        row = legacy_group("cell1", members=["m1"])
+        row = LegacyInstanceGroupFactory(cell="cell1", members=["m1"])
         group = services.servergroup_add_members(group_uuid=row.uuid, instance_uuids=["m1", "m2"])
         assert group.is_legacy and group.members == ("m1", "m2")
         assert legacy_rows("cell1", LegacyInstanceGroupMember) == 2
@@ -282,16 +302,26 @@ class TestMembers:
     def test_the_member_quota_counts_live_members_of_the_group(self, settings, cells):
         settings.CELLSV2_QUOTAS = {**settings.CELLSV2_QUOTAS, "server_group_members": 2}
         group = create()
-        live, gone = instance(cells["cell1"]), instance(cells["cell1"], deleted=True)
+        live, gone = (
+            InstanceFactory(cell=cells["cell1"], mapped=True, host="host1").uuid,
+            InstanceFactory(cell=cells["cell1"], mapped=True, host="host1", deleted=True).uuid,
+        )
         services.servergroup_add_members(group_uuid=group.uuid, instance_uuids=[live, gone])
         assert quota_usage(project_id=group.uuid, resource="server_group_members") == 1
-        services.servergroup_add_members(group_uuid=group.uuid, instance_uuids=[build_request()])
+        services.servergroup_add_members(
+            group_uuid=group.uuid, instance_uuids=[InstanceMappingFactory().instance_uuid]
+        )
         with pytest.raises(OverQuota, match=r"^Quota exceeded, too many servers in group$"):
-            services.servergroup_add_members(group_uuid=group.uuid, instance_uuids=[build_request()])
+            services.servergroup_add_members(
+                group_uuid=group.uuid, instance_uuids=[InstanceMappingFactory().instance_uuid]
+            )
         assert InstanceGroupMember.objects.count() == 3
 
     def test_update_renames_and_adds_members_where_the_group_lives(self):
-        api_row, legacy_row = api_group(name="old", members=["m1"]), legacy_group("cell2", name="old")
+        api_row, legacy_row = (
+            InstanceGroupFactory(name="old", members=["m1"]),
+            LegacyInstanceGroupFactory(cell="cell2", name="old"),
+        )
         assert services.servergroup_update(uuid=api_row.uuid, name="new", members=["m2"]).members == ("m1", "m2")
         assert InstanceGroup.objects.get(uuid=api_row.uuid).name == "new"
         assert services.servergroup_update(uuid=legacy_row.uuid, name="renamed").name == "renamed"
@@ -304,14 +334,14 @@ class TestMembers:
 
 class TestDelete:
     def test_an_api_group_is_hard_deleted_with_its_children(self):
-        row = api_group(members=["m1", "m2"])
-        other = api_group(members=["m1"])
+        row = InstanceGroupFactory(members=["m1", "m2"])
+        other = InstanceGroupFactory(members=["m1"])
         services.servergroup_delete(uuid=row.uuid)
         assert list(InstanceGroup.objects.values_list("uuid", flat=True)) == [other.uuid]
         assert InstanceGroupPolicy.objects.count() == InstanceGroupMember.objects.count() == 1
 
     def test_a_legacy_group_is_soft_deleted_with_its_children(self):
-        row = legacy_group("cell1", policies=["affinity"], members=["m1", "m2"])
+        row = LegacyInstanceGroupFactory(cell="cell1", policies=["affinity"], members=["m1", "m2"])
         services.servergroup_delete(uuid=row.uuid)
         for model, count in ((LegacyInstanceGroup, 1), (LegacyInstanceGroupPolicy, 1), (LegacyInstanceGroupMember, 2)):
             assert legacy_rows("cell1", model) == 0
@@ -321,15 +351,18 @@ class TestDelete:
         assert deleted.deleted == deleted.id and deleted.deleted_at is not None
 
     def test_both_copies_go_so_the_migration_cannot_bring_the_group_back(self):
-        row = api_group()
-        legacy_group("cell2", uuid=row.uuid)
+        row = InstanceGroupFactory()
+        LegacyInstanceGroupFactory(cell="cell2", uuid=row.uuid)
         services.servergroup_delete(uuid=row.uuid)
         with pytest.raises(ServerGroupNotFound):
             selectors.servergroup_get(uuid=row.uuid)
         assert legacy_rows("cell2", LegacyInstanceGroup) == 0
 
     def test_another_projects_group_is_not_deleted_when_scoped(self):
-        row, legacy = api_group(project_id="proj2"), legacy_group("cell1", project_id="proj2")
+        row, legacy = (
+            InstanceGroupFactory(project_id="proj2"),
+            LegacyInstanceGroupFactory(cell="cell1", project_id="proj2"),
+        )
         for uuid in (row.uuid, legacy.uuid):
             with pytest.raises(ServerGroupNotFound):
                 services.servergroup_delete(uuid=uuid, project_id="proj1")
@@ -345,24 +378,24 @@ class TestDelete:
 
 class TestCounters:
     def test_server_groups_counts_each_uuid_once_across_databases(self):
-        both = api_group()
-        legacy_group("cell1", uuid=both.uuid)
-        api_group()
-        legacy_group("cell2")
-        legacy_group("cell2", project_id="proj2")
+        both = InstanceGroupFactory()
+        LegacyInstanceGroupFactory(cell="cell1", uuid=both.uuid)
+        InstanceGroupFactory()
+        LegacyInstanceGroupFactory(cell="cell2")
+        LegacyInstanceGroupFactory(cell="cell2", project_id="proj2")
         assert quota_usage(project_id="proj1", resource="server_groups") == 3
         assert selectors.servergroup_count("proj1", "bob") == 0
 
 
 class TestLiveMembersAndHosts:
     def test_members_in_two_cells_and_a_build_request_with_one_query_per_database(self, cells):
-        on_1a = instance(cells["cell1"], host="h1")
-        on_1b = instance(cells["cell1"], host="h2")
-        on_2 = instance(cells["cell2"], host="h1")
-        gone = instance(cells["cell2"], host="h3", deleted=True)
-        building = build_request()
+        on_1a = InstanceFactory(cell=cells["cell1"], mapped=True, host="h1").uuid
+        on_1b = InstanceFactory(cell=cells["cell1"], mapped=True, host="h2").uuid
+        on_2 = InstanceFactory(cell=cells["cell2"], mapped=True, host="h1").uuid
+        gone = InstanceFactory(cell=cells["cell2"], mapped=True, host="h3", deleted=True).uuid
+        building = InstanceMappingFactory().instance_uuid
         never_mapped = new_uuid()
-        row = api_group(members=[on_1a, gone, building, on_1b, never_mapped, on_2])
+        row = InstanceGroupFactory(members=[on_1a, gone, building, on_1b, never_mapped, on_2])
         group = selectors.servergroup_get(uuid=row.uuid)
 
         counters = {alias: CaptureQueriesContext(connections[alias]) for alias in ALL_DATABASES}
@@ -382,22 +415,32 @@ class TestLiveMembersAndHosts:
         assert (len(counters["cell1"]), len(counters["cell2"]), len(counters["cell0"])) == (2, 2, 0)
 
     def test_get_hosts_stays_bounded_as_members_grow(self, cells, django_assert_max_num_queries):
-        members = [instance(cells[alias], host=f"h{i}") for i in range(6) for alias in ("cell1", "cell2")]
-        members.append(build_request())
-        group = selectors.servergroup_get(uuid=api_group(members=members).uuid)
+        members = [
+            InstanceFactory(cell=cells[alias], mapped=True, host=f"h{i}").uuid
+            for i in range(6)
+            for alias in ("cell1", "cell2")
+        ]
+        members.append(InstanceMappingFactory().instance_uuid)
+        group = selectors.servergroup_get(uuid=InstanceGroupFactory(members=members).uuid)
         for alias, budget in (("api", 1), ("cell1", 1), ("cell2", 1), ("cell0", 0)):
             with django_assert_max_num_queries(budget, connection=connections[alias]):
                 assert selectors.servergroup_hosts(group=group) == [f"h{i}" for i in range(6)]
 
     def test_exclude_leaves_out_the_instance_being_scheduled(self, cells):
-        a, b = instance(cells["cell1"], host="ha"), instance(cells["cell1"], host="hb")
-        group = selectors.servergroup_get(uuid=api_group(members=[a, b]).uuid)
+        a, b = (
+            InstanceFactory(cell=cells["cell1"], mapped=True, host="ha").uuid,
+            InstanceFactory(cell=cells["cell1"], mapped=True, host="hb").uuid,
+        )
+        group = selectors.servergroup_get(uuid=InstanceGroupFactory(members=[a, b]).uuid)
         assert selectors.servergroup_hosts(group=group, exclude=[b]) == ["ha"]
 
     def test_members_of_a_cell_that_does_not_answer_are_presumed_live(self, cells, monkeypatch):
         from cellsv2.cells import CellRaised
 
-        a, b = instance(cells["cell1"], host="ha"), instance(cells["cell2"], host="hb")
+        a, b = (
+            InstanceFactory(cell=cells["cell1"], mapped=True, host="ha").uuid,
+            InstanceFactory(cell=cells["cell2"], mapped=True, host="hb").uuid,
+        )
         real = selectors.scatter_gather_cells
 
         def cell2_down(cell_list, fn, *args, **kwargs):
@@ -417,7 +460,7 @@ class TestServersEntryPoints:
     def test_get_with_a_context_is_scoped_like_novas_get_by_uuid(self):
         from cellsv2.api.authentication import ComputeContext
 
-        row = api_group(project_id="proj2")
+        row = InstanceGroupFactory(project_id="proj2")
         member = ComputeContext(user_id="alice", project_id="proj1", roles=frozenset({"member", "reader"}))
         admin = ComputeContext(user_id="admin", project_id="admin", roles=frozenset({"admin", "member", "reader"}))
         with pytest.raises(ServerGroupNotFound):
@@ -431,13 +474,17 @@ class TestServersEntryPoints:
         group = create()
         alice = ComputeContext(user_id="alice", project_id="proj1", roles=frozenset({"member"}))
         bob = ComputeContext(user_id="bob", project_id="proj1", roles=frozenset({"member"}))
-        services.servergroup_add_members(context=alice, group_uuid=group.uuid, instance_uuids=[build_request()])
+        services.servergroup_add_members(
+            context=alice, group_uuid=group.uuid, instance_uuids=[InstanceMappingFactory().instance_uuid]
+        )
         with pytest.raises(OverQuota):
             services.servergroup_add_members(
-                context=alice, group_uuid=group.uuid, instance_uuids=[build_request(user_id="alice")]
+                context=alice,
+                group_uuid=group.uuid,
+                instance_uuids=[InstanceMappingFactory(user_id="alice").instance_uuid],
             )
         # Nova counts members per user of the group.
-        other = build_request(user_id="bob")
+        other = InstanceMappingFactory(user_id="bob").instance_uuid
         assert (
             other
             in services.servergroup_add_members(context=bob, group_uuid=group.uuid, instance_uuids=[other]).members
@@ -445,8 +492,8 @@ class TestServersEntryPoints:
 
     def test_members_remove_takes_cancelled_servers_out_of_api_and_legacy_groups(self):
         a, b, c = new_uuid(), new_uuid(), new_uuid()
-        row = api_group(members=[a, b])
-        legacy = legacy_group("cell2", members=[c])
+        row = InstanceGroupFactory(members=[a, b])
+        legacy = LegacyInstanceGroupFactory(cell="cell2", members=[c])
         assert services.servergroup_members_remove(instance_uuids=[a, c, new_uuid()]) == 2
         assert selectors.servergroup_get(uuid=row.uuid).members == (b,)
         assert selectors.servergroup_get(uuid=legacy.uuid).members == ()
@@ -454,15 +501,18 @@ class TestServersEntryPoints:
 
     def test_uuids_of_instance(self):
         member = new_uuid()
-        row = api_group(members=[member])
+        row = InstanceGroupFactory(members=[member])
         assert selectors.servergroup_uuids_of_instance(instance_uuid=member) == [row.uuid]
         assert selectors.servergroup_uuids_of_instance(instance_uuid=new_uuid()) == []
 
     def test_member_hosts_counts_live_members_per_host(self, cells):
-        on_h1 = [instance(cells["cell1"], host="h1"), instance(cells["cell2"], host="h1")]
-        on_h2 = instance(cells["cell1"], host="h2")
-        gone = instance(cells["cell1"], host="h3", deleted=True)
-        row = api_group(members=[*on_h1, on_h2, gone, build_request()])
+        on_h1 = [
+            InstanceFactory(cell=cells["cell1"], mapped=True, host="h1").uuid,
+            InstanceFactory(cell=cells["cell2"], mapped=True, host="h1").uuid,
+        ]
+        on_h2 = InstanceFactory(cell=cells["cell1"], mapped=True, host="h2").uuid
+        gone = InstanceFactory(cell=cells["cell1"], mapped=True, host="h3", deleted=True).uuid
+        row = InstanceGroupFactory(members=[*on_h1, on_h2, gone, InstanceMappingFactory().instance_uuid])
         assert selectors.servergroup_member_hosts(group_uuid=row.uuid) == {"h1": 2, "h2": 1}
         assert selectors.servergroup_member_hosts(group_uuid=row.uuid, exclude=[on_h2]) == {"h1": 2}
         assert selectors.servergroup_member_hosts(group_uuid=new_uuid()) == {}

@@ -6,13 +6,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db.backends.base.base import BaseDatabaseWrapper
 
 from cellsv2 import cells as cells_module
 from cellsv2.api.microversions import MAX_VERSION_STRING as MAX
-from cellsv2.cells import DID_NOT_RESPOND, RUNTIME_ALIAS_PREFIX, cells_cache_clear
-from cellsv2.dburls import sqlite_url
-from mappings.models import CellMapping, InstanceMapping
+from cellsv2.cells import DID_NOT_RESPOND
+from mappings.models import InstanceMapping
 from servers.models import RequestSpec
 from servers.selectors import listing as server_selectors
 from servers.serialization import request_spec_dump
@@ -68,29 +66,6 @@ def links(uuid):
         {"rel": "self", "href": f"{HOST}/v2.1/servers/{uuid}"},
         {"rel": "bookmark", "href": f"{HOST}/servers/{uuid}"},
     ]
-
-
-@pytest.fixture
-def down_cell(cells, tmp_path, monkeypatch, django_db_blocker):
-    """A fourth cell whose database is an SQLite file in a directory that does not exist."""
-    # Django's test cases refuse connections to aliases registered at run time: let them try for real.
-    guarded = BaseDatabaseWrapper.ensure_connection
-    real = django_db_blocker._real_ensure_connection
-
-    def ensure_connection(self, *args, **kwargs):
-        if self.alias.startswith(RUNTIME_ALIAS_PREFIX):
-            return real(self, *args, **kwargs)
-        return guarded(self, *args, **kwargs)
-
-    monkeypatch.setattr(BaseDatabaseWrapper, "ensure_connection", ensure_connection)
-    mapping = CellMapping.objects.create(
-        uuid=new_uuid(),
-        name="cell-down",
-        transport_url="none:///",
-        database_connection=sqlite_url(tmp_path / "no" / "such" / "dir" / "cell.sqlite3"),
-    )
-    cells_cache_clear()
-    return mapping
 
 
 def server_in(cell, *, project_id="proj1", user_id="alice", spec=None, queued_for_delete=False, created_at=None):

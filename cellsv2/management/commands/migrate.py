@@ -8,12 +8,12 @@ output. ``--database X`` is Django's migrate, unchanged.
 import sys
 
 from django.core.management.commands.migrate import Command as DjangoMigrateCommand
-from django.db import DatabaseError, connections
+from django.db import DatabaseError
 from django.db.migrations.executor import MigrationExecutor
 
 from cellsv2.cells import alias_for_mapping, cell_mapping_model, cells_cache_clear, configured_cell_aliases
+from cellsv2.db import API_ALIAS, sql
 from cellsv2.management.databases import database_alias
-from cellsv2.router import API_ALIAS
 
 
 class Command(DjangoMigrateCommand):
@@ -88,7 +88,7 @@ class Command(DjangoMigrateCommand):
     def _pending(self, alias: str, options) -> int:
         if options.get("migration_name") or options.get("plan") or options.get("check_unapplied"):
             return 0
-        connection = connections[alias]
+        connection = sql.connection(alias)
         executor = MigrationExecutor(connection)
         targets = executor.loader.graph.leaf_nodes()
         return len(executor.migration_plan(targets))

@@ -1,0 +1,122 @@
+"""cellsv2.db.sql: the raw SQL helpers give what the ORM gives, in one round trip each, on either tier."""
+
+import pytest
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from cellsv2.context import target_cell
+from cellsv2.db import API_ALIAS, RawColumns, sql
+from identity.models import Project
+from keypairs.models import KeyPair, LegacyKeyPair
+from tests.support import ALL_DATABASES, on_postgres
+
+pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
+
+KEY_COLUMNS = RawColumns([KeyPair._meta.get_field(name) for name in ("id", "name", "created_at")])
+PROJECT_COLUMNS = RawColumns([Project._meta.get_field(name) for name in ("project_id", "enabled")])
+
+
+def round_trips(alias, call):
+    """(call's result, the statements it sent to ``alias``)."""
+    with CaptureQueriesContext(sql.connection(alias)) as captured:
+        result = call()
+    return result, [query["sql"] for query in captured.captured_queries]
+
+
+def test_the_api_alias_is_a_configured_database(settings):
+    assert API_ALIAS in settings.DATABASES
+    assert sql.connection(API_ALIAS).alias == API_ALIAS
+
+
+def test_fetch_one_converts_a_row_to_the_orms_values_in_one_statement():
+    key = KeyPair.objects.create(name="k1", user_id="alice", public_key="ssh-rsa AAAA")
+    row, statements = round_trips(
+        API_ALIAS,
+        lambda: sql.fetch_one(
+            API_ALIAS, f"SELECT {KEY_COLUMNS.sql} FROM key_pairs WHERE name = %s", ["k1"], columns=KEY_COLUMNS
+        ),
+    )
+    assert len(statements) == 1
+    # SQLite hands timestamps back as text: converted, the row is what a queryset reads.
+    assert row == list(KeyPair.objects.filter(pk=key.pk).values_list("id", "name", "created_at").get())
+    assert row[2] == key.created_at and timezone.is_aware(row[2])
+
+
+def test_fetch_one_without_a_row_is_none_with_or_without_columns():
+    assert sql.fetch_one(API_ALIAS, "SELECT id FROM key_pairs WHERE name = %s", ["nobody"]) is None
+    assert (
+        sql.fetch_one(API_ALIAS, f"SELECT {KEY_COLUMNS.sql} FROM key_pairs WHERE id = -1", columns=KEY_COLUMNS) is None
+    )
+
+
+def test_fetch_all_converts_every_row_booleans_included():
+    Project.objects.create(project_id="p1", name="one", enabled=True)
+    Project.objects.create(project_id="p2", name="two", enabled=False)
+    rows, statements = round_trips(
+        API_ALIAS,
+        lambda: sql.fetch_all(
+            API_ALIAS,
+            f"SELECT {PROJECT_COLUMNS.sql} FROM cellsv2_projects ORDER BY project_id",
+            columns=PROJECT_COLUMNS,
+        ),
+    )
+    assert len(statements) == 1
+    # SQLite stores booleans as 0/1: the field's converter gives True/False back.
+    assert rows == [["p1", True], ["p2", False]]
+    assert all(type(enabled) is bool for _, enabled in rows)
+
+
+def test_fetch_all_without_columns_gives_the_drivers_rows():
+    KeyPair.objects.create(name="a", user_id="alice")
+    KeyPair.objects.create(name="b", user_id="alice")
+    assert [tuple(r) for r in sql.fetch_all(API_ALIAS, "SELECT name FROM key_pairs ORDER BY name")] == [("a",), ("b",)]
+    assert sql.fetch_all(API_ALIAS, "SELECT name FROM key_pairs WHERE user_id = %s", ["nobody"]) == []
+
+
+def test_fetch_value_is_the_first_column_of_the_first_row_or_none():
+    KeyPair.objects.create(name="a", user_id="alice")
+    count, statements = round_trips(
+        API_ALIAS, lambda: sql.fetch_value(API_ALIAS, "SELECT COUNT(*) FROM key_pairs WHERE user_id = %s", ["alice"])
+    )
+    assert (count, len(statements)) == (1, 1)
+    assert sql.fetch_value(API_ALIAS, "SELECT name FROM key_pairs WHERE user_id = %s", ["nobody"]) is None
+
+
+def test_execute_returns_the_rows_it_touched():
+    KeyPair.objects.create(name="a", user_id="alice")
+    KeyPair.objects.create(name="b", user_id="alice")
+    touched, statements = round_trips(
+        API_ALIAS, lambda: sql.execute(API_ALIAS, "DELETE FROM key_pairs WHERE user_id = %s", ["alice"])
+    )
+    assert (touched, len(statements)) == (2, 1)
+    assert sql.execute(API_ALIAS, "DELETE FROM key_pairs WHERE user_id = %s", ["alice"]) == 0
+    assert not KeyPair.objects.exists()
+
+
+def test_cursor_runs_several_statements_on_the_named_cell(cells):
+    with target_cell(cells["cell2"]) as alias:
+        LegacyKeyPair.objects.create(name="old", user_id="alice")
+    with sql.cursor("cell2") as cursor:
+        cursor.execute("SELECT COUNT(*) FROM key_pairs WHERE deleted = 0")
+        in_cell2 = cursor.fetchone()[0]
+        cursor.execute("SELECT COUNT(*) FROM key_pairs")
+        all_rows = cursor.fetchone()[0]
+    assert (alias, in_cell2, all_rows) == ("cell2", 1, 1)
+    # Each alias is its own database: the API's key_pairs and cell1's legacy key_pairs are empty.
+    assert sql.fetch_value(API_ALIAS, "SELECT COUNT(*) FROM key_pairs") == 0
+    assert sql.fetch_value("cell1", "SELECT COUNT(*) FROM key_pairs") == 0
+
+
+def test_is_postgresql_and_the_row_estimate_follow_the_engine():
+    assert sql.is_postgresql(API_ALIAS) is on_postgres()
+    estimate = sql.table_row_estimate(API_ALIAS, "key_pairs")
+    if on_postgres():
+        assert estimate is None or estimate >= 0
+    else:
+        assert estimate is None
+
+
+def test_raw_columns_add_up_and_quote_their_table():
+    both = KEY_COLUMNS + RawColumns([KeyPair._meta.get_field("user_id")])
+    assert both.sql == '"key_pairs"."id", "key_pairs"."name", "key_pairs"."created_at", "key_pairs"."user_id"'
+    assert len(both.fields) == 4
