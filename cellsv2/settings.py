@@ -72,6 +72,8 @@ INSTALLED_APPS = [
     "consoles",
     "hosts",
     "images",
+    "quotas",
+    "instance_actions",
     "operators",
 ]
 
@@ -264,7 +266,8 @@ CELLSV2_COMPUTE_LINK_PREFIX = os.environ.get("CELLSV2_COMPUTE_LINK_PREFIX", "")
 # when it changes. Relative to the directory the process starts in; it must exist when set.
 _policy_file = os.environ.get("CELLSV2_POLICY_FILE", "").strip()
 CELLSV2_POLICY_FILE = os.path.abspath(_policy_file) if _policy_file else None
-# Default quota limits (Nova's); per-project overrides live in the quotas table.
+# Default quota limits (Nova's [quota] options): the `default` quota class, whose rows in the
+# quota_classes table override these; per-project and per-user limits override the class.
 CELLSV2_QUOTAS = {
     "instances": env_int("CELLSV2_QUOTA_INSTANCES", 10),
     "cores": env_int("CELLSV2_QUOTA_CORES", 20),
@@ -273,6 +276,9 @@ CELLSV2_QUOTAS = {
     "server_groups": env_int("CELLSV2_QUOTA_SERVER_GROUPS", 10),
     "server_group_members": env_int("CELLSV2_QUOTA_SERVER_GROUP_MEMBERS", 10),
     "metadata_items": env_int("CELLSV2_QUOTA_METADATA_ITEMS", 128),
+    "injected_files": env_int("CELLSV2_QUOTA_INJECTED_FILES", 5),
+    "injected_file_content_bytes": env_int("CELLSV2_QUOTA_INJECTED_FILE_CONTENT_BYTES", 10240),
+    "injected_file_path_bytes": env_int("CELLSV2_QUOTA_INJECTED_FILE_PATH_LENGTH", 255),
 }
 
 # Servers: the scheduler's default allocation ratios (a node's own ratios win) and zone name.

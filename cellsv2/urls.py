@@ -19,6 +19,8 @@ urlpatterns = [
     path("v2.1/", include("keypairs.api.urls")),
     path("v2.1/", include("servergroups.api.urls")),
     path("v2.1/", include("hosts.api.urls")),
+    path("v2.1/", include("quotas.api.urls")),
+    path("v2.1/", include("instance_actions.api.urls")),
     path("", include("servers.api.metadata_urls")),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("docs/", SpectacularRedocView.as_view(url_name="openapi"), name="api-docs"),

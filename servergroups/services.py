@@ -133,7 +133,9 @@ def servergroup_create(
         ) from None
     group_uuid = group.uuid
     if check_quota:
-        guard = quota_reserve(project_id=project_id, resource="server_groups", message=QUOTA_GROUPS_MESSAGE)
+        guard = quota_reserve(
+            project_id=project_id, resource="server_groups", message=QUOTA_GROUPS_MESSAGE, check_user=user_id
+        )
     else:
         guard = transaction.atomic(using=API_ALIAS)
     with guard:

@@ -15,11 +15,14 @@ class ServersConfig(AppConfig):
         from servers import policies
         from servers.api.action_views import register_server_actions
         from servers.api.views import FAULTS
-        from servers.services.create import count_instances
+        from servers.services.create import count_cores, count_instances, count_ram
 
         register_faults(FAULTS)
         register_policy_rules(policies.list_rules())
         register_server_actions()
-        # Only instances are counted through the registry: a create checks cores and RAM itself,
-        # from one read of the project's request specs (servers.services.create._allowed_count).
+        # A create reserves instances through the registry and checks cores and RAM itself, from
+        # one read of the request specs (servers.services.create._allowed_count); cores and RAM
+        # are registered for what /limits and os-quota-sets report as used.
         quota_counter("instances")(count_instances)
+        quota_counter("cores")(count_cores)
+        quota_counter("ram")(count_ram)

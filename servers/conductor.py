@@ -39,6 +39,7 @@ from cellsv2.cells import CELL0_UUID, cell_mappings, is_cell_failure, scatter_ga
 from cellsv2.context import target_cell
 from cellsv2.db import API_ALIAS, sql
 from cellsv2.observability.metrics import placement_observed
+from instance_actions.services import instance_action_record_create, instance_actions_forget
 from mappings.models import CellMapping, InstanceMapping
 from mappings.selectors import mapping_cache_forget
 from servergroups.models import InstanceGroup
@@ -196,6 +197,9 @@ def _write_instance(
     _write_block_device_mappings(created, block_device_mappings, flavor)
     if fault is not None:
         InstanceFault.objects.create(instance=created, code=500, message=fault[:255], details=fault)
+    instance_action_record_create(
+        instance_uuid=created.uuid, user_id=created.user_id, project_id=created.project_id, host=host, failure=fault
+    )
 
 
 @placement_observed  # counts outcomes and failures; its log lines carry the instance uuid
@@ -320,6 +324,7 @@ def _rollback_instance(cell, instance_uuid: str) -> None:
         InstanceFault.objects.filter(instance=instance).delete()
         InstanceExtra.objects.filter(instance=instance).delete()
         BlockDeviceMapping.objects.filter(instance=instance).delete()
+        instance_actions_forget(instance_uuid=instance_uuid)
         instance.delete()
 
 

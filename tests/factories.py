@@ -24,7 +24,7 @@ from factory.django import DjangoModelFactory
 from cellsv2.cells import cells_cache_clear
 from cellsv2.context import target_cell
 from cellsv2.db import API_ALIAS
-from cellsv2.models import Quota, QuotaLock
+from cellsv2.models import ProjectUserQuota, Quota, QuotaClass, QuotaLock
 from consoles.models import ConsoleAuthToken, ConsoleSerialPort
 from flavors.models import Flavor, FlavorExtraSpec, FlavorProject
 from identity.models import ApiToken, Project, RoleAssignment
@@ -127,6 +127,25 @@ class QuotaFactory(ApiModelFactory):
         model = Quota
 
     project_id = PROJECT_ID
+    resource = "instances"
+    hard_limit = 10
+
+
+class ProjectUserQuotaFactory(ApiModelFactory):
+    class Meta:
+        model = ProjectUserQuota
+
+    project_id = PROJECT_ID
+    user_id = "alice"
+    resource = "instances"
+    hard_limit = 5
+
+
+class QuotaClassFactory(ApiModelFactory):
+    class Meta:
+        model = QuotaClass
+
+    class_name = "default"
     resource = "instances"
     hard_limit = 10
 

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from cellsv2.db import API_ALIAS, sql
-from cellsv2.quotas import OverQuota, quota_limit, quota_reserve
+from cellsv2.quotas import OverQuota, quota_limit_check, quota_limits_by_level, quota_reserve
 from flavors.models import Flavor
 from flavors.selectors import flavor_dict
 from hosts.selectors import availability_zones_available
@@ -112,45 +112,83 @@ _PROJECT_FLAVOR_TOTALS_SQL = {
     """
     for vendor, field in _FLAVOR_FIELD_SQL.items()
 }
+# The same for one user of the project (per-user limits, and what os-quota-sets shows a user).
+_USER = ' AND "user_id" = %s'
+_COUNT_USER_INSTANCES_SQL = _COUNT_INSTANCES_SQL + _USER
+_USER_FLAVOR_TOTALS_SQL = {
+    vendor: statement.replace("AND NOT queued_for_delete", "AND NOT queued_for_delete AND user_id = %s")
+    for vendor, statement in _PROJECT_FLAVOR_TOTALS_SQL.items()
+}
 
 
 def count_instances(project_id: str, user_id: str | None) -> int:
-    """Servers of a project from instance_mappings (API database): a down cell cannot hide any."""
-    return sql.fetch_value(API_ALIAS, _COUNT_INSTANCES_SQL, (project_id, INSTANCE_MIGRATION_MARKER))
+    """Servers of a project (or of one user of it) from instance_mappings (API database): a down
+    cell cannot hide any."""
+    if user_id is None:
+        return sql.fetch_value(API_ALIAS, _COUNT_INSTANCES_SQL, (project_id, INSTANCE_MIGRATION_MARKER))
+    return sql.fetch_value(API_ALIAS, _COUNT_USER_INSTANCES_SQL, (project_id, INSTANCE_MIGRATION_MARKER, user_id))
 
 
-def _flavor_totals(project_id: str) -> tuple[int, int]:
-    """(vCPUs, RAM) of a project's live servers, from their request specs. One query (API database)."""
+def _flavor_totals(project_id: str, user_id: str | None = None) -> tuple[int, int]:
+    """(vCPUs, RAM) of a project's (or one user's) live servers, from their request specs. One
+    query (API database)."""
     vendor = sql.connection(API_ALIAS).vendor
-    cores, ram = sql.fetch_one(API_ALIAS, _PROJECT_FLAVOR_TOTALS_SQL[vendor], (project_id,))
+    if user_id is None:
+        cores, ram = sql.fetch_one(API_ALIAS, _PROJECT_FLAVOR_TOTALS_SQL[vendor], (project_id,))
+    else:
+        cores, ram = sql.fetch_one(API_ALIAS, _USER_FLAVOR_TOTALS_SQL[vendor], (project_id, user_id))
     return int(cores), int(ram)
 
 
-def _allowed_count(*, project_id: str, request: ServerCreateRequest, instances_used: int | None = None) -> int:
+def count_cores(project_id: str, user_id: str | None) -> int:
+    """vCPUs of a project's (or user's) servers: what /limits and os-quota-sets report as used."""
+    return _flavor_totals(project_id, user_id)[0]
+
+
+def count_ram(project_id: str, user_id: str | None) -> int:
+    """RAM (MB) of a project's (or user's) servers: what /limits and os-quota-sets report as used."""
+    return _flavor_totals(project_id, user_id)[1]
+
+
+def _allowed_count(
+    *, project_id: str, request: ServerCreateRequest, instances_used: int | None = None, user_id: str | None = None
+) -> int:
     """How many of min..max servers fit in the instances, cores and ram quotas (Nova's rule).
 
-    ``instances_used`` is the count quota_reserve has just made under its lock (counted again
-    when None); cores and ram come from one read of the project's request specs (API database).
+    Each resource fits the project's limit with the project's usage and, when ``user_id`` has a
+    limit of its own (project_user_quotas), that limit with the user's usage (Nova's headroom
+    of project and user). ``instances_used`` is the count quota_reserve has just made under its
+    lock (counted again when None); cores and ram come from one read of the request specs per
+    level (API database).
     """
     allowed = request.max_count
     per_server = {"instances": 1, "cores": request.flavor.vcpus, "ram": request.flavor.memory_mb}
-    flavor_totals = None
+    totals: dict[str | None, dict] = {}
+
+    def used_by(resource: str, who: str | None) -> int:
+        if resource == "instances":
+            if who is None and instances_used is not None:
+                return instances_used
+            return count_instances(project_id, who)
+        if who not in totals:
+            cores, ram = _flavor_totals(project_id, who)
+            totals[who] = {"cores": cores, "ram": ram}
+        return totals[who][resource]
+
     overs = []
     for resource, size in per_server.items():
-        limit = quota_limit(project_id=project_id, resource=resource)
-        if limit < 0 or size == 0:
+        if size == 0:
             continue
-        if resource == "instances":
-            used = instances_used if instances_used is not None else count_instances(project_id, None)
-        else:
-            if flavor_totals is None:
-                cores, ram = _flavor_totals(project_id)
-                flavor_totals = {"cores": cores, "ram": ram}
-            used = flavor_totals[resource]
-        fits = max((limit - used) // size, 0)
-        if fits < request.min_count:
-            overs.append((resource, used, limit))
-        allowed = min(allowed, fits)
+        project_limit, user_limit = quota_limits_by_level(project_id=project_id, resource=resource, user_id=user_id)
+        levels = [(project_limit, None)] + ([(user_limit, user_id)] if user_limit is not None else [])
+        for limit, who in levels:
+            if limit < 0:
+                continue
+            used = used_by(resource, who)
+            fits = max((limit - used) // size, 0)
+            if fits < request.min_count:
+                overs.append((resource, used, limit))
+            allowed = min(allowed, fits)
     if overs:
         resource, used, limit = overs[0]
         requested = request.min_count * per_server[resource]
@@ -281,6 +319,13 @@ def server_create(*, context, request: ServerCreateRequest) -> ServerCreateResul
     admin_pass = request.admin_pass or admin_password_generate()
     now = timezone.now()
 
+    # Nova's _check_metadata_properties_quota: a request bounded by the user's metadata_items.
+    quota_limit_check(
+        project_id=context.project_id,
+        user_id=context.user_id,
+        metadata_items=len(request.metadata or {}),
+        messages={"metadata_items": "Maximum number of metadata items exceeds {allowed}"},
+    )
     counted = {}
 
     def count_under_lock() -> int:
@@ -291,7 +336,12 @@ def server_create(*, context, request: ServerCreateRequest) -> ServerCreateResul
     with quota_reserve(
         project_id=context.project_id, resource="instances", delta=request.min_count, usage=count_under_lock
     ):
-        count = _allowed_count(project_id=context.project_id, request=request, instances_used=counted.get("instances"))
+        count = _allowed_count(
+            project_id=context.project_id,
+            request=request,
+            instances_used=counted.get("instances"),
+            user_id=context.user_id,
+        )
         # After the quota, as Nova checks them (the same mappings for every server of the request).
         mappings = block_devices.block_device_mappings_validate(
             mappings=mappings,

@@ -8,6 +8,7 @@ from django.utils import timezone
 from cellsv2.context import target_cell
 from cellsv2.db import API_ALIAS, sql
 from consoles.services import console_auth_token_delete_for_instance
+from instance_actions.services import instance_action_record_delete
 from mappings.models import InstanceMapping
 from mappings.selectors import instance_mapping_read, mapping_cache_forget
 from servergroups import services as group_services
@@ -125,6 +126,9 @@ def server_delete(*, context, uuid: str, server=None) -> None:
         for model in (InstanceExtra, InstanceMetadata, InstanceSystemMetadata, InstanceFault, BlockDeviceMapping):
             model.objects.live().filter(instance=instance).soft_delete()
         Tag.objects.filter(resource_id=uuid).delete()
+        instance_action_record_delete(
+            instance_uuid=uuid, user_id=context.user_id, project_id=context.project_id, host=instance.host
+        )
         scheduler.release(
             host=instance.host,
             node=instance.node,

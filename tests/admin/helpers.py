@@ -52,10 +52,11 @@ def _instance(cell, uuid, *, vm_state="active", host="compute1", deleted=False, 
 
 def seed_deployment(cells) -> Deployment:
     """Rows of every model, across the API database and the three cells."""
-    from cellsv2.models import Quota, QuotaLock
+    from cellsv2.models import ProjectUserQuota, Quota, QuotaClass, QuotaLock
     from consoles.models import ConsoleAuthToken, ConsoleSerialPort
     from flavors.models import Flavor, FlavorExtraSpec, FlavorProject
     from identity.models import ApiToken, Project, RoleAssignment
+    from instance_actions.models import InstanceAction, InstanceActionEvent
     from keypairs.models import KeyPair, KeyPairConflict, KeyPairDeletion, LegacyKeyPair
     from mappings.models import HostMapping, InstanceMapping
     from servergroups.models import (
@@ -179,6 +180,14 @@ def seed_deployment(cells) -> Deployment:
     ApiToken.objects.create(token_hash="f" * 64, prefix="tok12345", user=owner, project=project)
     Quota.objects.create(project_id="proj1", resource="instances", hard_limit=20)
     QuotaLock.objects.create(scope="project:proj1")
+    ProjectUserQuota.objects.create(project_id="proj1", user_id="alice", resource="cores", hard_limit=4)
+    QuotaClass.objects.create(class_name="default", resource="ram", hard_limit=4096)
+    for cell in (cell1, cell2):
+        with target_cell(cell):
+            action = InstanceAction.objects.create(
+                action="create", instance_uuid=new_uuid(), request_id="req-admin", user_id="alice", project_id="proj1"
+            )
+            InstanceActionEvent.objects.create(action=action, event="conductor_schedule_and_build_instances")
     return d
 
 

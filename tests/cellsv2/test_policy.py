@@ -123,6 +123,19 @@ DEFAULTS = {
     "os_compute_api:os-availability-zone:list": (T, T, T, T),
     "os_compute_api:os-availability-zone:detail": (_, _, T, _),
     "os_compute_api:os-aggregates:index": (_, _, T, _),
+    "os_compute_api:limits": (T, T, T, T),
+    "os_compute_api:limits:other_project": (_, _, T, _),
+    "os_compute_api:os-quota-sets:show": (T, T, T, _),
+    "os_compute_api:os-quota-sets:detail": (T, T, T, _),
+    "os_compute_api:os-quota-sets:defaults": (T, T, T, T),
+    "os_compute_api:os-quota-sets:update": (_, _, T, _),
+    "os_compute_api:os-quota-sets:delete": (_, _, T, _),
+    "os_compute_api:os-quota-class-sets:show": (_, _, T, _),
+    "os_compute_api:os-quota-class-sets:update": (_, _, T, _),
+    "os_compute_api:os-instance-actions:list": (T, T, T, _),
+    "os_compute_api:os-instance-actions:show": (T, T, T, _),
+    "os_compute_api:os-instance-actions:events": (_, _, T, _),
+    "os_compute_api:os-instance-actions:events:details": (_, _, T, _),
 }
 
 

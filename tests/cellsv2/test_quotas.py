@@ -142,3 +142,39 @@ def test_a_second_reserve_of_the_same_scope_waits_for_the_first():
     first.join(30)
     same.join(30)
     assert entered == ["first", "another scope", "same scope"]
+
+
+class TestLevels:
+    """Nova's order: the user's row, the project's, the default class's, the setting."""
+
+    def test_each_level_overrides_the_next(self):
+        from cellsv2.models import QuotaClass
+        from cellsv2.quotas import quota_limit
+
+        assert quota_limit(project_id="proj1", resource=RESOURCE) == 2
+        QuotaClass.objects.create(class_name="default", resource=RESOURCE, hard_limit=5)
+        assert quota_limit(project_id="proj1", resource=RESOURCE, user_id="alice") == 5
+        quota_set(project_id="proj1", resource=RESOURCE, hard_limit=7)
+        assert quota_limit(project_id="proj1", resource=RESOURCE, user_id="alice") == 7
+        quota_set(project_id="proj1", user_id="alice", resource=RESOURCE, hard_limit=None)
+        assert quota_limit(project_id="proj1", resource=RESOURCE, user_id="alice") == -1
+        assert quota_limit(project_id="proj1", resource=RESOURCE, user_id="bob") == 7
+        assert quota_limit(project_id="proj2", resource=RESOURCE) == 5
+
+    def test_a_users_own_row_holds_the_users_count_of_a_project_resource(self):
+        quota_set(project_id="proj1", user_id="alice", resource=RESOURCE, hard_limit=1)
+        with reserve():  # the project's count (1) against the project's limit (2)
+            pass
+        with pytest.raises(OverQuota), reserve(check_user="alice"):
+            pass
+        with reserve(check_user="bob"):  # no row: the project's limit only
+            pass
+
+    def test_a_limit_check_bounds_one_requests_value(self):
+        from cellsv2.quotas import quota_limit_check
+
+        quota_limit_check(project_id="proj1", **{RESOURCE: 2})
+        with pytest.raises(OverQuota, match="^at most 2$"):
+            quota_limit_check(project_id="proj1", messages={RESOURCE: "at most {allowed}"}, **{RESOURCE: 3})
+        quota_set(project_id="proj1", user_id="alice", resource=RESOURCE, hard_limit=-1)
+        quota_limit_check(project_id="proj1", user_id="alice", **{RESOURCE: 300})
