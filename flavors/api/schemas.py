@@ -7,45 +7,18 @@ import copy
 
 from cellsv2.api import validation
 from cellsv2.api.faults import BadRequest
+from cellsv2.api.parameter_types import BOOLEAN, NAME
 from flavors.selectors import FLAVOR_SORT_DIRS, FLAVOR_SORT_KEYS
 from flavors.services import MAX_INT, SQL_SP_FLOAT_MAX
 
 # parameter_types.valid_description_regex: printable characters and spaces, any number of them.
 VALID_DESCRIPTION_REGEX = f"^[{validation.printable_ranges()}]*$"
 
-NAME = {"type": "string", "minLength": 1, "maxLength": 255, "format": "name"}
 NAME_WITH_LEADING_TRAILING_SPACES = {
     "type": "string",
     "minLength": 1,
     "maxLength": 255,
     "format": "name_with_leading_trailing_spaces",
-}
-BOOLEAN = {
-    "type": ["boolean", "string"],
-    "enum": [
-        True,
-        "True",
-        "TRUE",
-        "true",
-        "1",
-        "ON",
-        "On",
-        "on",
-        "YES",
-        "Yes",
-        "yes",
-        False,
-        "False",
-        "FALSE",
-        "false",
-        "0",
-        "OFF",
-        "Off",
-        "off",
-        "NO",
-        "No",
-        "no",
-    ],
 }
 FLAVOR_PARAM_POSITIVE = {"type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 1, "maximum": MAX_INT}
 FLAVOR_PARAM_NON_NEGATIVE = {**FLAVOR_PARAM_POSITIVE, "minimum": 0}

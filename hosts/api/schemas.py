@@ -4,16 +4,8 @@
 import copy
 
 from cellsv2.api import validation
+from cellsv2.api.parameter_types import BOOLEAN, FQDN
 
-# nova/api/validation/parameter_types.py boolean and fqdn.
-BOOLEAN = {
-    "type": ["boolean", "string"],
-    "enum": [
-        True, "True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes", "yes",
-        False, "False", "FALSE", "false", "0", "OFF", "Off", "off", "NO", "No", "no",
-    ],
-}  # fmt: skip
-FQDN = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[a-zA-Z0-9-._]*$"}
 _NAME = {"type": "string", "minLength": 1, "maxLength": 255}
 MULTI = {"type": "array", "items": {"type": "string"}}
 

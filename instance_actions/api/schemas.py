@@ -1,9 +1,8 @@
 """Query schemas of os-instance-actions (nova/api/openstack/compute/schemas/instance_actions.py)."""
 
 from cellsv2.api.microversions import APIVersion
+from cellsv2.api.parameter_types import NON_NEGATIVE_INTEGER
 from cellsv2.api.validation import single_param
-
-_NON_NEGATIVE_INTEGER = {"type": ["integer", "string"], "pattern": "^[0-9]*$", "minimum": 0, "minLength": 1}
 
 
 def list_query_schema(version: APIVersion) -> dict:
@@ -11,7 +10,7 @@ def list_query_schema(version: APIVersion) -> dict:
     if version < "2.58":
         return {"type": "object", "properties": {}, "additionalProperties": True}
     properties = {
-        "limit": single_param(_NON_NEGATIVE_INTEGER),
+        "limit": single_param(NON_NEGATIVE_INTEGER),
         "marker": single_param({"type": "string"}),
         "changes-since": single_param({"type": "string"}),
     }

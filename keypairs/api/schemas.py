@@ -3,15 +3,11 @@
 from functools import lru_cache
 
 from cellsv2.api.microversions import APIVersion
+from cellsv2.api.parameter_types import NAME as _NAME
+from cellsv2.api.parameter_types import NON_NEGATIVE_INTEGER, multi_params
 
-_NAME = {"type": "string", "minLength": 1, "maxLength": 255, "format": "name"}
 NAME = {"allOf": [_NAME, {"type": "string", "pattern": r"^[_\- a-zA-Z0-9]+$"}]}
 NAME_V292 = {"allOf": [_NAME, {"type": "string", "pattern": r"^[_\-\@\. a-zA-Z0-9]+$"}]}
-NON_NEGATIVE_INTEGER = {"type": ["integer", "string"], "pattern": "^[0-9]*$", "minimum": 0, "minLength": 1}
-
-
-def _multi(schema: dict) -> dict:
-    return {"type": "array", "items": schema}
 
 
 @lru_cache(maxsize=16)
@@ -47,9 +43,9 @@ def list_query_schema(version: APIVersion) -> dict | None:
     """None before 2.10 (every parameter is ignored), strict from 2.75."""
     if version < "2.10":
         return None
-    properties = {"user_id": _multi({"type": "string"})}
+    properties = {"user_id": multi_params({"type": "string"})}
     if version >= "2.35":
-        properties.update(limit=_multi(NON_NEGATIVE_INTEGER), marker=_multi({"type": "string"}))
+        properties.update(limit=multi_params(NON_NEGATIVE_INTEGER), marker=multi_params({"type": "string"}))
     return {"type": "object", "properties": properties, "additionalProperties": version < "2.75"}
 
 
@@ -59,7 +55,7 @@ def item_query_schema(version: APIVersion) -> dict | None:
         return None
     return {
         "type": "object",
-        "properties": {"user_id": _multi({"type": "string"})},
+        "properties": {"user_id": multi_params({"type": "string"})},
         "additionalProperties": version < "2.75",
     }
 

@@ -4,13 +4,9 @@
 from functools import lru_cache
 
 from cellsv2.api.microversions import APIVersion
+from cellsv2.api.parameter_types import BOOLEAN
 
 _LIMIT = {"type": ["integer", "string"], "pattern": "^-?[0-9]+$", "minimum": -1, "maximum": 0x7FFFFFFF}
-_BOOLEAN = {
-    "type": ["boolean", "string"],
-    "enum": [True, "True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes", "yes", "y", "t",
-             False, "False", "FALSE", "false", "0", "OFF", "Off", "off", "NO", "No", "no", "n", "f"],
-}  # fmt: skip
 NOVA_NETWORK = ("fixed_ips", "floating_ips", "security_groups", "security_group_rules")
 PERSONALITY = ("injected_files", "injected_file_content_bytes", "injected_file_path_bytes")
 ALL_RESOURCES = (
@@ -34,7 +30,7 @@ def hidden_resources(version: APIVersion, *, nova_network_until: str = "2.36") -
 def _update(wrapper: str, hidden: tuple[str, ...], with_force: bool) -> dict:
     properties = {name: _LIMIT for name in ALL_RESOURCES if name not in hidden}
     if with_force:
-        properties["force"] = _BOOLEAN
+        properties["force"] = BOOLEAN
     return {
         "type": "object",
         "properties": {wrapper: {"type": "object", "properties": properties, "additionalProperties": False}},

@@ -8,9 +8,8 @@ same constraint is the array form of ``items`` with ``additionalItems: false``.
 import copy
 
 from cellsv2.api import validation
+from cellsv2.api.parameter_types import NAME
 from servergroups.models import RULE_MAX_SERVER_PER_HOST
-
-NAME = {"type": "string", "minLength": 1, "maxLength": 255, "format": "name"}
 
 CREATE = {
     "type": "object",

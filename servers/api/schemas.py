@@ -3,51 +3,11 @@
 from functools import lru_cache
 
 from cellsv2.api.microversions import APIVersion
+from cellsv2.api.parameter_types import BOOLEAN, FQDN, HOSTNAME, METADATA, NAME, POSITIVE_INTEGER, UUID
 
-NAME = {"type": "string", "minLength": 1, "maxLength": 255, "format": "name"}
 DESCRIPTION = {"type": ["string", "null"], "minLength": 0, "maxLength": 255, "pattern": r"^[^\x00-\x1f\x7f]*$"}
-UUID = {"type": "string", "format": "uuid"}
-POSITIVE_INTEGER = {"type": ["integer", "string"], "pattern": "^[0-9]*$", "minimum": 1, "minLength": 1}
-BOOLEAN = {
-    "type": ["boolean", "string"],
-    "enum": [
-        True,
-        "True",
-        "TRUE",
-        "true",
-        "1",
-        "ON",
-        "On",
-        "on",
-        "YES",
-        "Yes",
-        "yes",
-        "y",
-        "t",
-        False,
-        "False",
-        "FALSE",
-        "false",
-        "0",
-        "OFF",
-        "Off",
-        "off",
-        "NO",
-        "No",
-        "no",
-        "n",
-        "f",
-    ],
-}
-METADATA = {
-    "type": "object",
-    "patternProperties": {"^[a-zA-Z0-9-_:. ]{1,255}$": {"type": "string", "maxLength": 255}},
-    "additionalProperties": False,
-}
 IP_V4 = {"type": "string", "format": "ipv4"}
 IP_V6 = {"type": "string", "format": "ipv6"}
-HOSTNAME = {"type": "string", "minLength": 1, "maxLength": 63, "pattern": r"^[a-zA-Z0-9-._]*$"}
-FQDN = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[a-zA-Z0-9-._]*$"}
 TAG = {"type": "string", "maxLength": 60, "pattern": r"^[^,/]*$"}
 SCHEDULER_HINTS = {
     "type": "object",
@@ -65,35 +25,6 @@ SCHEDULER_HINTS = {
 }
 
 
-# Nova's parameter_types.boolean (BOOLEAN above also takes "y", "t", "n" and "f", which Nova's
-# schemas never did).
-NOVA_BOOLEAN = {
-    "type": ["boolean", "string"],
-    "enum": [
-        True,
-        "True",
-        "TRUE",
-        "true",
-        "1",
-        "ON",
-        "On",
-        "on",
-        "YES",
-        "Yes",
-        "yes",
-        False,
-        "False",
-        "FALSE",
-        "false",
-        "0",
-        "OFF",
-        "Off",
-        "off",
-        "NO",
-        "No",
-        "no",
-    ],
-}
 VOLUME_SIZE = {"type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 1, "maximum": 0x7FFFFFFF}
 # Nova's parameter_types.tag (the servers' own TAG above has no minimum length).
 BDM_TAG = {"type": "string", "pattern": "^[^,/]*$", "minLength": 1, "maxLength": 60}
@@ -106,7 +37,7 @@ LEGACY_BLOCK_DEVICE_MAPPING = {
         "volume_size": VOLUME_SIZE,
         # Neither empty nor with spaces (nova/block_device.py validate_device_name).
         "device_name": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[a-zA-Z0-9._/-]*$"},
-        "delete_on_termination": NOVA_BOOLEAN,
+        "delete_on_termination": BOOLEAN,
         "no_device": {},
         # block_device_mapping.connection_info is a MEDIUMTEXT column.
         "connection_info": {"type": "string", "maxLength": 16777215},
@@ -415,7 +346,7 @@ def _rebuild(version_string: str) -> dict:
         "imageRef": UUID,
         "adminPass": {"type": "string"},
         "metadata": METADATA,
-        "preserve_ephemeral": NOVA_BOOLEAN,
+        "preserve_ephemeral": BOOLEAN,
         "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
         "accessIPv4": IP_V4,
         "accessIPv6": IP_V6,

@@ -326,3 +326,17 @@ class TestListInput:
         response = api("get", f"{path}?{query}")
         assert response.status_code == 400
         assert fault(response)[2].startswith(start)
+
+
+@pytest.mark.parametrize("spelling", ["y", "t", "n", "f", "maybe", ""])
+@pytest.mark.parametrize("field", ["config_drive", "return_reservation_id"])
+def test_a_boolean_takes_only_novas_spellings(api, topology, field, spelling):
+    """Nova's parameter_types.boolean: "yes"/"on"/"1"... are booleans, oslo's one-letter forms are not."""
+    body = {"server": {"name": "vm", "flavorRef": "1", "imageRef": IMAGE, field: spelling}}
+    refused(post(api, body), 400, startswith=f"Invalid input for field/attribute {field}.")
+
+
+@pytest.mark.parametrize("spelling", ["yes", "On", "1", "FALSE"])
+def test_novas_boolean_spellings_are_accepted(api, topology, spelling):
+    body = {"server": {"name": "vm", "flavorRef": "1", "imageRef": IMAGE, "config_drive": spelling}}
+    assert post(api, body).status_code == 202
