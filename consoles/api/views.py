@@ -15,6 +15,7 @@ from cellsv2.api.faults import BadRequest, NotFound
 from cellsv2.api.policy import policy_authorize
 from consoles import exceptions, selectors, services
 from consoles.api import schemas
+from consoles.api.serializers import ConsoleSerializer
 from servers.api.actions import register_server_action
 from servers.api.views import cell_down_fault
 from servers.exceptions import CellDown
@@ -71,7 +72,8 @@ class RemoteConsoleView(ComputeAPIView):
         protocol, console_type = body["remote_console"]["protocol"], body["remote_console"]["type"]
         server = _server(self, server_id)
         console = services.remote_console_create(server=server, protocol=protocol, console_type=console_type)
-        return Response({"remote_console": {"protocol": protocol, "type": console_type, "url": console.url}})
+        serializer = ConsoleSerializer(request.api_version)
+        return Response(serializer.remote_console(console, protocol=protocol, console_type=console_type))
 
 
 def _legacy_action(action: str, protocol: str, schema: dict):
@@ -82,7 +84,7 @@ def _legacy_action(action: str, protocol: str, schema: dict):
         console_type = body[action]["type"]
         server = _server(view, server_id)
         console = services.remote_console_create(server=server, protocol=protocol, console_type=console_type)
-        return Response({"console": {"type": console_type, "url": console.url}})
+        return Response(ConsoleSerializer(request.api_version).legacy_console(console, console_type=console_type))
 
     return handler
 
@@ -116,15 +118,7 @@ class ConsoleAuthTokenView(ComputeAPIView):
             connection = selectors.console_auth_token_validate(token=token)
         except exceptions.InvalidToken:
             raise NotFound("Token not found") from None
-        console = {
-            "instance_uuid": connection.instance_uuid,
-            "host": connection.host,
-            "port": connection.port,
-            "internal_access_path": connection.internal_access_path,
-        }
-        if request.api_version >= "2.99" and connection.console_type == "spice-direct":
-            console["tls_port"] = connection.tls_port
-        return Response({"console": console})
+        return Response(ConsoleSerializer(request.api_version).token_connection(connection))
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
