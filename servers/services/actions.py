@@ -5,8 +5,10 @@ check_instance_host, check_instance_state), sets a task_state and casts to the c
 whose driver does the work and writes the final states. There is no hypervisor here, so the
 compute side's transition is applied at once, in the same cell transaction as the checks and
 under the instance's row lock: a concurrent action sees the result and gets Nova's 409, and no
-task_state can be left behind half-way. The power states are those a libvirt host reports
-(pause: PAUSED, suspend: SHUTDOWN); Nova's fake driver leaves RUNNING for both.
+task_state can be left behind half-way. The action is recorded (instance_actions) in that same
+transaction, with the event Nova's compute host (or, for lock / unlock, its API) records. The
+power states are those a libvirt host reports (pause: PAUSED, suspend: SHUTDOWN); Nova's fake
+driver leaves RUNNING for both.
 
 An action on a server that is still a build request is a conflict: Nova's checks answer where
 they apply (a stop is "not ready", a reboot is refused in vm_state building), and the others
@@ -22,6 +24,7 @@ from django.utils import timezone
 
 from cellsv2.context import target_cell
 from cellsv2.quotas import quota_limit
+from instance_actions.services import CONDUCTOR_HOST, instance_action_event_record, instance_action_start
 from keypairs.exceptions import KeypairNotFound
 from keypairs.selectors import keypair_get
 from keypairs.serialization import keypair_list_json
@@ -77,6 +80,9 @@ class StateRule:
     must_have_launched: bool = True
     needs_host: bool = False
     check_lock: bool = True
+    # The event Nova records for the action (its compute host's, or its API's for lock and
+    # unlock); None: Nova records no instance action for it.
+    event: str | None = None
 
     def check(self, context, instance: dict) -> None:
         """Raise ServerLocked, InstanceNotReady or InstanceInvalidState (all 409) as Nova does."""
@@ -93,18 +99,18 @@ class StateRule:
             raise InstanceInvalidState(uuid, self.name, "launched_at", None)
 
 
-REBOOT_SOFT = StateRule("reboot", ALLOW_SOFT_REBOOT)
-REBOOT_HARD = StateRule("reboot", ALLOW_HARD_REBOOT, ALLOW_REBOOT)
-STOP = StateRule("stop", frozenset({"active", "error"}), needs_host=True)
-START = StateRule("start", frozenset({"stopped"}), needs_host=True)
-PAUSE = StateRule("pause", frozenset({"active"}))
-UNPAUSE = StateRule("unpause", frozenset({"paused"}))
-SUSPEND = StateRule("suspend", frozenset({"active"}))
-RESUME = StateRule("resume", frozenset({"suspended"}))
-REBUILD = StateRule("rebuild", frozenset({"active", "stopped", "error"}))
+REBOOT_SOFT = StateRule("reboot", ALLOW_SOFT_REBOOT, event="compute_reboot_instance")
+REBOOT_HARD = StateRule("reboot", ALLOW_HARD_REBOOT, ALLOW_REBOOT, event="compute_reboot_instance")
+STOP = StateRule("stop", frozenset({"active", "error"}), needs_host=True, event="compute_stop_instance")
+START = StateRule("start", frozenset({"stopped"}), needs_host=True, event="compute_start_instance")
+PAUSE = StateRule("pause", frozenset({"active"}), event="compute_pause_instance")
+UNPAUSE = StateRule("unpause", frozenset({"paused"}), event="compute_unpause_instance")
+SUSPEND = StateRule("suspend", frozenset({"active"}), event="compute_suspend_instance")
+RESUME = StateRule("resume", frozenset({"suspended"}), event="compute_resume_instance")
+REBUILD = StateRule("rebuild", frozenset({"active", "stopped", "error"}), event="compute_rebuild_instance")
 # Nova's lock and unlock check nothing of the instance.
-LOCK = StateRule("lock", task_states=None, must_have_launched=False, check_lock=False)
-UNLOCK = StateRule("unlock", task_states=None, must_have_launched=False, check_lock=False)
+LOCK = StateRule("lock", task_states=None, must_have_launched=False, check_lock=False, event="api_lock")
+UNLOCK = StateRule("unlock", task_states=None, must_have_launched=False, check_lock=False, event="api_unlock")
 # Nova's restore wants a soft-deleted server; force delete any with no task in progress.
 RESTORE = StateRule("restore", frozenset({"soft-delete"}))
 FORCE_DELETE = StateRule("forceDelete", must_have_launched=False)
@@ -163,8 +169,14 @@ def _in_cell(*, context, server, rule: StateRule, change: Callable[[Instance], d
         values = change(instance)
         if values:
             Instance.objects.filter(pk=instance.pk).update(**values, updated_at=timezone.now())
-        # Nova records the action here (compute API's _record_action_start): the cell is
-        # targeted and the record would commit with the change.
+        if rule.event and values is not None:
+            # Nova's _record_action_start and the event of the side that did the work, committed
+            # with the change (a lock the owner already holds changes nothing: no record).
+            action = instance_action_start(
+                instance_uuid=instance.uuid, action=rule.name, user_id=context.user_id, project_id=context.project_id
+            )
+            host = instance.host if rule.event.startswith("compute_") else CONDUCTOR_HOST
+            instance_action_event_record(action=action, event=rule.event, host=host)
     return values
 
 
