@@ -144,7 +144,7 @@ def _fields(instance: Instance) -> dict:
     return {f.attname: getattr(instance, f.attname) for f in Instance._meta.concrete_fields}
 
 
-def _in_cell(*, context, server, rule: StateRule, change: Callable[[Instance], dict | None]):
+def server_change_in_cell(*, context, server, rule: StateRule, change: Callable[[Instance], dict | None]):
     """Check ``rule`` and apply ``change(instance)`` in the server's cell, in one transaction under
     the instance's row lock; ``change`` returns the Instance columns to set (or None).
 
@@ -190,7 +190,7 @@ def server_power_action(*, context, server, action: str) -> None:
     values = {"vm_state": vm_state, "task_state": None, "power_state": power_state}
     if action == "stop":
         values["progress"] = 0
-    _in_cell(context=context, server=server, rule=POWER_RULES[action], change=lambda instance: values)
+    server_change_in_cell(context=context, server=server, rule=POWER_RULES[action], change=lambda instance: values)
 
 
 def server_reboot(*, context, server, hard: bool) -> None:
@@ -199,7 +199,7 @@ def server_reboot(*, context, server, hard: bool) -> None:
     vm_state, power_state = POWER_RESULTS["reboot"]
     values = {"vm_state": vm_state, "task_state": None, "power_state": power_state}
     rule = REBOOT_HARD if hard else REBOOT_SOFT
-    _in_cell(context=context, server=server, rule=rule, change=lambda instance: values)
+    server_change_in_cell(context=context, server=server, rule=rule, change=lambda instance: values)
 
 
 # --- deferred delete and console output ------------------------------------------------------------
@@ -208,7 +208,7 @@ def server_reboot(*, context, server, hard: bool) -> None:
 def server_restore(*, context, server) -> None:
     """Nova's restore of a soft-deleted server. Servers are deleted at once here (Nova's
     reclaim_instance_interval = 0), so none is ever soft-deleted: Nova's 409 for every state."""
-    _in_cell(context=context, server=server, rule=RESTORE, change=lambda instance: None)
+    server_change_in_cell(context=context, server=server, rule=RESTORE, change=lambda instance: None)
 
 
 def server_force_delete(*, context, server) -> None:
@@ -236,7 +236,7 @@ def lock_expected_by(context, instance: dict) -> bool:
     return not locked_by or locked_by == expected
 
 
-def _system_metadata_set(instance: Instance, key: str, value: str | None) -> None:
+def server_system_metadata_set(instance: Instance, key: str, value: str | None) -> None:
     rows = InstanceSystemMetadata.objects.live().filter(instance_id=instance.uuid, key=key)
     if value is None:
         rows.soft_delete()
@@ -254,10 +254,10 @@ def server_lock(*, context, server, reason: str | None = None) -> None:
         if instance.locked and is_owner:
             return None
         if reason:
-            _system_metadata_set(instance, LOCKED_REASON, reason)
+            server_system_metadata_set(instance, LOCKED_REASON, reason)
         return {"locked": True, "locked_by": "owner" if is_owner else "admin"}
 
-    _in_cell(context=context, server=server, rule=LOCK, change=change)
+    server_change_in_cell(context=context, server=server, rule=LOCK, change=change)
 
 
 def server_unlock(*, context, server) -> None:
@@ -265,10 +265,10 @@ def server_unlock(*, context, server) -> None:
     is the view's policy check (unlock_override)."""
 
     def change(instance):
-        _system_metadata_set(instance, LOCKED_REASON, None)
+        server_system_metadata_set(instance, LOCKED_REASON, None)
         return {"locked": False, "locked_by": None}
 
-    _in_cell(context=context, server=server, rule=UNLOCK, change=change)
+    server_change_in_cell(context=context, server=server, rule=UNLOCK, change=change)
 
 
 # --- metadata ------------------------------------------------------------------------------------------
@@ -316,7 +316,7 @@ def server_metadata_update(*, context, server, metadata: dict, replace: bool) ->
         result.update(wanted)
         return
 
-    _in_cell(context=context, server=server, rule=UPDATE_METADATA, change=change)
+    server_change_in_cell(context=context, server=server, rule=UPDATE_METADATA, change=change)
     return result
 
 
@@ -331,7 +331,7 @@ def server_metadata_delete(*, context, server, key: str) -> None:
             raise MetadataItemNotFound()
         return
 
-    _in_cell(context=context, server=server, rule=DELETE_METADATA, change=change)
+    server_change_in_cell(context=context, server=server, rule=DELETE_METADATA, change=change)
 
 
 # --- rebuild -------------------------------------------------------------------------------------------
@@ -398,5 +398,5 @@ def server_rebuild(*, context, server, request: RebuildRequest) -> Rebuilt:
         )
         return values
 
-    _in_cell(context=context, server=server, rule=REBUILD, change=change)
+    server_change_in_cell(context=context, server=server, rule=REBUILD, change=change)
     return answer[0]

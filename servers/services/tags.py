@@ -1,5 +1,5 @@
 """Server tags (Nova's os-server-tags, 2.26) and the server password (os-server-password),
-written in the instance's cell under Nova's state rules (servers.services.actions._in_cell).
+written in the instance's cell under Nova's state rules (servers.services.actions.server_change_in_cell).
 
 Nova's server_tags controller allows a tag change in vm_state active, paused, suspended or
 stopped (409 otherwise, a build request's "building" included); it checks no lock and no task.
@@ -9,7 +9,7 @@ metadata as four 255-character chunks password_0..3 (nova/api/metadata/password.
 
 from servers.exceptions import InstanceTagNotFound, TooManyTags
 from servers.models import Tag
-from servers.services.actions import StateRule, _in_cell, _system_metadata_set
+from servers.services.actions import StateRule, server_change_in_cell, server_system_metadata_set
 
 # nova/objects/instance.py MAX_TAG_COUNT
 MAX_TAG_COUNT = 50
@@ -46,7 +46,7 @@ def server_tag_add(*, context, server, tag: str) -> bool:
             Tag.objects.create(resource_id=instance.uuid, tag=tag)
             added.append(tag)
 
-    _in_cell(context=context, server=server, rule=UPDATE_TAG, change=change)
+    server_change_in_cell(context=context, server=server, rule=UPDATE_TAG, change=change)
     return bool(added)
 
 
@@ -60,7 +60,7 @@ def server_tags_replace(*, context, server, tags: list[str]) -> list[str]:
         Tag.objects.bulk_create([Tag(resource_id=instance.uuid, tag=t) for t in wanted if t not in current])
         return
 
-    _in_cell(context=context, server=server, rule=UPDATE_TAGS, change=change)
+    server_change_in_cell(context=context, server=server, rule=UPDATE_TAGS, change=change)
     return wanted
 
 
@@ -73,7 +73,7 @@ def server_tag_delete(*, context, server, tag: str) -> None:
         if not deleted:
             raise InstanceTagNotFound(instance.uuid, tag)
 
-    _in_cell(context=context, server=server, rule=DELETE_TAG, change=change)
+    server_change_in_cell(context=context, server=server, rule=DELETE_TAG, change=change)
 
 
 def server_tags_clear(*, context, server) -> None:
@@ -82,7 +82,7 @@ def server_tags_clear(*, context, server) -> None:
     def change(instance):
         Tag.objects.filter(resource_id=instance.uuid).delete()
 
-    _in_cell(context=context, server=server, rule=DELETE_TAGS, change=change)
+    server_change_in_cell(context=context, server=server, rule=DELETE_TAGS, change=change)
 
 
 # --- the password a guest posted ---------------------------------------------------------------------
@@ -106,6 +106,6 @@ def server_password_clear(*, context, server) -> None:
 
     def change(instance):
         for i in range(PASSWORD_CHUNKS):
-            _system_metadata_set(instance, f"password_{i}", "")
+            server_system_metadata_set(instance, f"password_{i}", "")
 
-    _in_cell(context=context, server=server, rule=CLEAR_PASSWORD, change=change)
+    server_change_in_cell(context=context, server=server, rule=CLEAR_PASSWORD, change=change)
