@@ -179,6 +179,35 @@ class MetadataLimitExceeded(Exception):
         super().__init__(f"Maximum number of metadata items exceeds {allowed}")
 
 
+class ServerTagNotFound(Exception):
+    """Nova's answer of show (the server has no such tag)."""
+
+    def __init__(self, uuid, tag):
+        super().__init__(f"Server {uuid} has no tag '{tag}'")
+
+
+class InstanceTagNotFound(Exception):
+    """Nova's answer of delete (exception.InstanceTagNotFound)."""
+
+    def __init__(self, uuid, tag):
+        super().__init__(f"Instance {uuid} has no tag '{tag}'")
+
+
+class InvalidTag(Exception):
+    """A tag in the URL that breaks Nova's tag rules (non-empty, at most 60 characters, no '/' or ',')."""
+
+    def __init__(self, tag, error: str):
+        super().__init__(
+            f"Tag '{tag}' is invalid. It must be a non empty string without characters '/' and ','. "
+            f"Validation error message: {error}"
+        )
+
+
+class TooManyTags(Exception):
+    def __init__(self, limit: int):
+        super().__init__(f"The number of tags exceeded the per-server limit {limit}")
+
+
 class ConsoleOutputUnavailable(Exception):
     """No hypervisor keeps a console log here (Nova's answer for a driver without one: 501)."""
 

@@ -2,7 +2,8 @@
 
 Nova's rules for what this app serves, copied from nova/policies/servers.py,
 extended_server_attributes.py, server_metadata.py, pause_server.py, suspend_server.py,
-lock_server.py, deferred_delete.py and console_output.py: the rules the code enforces, with
+lock_server.py, deferred_delete.py, console_output.py, server_tags.py and server_password.py:
+the rules the code enforces, with
 Nova's names, check strings, descriptions, operations and scopes. Nova's rules for APIs not
 served here (resize, shelve, ...) are not registered; an operator's policy file that sets them
 still loads.
@@ -21,6 +22,8 @@ SUSPEND_SERVER = "os_compute_api:os-suspend-server:%s"
 LOCK_SERVER = "os_compute_api:os-lock-server:%s"
 DEFERRED_DELETE = "os_compute_api:os-deferred-delete:%s"
 CONSOLE_OUTPUT = "os_compute_api:os-console-output"
+SERVER_TAGS = "os_compute_api:os-server-tags:%s"
+SERVER_PASSWORD = "os_compute_api:os-server-password:%s"
 
 # Nova's servers.py passes the deprecation's reason and date to the new rule; oslo.policy wants
 # them on the DeprecatedRule (and warns otherwise). It reads them from either place, so the
@@ -408,6 +411,64 @@ server_metadata_policies = [
 ]
 
 
+def _rule(name, check_str, description, path, method):
+    return policy.DocumentedRuleDefault(
+        name=name,
+        check_str=check_str,
+        description=description,
+        operations=[{"path": path, "method": method}],
+        scope_types=["project"],
+    )
+
+
+TAGS_PATH = "/servers/{server_id}/tags"
+TAG_PATH = "/servers/{server_id}/tags/{tag}"
+server_tags_policies = [
+    _rule(SERVER_TAGS % "delete_all", base.PROJECT_MEMBER_OR_ADMIN, "Delete all the server tags", TAGS_PATH, "DELETE"),
+    _rule(SERVER_TAGS % "index", base.PROJECT_READER_OR_ADMIN, "List all tags for given server", TAGS_PATH, "GET"),
+    _rule(
+        SERVER_TAGS % "update_all",
+        base.PROJECT_MEMBER_OR_ADMIN,
+        "Replace all tags on specified server with the new set of tags.",
+        TAGS_PATH,
+        "PUT",
+    ),
+    _rule(
+        SERVER_TAGS % "delete",
+        base.PROJECT_MEMBER_OR_ADMIN,
+        "Delete a single tag from the specified server",
+        TAG_PATH,
+        "DELETE",
+    ),
+    _rule(
+        SERVER_TAGS % "update",
+        base.PROJECT_MEMBER_OR_ADMIN,
+        "Add a single tag to the server if server has no specified tag",
+        TAG_PATH,
+        "PUT",
+    ),
+    _rule(SERVER_TAGS % "show", base.PROJECT_READER_OR_ADMIN, "Check tag existence on the server.", TAG_PATH, "GET"),
+]
+
+PASSWORD_PATH = "/servers/{server_id}/os-server-password"
+server_password_policies = [
+    _rule(
+        SERVER_PASSWORD % "show",
+        base.PROJECT_READER_OR_ADMIN,
+        "Show the encrypted administrative password of a server",
+        PASSWORD_PATH,
+        "GET",
+    ),
+    _rule(
+        SERVER_PASSWORD % "clear",
+        base.PROJECT_MEMBER_OR_ADMIN,
+        "Clear the encrypted administrative password of a server",
+        PASSWORD_PATH,
+        "DELETE",
+    ),
+]
+
+
 def list_rules():
     return [
         *extended_server_attributes_policies,
@@ -419,4 +480,6 @@ def list_rules():
         *server_metadata_policies,
         *deferred_delete_policies,
         *console_output_policies,
+        *server_tags_policies,
+        *server_password_policies,
     ]

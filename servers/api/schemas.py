@@ -382,3 +382,13 @@ def _rebuild(version_string: str) -> dict:
 
 def rebuild_schema(version: APIVersion) -> dict:
     return _rebuild(str(version))
+
+
+# os-server-tags (Nova's schemas/server_tags.py): PUT /tags replaces them all, PUT /tags/{tag} has no body.
+TAGS_UPDATE_ALL = {
+    "type": "object",
+    "properties": {"tags": {"type": "array", "items": TAG, "maxItems": 50}},
+    "required": ["tags"],
+    "additionalProperties": False,
+}
+TAG_UPDATE = {"type": "null"}

@@ -26,9 +26,11 @@ from servers.exceptions import (
     DestinationConflict,
     InstanceInvalidState,
     InstanceNotReady,
+    InstanceTagNotFound,
     InvalidAvailabilityZone,
     InvalidBlockDeviceRequest,
     InvalidKeyName,
+    InvalidTag,
     MarkerNotFound,
     MetadataItemNotFound,
     MetadataLimitExceeded,
@@ -36,6 +38,8 @@ from servers.exceptions import (
     ServerGroupNotFound,
     ServerLocked,
     ServerNotFound,
+    ServerTagNotFound,
+    TooManyTags,
 )
 from servers.selectors import down_cells, listing, show
 from servers.services import create, lifecycle
@@ -58,6 +62,10 @@ FAULTS = {
     InstanceInvalidState: 409,
     InstanceNotReady: 409,
     MetadataItemNotFound: 404,
+    ServerTagNotFound: 404,
+    InstanceTagNotFound: 404,
+    InvalidTag: 400,
+    TooManyTags: 400,
     MetadataLimitExceeded: 403,
     RequestURIMismatch: 400,
     ConsoleOutputUnavailable: 501,

@@ -5,8 +5,10 @@ check_instance_host, check_instance_state), sets a task_state and casts to the c
 whose driver does the work and writes the final states. There is no hypervisor here, so the
 compute side's transition is applied at once, in the same cell transaction as the checks and
 under the instance's row lock: a concurrent action sees the result and gets Nova's 409, and no
-task_state can be left behind half-way. The power states are those a libvirt host reports
-(pause: PAUSED, suspend: SHUTDOWN); Nova's fake driver leaves RUNNING for both.
+task_state can be left behind half-way. The action is recorded (instance_actions) in that same
+transaction, with the event Nova's compute host (or, for lock / unlock, its API) records. The
+power states are those a libvirt host reports (pause: PAUSED, suspend: SHUTDOWN); Nova's fake
+driver leaves RUNNING for both.
 
 An action on a server that is still a build request is a conflict: Nova's checks answer where
 they apply (a stop is "not ready", a reboot is refused in vm_state building), and the others
@@ -22,6 +24,7 @@ from django.utils import timezone
 
 from cellsv2.context import target_cell
 from cellsv2.quotas import quota_limit
+from instance_actions.services import CONDUCTOR_HOST, instance_action_event_record, instance_action_start
 from keypairs.exceptions import KeypairNotFound
 from keypairs.selectors import keypair_get
 from keypairs.serialization import keypair_list_json
@@ -77,6 +80,9 @@ class StateRule:
     must_have_launched: bool = True
     needs_host: bool = False
     check_lock: bool = True
+    # The event Nova records for the action (its compute host's, or its API's for lock and
+    # unlock); None: Nova records no instance action for it.
+    event: str | None = None
 
     def check(self, context, instance: dict) -> None:
         """Raise ServerLocked, InstanceNotReady or InstanceInvalidState (all 409) as Nova does."""
@@ -93,18 +99,18 @@ class StateRule:
             raise InstanceInvalidState(uuid, self.name, "launched_at", None)
 
 
-REBOOT_SOFT = StateRule("reboot", ALLOW_SOFT_REBOOT)
-REBOOT_HARD = StateRule("reboot", ALLOW_HARD_REBOOT, ALLOW_REBOOT)
-STOP = StateRule("stop", frozenset({"active", "error"}), needs_host=True)
-START = StateRule("start", frozenset({"stopped"}), needs_host=True)
-PAUSE = StateRule("pause", frozenset({"active"}))
-UNPAUSE = StateRule("unpause", frozenset({"paused"}))
-SUSPEND = StateRule("suspend", frozenset({"active"}))
-RESUME = StateRule("resume", frozenset({"suspended"}))
-REBUILD = StateRule("rebuild", frozenset({"active", "stopped", "error"}))
+REBOOT_SOFT = StateRule("reboot", ALLOW_SOFT_REBOOT, event="compute_reboot_instance")
+REBOOT_HARD = StateRule("reboot", ALLOW_HARD_REBOOT, ALLOW_REBOOT, event="compute_reboot_instance")
+STOP = StateRule("stop", frozenset({"active", "error"}), needs_host=True, event="compute_stop_instance")
+START = StateRule("start", frozenset({"stopped"}), needs_host=True, event="compute_start_instance")
+PAUSE = StateRule("pause", frozenset({"active"}), event="compute_pause_instance")
+UNPAUSE = StateRule("unpause", frozenset({"paused"}), event="compute_unpause_instance")
+SUSPEND = StateRule("suspend", frozenset({"active"}), event="compute_suspend_instance")
+RESUME = StateRule("resume", frozenset({"suspended"}), event="compute_resume_instance")
+REBUILD = StateRule("rebuild", frozenset({"active", "stopped", "error"}), event="compute_rebuild_instance")
 # Nova's lock and unlock check nothing of the instance.
-LOCK = StateRule("lock", task_states=None, must_have_launched=False, check_lock=False)
-UNLOCK = StateRule("unlock", task_states=None, must_have_launched=False, check_lock=False)
+LOCK = StateRule("lock", task_states=None, must_have_launched=False, check_lock=False, event="api_lock")
+UNLOCK = StateRule("unlock", task_states=None, must_have_launched=False, check_lock=False, event="api_unlock")
 # Nova's restore wants a soft-deleted server; force delete any with no task in progress.
 RESTORE = StateRule("restore", frozenset({"soft-delete"}))
 FORCE_DELETE = StateRule("forceDelete", must_have_launched=False)
@@ -138,7 +144,7 @@ def _fields(instance: Instance) -> dict:
     return {f.attname: getattr(instance, f.attname) for f in Instance._meta.concrete_fields}
 
 
-def _in_cell(*, context, server, rule: StateRule, change: Callable[[Instance], dict | None]):
+def server_change_in_cell(*, context, server, rule: StateRule, change: Callable[[Instance], dict | None]):
     """Check ``rule`` and apply ``change(instance)`` in the server's cell, in one transaction under
     the instance's row lock; ``change`` returns the Instance columns to set (or None).
 
@@ -163,8 +169,14 @@ def _in_cell(*, context, server, rule: StateRule, change: Callable[[Instance], d
         values = change(instance)
         if values:
             Instance.objects.filter(pk=instance.pk).update(**values, updated_at=timezone.now())
-        # Nova records the action here (compute API's _record_action_start): the cell is
-        # targeted and the record would commit with the change.
+        if rule.event and values is not None:
+            # Nova's _record_action_start and the event of the side that did the work, committed
+            # with the change (a lock the owner already holds changes nothing: no record).
+            action = instance_action_start(
+                instance_uuid=instance.uuid, action=rule.name, user_id=context.user_id, project_id=context.project_id
+            )
+            host = instance.host if rule.event.startswith("compute_") else CONDUCTOR_HOST
+            instance_action_event_record(action=action, event=rule.event, host=host)
     return values
 
 
@@ -178,7 +190,7 @@ def server_power_action(*, context, server, action: str) -> None:
     values = {"vm_state": vm_state, "task_state": None, "power_state": power_state}
     if action == "stop":
         values["progress"] = 0
-    _in_cell(context=context, server=server, rule=POWER_RULES[action], change=lambda instance: values)
+    server_change_in_cell(context=context, server=server, rule=POWER_RULES[action], change=lambda instance: values)
 
 
 def server_reboot(*, context, server, hard: bool) -> None:
@@ -187,7 +199,7 @@ def server_reboot(*, context, server, hard: bool) -> None:
     vm_state, power_state = POWER_RESULTS["reboot"]
     values = {"vm_state": vm_state, "task_state": None, "power_state": power_state}
     rule = REBOOT_HARD if hard else REBOOT_SOFT
-    _in_cell(context=context, server=server, rule=rule, change=lambda instance: values)
+    server_change_in_cell(context=context, server=server, rule=rule, change=lambda instance: values)
 
 
 # --- deferred delete and console output ------------------------------------------------------------
@@ -196,7 +208,7 @@ def server_reboot(*, context, server, hard: bool) -> None:
 def server_restore(*, context, server) -> None:
     """Nova's restore of a soft-deleted server. Servers are deleted at once here (Nova's
     reclaim_instance_interval = 0), so none is ever soft-deleted: Nova's 409 for every state."""
-    _in_cell(context=context, server=server, rule=RESTORE, change=lambda instance: None)
+    server_change_in_cell(context=context, server=server, rule=RESTORE, change=lambda instance: None)
 
 
 def server_force_delete(*, context, server) -> None:
@@ -224,7 +236,7 @@ def lock_expected_by(context, instance: dict) -> bool:
     return not locked_by or locked_by == expected
 
 
-def _system_metadata_set(instance: Instance, key: str, value: str | None) -> None:
+def server_system_metadata_set(instance: Instance, key: str, value: str | None) -> None:
     rows = InstanceSystemMetadata.objects.live().filter(instance_id=instance.uuid, key=key)
     if value is None:
         rows.soft_delete()
@@ -242,10 +254,10 @@ def server_lock(*, context, server, reason: str | None = None) -> None:
         if instance.locked and is_owner:
             return None
         if reason:
-            _system_metadata_set(instance, LOCKED_REASON, reason)
+            server_system_metadata_set(instance, LOCKED_REASON, reason)
         return {"locked": True, "locked_by": "owner" if is_owner else "admin"}
 
-    _in_cell(context=context, server=server, rule=LOCK, change=change)
+    server_change_in_cell(context=context, server=server, rule=LOCK, change=change)
 
 
 def server_unlock(*, context, server) -> None:
@@ -253,10 +265,10 @@ def server_unlock(*, context, server) -> None:
     is the view's policy check (unlock_override)."""
 
     def change(instance):
-        _system_metadata_set(instance, LOCKED_REASON, None)
+        server_system_metadata_set(instance, LOCKED_REASON, None)
         return {"locked": False, "locked_by": None}
 
-    _in_cell(context=context, server=server, rule=UNLOCK, change=change)
+    server_change_in_cell(context=context, server=server, rule=UNLOCK, change=change)
 
 
 # --- metadata ------------------------------------------------------------------------------------------
@@ -304,7 +316,7 @@ def server_metadata_update(*, context, server, metadata: dict, replace: bool) ->
         result.update(wanted)
         return
 
-    _in_cell(context=context, server=server, rule=UPDATE_METADATA, change=change)
+    server_change_in_cell(context=context, server=server, rule=UPDATE_METADATA, change=change)
     return result
 
 
@@ -319,7 +331,7 @@ def server_metadata_delete(*, context, server, key: str) -> None:
             raise MetadataItemNotFound()
         return
 
-    _in_cell(context=context, server=server, rule=DELETE_METADATA, change=change)
+    server_change_in_cell(context=context, server=server, rule=DELETE_METADATA, change=change)
 
 
 # --- rebuild -------------------------------------------------------------------------------------------
@@ -386,5 +398,5 @@ def server_rebuild(*, context, server, request: RebuildRequest) -> Rebuilt:
         )
         return values
 
-    _in_cell(context=context, server=server, rule=REBUILD, change=change)
+    server_change_in_cell(context=context, server=server, rule=REBUILD, change=change)
     return answer[0]

@@ -9,6 +9,7 @@ import pytest
 
 from cellsv2.context import target_cell
 from cellsv2.quotas import quota_set
+from instance_actions.models import InstanceAction
 from keypairs.services import keypair_create
 from mappings.models import InstanceMapping
 from servers.models import Instance
@@ -645,3 +646,68 @@ class TestAccessIPv6:
     def test_a_row_written_in_the_long_form_is_shown_compressed(self, api, cells, topology):
         instance = seed_instance(cells["cell1"], access_ip_v6="2001:0db8:0000:0000:0000:0000:0000:0001")
         assert shown(api, instance.uuid)["accessIPv6"] == "2001:db8::1"
+
+
+class TestInstanceActionsRecorded:
+    """Each action is recorded as Nova records it (nova/compute/instance_actions.py names, the
+    event of the compute host or, for lock / unlock, of the API), read back through
+    ``GET /servers/{id}/os-instance-actions``; a refused action records nothing."""
+
+    SEQUENCE = (
+        ("os-stop", None, "stop", "compute_stop_instance"),
+        ("os-start", None, "start", "compute_start_instance"),
+        ("pause", None, "pause", "compute_pause_instance"),
+        ("unpause", None, "unpause", "compute_unpause_instance"),
+        ("suspend", None, "suspend", "compute_suspend_instance"),
+        ("resume", None, "resume", "compute_resume_instance"),
+        ("reboot", {"type": "HARD"}, "reboot", "compute_reboot_instance"),
+        ("reboot", {"type": "SOFT"}, "reboot", "compute_reboot_instance"),
+        ("lock", None, "lock", "api_lock"),
+        ("unlock", None, "unlock", "api_unlock"),
+        ("rebuild", {"imageRef": IMAGE2}, "rebuild", "compute_rebuild_instance"),
+    )
+
+    def actions(self, api, uuid, **kwargs):
+        response = api("get", f"/servers/{uuid}/os-instance-actions", **kwargs)
+        assert response.status_code == 200, response.content
+        return response.json()["instanceActions"]
+
+    def test_every_action_is_listed_with_its_request_id_and_event(self, api, topology):
+        uuid, alias = placed(api)
+        host = instance_in(alias, uuid).host
+        request_ids = []
+        for action, value, _, _ in self.SEQUENCE:
+            response = act(api, uuid, action, value)
+            assert response.status_code in (200, 202), (action, response.content)
+            request_ids.append(response["x-openstack-request-id"])
+
+        listed = self.actions(api, uuid)
+        assert [a["action"] for a in listed] == [name for _, _, name, _ in reversed(self.SEQUENCE)] + ["create"]
+        assert [a["request_id"] for a in listed[:-1]] == list(reversed(request_ids))
+        assert {(a["user_id"], a["project_id"], a["message"]) for a in listed[:-1]} == {("alice", "proj1", None)}
+
+        for (_, _, name, event), request_id in zip(self.SEQUENCE, request_ids, strict=True):
+            response = api("get", f"/servers/{uuid}/os-instance-actions/{request_id}", token=ADMIN, version="2.62")
+            assert response.status_code == 200, response.content
+            shown_action = response.json()["instanceAction"]
+            assert shown_action["action"] == name
+            [recorded] = shown_action["events"]
+            assert (recorded["event"], recorded["result"]) == (event, "Success")
+            if event.startswith("compute_"):
+                assert recorded["host"] == host
+
+    def test_refused_and_no_op_actions_record_nothing(self, api, topology):
+        uuid, alias = placed(api)
+        conflict(act(api, uuid, "os-start"), f"Cannot 'start' instance {uuid} while it is in vm_state active")
+        accepted(act(api, uuid, "lock"))
+        accepted(act(api, uuid, "lock"))  # the owner's lock again: Nova returns before recording
+        conflict(act(api, uuid, "pause"), f"Instance {uuid} is locked")
+        assert [a["action"] for a in self.actions(api, uuid)] == ["lock", "create"]
+
+    def test_actions_in_both_cells_are_recorded_in_each(self, api, cells, topology):
+        for alias in ("cell1", "cell2"):
+            instance = seed_instance(cells[alias], host=f"compute{alias[-1]}", launched_at=LAUNCHED)
+            accepted(act(api, instance.uuid, "pause"))
+            assert [a["action"] for a in self.actions(api, instance.uuid)] == ["pause"]
+            with target_cell(alias):
+                assert InstanceAction.objects.filter(instance_uuid=instance.uuid).count() == 1
