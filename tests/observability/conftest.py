@@ -21,8 +21,11 @@ def refusing_database_url(tmp_path) -> str:
 
 
 @pytest.fixture
-def unreachable(cells, tmp_path, runtime_connections):
+def unreachable(cells, tmp_path, runtime_connections, settings):
     """``unreachable("cell2")`` points that cell's mapping at a database that refuses connections."""
+    # A PostgreSQL pool retries a refused connection in the background until its timeout: within
+    # the health check's deadline, the refusal (OperationalError) is what the caller sees.
+    settings.CELLSV2_DATABASE_LIMITS = {**settings.CELLSV2_DATABASE_LIMITS, "pool_timeout": 0.5}
 
     def make(name: str):
         mapping = cells[name]
