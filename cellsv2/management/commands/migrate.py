@@ -6,6 +6,7 @@ output. ``--database X`` is Django's migrate, unchanged.
 """
 
 import sys
+from contextlib import contextmanager
 
 from django.core.management.commands.migrate import Command as DjangoMigrateCommand
 from django.db import DatabaseError
@@ -36,17 +37,17 @@ class Command(DjangoMigrateCommand):
     def handle(self, *args, **options):
         if options["database"] is not None:
             alias = database_alias(options["database"])
-            self._without_statement_timeout(alias)
-            return super().handle(*args, **{**options, "database": alias})
+            with self._without_statement_timeout(alias):
+                return super().handle(*args, **{**options, "database": alias})
         verbosity = options["verbosity"]
         failed = []
         for alias in self._aliases(failed):
             if alias is None:
                 continue
             try:
-                self._without_statement_timeout(alias)
-                pending = self._pending(alias, options)
-                super().handle(*args, **{**options, "database": alias, "verbosity": max(verbosity - 1, 0)})
+                with self._without_statement_timeout(alias):
+                    pending = self._pending(alias, options)
+                    super().handle(*args, **{**options, "database": alias, "verbosity": max(verbosity - 1, 0)})
             except (DatabaseError, OSError) as exc:
                 failed.append(alias)
                 self.stderr.write(f"{alias}: failed: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}")
@@ -89,10 +90,23 @@ class Command(DjangoMigrateCommand):
                 yield alias
 
     @staticmethod
-    def _without_statement_timeout(alias: str) -> None:
-        """A schema change may run longer than CELLSV2_CELL_QUERY_TIMEOUT allows a cell query."""
-        if sql.is_postgresql(alias):
-            sql.execute(alias, "SET statement_timeout = 0")
+    @contextmanager
+    def _without_statement_timeout(alias: str):
+        """A schema change may run longer than CELLSV2_CELL_QUERY_TIMEOUT allows a cell query.
+
+        The session's own timeout comes back afterwards: a pooled connection goes back to the pool
+        with it, and the next query on it must have the cell's deadline again."""
+        if not sql.is_postgresql(alias):
+            yield
+            return
+        sql.execute(alias, "SET statement_timeout = 0")
+        try:
+            yield
+        finally:
+            try:
+                sql.execute(alias, "RESET statement_timeout")
+            except DatabaseError:
+                pass  # the connection broke (the error being raised says why); it is not reused
 
     def _pending(self, alias: str, options) -> int:
         if options.get("migration_name") or options.get("plan") or options.get("check_unapplied"):
