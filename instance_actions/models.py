@@ -3,7 +3,7 @@ instance_actions_events, in the cell database of the instance)."""
 
 from django.db import models
 
-from cellsv2.db import CellModel, NovaIndex, SoftDeleteMixin, UUIDCharField
+from cellsv2.db import CellModel, NovaIndex, SoftDeleteMixin, UUIDCharField, shadow_model
 
 
 class InstanceAction(SoftDeleteMixin, CellModel):
@@ -51,3 +51,9 @@ class InstanceActionEvent(SoftDeleteMixin, CellModel):
 
     def __str__(self) -> str:
         return f"{self.event}: {self.result}"
+
+
+# Nova's shadow tables of both (`db archive_deleted_rows` moves the actions of an archived
+# instance there, events first; `db purge` deletes them): the live columns, no foreign key.
+ShadowInstanceAction = shadow_model(InstanceAction, "ShadowInstanceAction")
+ShadowInstanceActionEvent = shadow_model(InstanceActionEvent, "ShadowInstanceActionEvent")

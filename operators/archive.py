@@ -28,7 +28,8 @@ by finishing that cleanup: mappings of the cell queued for delete whose instance
 (``archived_instance_api_records_delete``). Running the command again after any interruption
 therefore ends in the same state as an uninterrupted run.
 
-Purging deletes shadow rows, all of them or those deleted before a date, table by table.
+Purging deletes shadow rows, all of them or those deleted before a date, table by table (the
+actions and their events, never deleted, by when they were created, as Nova does).
 """
 
 import logging
@@ -42,6 +43,12 @@ from cellsv2.cells import CellDatabaseUnusable
 from cellsv2.context import target_cell
 from cellsv2.db import API_ALIAS, sql
 from consoles.models import ConsoleAuthToken
+from instance_actions.models import (
+    InstanceAction,
+    InstanceActionEvent,
+    ShadowInstanceAction,
+    ShadowInstanceActionEvent,
+)
 from mappings.models import InstanceMapping
 from mappings.selectors import mapping_cache_forget
 from servergroups.models import InstanceGroupMember
@@ -77,7 +84,15 @@ DEPENDENTS = (
     (InstanceSystemMetadata, ShadowInstanceSystemMetadata),
 )
 # Purge order: Nova walks the shadow tables sorted by name (they have no foreign keys).
-SHADOW_MODELS = tuple(sorted((ShadowInstance, *(s for _, s in DEPENDENTS)), key=lambda m: m._meta.db_table))
+SHADOW_MODELS = tuple(
+    sorted(
+        (ShadowInstance, *(s for _, s in DEPENDENTS), ShadowInstanceAction, ShadowInstanceActionEvent),
+        key=lambda m: m._meta.db_table,
+    )
+)
+# Shadow tables whose rows were never soft-deleted (no deleted_at): `db purge --before` goes by
+# their creation time instead, as Nova's purge_shadow_tables does.
+PURGE_COLUMNS = {ShadowInstanceAction: "created_at", ShadowInstanceActionEvent: "created_at"}
 # Bound on the values in one IN (...) list (SQLite's limit on bound parameters is 32766).
 CHUNK = 500
 
@@ -113,6 +128,23 @@ def _move(live, shadow, ids: list[int], alias: str) -> int:
             cursor.execute(f"DELETE FROM {source} WHERE {pk} IN ({marks})", chunk)
             moved += cursor.rowcount
     return moved
+
+
+def _instance_actions_move(instance_uuids: list[str], alias: str) -> dict[str, int]:
+    """Move the actions of ``instance_uuids`` and their events into the shadow tables, events first.
+
+    Runs on ``alias`` inside the caller's transaction. Returns rows moved per live table.
+    """
+    action_ids, event_ids = [], []
+    for chunk in _chunks(instance_uuids):
+        action_ids += InstanceAction.objects.filter(instance_uuid__in=chunk).values_list("id", flat=True)
+    for chunk in _chunks(action_ids):
+        event_ids += InstanceActionEvent.objects.filter(action_id__in=chunk).values_list("id", flat=True)
+    # The live events refer to their action by foreign key: they leave first.
+    return {
+        InstanceActionEvent._meta.db_table: _move(InstanceActionEvent, ShadowInstanceActionEvent, event_ids, alias),
+        InstanceAction._meta.db_table: _move(InstanceAction, ShadowInstanceAction, action_ids, alias),
+    }
 
 
 def _hard_delete_untracked(instance_uuids: list[str]) -> None:
@@ -162,6 +194,7 @@ def cell_deleted_rows_archive(*, cell, max_rows: int, before: datetime | None = 
                 for chunk in _chunks(uuids):
                     owned += live.objects.filter(instance_id__in=chunk).values_list("id", flat=True)
                 extras[live._meta.db_table] = _move(live, shadow, owned, alias)
+            extras.update(_instance_actions_move(uuids, alias))
             _hard_delete_untracked(uuids)
             count(Instance._meta.db_table, _move(Instance, ShadowInstance, ids, alias))
             for table, rows in extras.items():
@@ -344,19 +377,20 @@ def deleted_rows_archive(
 def shadow_tables_purge(*, cell, before: datetime | None = None, status: Callable[[str], None] | None = None) -> int:
     """Delete archived rows from the shadow tables of ``cell``: all, or those deleted before ``before``.
 
-    Nova's purge_shadow_tables: one DELETE per table (autocommit), keyed on ``deleted_at``; rows
-    whose ``deleted_at`` is NULL stay until a purge without a date. Writes only the cell database.
+    Nova's purge_shadow_tables: one DELETE per table (autocommit), keyed on ``deleted_at`` (on
+    ``created_at`` for instance actions and their events, which are never deleted); rows whose
+    column is NULL stay until a purge without a date. Writes only the cell database.
     Returns the number of rows deleted; ``status`` receives one line per table that lost rows.
     """
     total = 0
     with target_cell(cell):
         for model in SHADOW_MODELS:
             rows = model.objects.all()
+            column = PURGE_COLUMNS.get(model, "deleted_at") if before is not None else "(n/a)"
             if before is not None:
-                rows = rows.filter(deleted_at__lt=before)
+                rows = rows.filter(**{f"{column}__lt": before})
             deleted = rows.delete()[0]
             if deleted and status is not None:
-                column = "deleted_at" if before is not None else "(n/a)"
                 status(f"Deleted {deleted} rows from {model._meta.db_table} based on timestamp column {column}")
             total += deleted
     return total

@@ -5,8 +5,10 @@ Warning (look at it, the deployment may still be fine) or Failure (fix it before
 details that say what was found and the command that fixes it. Counts, never lists: a check
 stays cheap on a cell of millions of instances (one grouped query per cell).
 
-Checks run in order and each is independent: one that cannot reach a database reports that and
-the others still run.
+Checks run in order and each is independent: one that cannot reach a cell database reports that
+and the others still run. Without the API database no check can run: as in Nova (where the
+exception leaves oslo.upgradecheck's checks and the command exits 255, "unexpected error"), the
+run stops with ``UpgradeChecksCannotRun``.
 """
 
 import enum
@@ -20,6 +22,7 @@ from django.utils import timezone
 
 from cellsv2.cells import CELL0_UUID, CellDatabaseUnusable, cell_mappings, cells_answering
 from cellsv2.context import target_cell
+from cellsv2.db import API_ALIAS, sql
 from cellsv2.db.schema import pending_migrations
 from cellsv2.online_migrations import registered_migrations
 from consoles.models import ConsoleAuthToken
@@ -43,6 +46,10 @@ LABELS = {Code.SUCCESS: "Success", Code.WARNING: "Warning", Code.FAILURE: "Failu
 class Result:
     code: Code
     details: str | None = None
+
+
+class UpgradeChecksCannotRun(Exception):
+    """The API database cannot be opened or read, so no check can run (str(): one line)."""
 
 
 def _one_line(exc: BaseException) -> str:
@@ -252,7 +259,15 @@ UPGRADE_CHECKS = (
 
 
 def upgrade_checks_run() -> list[tuple[str, Result]]:
-    """Every check, in order; a check that raises counts as a Failure naming the error."""
+    """Every check, in order; a check that raises counts as a Failure naming the error.
+
+    Reads the API database's cell mappings first: when that fails, raises UpgradeChecksCannotRun.
+    """
+    try:
+        sql.connection_probe(API_ALIAS)
+        CellMapping.objects.exists()
+    except DatabaseError as exc:
+        raise UpgradeChecksCannotRun(f"The API database cannot be read: {_one_line(exc)}") from exc
     results = []
     for name, check in UPGRADE_CHECKS:
         try:

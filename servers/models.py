@@ -2,7 +2,7 @@
 
 from django.db import models
 
-from cellsv2.db import ApiModel, CellModel, NovaIndex, SoftDeleteMixin, UUIDCharField
+from cellsv2.db import ApiModel, CellModel, NovaIndex, SoftDeleteMixin, UUIDCharField, shadow_model
 
 
 class ComputeNode(SoftDeleteMixin, CellModel):
@@ -363,47 +363,14 @@ class Tag(CellModel):
 # --- shadow tables ------------------------------------------------------------------------------
 # Nova keeps a shadow_<table> copy of each soft-deletable cell table (data-layer reference §0):
 # `manage.py db archive_deleted_rows` moves deleted rows there, `manage.py db purge` deletes them
-# (operators/archive.py). A shadow table has exactly the live table's columns (names, types and
-# nullability) and nothing else: no unique constraint and no foreign key, so rows of any age copy
-# in as they are. The models are built from the live ones, so a column added to a live model shows
-# up in `makemigrations` for its shadow too (tests/servers/test_archive.py checks the columns).
+# (operators/archive.py). cellsv2.db.shadow_model builds them from the live models: the same
+# columns, no constraints (tests/operators/test_archive.py checks them).
 
-
-def _shadow_field(field: models.Field) -> models.Field:
-    """The shadow copy of one live column: the same column without keys, uniqueness or relations."""
-    if field.primary_key:
-        # Archived rows keep their id; the live table's sequence hands out new ones.
-        return models.IntegerField(primary_key=True, serialize=False)
-    if field.is_relation:
-        return UUIDCharField(null=field.null, blank=field.blank)
-    _, path, args, kwargs = field.deconstruct()
-    for key in ("unique", "db_index", "primary_key", "db_comment"):
-        kwargs.pop(key, None)
-    return type(field)(*args, **kwargs)
-
-
-def _shadow_model(live: type[models.Model], name: str, *, indexes: tuple = ()) -> type[CellModel]:
-    table = live._meta.db_table
-    attrs = {
-        "__module__": __name__,
-        "__doc__": f"Archived rows of {table} (Nova's shadow_{table}); written only by the archive.",
-        "__str__": lambda self: f"shadow_{table} {self.pk}",
-        "Meta": type("Meta", (), {"db_table": f"shadow_{table}", "indexes": list(indexes)}),
-    }
-    inherited = {f.name for f in CellModel._meta.fields}
-    for field in live._meta.concrete_fields:
-        if field.name in inherited:
-            continue
-        # A foreign key's shadow is its plain column (instance_uuid), named after the column.
-        attrs[field.column if field.is_relation else field.name] = _shadow_field(field)
-    return type(name, (CellModel,), attrs)
-
-
-ShadowInstance = _shadow_model(
+ShadowInstance = shadow_model(
     Instance, "ShadowInstance", indexes=(models.Index(fields=["uuid"], name="shadow_instances_uuid_idx"),)
 )
-ShadowInstanceExtra = _shadow_model(InstanceExtra, "ShadowInstanceExtra")
-ShadowInstanceFault = _shadow_model(InstanceFault, "ShadowInstanceFault")
-ShadowInstanceMetadata = _shadow_model(InstanceMetadata, "ShadowInstanceMetadata")
-ShadowInstanceSystemMetadata = _shadow_model(InstanceSystemMetadata, "ShadowInstanceSystemMetadata")
-ShadowBlockDeviceMapping = _shadow_model(BlockDeviceMapping, "ShadowBlockDeviceMapping")
+ShadowInstanceExtra = shadow_model(InstanceExtra, "ShadowInstanceExtra")
+ShadowInstanceFault = shadow_model(InstanceFault, "ShadowInstanceFault")
+ShadowInstanceMetadata = shadow_model(InstanceMetadata, "ShadowInstanceMetadata")
+ShadowInstanceSystemMetadata = shadow_model(InstanceSystemMetadata, "ShadowInstanceSystemMetadata")
+ShadowBlockDeviceMapping = shadow_model(BlockDeviceMapping, "ShadowBlockDeviceMapping")

@@ -40,6 +40,8 @@ pytest_plugins = [
     "tests.cloud_services.fixtures",
     # The compute API client and topology of the servers, consoles, operators and admin tests.
     "tests.fixtures.compute",
+    # cellsv2 behind a real Keystone (CELLSV2_AUTH=keystone), served by gunicorn.
+    "tests.fixtures.keystone_cloud",
 ]
 
 

@@ -17,6 +17,7 @@ from cellsv2.db.models import (
     TimestampedModel,
     UUIDCharField,
     model_scope,
+    shadow_model,
 )
 from cellsv2.db.sql import RawColumns, table_row_estimate
 
@@ -37,5 +38,6 @@ __all__ = [
     "TimestampedModel",
     "UUIDCharField",
     "model_scope",
+    "shadow_model",
     "table_row_estimate",
 ]

@@ -134,3 +134,46 @@ class CodePointOrder(models.Func):
 
     def as_postgresql(self, compiler, connection, **extra):
         return super().as_sql(compiler, connection, template='%(expressions)s COLLATE "C"', **extra)
+
+
+# --- shadow tables ------------------------------------------------------------------------------
+# Nova keeps a shadow_<table> copy of each soft-deletable cell table: the live table's columns
+# (names, types, nullability) and nothing else, so archived rows of any age copy in as they are.
+
+
+def _shadow_field(field: models.Field) -> models.Field:
+    """The shadow copy of one live column: the same column without keys, uniqueness or relations."""
+    if field.primary_key:
+        # Archived rows keep their id; the live table's sequence hands out new ones.
+        return models.IntegerField(primary_key=True, serialize=False)
+    if field.is_relation:
+        # A foreign key becomes the plain column it is stored in: the type of the column it refers to.
+        if isinstance(field.target_field, models.AutoField):
+            return models.IntegerField(null=field.null, blank=field.blank)
+        return UUIDCharField(null=field.null, blank=field.blank)
+    _, path, args, kwargs = field.deconstruct()
+    for key in ("unique", "db_index", "primary_key", "db_comment"):
+        kwargs.pop(key, None)
+    return type(field)(*args, **kwargs)
+
+
+def shadow_model(live: type[models.Model], name: str, *, indexes: tuple = ()) -> type[CellModel]:
+    """The model of Nova's ``shadow_<table>`` for the cell model ``live``, defined in ``live``'s module.
+
+    Built from the live model, so a column added to it shows up in ``makemigrations`` for its
+    shadow too. Written only by the archive (operators/archive.py).
+    """
+    table = live._meta.db_table
+    attrs = {
+        "__module__": live.__module__,
+        "__doc__": f"Archived rows of {table} (Nova's shadow_{table}); written only by the archive.",
+        "__str__": lambda self: f"shadow_{table} {self.pk}",
+        "Meta": type("Meta", (), {"db_table": f"shadow_{table}", "indexes": list(indexes)}),
+    }
+    inherited = {f.name for f in CellModel._meta.fields}
+    for field in live._meta.concrete_fields:
+        if field.name in inherited:
+            continue
+        # A foreign key's shadow is its plain column (instance_uuid, action_id), named after the column.
+        attrs[field.column if field.is_relation else field.name] = _shadow_field(field)
+    return type(name, (CellModel,), attrs)

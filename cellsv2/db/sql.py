@@ -24,6 +24,18 @@ def connection(alias: str):
     return connections[alias]
 
 
+def connection_probe(alias: str) -> None:
+    """Open one new connection to ``alias`` outside any pool and close it.
+
+    Raises Django's DatabaseError with the driver's reason when the database cannot be opened
+    (through a pool a failure is only "couldn't get a connection after N sec", after the pool's
+    timeout, with the reasons logged by the pool's threads).
+    """
+    wrapper = connections[alias]
+    with wrapper.wrap_database_errors:
+        wrapper.Database.connect(**wrapper.get_connection_params()).close()
+
+
 def is_postgresql(alias: str) -> bool:
     return connections[alias].vendor == "postgresql"
 

@@ -56,7 +56,12 @@ def seed_deployment(cells) -> Deployment:
     from consoles.models import ConsoleAuthToken, ConsoleSerialPort
     from flavors.models import Flavor, FlavorExtraSpec, FlavorProject
     from identity.models import ApiToken, Project, RoleAssignment
-    from instance_actions.models import InstanceAction, InstanceActionEvent
+    from instance_actions.models import (
+        InstanceAction,
+        InstanceActionEvent,
+        ShadowInstanceAction,
+        ShadowInstanceActionEvent,
+    )
     from keypairs.models import KeyPair, KeyPairConflict, KeyPairDeletion, LegacyKeyPair
     from mappings.models import HostMapping, InstanceMapping
     from servergroups.models import (
@@ -138,6 +143,8 @@ def seed_deployment(cells) -> Deployment:
         ShadowInstanceMetadata.objects.create(id=999, instance_uuid=d.deleted, key="k")
         ShadowInstanceSystemMetadata.objects.create(id=999, instance_uuid=d.deleted, key="k")
         ShadowBlockDeviceMapping.objects.create(id=999, instance_uuid=d.deleted, source_type="image")
+        ShadowInstanceAction.objects.create(id=999, instance_uuid=d.deleted, action="delete", request_id="req-x")
+        ShadowInstanceActionEvent.objects.create(id=999, action_id=999, event="compute_terminate_instance")
     with target_cell(cell2):
         # Not mapped yet: "Discover hosts" maps it.
         ComputeNode.objects.create(

@@ -9,7 +9,6 @@ reason elsewhere when Keystone or Glance cannot be installed.
 
 import json
 import os
-import secrets
 import subprocess
 import sys
 import time
@@ -19,110 +18,23 @@ import pytest
 import requests
 import yaml
 
-from tests.cloud_services.keystone_service import REGION, write_clouds_yaml
-from tests.support import GunicornApi, free_port, manage
+from tests.cloud_services.keystone_service import REGION
+from tests.fixtures.keystone_cloud import TOKEN_CACHE_SECONDS, call, openstack_cli, unique
+from tests.support import free_port
 
-BIN = os.path.dirname(sys.executable)
-TOKEN_CACHE_SECONDS = 8
-REDIS = "redis://127.0.0.1:6379/13"  # the token cache two gunicorn workers share
 SERVER_GROUP_CREATE = "os_compute_api:os-server-groups:create"
 
 pytestmark = pytest.mark.slow
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+@pytest.fixture(scope="module")
+def cloud(keystone_cloud):
+    return keystone_cloud
 
 
 @pytest.fixture(scope="module")
-def cloud(keystone, glance, tmp_path_factory, standalone_databases):
-    """cellsv2 behind the session's Keystone, registered in its catalog as `compute`, with its users."""
-    data = tmp_path_factory.mktemp("keystone-cloud")
-    policy_file = data / "policy.yaml"
-    policy_file.write_text("{}\n")
-    nova = keystone.create_service_user(unique("nova"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CELLSV2_", "DJANGO_", "PROMETHEUS_", "OS_"))}
-    env.update(standalone_databases)
-    env.update(
-        DJANGO_SETTINGS_MODULE="cellsv2.settings_production",
-        CELLSV2_SECRET_KEY=secrets.token_urlsafe(64),
-        CELLSV2_DATA_DIR=str(data),
-        CELLSV2_ALLOWED_HOSTS="127.0.0.1",
-        CELLSV2_SSL_REDIRECT="false",
-        CELLSV2_AUTH="keystone",
-        CELLSV2_KEYSTONE_URL=keystone.auth_url,
-        CELLSV2_KEYSTONE_USERNAME=nova.username,
-        CELLSV2_KEYSTONE_PASSWORD=nova.password,
-        CELLSV2_KEYSTONE_PROJECT_NAME="service",
-        CELLSV2_KEYSTONE_REGION=REGION,
-        CELLSV2_KEYSTONE_TOKEN_CACHE_TIME=str(TOKEN_CACHE_SECONDS),
-        CELLSV2_CACHE_URL=REDIS,
-        CELLSV2_POLICY_FILE=str(policy_file),
-    )
-    for step in (
-        ["migrate"],
-        ["collectstatic", "--noinput", "-v", "0"],
-        ["cell_v2", "simple_cell_setup"],
-        ["compute_nodes", "add", "--cell", "cell1", "--host", "node1", "--host-ip", "127.0.0.1"]
-        + ["--vcpus", "64", "--memory-mb", "65536", "--local-gb", "1000"],
-        ["cell_v2", "discover_hosts"],
-    ):
-        manage(env, *step)
-    api = GunicornApi(env, "api", data)
-    previous = keystone.catalog_url("compute")
-    try:
-        api.wait_ready()
-        keystone.register_service("compute", "nova", f"{api.url}/v2.1")
-        project = unique("demo")
-        yield type(
-            "Cloud",
-            (),
-            {
-                "api": api,
-                "url": f"{api.url}/v2.1",
-                "policy_file": policy_file,
-                "member": keystone.create_user(unique("alice"), project=project, roles=["member"]),
-                "reader": keystone.create_user(unique("rita"), project=project, roles=["reader"]),
-                "other": keystone.create_user(unique("bob"), project=unique("other"), roles=["member"]),
-                "admin": keystone.admin,
-                "clouds_yaml": data / "clouds.yaml",
-            },
-        )
-    finally:
-        api.stop()
-        if previous is None:
-            keystone.unregister_service("compute")
-        else:
-            keystone.register_service("compute", "nova", previous)
-
-
-@pytest.fixture(scope="module")
-def clouds_yaml(cloud):
-    return write_clouds_yaml(
-        cloud.clouds_yaml, {"member": cloud.member, "reader": cloud.reader, "other": cloud.other, "admin": cloud.admin}
-    )
-
-
-def call(cloud, method, path, token, body=None, version="2.1"):
-    """One request with a raw token, as any HTTP client sends it."""
-    headers = {"X-Auth-Token": token, "OpenStack-API-Version": f"compute {version}"} if token else {}
-    return requests.request(method, cloud.url + path, headers=headers, json=body, timeout=30)
-
-
-def openstack_cli(clouds_yaml, cloud_name, *args, check=True):
-    """The `openstack` command as a user runs it: a clouds.yaml and --os-cloud, nothing else."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "CELLSV2_", "DJANGO_"))}
-    env["OS_CLIENT_CONFIG_FILE"] = str(clouds_yaml)
-    result = subprocess.run(
-        [os.path.join(BIN, "openstack"), "--os-cloud", cloud_name, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    if check:
-        assert result.returncode == 0, f"openstack {' '.join(args)}: {result.stderr}"
-    return result
+def clouds_yaml(keystone_clouds_yaml):
+    return keystone_clouds_yaml
 
 
 # --- keystoneauth sessions ------------------------------------------------------------------------

@@ -10,6 +10,12 @@ from django.db import OperationalError, connections
 
 from cellsv2.context import target_cell
 from consoles.models import ConsoleAuthToken
+from instance_actions.models import (
+    InstanceAction,
+    InstanceActionEvent,
+    ShadowInstanceAction,
+    ShadowInstanceActionEvent,
+)
 from mappings.models import InstanceMapping
 from mappings.selectors import cell_mapping_list
 from operators import archive
@@ -45,6 +51,8 @@ PAIRS = (
     (InstanceMetadata, ShadowInstanceMetadata),
     (InstanceSystemMetadata, ShadowInstanceSystemMetadata),
 )
+# Archived with their instance, but keyed by instance_uuid (no foreign key) and, for the events, by action.
+ACTION_PAIRS = ((InstanceAction, ShadowInstanceAction), (InstanceActionEvent, ShadowInstanceActionEvent))
 LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
 
 
@@ -72,6 +80,14 @@ def counts(alias: str, uuid: str | None = None) -> dict[str, tuple[int, int]]:
             if uuid:
                 live_rows, shadow_rows = live_rows.filter(**{key: uuid}), shadow_rows.filter(**{shadow_key: uuid})
             result[live._meta.db_table] = (live_rows.count(), shadow_rows.count())
+        actions, shadow_actions = InstanceAction.objects.all(), ShadowInstanceAction.objects.all()
+        if uuid:
+            actions, shadow_actions = actions.filter(instance_uuid=uuid), shadow_actions.filter(instance_uuid=uuid)
+        result["instance_actions"] = (actions.count(), shadow_actions.count())
+        result["instance_actions_events"] = (
+            InstanceActionEvent.objects.filter(action_id__in=actions.values("id")).count(),
+            ShadowInstanceActionEvent.objects.filter(action_id__in=shadow_actions.values("id")).count(),
+        )
     return result
 
 
@@ -79,7 +95,7 @@ def shadow_total() -> int:
     total = 0
     for alias in CELL_ALIASES:
         with target_cell(alias):
-            total += sum(shadow.objects.count() for _, shadow in PAIRS)
+            total += sum(shadow.objects.count() for _, shadow in PAIRS + ACTION_PAIRS)
     return total
 
 
@@ -120,7 +136,7 @@ def delete(api):
 # --- the shadow tables ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("live", "shadow"), PAIRS, ids=[p[1].__name__ for p in PAIRS])
+@pytest.mark.parametrize(("live", "shadow"), PAIRS + ACTION_PAIRS, ids=[p[1].__name__ for p in PAIRS + ACTION_PAIRS])
 def test_a_shadow_table_has_exactly_the_live_columns_and_no_constraints(live, shadow):
     def columns(model):
         return {
@@ -130,10 +146,12 @@ def test_a_shadow_table_has_exactly_the_live_columns_and_no_constraints(live, sh
 
     assert shadow._meta.db_table == f"shadow_{live._meta.db_table}"
     live_columns = {c: t for c, t in columns(live).items()}
-    # The foreign key column is a plain string column of the same nullability in the shadow table.
+    # The foreign key column is a plain column of the same nullability in the shadow table: a
+    # string for instance_uuid, an integer for an event's action_id.
     for field in live._meta.concrete_fields:
         if field.is_relation:
-            live_columns[field.column] = ("CharField", field.null)
+            target = field.target_field.get_internal_type().replace("AutoField", "IntegerField")
+            live_columns[field.column] = (target, field.null)
     assert columns(shadow) == live_columns
     assert not shadow._meta.constraints
     assert not [f for f in shadow._meta.concrete_fields if f.unique and not f.primary_key]
@@ -156,6 +174,7 @@ class TestArchive:
         group = servergroup_create(project_id="proj1", user_id="alice", name="g", policy="soft-affinity")
         gone, kept = servers(2, hints={"group": group.uuid})
         alias = cell_of(gone)
+        actions_url = f"/servers/{gone}/os-instance-actions"
         with target_cell(alias):
             Tag.objects.create(resource_id=gone, tag="t1")
             ConsoleAuthToken.objects.create(
@@ -163,6 +182,8 @@ class TestArchive:
             )
         assert InstanceGroupMember.objects.filter(instance_uuid=gone).count() == 1
         delete(gone)
+        listed = api("get", actions_url, version="2.21").json()["instanceActions"]
+        assert [a["action"] for a in listed] == ["delete", "create"]  # a deleted server's, until archived
 
         result = archive_cmd("--all-cells", "--verbose")
         assert result.code == 1, result.err
@@ -171,6 +192,8 @@ class TestArchive:
             "API_DB.instance_mappings": 1,
             "API_DB.request_specs": 1,
             f"{alias}.block_device_mapping": 1,
+            f"{alias}.instance_actions": 2,
+            f"{alias}.instance_actions_events": 2,
             f"{alias}.instance_extra": 1,
             f"{alias}.instance_metadata": 1,
             f"{alias}.instance_system_metadata": 2,
@@ -183,6 +206,8 @@ class TestArchive:
             "instance_faults": (0, 0),
             "instance_metadata": (0, 1),
             "instance_system_metadata": (0, 2),
+            "instance_actions": (0, 2),
+            "instance_actions_events": (0, 2),
         }
         with target_cell(alias):
             assert not Tag.objects.filter(resource_id=gone).exists()
@@ -190,14 +215,24 @@ class TestArchive:
             archived = ShadowInstance.objects.get(uuid=gone)
         assert (archived.vm_state, archived.display_name) == ("deleted", "vm0")
         assert archived.deleted == archived.id
+        with target_cell(alias):
+            actions = {a.action: a for a in ShadowInstanceAction.objects.filter(instance_uuid=gone)}
+            events = ShadowInstanceActionEvent.objects.filter(action_id__in=[a.id for a in actions.values()])
+            assert sorted(actions) == ["create", "delete"]
+            assert {(e.action_id, e.event) for e in events} == {
+                (actions["create"].id, "compute_build_and_run_instance"),
+                (actions["delete"].id, "compute_terminate_instance"),
+            }
         assert api_rows(gone) == {"build_requests": 0, "request_specs": 0, "instance_mappings": 0}
         assert not InstanceGroupMember.objects.filter(instance_uuid=gone).exists()
         # The live server is untouched.
         assert counts(cell_of(kept), kept)["instances"] == (1, 0)
+        assert counts(cell_of(kept), kept)["instance_actions"] == (1, 0)
         assert api_rows(kept)["instance_mappings"] == 1
         assert InstanceGroupMember.objects.filter(instance_uuid=kept).exists()
         assert api.show(kept).status_code == 200
         assert api.show(gone).status_code == 404
+        assert api("get", actions_url, version="2.21").status_code == 404
 
         again = archive_cmd("--all-cells", "--verbose")
         assert (again.code, again.out.strip()) == (0, "Nothing was archived.")
@@ -210,7 +245,7 @@ class TestArchive:
         width = len(f"{alias}.instance_system_metadata")
         border = f"+-{'-' * width}-+-------------------------+"
         progress, *lines = out.strip().split("\n")
-        assert progress == f"{alias}: archived 6 rows"
+        assert progress == f"{alias}: archived 10 rows"
         assert lines[:3] == [border, f"| {'Table'.ljust(width)} | Number of Rows Archived |", border]
         assert lines[3] == f"| {'API_DB.instance_group_member'.ljust(width)} | 0                       |"
         assert lines[-1] == border
@@ -222,8 +257,8 @@ class TestArchive:
         result = archive_cmd("--all-cells")
         assert (result.code, result.err) == (1, "")
         assert result.out.splitlines() == [
-            f"{alias}: archived 6 rows",
-            "Archived 6 rows from 1 cell and deleted 2 rows from the API database; "
+            f"{alias}: archived 10 rows",
+            "Archived 10 rows from 1 cell and deleted 2 rows from the API database; "
             "run it again until it exits 0 (or use --until-complete).",
         ]
         again = archive_cmd("--all-cells")
@@ -279,9 +314,9 @@ class TestBatches:
         assert result.code == 1
         rows = report(result.out)
         assert sum(v for k, v in rows.items() if k.endswith(".instances")) == 1
-        # The one instance took its extra, metadata, 2 system metadata rows and its image's block
-        # device mapping along; nobody else's moved.
-        assert sum(v for k, v in rows.items() if not k.startswith("API_DB")) == 6
+        # The one instance took its extra, metadata, 2 system metadata rows, its image's block
+        # device mapping and its create and delete actions with an event each along; nobody else's moved.
+        assert sum(v for k, v in rows.items() if not k.startswith("API_DB")) == 10
         assert rows["API_DB.instance_mappings"] == 1
         (archived,) = [u for u in uuids if not cells_holding(u)]
         assert set(counts(where[archived], archived).values()) <= {(0, 2), (0, 1), (0, 0)}
@@ -289,6 +324,7 @@ class TestBatches:
             left = counts(where[uuid], uuid)
             assert left["instances"] == left["instance_extra"] == left["instance_metadata"] == (1, 0)
             assert left["block_device_mapping"] == (1, 0)
+            assert left["instance_actions"] == left["instance_actions_events"] == (2, 0)
 
     def test_repeated_runs_finish_and_then_return_0(self, servers, delete):
         uuids = servers(3)
@@ -323,10 +359,10 @@ class TestBatches:
         place_all()
         assert {cell_of(u) for u in first} == {"cell1"} and {cell_of(u) for u in second} == {"cell2"}
         delete(*first, *second)
-        rows = report(archive_cmd("--all-cells", "--max_rows", "11", "--verbose").out)
-        # Each server has 5 rows (instance, extra, 2 system metadata, its image's block device
-        # mapping). cell1 spends 10 of the 11; cell2 gets the one row left, which still brings a
-        # whole instance.
+        rows = report(archive_cmd("--all-cells", "--max_rows", "19", "--verbose").out)
+        # Each server has 9 rows (instance, extra, 2 system metadata, its image's block device
+        # mapping, a create and a delete action with an event each). cell1 spends 18 of the 19;
+        # cell2 gets the one row left, which still brings a whole instance.
         assert (rows["cell1.instances"], rows["cell1.instance_extra"]) == (2, 2)
         assert (rows["cell2.instances"], rows["cell2.instance_extra"]) == (1, 1)
         assert rows["API_DB.instance_mappings"] == 3
@@ -499,7 +535,7 @@ class TestPurge:
         where = {uuid: cell_of(uuid) for uuid in uuids}
         delete(*uuids)
         assert archive_cmd("--all-cells").code == 1
-        assert shadow_total() == 12
+        assert shadow_total() == 20
         result = purge_cmd("--all", "--all-cells", "--verbose")
         assert result.code == 0
         lines = result.out.strip().split("\n")
@@ -509,7 +545,10 @@ class TestPurge:
             assert f"{prefix} shadow_block_device_mapping based on timestamp column (n/a)" in lines
             assert f"{prefix} shadow_instance_extra based on timestamp column (n/a)" in lines
             assert f"{prefix} shadow_instances based on timestamp column (n/a)" in lines
-        assert lines[-1] == "Purged 12 rows from the shadow tables of 3 cells."
+            actions = f"Cell {cells[alias].identity}: Deleted {2 * rows} rows from shadow_instance_actions"
+            assert f"{actions} based on timestamp column (n/a)" in lines
+            assert f"{actions}_events based on timestamp column (n/a)" in lines
+        assert lines[-1] == "Purged 20 rows from the shadow tables of 3 cells."
         assert shadow_total() == 0
         assert purge_cmd("--all", "--all-cells").out == "Nothing was purged.\n"
         assert purge_cmd("--all", "--all-cells").code == 3
@@ -518,6 +557,7 @@ class TestPurge:
         old, recent = servers(2)
         delete(old, recent)
         deleted_at(old, LONG_AGO)
+        old_cell = cell_of(old)
         assert archive_cmd("--all-cells").code == 1
         result = purge_cmd("--before", "2021-01-01", "--all-cells", "--verbose")
         assert result.code == 0
@@ -527,8 +567,33 @@ class TestPurge:
                 assert not ShadowInstance.objects.filter(uuid=old).exists()
                 assert not ShadowInstanceExtra.objects.filter(instance_uuid=old).exists()
                 assert not ShadowBlockDeviceMapping.objects.filter(instance_uuid=old).exists()
-        assert shadow_total() == 6
+        # The old server's actions stay with everything of the recent one: actions are never
+        # deleted, Nova purges them by when they were created (now).
+        assert counts(old_cell, old)["instance_actions"] == (0, 2)
+        assert shadow_total() == 10 + 4
         assert purge_cmd("--before", "2021-01-01", "--all-cells").code == 3
+
+    def test_purge_before_takes_actions_and_events_by_when_they_were_created(self, servers, delete, cells):
+        old, recent = servers(2)
+        delete(old, recent)
+        assert archive_cmd("--all-cells").code == 1
+        alias = cell_of_archived(old)
+        with target_cell(alias):
+            actions = ShadowInstanceAction.objects.filter(instance_uuid=old)
+            ShadowInstanceActionEvent.objects.filter(action_id__in=actions.values("id")).update(created_at=LONG_AGO)
+            actions.update(created_at=LONG_AGO)
+
+        result = purge_cmd("--before", "2021-01-01", "--all-cells", "--verbose")
+        assert result.code == 0
+        prefix = f"Cell {cells[alias].identity}: Deleted 2 rows from shadow_instance_actions"
+        assert result.out.strip().split("\n") == [
+            f"{prefix} based on timestamp column created_at",
+            f"{prefix}_events based on timestamp column created_at",
+            "Purged 4 rows from the shadow tables of 3 cells.",
+        ]
+        assert counts(alias, old)["instance_actions"] == counts(alias, old)["instance_actions_events"] == (0, 0)
+        assert counts(alias, old)["instances"] == (0, 1)  # deleted now: kept
+        assert counts(cell_of_archived(recent), recent)["instance_actions"] == (0, 2)
 
     def test_purge_one_cell(self, servers, delete, cells):
         uuids = servers(4)
@@ -628,8 +693,9 @@ def test_two_archivers_at_once_never_move_a_row_twice(api, topology):
     assert not errors and all(not r.failed_cells for r in results), (errors, [r.failed_cells for r in results])
     moved = sum(v for r in results for k, v in r.rows.items() if k.endswith(".instances"))
     assert moved == 8
-    # Each server: instance, extra, metadata, 2 system metadata and its image's block device mapping.
-    assert shadow_total() == 8 * 6
+    # Each server: instance, extra, metadata, 2 system metadata, its image's block device mapping,
+    # 2 actions and 2 events.
+    assert shadow_total() == 8 * 10
     assert InstanceMapping.objects.count() == RequestSpec.objects.count() == 0
 
 

@@ -227,15 +227,30 @@ def test_upgrade_check_is_the_same_command_as_upgrade_check(healthy, down_cell, 
     assert one.code == 2
 
 
-@pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
-def test_both_spellings_agree_when_the_api_database_cannot_be_opened(manage_py):
-    # The API database's name pointed at nothing (a file in a missing directory; no such database).
+@pytest.fixture
+def api_database_gone(manage_py):
+    """The manage.py runner with the API database's name pointed at nothing (a file in a missing
+    directory on SQLite; no such database on PostgreSQL)."""
     names = {**json.loads(manage_py.env["CELLSV2_TEST_DATABASE_NAMES"]), "api": "no/such/dir/api"}
-    broken = type(manage_py)({**manage_py.env, "CELLSV2_TEST_DATABASE_NAMES": json.dumps(names)})
-    one, other = broken.pipe("status", "upgrade_check", "--json"), broken.pipe("status", "upgrade", "check", "--json")
-    assert (one.code, one.out) == (other.code, other.out)
-    assert one.code == 2
-    first = json.loads(one.out)["checks"][0]
-    assert first["result"] == 2
-    assert first["details"].startswith("The check could not read a database: OperationalError: ")
-    assert "Traceback" not in one.out + one.err
+    return type(manage_py)({**manage_py.env, "CELLSV2_TEST_DATABASE_NAMES": json.dumps(names)})
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
+def test_without_the_api_database_no_check_runs_and_the_exit_code_is_255(api_database_gone):
+    # Nova's checks raise out of oslo.upgradecheck, which prints "Error:" and exits 255 ("so it's
+    # not confused with the upgrade check exit codes"); here the traceback is one line.
+    on_terminal = api_database_gone.terminal("status", "upgrade", "check")
+    assert on_terminal.code == 255, on_terminal.raw
+    (line,) = on_terminal.screen.splitlines()
+    assert line.startswith("Error: The API database cannot be read: OperationalError: ")
+    assert "Traceback" not in on_terminal.raw
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
+def test_both_spellings_agree_when_the_api_database_cannot_be_opened(api_database_gone):
+    one = api_database_gone.pipe("status", "upgrade_check", "--json")
+    other = api_database_gone.pipe("status", "upgrade", "check", "--json")
+    assert (one.code, one.out, one.err) == (other.code, other.out, other.err)
+    assert one.code == 255
+    assert one.out.startswith("Error: The API database cannot be read: OperationalError: ")
+    assert (len(one.out.splitlines()), one.err) == (1, "")

@@ -2,8 +2,9 @@
 
 Prints oslo.upgradecheck's table (or its JSON with ``--json``) of every check in
 operators/upgrade_checks.py. Exit codes as Nova's: 0 every check passed, 1 a warning, 2 a
-failure, 255 the checks themselves could not run. ``upgrade_check`` is accepted for
-``upgrade check``.
+failure, 255 the checks themselves could not run (the API database cannot be read: oslo.upgradecheck
+prints ``Error:`` and the traceback on stdout; here ``Error:`` and one line). ``upgrade_check`` is
+accepted for ``upgrade check``.
 """
 
 import json
@@ -11,8 +12,8 @@ import textwrap
 
 from prettytable import HRuleStyle, PrettyTable
 
-from cellsv2.management.base import OperatorCommand
-from operators.upgrade_checks import LABELS, Code, upgrade_checks_run
+from cellsv2.management.base import UNEXPECTED_ERROR, OperatorCommand
+from operators.upgrade_checks import LABELS, Code, UpgradeChecksCannotRun, upgrade_checks_run
 
 TITLE = "Upgrade Check Results"
 
@@ -36,7 +37,11 @@ class Command(OperatorCommand):
         checks.add_argument("--json", action="store_true", help="Print the results as JSON")
 
     def run(self, *args, json: bool = False, **options):  # noqa: A002 - the option's name
-        results = upgrade_checks_run()
+        try:
+            results = upgrade_checks_run()
+        except UpgradeChecksCannotRun as exc:
+            self.say(f"Error: {exc}")
+            return UNEXPECTED_ERROR
         code = max((result.code for _, result in results), default=Code.SUCCESS)
         if json:
             self.say(self._json(results))
