@@ -1,6 +1,29 @@
-"""Helpers of the servers tests: reading pages of the server list."""
+"""Helpers of the servers tests: the keys of a server body, reading pages of the server list."""
 
 from urllib.parse import urlencode
+
+# The keys of a server body at 2.1 (show, update and rebuild answers; rebuild adds adminPass).
+SERVER_KEYS_2_1 = frozenset(
+    {
+        "id",
+        "name",
+        "status",
+        "tenant_id",
+        "user_id",
+        "metadata",
+        "hostId",
+        "image",
+        "flavor",
+        "created",
+        "updated",
+        "addresses",
+        "accessIPv4",
+        "accessIPv6",
+        "links",
+        "OS-DCF:diskConfig",
+        "progress",
+    }
+)
 
 
 def ids(response) -> list[str]:
