@@ -145,7 +145,9 @@ CELLSV2_DATABASE_LIMITS = {
     "pooler": os.environ.get("CELLSV2_DB_POOLER", "").strip().lower(),
 }
 if CELLSV2_DATABASE_LIMITS["pooler"] not in POOLERS:
-    raise ImproperlyConfigured(f"CELLSV2_DB_POOLER must be empty or pgbouncer, not {CELLSV2_DATABASE_LIMITS['pooler']!r}")
+    raise ImproperlyConfigured(
+        f"CELLSV2_DB_POOLER must be empty or pgbouncer, not {CELLSV2_DATABASE_LIMITS['pooler']!r}"
+    )
 # PostgreSQL's statement_timeout on every cell connection (seconds, 0: none): a cell query that
 # runs longer is cancelled by the cell's server.
 CELLSV2_CELL_QUERY_TIMEOUT = env_int("CELLSV2_CELL_QUERY_TIMEOUT", 30)
