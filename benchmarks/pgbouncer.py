@@ -13,6 +13,7 @@ own (a ``connect_query``, a pool size). Used as a context manager, it stops on e
 
 import os
 import pwd
+import resource
 import shutil
 import signal
 import socket
@@ -28,6 +29,13 @@ RUN_AS = "postgres"
 def pgbouncer_binary() -> str | None:
     """The pgbouncer executable (PATH, then Debian's /usr/sbin), or None when not installed."""
     return shutil.which(BINARY) or (f"/usr/sbin/{BINARY}" if os.access(f"/usr/sbin/{BINARY}", os.X_OK) else None)
+
+
+def _raise_open_files_limit() -> None:
+    # Each client and server connection is a descriptor: up to max_client_conn + the pools.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _free_port() -> int:
@@ -123,7 +131,13 @@ class PgBouncer:
             command[1:1] = ["-u", RUN_AS]
         self.log = self.directory / "pgbouncer.log"
         with open(self.log, "w") as out:
-            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_raise_open_files_limit,
+            )
         self._wait_ready()
         return self
 

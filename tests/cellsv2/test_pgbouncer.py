@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 
+from benchmarks.pgbouncer import PgBouncer
 from cellsv2.dburls import apply_connection_limits, parse_database_url
 from tests.fixtures.pgbouncer import CELL_TIMEOUT_MS
 from tests.support import BIN, ROOT, GunicornApi, manage
@@ -62,6 +63,15 @@ def test_behind_pgbouncer_a_connection_sends_no_startup_options_and_opens_no_ser
     assert pooled["DISABLE_SERVER_SIDE_CURSORS"] is True
     assert pooled["OPTIONS"]["prepare_threshold"] is None
     assert pooled["OPTIONS"]["pool"]["max_size"] == 10  # the process's own pool is kept
+
+
+def test_a_url_through_the_bouncer_keeps_its_user_database_and_query(tmp_path):
+    bouncer = PgBouncer(tmp_path)
+    bouncer.port = 6543
+    assert bouncer.url("postgresql://nova:secret@db1:5432/nova_cell1?sslmode=disable") == (
+        "postgresql://nova:secret@127.0.0.1:6543/nova_cell1?sslmode=disable"
+    )
+    assert bouncer.url("postgresql://127.0.0.1/nova_api") == "postgresql://127.0.0.1:6543/nova_api"
 
 
 def test_an_unknown_pooler_is_refused_at_start():
