@@ -24,6 +24,10 @@ SQLITE_OPTIONS = {
 # test runner renamed the database.
 URL_KEY = "CELLSV2_URL"
 
+# CELLSV2_DB_POOLER values: nothing between the processes and PostgreSQL, or PgBouncer in
+# transaction mode.
+POOLERS = ("", "pgbouncer")
+
 _PASSWORD_RE = re.compile(r":[^:@/]*@")
 
 
@@ -74,6 +78,13 @@ def apply_connection_limits(conf: dict, limits: dict, *, statement_timeout: int 
     ``pool_max_idle`` seconds; a thread waits at most ``pool_timeout`` seconds for one), which
     replaces the persistent per-thread connections (CONN_MAX_AGE is 0 then, as Django requires).
     Options already in the URL's query string win.
+
+    Behind PgBouncer in transaction mode (``limits["pooler"] == "pgbouncer"``) a client's
+    consecutive transactions may run on different server connections, so nothing may rely on a
+    server session: no startup ``options`` (PgBouncer refuses the connection; the cells'
+    statement timeout is then set by PgBouncer's ``connect_query``, see docs/operators-guide.md),
+    no server-side cursors (Django keeps a holdable one open across transactions for
+    ``.iterator()``) and no prepared statements.
     """
     if conf.get("ENGINE") != "django.db.backends.postgresql":
         return conf
@@ -87,7 +98,12 @@ def apply_connection_limits(conf: dict, limits: dict, *, statement_timeout: int 
         options.setdefault("keepalives_interval", max(1, idle // 3))
         options.setdefault("keepalives_count", 3)
         options.setdefault("tcp_user_timeout", limits["tcp_user_timeout"] * 1000)
-    if statement_timeout:
+    pooled = limits.get("pooler") == "pgbouncer"
+    if pooled:
+        conf["DISABLE_SERVER_SIDE_CURSORS"] = True
+        # Django's default too; forced so that a URL's query string cannot turn it back on.
+        options["prepare_threshold"] = None
+    if statement_timeout and not pooled:
         extra = f"-c statement_timeout={int(statement_timeout * 1000)}"
         options["options"] = f"{options['options']} {extra}" if options.get("options") else extra
     if limits["pool_size"] and "pool" not in options:

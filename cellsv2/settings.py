@@ -18,7 +18,14 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from cellsv2.cacheurls import InvalidCacheUrl, cache_settings
-from cellsv2.dburls import InvalidDatabaseUrl, apply_connection_limits, parse_cell_urls, parse_database_url, sqlite_url
+from cellsv2.dburls import (
+    POOLERS,
+    InvalidDatabaseUrl,
+    apply_connection_limits,
+    parse_cell_urls,
+    parse_database_url,
+    sqlite_url,
+)
 from cellsv2.observability.access import parse_networks
 from cellsv2.observability.logs import FORMATS, logging_settings
 
@@ -132,7 +139,15 @@ CELLSV2_DATABASE_LIMITS = {
     "pool_size": env_int("CELLSV2_DB_POOL_SIZE", 10),
     "pool_timeout": env_int("CELLSV2_DB_POOL_TIMEOUT", 5),
     "pool_max_idle": env_int("CELLSV2_DB_POOL_MAX_IDLE", 60),
+    # What sits between the processes and PostgreSQL: "" (nothing) or "pgbouncer" (PgBouncer in
+    # transaction mode: no startup options, no server-side cursors; docs/operators-guide.md,
+    # "Behind PgBouncer").
+    "pooler": os.environ.get("CELLSV2_DB_POOLER", "").strip().lower(),
 }
+if CELLSV2_DATABASE_LIMITS["pooler"] not in POOLERS:
+    raise ImproperlyConfigured(
+        f"CELLSV2_DB_POOLER must be empty or pgbouncer, not {CELLSV2_DATABASE_LIMITS['pooler']!r}"
+    )
 # PostgreSQL's statement_timeout on every cell connection (seconds, 0: none): a cell query that
 # runs longer is cancelled by the cell's server.
 CELLSV2_CELL_QUERY_TIMEOUT = env_int("CELLSV2_CELL_QUERY_TIMEOUT", 30)

@@ -42,6 +42,8 @@ pytest_plugins = [
     "tests.fixtures.compute",
     # cellsv2 behind a real Keystone (CELLSV2_AUTH=keystone), served by gunicorn.
     "tests.fixtures.keystone_cloud",
+    # cellsv2 behind PgBouncer in transaction mode (PostgreSQL run).
+    "tests.fixtures.pgbouncer",
 ]
 
 

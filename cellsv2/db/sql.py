@@ -36,6 +36,23 @@ def connection_probe(alias: str) -> None:
         wrapper.Database.connect(**wrapper.get_connection_params()).close()
 
 
+@contextmanager
+def dedicated_connection(alias: str):
+    """A new driver connection to ``alias`` of its own, outside Django's connection of the thread
+    and outside any pool, closed on exit.
+
+    For a session that must outlive the thread's transactions: a lock held for a whole command
+    while the command's own work commits batch after batch on the thread's connection.
+    """
+    wrapper = connections[alias]
+    with wrapper.wrap_database_errors:
+        opened = wrapper.Database.connect(**wrapper.get_connection_params())
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
 def is_postgresql(alias: str) -> bool:
     return connections[alias].vendor == "postgresql"
 

@@ -8,8 +8,9 @@ output. ``--database X`` is Django's migrate, unchanged.
 import sys
 from contextlib import contextmanager
 
+from django.conf import settings
 from django.core.management.commands.migrate import Command as DjangoMigrateCommand
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.db.migrations.executor import MigrationExecutor
 
 from cellsv2.cells import alias_for_mapping, cell_mapping_model, cells_cache_clear, configured_cell_aliases
@@ -95,9 +96,17 @@ class Command(DjangoMigrateCommand):
         """A schema change may run longer than CELLSV2_CELL_QUERY_TIMEOUT allows a cell query.
 
         The session's own timeout comes back afterwards: a pooled connection goes back to the pool
-        with it, and the next query on it must have the cell's deadline again."""
+        with it, and the next query on it must have the cell's deadline again. Behind PgBouncer in
+        transaction mode a session setting would stay on whichever server connection ran it (and
+        reach the next client there), so the database's whole migration runs in one transaction
+        with ``SET LOCAL`` instead (PostgreSQL's schema changes are transactional)."""
         if not sql.is_postgresql(alias):
             yield
+            return
+        if settings.CELLSV2_DATABASE_LIMITS["pooler"]:
+            with transaction.atomic(using=alias):
+                sql.execute(alias, "SET LOCAL statement_timeout = 0")
+                yield
             return
         sql.execute(alias, "SET statement_timeout = 0")
         try:
