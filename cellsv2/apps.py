@@ -44,6 +44,10 @@ class Cellsv2Config(AppConfig):
         from cellsv2.cells import CellDidNotRespond, install_breaker_guard
 
         connection_created.connect(install_breaker_guard, dispatch_uid="cellsv2-breaker-guard")
+        # A pooled PostgreSQL connection is checked without a round trip each time it is taken.
+        from cellsv2.dburls import use_pooled_connection_check
+
+        connection_created.connect(use_pooled_connection_check, dispatch_uid="cellsv2-pooled-connection-check")
         register_faults({CellDidNotRespond: 503})
 
 

@@ -6,6 +6,7 @@ Nova stores SQLAlchemy URLs (``mysql+pymysql://``, ``postgresql+psycopg2://``) i
 """
 
 import re
+import select
 from pathlib import Path
 
 import dj_database_url
@@ -161,3 +162,30 @@ def parse_cell_urls(value: str) -> dict[str, str]:
             raise InvalidDatabaseUrl(f"CELLSV2_CELL_DATABASE_URLS names {name!r} twice")
         cells[name] = url.strip()
     return cells
+
+
+def pooled_connection_check(conn) -> None:
+    """The check a psycopg pool runs on an idle connection before handing it out; raises when the
+    connection is not usable (the pool then discards it and hands out another).
+
+    psycopg_pool's own check (the one Django gives a pool under CONN_HEALTH_CHECKS) is a round
+    trip, an empty query, and a pooled connection is taken once per request and once per cell
+    task. A connection the server closed while it sat in the pool (a restart,
+    ``pg_terminate_backend``, an idle timeout) has something to read: the server's message, then
+    the end of the stream. So one with nothing to read is handed out as it is, and one with
+    something to read gets the round trip.
+    """
+    if conn.closed:
+        raise conn.OperationalError("the connection is closed")
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    if readable:
+        conn.execute("")
+
+
+def use_pooled_connection_check(sender, connection, **kwargs) -> None:
+    """connection_created receiver: the pool of a PostgreSQL alias checks the connections it hands
+    out with pooled_connection_check instead of psycopg_pool's round trip (Django builds the pool
+    with the latter and offers no setting for it)."""
+    pool = getattr(connection, "pool", None) if connection.vendor == "postgresql" else None
+    if pool is not None and getattr(pool, "_check", None) is not None:
+        pool._check = pooled_connection_check

@@ -1,13 +1,16 @@
-"""Piece 6: under load. gunicorn (2 sync workers) on 127.0.0.1 serving our API, then the floor,
-from the same databases; 16 concurrent clients for a bounded time on key pair show, server show
-(a placed server) and the floor's get-by-pk. Throughput ratio to the floor, errors counted.
+"""Piece 6: under load. gunicorn (2 sync workers) on 127.0.0.1 serving our API and the floor
+from the same databases, both up for the whole piece; 16 concurrent clients on key pair show,
+server show (a placed server) and the floor's get-by-pk, in rounds (runner.piece_load). Per
+operation: throughput, latency median / p95 / p99 over every request of every round, errors, and
+the CPU per request of the gunicorn processes (/proc) and of the client processes.
 
 The client is 2 processes x 8 threads (so the client's own GIL is not the bottleneck), one new
-connection per request (gunicorn's sync workers close it anyway), http.client only. Every loop
-stops at its deadline or after ``max_requests``; only 127.0.0.1 is ever addressed.
+connection per request (gunicorn's sync workers close it anyway) on raw sockets: one prebuilt
+request, read to EOF, the status line checked; the least client CPU per request, since the
+clients share the 2 cores with the server (their share is reported). Every loop stops at its
+deadline or after ``max_requests``; only 127.0.0.1 is ever addressed.
 """
 
-import http.client
 import os
 import signal
 import socket
@@ -16,8 +19,11 @@ import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 from benchmarks.common import stats
+
+_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def prepare() -> dict:
@@ -83,6 +89,27 @@ class Gunicorn:
                     raise RuntimeError(f"gunicorn {app} did not start") from None
                 time.sleep(0.1)
 
+    def pids(self) -> list[int]:
+        """The master and its workers."""
+        pids = [self.proc.pid]
+        try:
+            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        except OSError:
+            children = []
+        return pids + [int(p) for p in children]
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the master and its live workers (/proc; a worker that exited
+        during the measure takes its share with it, hence both ends read the same pids)."""
+        total = 0
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+        return total / _TICKS
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -93,7 +120,16 @@ class Gunicorn:
                 self.proc.wait(5)
 
 
+def _request_bytes(path: str, headers: dict) -> bytes:
+    lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: close"]
+    lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() not in ("host", "connection")]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
 def _client_process(port: int, path: str, headers: dict, threads: int, seconds: float, max_requests: int):
+    """One client process: ``threads`` loops of connect, send, read to EOF, close (raw sockets:
+    the least client CPU per request). Returns latencies (s), errors, wall (s) and its CPU (s)."""
+    request = _request_bytes(path, headers)
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
@@ -102,36 +138,38 @@ def _client_process(port: int, path: str, headers: dict, threads: int, seconds: 
 
     def worker():
         local, local_errors = [], []
-        while time.perf_counter() < deadline:
+        clock = time.perf_counter
+        while clock() < deadline:
             with lock:
                 if budget[0] <= 0:
                     break
                 budget[0] -= 1
-            t0 = time.perf_counter()
+            t0 = clock()
             try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                conn.request("GET", path, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                conn.close()
-                if response.status != 200:
-                    local_errors.append(str(response.status))
+                with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+                    conn.sendall(request)
+                    chunks = []
+                    while chunk := conn.recv(65536):
+                        chunks.append(chunk)
+                head = chunks[0][:12] if chunks else b""
+                if head[9:12] != b"200":
+                    local_errors.append(head[9:12].decode("latin-1") or "empty")
                     continue
             except Exception as exc:
                 local_errors.append(type(exc).__name__)
                 continue
-            local.append(time.perf_counter() - t0)
+            local.append(clock() - t0)
         with lock:
             latencies.extend(local)
             errors.extend(local_errors)
 
     pool = [threading.Thread(target=worker) for _ in range(threads)]
-    t0 = time.perf_counter()
+    cpu0, t0 = time.process_time(), time.perf_counter()
     for t in pool:
         t.start()
     for t in pool:
         t.join()
-    return latencies, errors, time.perf_counter() - t0
+    return latencies, errors, time.perf_counter() - t0, time.process_time() - cpu0
 
 
 def drive(
@@ -143,23 +181,61 @@ def drive(
     processes: int = 2,
     seconds: float = 10,
     max_requests: int = 200000,
+    server: "Gunicorn | None" = None,
 ) -> dict:
-    """``clients`` concurrent loops for ``seconds`` (and at most ``max_requests`` requests)."""
+    """``clients`` concurrent loops for ``seconds`` (and at most ``max_requests`` requests).
+
+    The result holds the latencies themselves (``latencies_s``, for pooling rounds), the client
+    processes' CPU and, given the ``server``, its processes' CPU over the same time.
+    """
     per = clients // processes
     with ProcessPoolExecutor(processes) as pool:
+        pool.submit(int).result()  # the processes exist before the clock starts
+        server_cpu0 = server.cpu_seconds() if server else None
         futures = [
             pool.submit(_client_process, port, path, headers, per, seconds, max_requests // processes)
             for _ in range(processes)
         ]
         outs = [f.result() for f in futures]
+        server_cpu = server.cpu_seconds() - server_cpu0 if server else None
     latencies = [x for out in outs for x in out[0]]
     errors = [x for out in outs for x in out[1]]
     wall = max(out[2] for out in outs)
+    client_cpu = sum(out[3] for out in outs)
     return {
         "requests": len(latencies),
         "errors": len(errors),
         "error_kinds": sorted(set(errors))[:5],
-        "wall_s": round(wall, 2),
+        "wall_s": round(wall, 3),
         "throughput_per_s": round(len(latencies) / wall, 1),
+        "client_cpu_s": round(client_cpu, 3),
+        "server_cpu_s": round(server_cpu, 3) if server_cpu is not None else None,
         **stats(latencies),
+        "latencies_s": latencies,
     }
+
+
+def summarize(rounds: list[dict], cores: int) -> dict:
+    """One operation's rounds pooled: throughput over the summed walls, latency percentiles over
+    every request, errors, and CPU per request and share of the ``cores`` of clients and server."""
+    latencies = sorted(x for r in rounds for x in r["latencies_s"])
+    requests = sum(r["requests"] for r in rounds)
+    wall = sum(r["wall_s"] for r in rounds)
+    pooled = stats(latencies)
+    p99 = latencies[min(len(latencies) - 1, int(round(0.99 * len(latencies) + 0.5)) - 1)] if latencies else 0.0
+    client_cpu = sum(r["client_cpu_s"] for r in rounds)
+    server_cpu = [r["server_cpu_s"] for r in rounds if r.get("server_cpu_s") is not None]
+    out = {
+        "requests": requests,
+        "errors": sum(r["errors"] for r in rounds),
+        "throughput_per_s": round(requests / wall, 1) if wall else 0.0,
+        "median_ms": pooled["median_ms"],
+        "p95_ms": pooled["p95_ms"],
+        "p99_ms": round(p99 * 1e3, 3),
+        "client_cpu_ms_per_request": round(client_cpu / requests * 1e3, 4) if requests else None,
+        "client_cpu_share": round(client_cpu / (wall * cores), 3) if wall else None,
+        "server_cpu_ms_per_request": round(sum(server_cpu) / requests * 1e3, 4) if server_cpu and requests else None,
+        "server_cpu_share": round(sum(server_cpu) / (wall * cores), 3) if server_cpu and wall else None,
+        "rounds": [{k: v for k, v in r.items() if k != "latencies_s"} for r in rounds],
+    }
+    return out

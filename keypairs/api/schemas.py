@@ -43,20 +43,32 @@ def list_query_schema(version: APIVersion) -> dict | None:
     """None before 2.10 (every parameter is ignored), strict from 2.75."""
     if version < "2.10":
         return None
-    properties = {"user_id": multi_params({"type": "string"})}
-    if version >= "2.35":
-        properties.update(limit=multi_params(NON_NEGATIVE_INTEGER), marker=multi_params({"type": "string"}))
-    return {"type": "object", "properties": properties, "additionalProperties": version < "2.75"}
+    return _list_query(version >= "2.35", version >= "2.75")
 
 
 def item_query_schema(version: APIVersion) -> dict | None:
     """Show and delete: ``user_id`` from 2.10, unknown parameters refused from 2.75."""
     if version < "2.10":
         return None
+    return _item_query(version >= "2.75")
+
+
+# The same object for every request of a shape, so validation reuses the validator it built from
+# it (cellsv2.api.validation caches them by schema object).
+@lru_cache(maxsize=4)
+def _list_query(paged: bool, strict: bool) -> dict:
+    properties = {"user_id": multi_params({"type": "string"})}
+    if paged:
+        properties.update(limit=multi_params(NON_NEGATIVE_INTEGER), marker=multi_params({"type": "string"}))
+    return {"type": "object", "properties": properties, "additionalProperties": not strict}
+
+
+@lru_cache(maxsize=2)
+def _item_query(strict: bool) -> dict:
     return {
         "type": "object",
         "properties": {"user_id": multi_params({"type": "string"})},
-        "additionalProperties": version < "2.75",
+        "additionalProperties": not strict,
     }
 
 

@@ -130,3 +130,50 @@ def test_listing_and_migrations_on_postgres():
     with count_queries() as queries:
         moved = migrations.keypairs(cells=["cell1", "cell2"], per_cell=3, users=2)
     assert moved["rows"] == 6 and queries
+
+
+def test_load_driver_summary_and_figures():
+    # The load piece's client against a stdlib server on 127.0.0.1 (gunicorn's part runs in the
+    # full benchmark): pooled percentiles, CPU shares and the report's figures, no timing judged.
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from benchmarks.pieces.load import drive, summarize
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b'{"ok": true}' if self.headers.get("X-Ok") == "yes" else b"{}"
+            self.send_response(200 if body != b"{}" else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        ok = [
+            drive(port, "/x", {"X-Ok": "yes"}, clients=2, processes=1, seconds=0.3, max_requests=40) for _ in range(2)
+        ]
+        refused = drive(port, "/x", {}, clients=2, processes=1, seconds=0.2, max_requests=10)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert refused["requests"] == 0 and refused["errors"] > 0 and refused["error_kinds"] == ["404"]
+    summary = summarize(ok, cores=2)
+    assert summary["requests"] == sum(r["requests"] for r in ok) > 0 and summary["errors"] == 0
+    assert summary["median_ms"] <= summary["p95_ms"] <= summary["p99_ms"]
+    assert summary["client_cpu_share"] is not None and summary["server_cpu_ms_per_request"] is None
+    assert all("latencies_s" not in r for r in summary["rounds"])
+    result = {"clients": 2, "seconds_per_op": 0.6, "rounds": 2}
+    for name in ("floor_get_pk", "keypair_show", "server_show"):
+        result[name] = {**summary, "server_cpu_ms_per_request": 1.0, "server_cpu_share": 0.5}
+    figures = report.load_figures(result)
+    assert [f.target for f in figures] == ["ratio >= 0.90, no errors", "p99 <= 2x floor's p99"] * 2
+    assert all(f.ratio == 1.0 and f.passed for f in figures)
+    assert "| load | server_show latency under load, p99" in report.table(figures)

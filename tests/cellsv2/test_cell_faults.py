@@ -270,6 +270,43 @@ class TestConnectionsAreBounded:
         assert max(answers) <= 3
         assert small_postgres.psql("SELECT count(*) FROM pg_stat_activity WHERE datname = 'cellsmall'") in "0123"
 
+    def test_the_pool_hands_out_an_idle_connection_without_a_round_trip_and_never_a_closed_one(self):
+        # Its check (cellsv2.dburls.pooled_connection_check) reads the socket instead of sending
+        # an empty query: a connection the server closed while idle has something to read.
+        from cellsv2.dburls import pooled_connection_check
+
+        connections["api"].ensure_connection()
+        connections["api"].close()  # back to the pool
+        pool = connections["api"].pool
+        assert pool._check is pooled_connection_check
+        conn = pool.getconn()
+        pid = conn.info.backend_pid
+        sent = []
+        original = conn.execute
+        conn.execute = lambda *args, **kwargs: sent.append(args) or original(*args, **kwargs)
+        try:
+            pooled_connection_check(conn)
+            assert sent == []
+            with connections["cell0"].cursor() as cursor:  # another connection ends this one
+                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+            time.sleep(0.3)
+            with pytest.raises(Exception):  # noqa: B017 (psycopg's OperationalError or a subclass)
+                pooled_connection_check(conn)
+            assert sent == [("",)]
+        finally:
+            del conn.execute
+            pool.putconn(conn)
+        fresh = pool.getconn()
+        try:
+            assert fresh.info.backend_pid != pid
+            assert fresh.execute("SELECT 1").fetchone() == (1,)
+        finally:
+            pool.putconn(fresh)
+        connections["api"].ensure_connection()  # a request after the restart gets a live one
+        with connections["api"].cursor() as cursor:
+            cursor.execute("SELECT 1")
+            assert cursor.fetchone() == (1,)
+
     def test_a_request_finding_no_free_connection_gets_a_503_fault(self, client, settings, caplog):
         from psycopg_pool import PoolTimeout
 

@@ -685,6 +685,33 @@ def test_queries_per_call_once_no_cell_holds_legacy_key_pairs(client, django_ass
         assert delete(client, "os-keypairs/k", version="2.2").status_code == 404
 
 
+def test_show_reads_one_row_by_user_and_name_without_ordering(client):
+    # The show's one statement is the plain read of the unique (user_id, name) row: no ORDER BY
+    # (the ORM's first() added one, and its query building cost more than the statement).
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+
+    assert post(client, create_body("k", keys.openssh_public_key()), version="2.2").status_code == 201
+    with CaptureQueriesContext(connections["api"]) as captured:
+        assert get(client, "os-keypairs/k", version="2.2").json()["keypair"]["name"] == "k"
+    reads = [q["sql"] for q in captured.captured_queries if "key_pairs" in q["sql"]]
+    assert len(reads) == 1
+    assert "ORDER BY" not in reads[0].upper()
+    assert "LIMIT" not in reads[0].upper()
+
+
+def test_query_schemas_are_built_once_per_shape():
+    # Validation keeps the validator it builds from a schema object: a schema built per request
+    # would build a validator per request.
+    from cellsv2.api.microversions import APIVersion
+    from keypairs.api import schemas
+
+    for version in ("2.10", "2.35", "2.75"):
+        assert schemas.item_query_schema(APIVersion(version)) is schemas.item_query_schema(APIVersion(version))
+        assert schemas.list_query_schema(APIVersion(version)) is schemas.list_query_schema(APIVersion(version))
+    assert schemas.item_query_schema(APIVersion("2.10")) != schemas.item_query_schema(APIVersion("2.75"))
+
+
 # --- a real client ----------------------------------------------------------------------------------
 
 
