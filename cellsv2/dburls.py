@@ -177,8 +177,10 @@ def pooled_connection_check(conn) -> None:
     """
     if conn.closed:
         raise conn.OperationalError("the connection is closed")
-    readable, _, _ = select.select([conn.fileno()], [], [], 0)
-    if readable:
+    # poll, not select: a process with many cells may hold descriptors above select's 1024.
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN)
+    if poller.poll(0):
         conn.execute("")
 
 
