@@ -13,10 +13,22 @@ from pathlib import Path
 
 from benchmarks import report
 from benchmarks.common import calibrate
+from benchmarks.pieces import big_api
 from benchmarks.world import REPO, Run, pg_available
 
-PIECES = ("api", "show", "listing", "latency", "hung_cell", "migrations", "map_instances", "load", "consoles")
-PG_ONLY = {"listing", "latency", "hung_cell", "migrations", "map_instances"}
+PIECES = (
+    "api",
+    "show",
+    "listing",
+    "latency",
+    "hung_cell",
+    "migrations",
+    "map_instances",
+    "load",
+    "consoles",
+    "big_api",
+)
+PG_ONLY = {"listing", "latency", "hung_cell", "migrations", "map_instances", "big_api"}
 RESULTS = REPO / "benchmarks" / "results"
 
 FULL = {
@@ -29,6 +41,7 @@ FULL = {
     "map_instances": {"count": 500000},
     "load": {"seconds": 4, "rounds": 6, "clients": 16},
     "consoles": {"validations": 5000, "batches": 5},
+    "big_api": {"small": 10000, "large": 10000000, "map_count": 100000, "alternations": 2},
 }
 QUICK = {
     "api": {"n": 20, "m": 30, "population": 100, "servers": 10, "warmup": 3, "rounds": 2},
@@ -40,6 +53,15 @@ QUICK = {
     "map_instances": {"count": 20000},
     "load": {"seconds": 1, "rounds": 3, "clients": 16},
     "consoles": {"validations": 1000, "batches": 5},
+    "big_api": {
+        "small": 10000,
+        "large": 200000,
+        "map_count": 20000,
+        "m": 60,
+        "n": 30,
+        "verify_reps": 30,
+        "alternations": 2,
+    },
 }
 
 
@@ -295,6 +317,7 @@ RUNNERS = {
     "map_instances": piece_map_instances,
     "load": piece_load,
     "consoles": piece_consoles,
+    "big_api": big_api.piece_big_api,
 }
 
 
@@ -317,6 +340,8 @@ def figures_of(name: str, result: dict, nova: dict | None, full: bool) -> list:
         return report.load_figures(result)
     if name == "consoles":
         return report.console_figures(result)
+    if name == "big_api":
+        return big_api.figures(result)
     return []
 
 

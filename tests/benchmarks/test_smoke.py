@@ -177,3 +177,33 @@ def test_load_driver_summary_and_figures():
     assert [f.target for f in figures] == ["ratio >= 0.90, no errors", "p99 <= 2x floor's p99"] * 2
     assert all(f.ratio == 1.0 and f.passed for f in figures)
     assert "| load | server_show latency under load, p99" in report.table(figures)
+
+
+@pytest.mark.skipif(not on_postgres(), reason="the big_api piece seeds with PostgreSQL's COPY")
+def test_big_api_at_a_tiny_size():
+    from benchmarks.pieces import big_api
+
+    prepared = big_api.prepare(mappings=40, projects=4, map_cells_=["cell2"], map_count=5, servers=2)
+    assert prepared["counts"]["instance_mappings"] == 40 and prepared["counts"]["request_specs"] >= 4
+    sizes = dict(m=3, n=3, verify_reps=3, admin_repeats=1, warmup=1, process_verify=False)
+    rounds = big_api.measure(**prepared, map_cell="cell2", **sizes)
+    assert {r["alias"] for r in rounds["show_sql"]} >= {"api", "cell1"}
+    assert rounds["map_instances"]["instances"] == 5
+    assert set(rounds["admin"]) == set(big_api.ADMIN_PAGES)
+    assert all(page["queries"] and page["statements"] for page in rounds["admin"].values())
+    plans = [s["plan"] for s in rounds["verify_instance_sql"] if "plan" in s]
+    assert plans and all(plan for plan in plans)
+    again = big_api.measure(**prepared, map_cell=None, **sizes)
+    assert "map_instances" not in again
+    again["map_instances"] = rounds["map_instances"]
+    result = {
+        "sizes": {"small": 40, "large": 45},
+        "map_count": 5,
+        "prepared": {"small": prepared, "large": prepared},
+        "rounds": {"small": [rounds], "large": [again]},
+    }
+    figures = big_api.figures(result)
+    table = report.table(figures)
+    assert "| big_api | placed server show [direct]" in table
+    assert "| big_api | admin dashboard" in table and "| big_api | seeding" in table
+    json.dumps(result, default=str)
