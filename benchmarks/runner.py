@@ -37,7 +37,13 @@ FULL = {
     "listing": {"per_cell": 30000, "cells": 3, "limit": 1000, "repeats": 6, "alternations": 2},
     "latency": {"total": 80, "cells": 8, "delay": 0.05, "repeats": 10, "alternations": 2},
     "hung_cell": {"per_cell": 500, "limit": 1000, "repeats": 20, "deadline": 3.0},
-    "migrations": {"small": 30000, "large": 300000, "groups_per_cell": 16667, "members": 3},
+    "migrations": {
+        "small": 30000,
+        "large": 300000,
+        "groups_small_per_cell": 1667,
+        "groups_per_cell": 16667,
+        "members": 3,
+    },
     "map_instances": {"count": 500000},
     "load": {"seconds": 4, "rounds": 6, "clients": 16},
     "consoles": {"validations": 5000, "batches": 5},
@@ -49,7 +55,7 @@ QUICK = {
     "listing": {"per_cell": 2000, "cells": 3, "limit": 1000, "repeats": 3, "alternations": 1},
     "latency": {"total": 80, "cells": 8, "delay": 0.05, "repeats": 3, "alternations": 1},
     "hung_cell": {"per_cell": 100, "limit": 1000, "repeats": 8, "deadline": 2.0},
-    "migrations": {"small": 1000, "large": 10000, "groups_per_cell": 1000, "members": 3},
+    "migrations": {"small": 1000, "large": 10000, "groups_small_per_cell": 100, "groups_per_cell": 1000, "members": 3},
     "map_instances": {"count": 20000},
     "load": {"seconds": 1, "rounds": 3, "clients": 16},
     "consoles": {"validations": 1000, "batches": 5},
@@ -236,14 +242,15 @@ def piece_migrations(run: Run, db: str, size: dict) -> dict:
             out[key] = world.child("benchmarks.pieces.migrations:keypairs", {"cells": cells, "per_cell": rows // 3})
         finally:
             world.drop()
-    world = run.world("postgres", "migsg", cells)
-    try:
-        out["groups"] = world.child(
-            "benchmarks.pieces.migrations:groups",
-            {"cells": cells, "per_cell": size["groups_per_cell"], "members": size["members"]},
-        )
-    finally:
-        world.drop()
+    for key, per_cell in (("groups_small", size["groups_small_per_cell"]), ("groups_large", size["groups_per_cell"])):
+        world = run.world("postgres", f"migsg{per_cell}", cells)
+        try:
+            out[key] = world.child(
+                "benchmarks.pieces.migrations:groups",
+                {"cells": cells, "per_cell": per_cell, "members": size["members"]},
+            )
+        finally:
+            world.drop()
     return out
 
 

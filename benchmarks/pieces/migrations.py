@@ -183,9 +183,15 @@ def keypairs(*, cells: list[str], per_cell: int, users: int = 10000) -> dict:
 
 
 def groups(*, cells: list[str], per_cell: int, members: int = 3) -> dict:
-    """Child task: seed legacy server groups (1 policy, ``members`` members), COPY baseline, migrate."""
+    """Child task: seed legacy server groups (1 policy, ``members`` members), COPY baseline, migrate.
+
+    The baseline copies the same live rows as the move writes (groups, their policies, their
+    members: ``1 + 1 + members`` rows a group), each table into its scratch twin; it keeps the
+    cells' group ids where the move maps them to API ids.
+    """
     from benchmarks.pieces.setup import map_cells
-    from servergroups.models import InstanceGroup, InstanceGroupMember
+    from cellsv2.context import target_cell
+    from servergroups.models import InstanceGroup, InstanceGroupMember, InstanceGroupPolicy, LegacyInstanceGroup
 
     map_cells(cells)
     seed_groups(cells, per_cell, members)
@@ -197,13 +203,13 @@ def groups(*, cells: list[str], per_cell: int, members: int = 3) -> dict:
         "instance_groups",
         "uuid, name, project_id, user_id, created_at",
     )
-    _copy(
+    copied_policies = _copy(
         cells,
         "SELECT policy, group_id, created_at FROM instance_group_policy WHERE deleted = 0",
         "instance_group_policy",
         "policy, group_id, created_at",
     )
-    _copy(
+    copied_members = _copy(
         cells,
         "SELECT instance_id, group_id, created_at FROM instance_group_member WHERE deleted = 0",
         "instance_group_member",
@@ -213,16 +219,23 @@ def groups(*, cells: list[str], per_cell: int, members: int = 3) -> dict:
     checkpoint()
     elapsed, rss, rss_before, peak = _run_command()
     total = per_cell * len(cells)
-    assert copied == total
-    assert InstanceGroup.objects.count() == total
+    left = 0
+    for alias in cells:
+        with target_cell(alias):
+            left += LegacyInstanceGroup.objects.live().count()
+    assert (copied, copied_policies, copied_members) == (total, total, total * members)
+    assert InstanceGroup.objects.count() == InstanceGroupPolicy.objects.count() == total
     assert InstanceGroupMember.objects.count() == total * members
+    assert left == 0, left
     return {
         "groups": total,
         "members": total * members,
+        "copy_rows": copied + copied_policies + copied_members,
         "copy_s": round(copy_s, 3),
         "copy_groups_per_s": round(total / copy_s),
         "migrate_s": round(elapsed, 3),
         "migrate_groups_per_s": round(total / elapsed),
         "rss_before_mb": rss_before,
+        "rss_max_sampled_mb": max(rss) if rss else None,
         "peak_rss_mb": peak,
     }

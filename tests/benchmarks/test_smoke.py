@@ -118,6 +118,21 @@ def test_api_keystone_variant_and_its_figures(keystone, settings):
     assert skipped[0].note == "no Keystone venv: offline"
 
 
+@pytest.mark.skipif(not on_postgres(), reason="the migration pieces seed with PostgreSQL SQL")
+def test_server_group_migration_and_its_figures_on_postgres():
+    from benchmarks.pieces import migrations
+
+    moved = migrations.keypairs(cells=["cell1", "cell2"], per_cell=2, users=2)
+    groups = migrations.groups(cells=["cell1", "cell2"], per_cell=2, members=3)
+    assert (groups["groups"], groups["members"], groups["copy_rows"]) == (4, 12, 20)
+    figures = report.migration_figures(
+        {"keypairs_small": moved, "keypairs_large": moved, "groups_small": groups, "groups_large": groups}, False
+    )
+    assert [f.piece for f in figures] == ["migrations"] * 4
+    assert figures[2].figure == "server groups moved/s (4, 3 members)" and figures[2].passed is not None
+    assert figures[3].figure == "peak RSS at 4 server groups" and figures[3].ratio == 1.0
+
+
 @pytest.mark.skipif(not on_postgres(), reason="the listing and migration pieces seed with PostgreSQL SQL")
 def test_listing_and_migrations_on_postgres():
     from benchmarks.pieces import listing, migrations

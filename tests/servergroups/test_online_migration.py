@@ -8,7 +8,7 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
 from cellsv2 import online_migrations as registry
-from cellsv2.context import target_cell
+from cellsv2.context import current_cell_alias, target_cell
 from servergroups import online_migrations, selectors
 from servergroups.exceptions import CellsUnavailable
 from servergroups.models import (
@@ -195,6 +195,46 @@ class TestMigration:
             # api: recorded deletions, existing uuids, insert groups, read ids, insert policies, insert members
             assert len([q for q in api_queries if "SAVEPOINT" not in q["sql"]]) <= 7
 
+    def test_a_batch_moves_chunk_by_chunk_each_a_fixed_number_of_queries(self, monkeypatch):
+        monkeypatch.setattr(online_migrations, "MOVE_CHUNK", 3)
+        expected = {}
+        for i in range(7):
+            row = LegacyInstanceGroupFactory(cell="cell1", name=f"g{i}", members=[f"m{i}a", f"m{i}b"])
+            expected[row.uuid] = (f"g{i}", row.project_id, row.user_id, ["affinity"], [f"m{i}a", f"m{i}b"])
+        with CaptureQueriesContext(connections["cell1"]) as cell_queries:
+            assert migrate_instance_groups_to_api_db(max_count=5) == (5, 5)
+        # Chunks of 3 then 2 (the budget), each: claim, policies, members, 3 soft-delete UPDATEs.
+        assert len([q for q in cell_queries if "SAVEPOINT" not in q["sql"]]) == 2 * 6
+        assert migrate_instance_groups_to_api_db(max_count=5) == (2, 2)
+        assert migrate_instance_groups_to_api_db(max_count=5) == (0, 0)
+        assert api_state() == expected
+
+    def test_a_chunk_with_some_groups_already_in_the_api_database_moves_the_others_whole(self, monkeypatch):
+        # "there": copied by an interrupted run (or another runner), with a member added since.
+        there = LegacyInstanceGroupFactory(cell="cell1", name="there", members=["t1", "t2"])
+        InstanceGroupFactory(uuid=there.uuid, name="there", policy="affinity", members=["t1", "t0"])
+        others = [LegacyInstanceGroupFactory(cell="cell1", name=f"new{i}", members=[f"n{i}"]) for i in range(3)]
+        fast = []
+        real = online_migrations._api_insert_all
+        monkeypatch.setattr(online_migrations, "_api_insert_all", lambda *args: fast.append(real(*args)) or fast[-1])
+        assert migrate_instance_groups_to_api_db(max_count=10) == (4, 4)
+        # PostgreSQL: the one-statement insert fails as a whole, the general path moves the chunk.
+        assert fast == ([False] if connections["api"].vendor == "postgresql" else [])
+        state = api_state()
+        assert state[there.uuid][3:] == (["affinity"], ["t1", "t0", "t2"])  # its policy kept, members merged
+        for i, row in enumerate(others):
+            assert state[row.uuid] == (f"new{i}", row.project_id, row.user_id, ["affinity"], [f"n{i}"])
+        assert InstanceGroupPolicy.objects.count() == 4
+        assert live_legacy_groups() == 0
+
+    def test_a_legacy_policy_without_a_name_and_a_group_without_policy_move_as_they_are(self):
+        unnamed = LegacyInstanceGroupFactory(cell="cell2", policies=[None], members=["a"])
+        bare = LegacyInstanceGroupFactory(cell="cell2", policies=[], members=["b", "b"])
+        assert migrate_instance_groups_to_api_db(max_count=10) == (2, 2)
+        state = api_state()
+        assert state[unnamed.uuid][3:] == ([None], ["a"])
+        assert state[bare.uuid][3:] == ([], ["b"])
+
     def test_an_unreachable_cell_is_skipped_and_reported_when_nothing_moved(self, cells):
         from mappings.models import CellMapping
 
@@ -283,6 +323,58 @@ def test_a_runner_skips_the_groups_another_runner_is_moving(cells, monkeypatch):
         release.set()
         thread.join(timeout=30)
     assert outcome["a"] == (2, 2)
+    assert_fully_migrated(expected)
+
+
+@requires_postgres
+@pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
+def test_two_lanes_move_a_cell_together_each_group_once(cells, monkeypatch):
+    monkeypatch.setattr(online_migrations, "MOVE_CHUNK", 2)
+    expected = seed((4, 11, 3))
+    real = online_migrations._soft_delete_copied
+    deleted_by: dict[str, list[tuple[str, int]]] = {}
+    both_in = threading.Barrier(2)
+
+    def soft_delete(group_ids):
+        # Each lane waits (once) for the other: the two really run at the same time.
+        if threading.current_thread().name not in deleted_by:
+            try:
+                both_in.wait(timeout=10)
+            except threading.BrokenBarrierError:
+                pass
+        alias = current_cell_alias()
+        deleted_by.setdefault(threading.current_thread().name, []).extend((alias, i) for i in group_ids)
+        real(group_ids)
+
+    monkeypatch.setattr(online_migrations, "_soft_delete_copied", soft_delete)
+    assert migrate_instance_groups_to_api_db(max_count=100) == (len(expected), len(expected))
+    assert len(deleted_by) == 2 and any(name.startswith("servergroups-move") for name in deleted_by)
+    ids = [row for rows in deleted_by.values() for row in rows]
+    assert len(ids) == len(set(ids)) == len(expected)
+    assert_fully_migrated(expected)
+
+
+@requires_postgres
+@pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
+def test_a_crash_in_the_second_lane_between_the_api_write_and_the_soft_delete_then_a_rerun(cells, monkeypatch):
+    monkeypatch.setattr(online_migrations, "MOVE_CHUNK", 2)
+    expected = seed((4, 11, 3))
+    real = online_migrations._soft_delete_copied
+
+    def crash_in_the_second_lane(group_ids):
+        if threading.current_thread().name.startswith("servergroups-move"):
+            raise Crash()
+        real(group_ids)
+
+    monkeypatch.setattr(online_migrations, "_soft_delete_copied", crash_in_the_second_lane)
+    with pytest.raises(Crash):
+        migrate_instance_groups_to_api_db(max_count=100)
+    # The crashed chunk is in the API database and still live in its cell.
+    assert InstanceGroup.objects.count() > len(expected) - live_legacy_groups()
+    monkeypatch.setattr(online_migrations, "_soft_delete_copied", real)
+    left = live_legacy_groups()
+    assert migrate_instance_groups_to_api_db(max_count=100) == (left, left)
+    assert migrate_instance_groups_to_api_db(max_count=100) == (0, 0)
     assert_fully_migrated(expected)
 
 
