@@ -429,6 +429,7 @@ def run(args) -> int:
         report.chart(figures, results.get("api"), nova, out_dir / "chart.png")
     except Exception as exc:  # a chart must not lose the figures
         print(f"chart not drawn: {exc}")
+    RESULTS.mkdir(parents=True, exist_ok=True)  # a fresh clone has none (gitignored), and --out may be elsewhere
     for name in ("table.md", "results.json", "chart.png", "ours.json", "floor.json"):
         if (out_dir / name).exists():
             shutil.copyfile(out_dir / name, RESULTS / f"latest-{name}")
