@@ -14,10 +14,22 @@ from pathlib import Path
 
 from benchmarks import report
 from benchmarks.common import calibrate
+from benchmarks.pieces import boot_storm
 from benchmarks.world import REPO, Run, pg_available
 
-PIECES = ("api", "show", "listing", "latency", "hung_cell", "migrations", "map_instances", "load", "consoles")
-PG_ONLY = {"listing", "latency", "hung_cell", "migrations", "map_instances"}
+PIECES = (
+    "api",
+    "show",
+    "listing",
+    "latency",
+    "hung_cell",
+    "migrations",
+    "map_instances",
+    "load",
+    "consoles",
+    "boot_storm",
+)
+PG_ONLY = {"listing", "latency", "hung_cell", "migrations", "map_instances", "boot_storm"}
 RESULTS = REPO / "benchmarks" / "results"
 
 FULL = {
@@ -30,6 +42,7 @@ FULL = {
     "map_instances": {"count": 500000},
     "load": {"seconds": 10, "rounds": 2, "clients": 16},
     "consoles": {"validations": 5000, "batches": 5},
+    "boot_storm": {"servers": 500, "clients": 16, "rounds": 2},
 }
 QUICK = {
     "api": {"n": 20, "m": 30, "population": 100, "servers": 10, "warmup": 3, "rounds": 2},
@@ -41,6 +54,7 @@ QUICK = {
     "map_instances": {"count": 20000},
     "load": {"seconds": 3, "rounds": 1, "clients": 16},
     "consoles": {"validations": 1000, "batches": 5},
+    "boot_storm": {"servers": 60, "clients": 16, "rounds": 1},
 }
 
 
@@ -298,6 +312,7 @@ RUNNERS = {
     "map_instances": piece_map_instances,
     "load": piece_load,
     "consoles": piece_consoles,
+    "boot_storm": boot_storm.piece_boot_storm,
 }
 
 
@@ -320,12 +335,16 @@ def figures_of(name: str, result: dict, nova: dict | None, full: bool) -> list:
         return report.load_figures(result)
     if name == "consoles":
         return report.console_figures(result)
+    if name == "boot_storm":
+        return boot_storm.storm_figures(result)
     return []
 
 
 def run(args) -> int:
     full = not args.quick
     sizes = QUICK if args.quick else FULL
+    if getattr(args, "nova_storm", None):
+        sizes = {**sizes, "boot_storm": {**sizes["boot_storm"], "nova_storm": args.nova_storm}}
     only = args.only or list(PIECES)
     unknown = set(only) - set(PIECES)
     if unknown:
