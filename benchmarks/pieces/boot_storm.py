@@ -430,6 +430,7 @@ def storm_once(run, tag: str, *, servers: int, clients: int, conductors: int, ti
         checked = world.child("benchmarks.pieces.boot_storm:check", {"expected": uuids})
     finally:
         world.drop()
+    cpu = meter.result(clients=client_cpu, driver=driver_cpu)
     errors = [r[4] for r in rows if r[4]]
     start_of = {r[1]: r[2] for r in rows if r[1]}
     first = min((r[2] for r in rows), default=t_fire)
@@ -463,7 +464,23 @@ def storm_once(run, tag: str, *, servers: int, clients: int, conductors: int, ti
         "nodes_checked": checked["nodes_checked"],
         "problems": checked["problems"],
         "invariants_hold": not checked["problems"],
-        "cpu": meter.result(clients=client_cpu, driver=driver_cpu),
+        "cpu": cpu,
+        **_cpu_bound(cpu, active),
+    }
+
+
+def _cpu_bound(cpu: dict, active: int) -> dict:
+    """CPU milliseconds per server ACTIVE, of the product's processes (gunicorn, conductors, their
+    PostgreSQL backends) and of the conductors alone, and the rate the machine's cores could give
+    at that cost if nothing else ran: the ceiling of any conductor count on this host."""
+    if not active:
+        return {}
+    ours = sum(cpu["cpu_s"].get(name, 0.0) for name in ("gunicorn", "conductors", "postgres"))
+    per_server_ms = ours / active * 1e3
+    return {
+        "cpu_ms_per_server": round(per_server_ms, 1),
+        "conductor_cpu_ms_per_server": round(cpu["cpu_s"].get("conductors", 0.0) / active * 1e3, 1),
+        "cores_bound_per_s": round(cpu["machine_cores"] * 1e3 / per_server_ms, 1) if per_server_ms else None,
     }
 
 
@@ -593,7 +610,8 @@ def storm_figures(result: dict) -> list:
             )
         )
     ratio = result["ratio_2_to_1"]
-    cpu = result["storms"]["2"][-1]["cpu"] if result["storms"]["2"] else {}
+    last = result["storms"]["2"][-1] if result["storms"]["2"] else {}
+    cpu = last.get("cpu", {})
     figures.append(
         Figure(
             "boot_storm",
@@ -607,7 +625,9 @@ def storm_figures(result: dict) -> list:
             passed=ratio is not None and ratio >= 1.6,
             note=f"machine CPU busy {cpu.get('machine_busy_pct')}% of {cpu.get('machine_cores')} cores during the "
             f"last 2-conductor storm ({cpu.get('wall_s')} s); CPU s {cpu.get('cpu_s')}, "
-            f"elsewhere on the host {cpu.get('cpu_s_elsewhere')}",
+            f"elsewhere on the host {cpu.get('cpu_s_elsewhere')}; {last.get('cpu_ms_per_server')} ms CPU per server "
+            f"(gunicorn + conductors + PostgreSQL), so {cpu.get('machine_cores')} idle cores give at most "
+            f"{last.get('cores_bound_per_s')}/s",
             target_ratio=1.6,
         )
     )
