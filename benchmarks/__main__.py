@@ -1,4 +1,5 @@
-"""``python -m benchmarks run [--quick] [--db sqlite|postgres] [--only NAME...] [--nova FILE] [--out DIR]``
+"""``python -m benchmarks run [--quick] [--db sqlite|postgres] [--only NAME...] [--nova FILE]
+[--nova-storm FILE] [--out DIR]``
 and ``python -m benchmarks report DIR`` (redraw a finished run's table and chart)."""
 
 import argparse
@@ -22,6 +23,12 @@ def main(argv=None) -> int:
     p.add_argument(
         "--nova",
         help="the anchor's nova_eventlet.json of this run (default: the newest under /tmp/nova-anchor/results)",
+    )
+    p.add_argument(
+        "--nova-storm",
+        dest="nova_storm",
+        help="the Nova storm's JSON for the boot_storm piece (default: run benchmarks/nova_storm.py in "
+        "/tmp/nova-anchor/venv first, when both exist)",
     )
     p.add_argument("--out", help="output directory (default benchmarks/results/<stamp>)")
     r = sub.add_parser("report", help="redraw the table and chart of a finished run from its results.json")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from benchmarks import report
 from benchmarks.common import calibrate
-from benchmarks.pieces import big_api
+from benchmarks.pieces import big_api, boot_storm
 from benchmarks.world import REPO, Run, pg_available
 
 PIECES = (
@@ -27,8 +27,9 @@ PIECES = (
     "load",
     "consoles",
     "big_api",
+    "boot_storm",
 )
-PG_ONLY = {"listing", "latency", "hung_cell", "migrations", "map_instances", "big_api"}
+PG_ONLY = {"listing", "latency", "hung_cell", "migrations", "map_instances", "big_api", "boot_storm"}
 RESULTS = REPO / "benchmarks" / "results"
 
 FULL = {
@@ -48,6 +49,7 @@ FULL = {
     "load": {"seconds": 4, "rounds": 6, "clients": 16},
     "consoles": {"validations": 5000, "batches": 5},
     "big_api": {"small": 10000, "large": 10000000, "map_count": 100000, "alternations": 2},
+    "boot_storm": {"servers": 500, "clients": 16, "rounds": 2},
 }
 QUICK = {
     "api": {"n": 20, "m": 30, "population": 100, "servers": 10, "warmup": 3, "rounds": 2},
@@ -68,6 +70,7 @@ QUICK = {
         "verify_reps": 30,
         "alternations": 2,
     },
+    "boot_storm": {"servers": 60, "clients": 16, "rounds": 1},
 }
 
 
@@ -325,6 +328,7 @@ RUNNERS = {
     "load": piece_load,
     "consoles": piece_consoles,
     "big_api": big_api.piece_big_api,
+    "boot_storm": boot_storm.piece_boot_storm,
 }
 
 
@@ -349,12 +353,16 @@ def figures_of(name: str, result: dict, nova: dict | None, full: bool) -> list:
         return report.console_figures(result)
     if name == "big_api":
         return big_api.figures(result)
+    if name == "boot_storm":
+        return boot_storm.storm_figures(result)
     return []
 
 
 def run(args) -> int:
     full = not args.quick
     sizes = QUICK if args.quick else FULL
+    if getattr(args, "nova_storm", None):
+        sizes = {**sizes, "boot_storm": {**sizes["boot_storm"], "nova_storm": args.nova_storm}}
     only = args.only or list(PIECES)
     unknown = set(only) - set(PIECES)
     if unknown:

@@ -1,19 +1,22 @@
 """The conductor: places build requests into cells (Nova's schedule_and_build_instances).
 
-For each build request, first a placement attempt row is committed (``cellsv2_placement_attempts``),
-then, in one API-database transaction that holds the build request's row lock (``SELECT ... FOR
-UPDATE SKIP LOCKED`` on PostgreSQL, so several conductors never take the same one; SQLite
-serialises writers anyway):
+For each build request, one statement first checks that it still waits and that no other
+conductor holds it (else it is skipped at once); then a placement attempt row is committed
+(``cellsv2_placement_attempts``), then, in one API-database transaction that holds the build
+request's row lock (``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several conductors
+never take the same one; SQLite serialises writers anyway):
 
-1. if an earlier attempt already wrote the instance into a cell (a crash between the cell commit
-   and the API commit), adopt it. When an earlier attempt's row is still there, every cell must
-   answer that question: while one cannot, the build request waits (``deferred``) rather than
-   risk a second copy in another cell; otherwise
+1. when an earlier attempt's row is still there, that attempt may have written the instance into
+   a cell (a crash between the cell commit and the API commit): every cell is asked, and a copy
+   found is adopted. Every cell must answer that question: while one cannot, the build request
+   waits (``deferred``) rather than risk a second copy in another cell. A first attempt asks no
+   cell (only an attempt writes into a cell, after committing its row); otherwise
 2. for a member of a server group, lock the group's row (members are placed one at a time, each
-   seeing where the previous ones went), then pick a host (servers.scheduler), claim its
-   capacity and write the instance, its ``instance_extra`` (flavor and the embedded key pair
-   list), metadata and ``block_device_mapping`` rows into that cell; with no valid host, write it
-   (mappings included) into **cell0** in ERROR with Nova's fault;
+   seeing where the previous ones went), then pick a host (servers.scheduler; the hosts are read
+   once per batch, see BatchHostStates), claim its capacity and write the instance, its
+   ``instance_extra`` (flavor and the embedded key pair list), metadata and
+   ``block_device_mapping`` rows into that cell; with no valid host, write it (mappings
+   included) into **cell0** in ERROR with Nova's fault;
 3. point the instance mapping at the cell;
 4. delete the build request and the attempt row. If the build request is already gone the user
    deleted the server meanwhile: the cell row is rolled back (Nova's cancellation race).
@@ -29,6 +32,7 @@ import json
 import logging
 import time
 import uuid as uuid_lib
+from contextvars import ContextVar
 
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
@@ -111,6 +115,22 @@ def _attempt_begin(instance_uuid: str) -> bool:
     """
     now = sql.connection(API_ALIAS).ops.adapt_datetimefield_value(timezone.now())
     return sql.execute(API_ALIAS, _ATTEMPT_BEGIN_SQL, [instance_uuid, now]) == 0
+
+
+def _build_request_free(instance_uuid: str) -> bool:
+    """Whether the build request is still waiting and no other conductor is placing it now.
+
+    One statement on the API database, in autocommit: on PostgreSQL a ``FOR UPDATE SKIP LOCKED``
+    whose lock, if taken, ends with the statement. Conductors walk the same oldest-first list, so
+    most of what one passes over is being placed, or was just placed, by another: this answers
+    that in one round trip, before an attempt row is written and a transaction opened for it.
+    """
+    table = BuildRequest._meta.db_table
+    lock = " FOR UPDATE SKIP LOCKED" if sql.is_postgresql(API_ALIAS) else ""
+    return (
+        sql.fetch_value(API_ALIAS, f"SELECT 1 FROM {table} WHERE instance_uuid = %s{lock}", [instance_uuid])
+        is not None
+    )
 
 
 def _attempt_end(instance_uuid: str) -> None:
@@ -202,6 +222,80 @@ def _write_instance(
     )
 
 
+class BatchHostStates:
+    """The candidate hosts read once for a batch of placements (Nova's scheduler host state cache).
+
+    Only for the common request (no availability zone but the default, no requested destination);
+    each placement then costs no read of every cell. What this conductor places is consumed from
+    the states; what others claim meanwhile is not seen, but every placement is still a
+    conditional claim on the node row, so a stale state can only make a claim fail (that node is
+    then dropped for the batch) and before a server is buried in cell0 the hosts are read again.
+    Disabled or down hosts are seen at the next batch.
+    """
+
+    def __init__(self):
+        self._states: list | None = None
+
+    @staticmethod
+    def cacheable(spec: dict) -> bool:
+        zone = spec.get("availability_zone")
+        return not spec.get("requested_destination") and zone in (None, settings.CELLSV2_DEFAULT_AVAILABILITY_ZONE)
+
+    def states(self) -> list:
+        if self._states is None:
+            self._states = scheduler.host_states()
+        return self._states
+
+    def forget(self) -> None:
+        self._states = None
+
+
+# The host states of the batch being placed by conductor_run_once in this thread (None outside one).
+_BATCH_HOSTS: ContextVar[BatchHostStates | None] = ContextVar("cellsv2_batch_hosts", default=None)
+
+
+def _claim_and_write(states: list, flavor: dict, group, instance: dict, spec: dict, mappings: list):
+    """Claim the best host of ``states`` and write the instance into its cell; the cell, or None
+    when no host of ``states`` could be claimed (NoValidHost when none fits the request)."""
+    while states:
+        state = scheduler.select_host(states, flavor, group)
+        with target_cell(state.cell) as alias, transaction.atomic(using=alias):
+            if scheduler.claim(state, flavor):
+                _write_instance(
+                    state.cell, instance, spec, host=state.host, node=state.node, block_device_mappings=mappings
+                )
+                state.consume(flavor)  # for the next placement of the batch, when the states are shared
+                return state.cell
+        # Someone else took the last capacity of that node: try the next best.
+        states.remove(state)
+    return None
+
+
+def _place_on_a_host(hosts, spec: dict, flavor: dict, group, instance: dict, mappings: list):
+    """The cell the instance was written into, on a claimed host; NoValidHost when none can take it.
+
+    With ``hosts`` (a BatchHostStates) and a cacheable request, the batch's states are tried
+    first; if none can take the server, the hosts are read again before giving up.
+    """
+    if hosts is not None and hosts.cacheable(spec):
+        try:
+            cell = _claim_and_write(hosts.states(), flavor, group, instance, spec, mappings)
+        except scheduler.NoValidHost:
+            cell = None
+        if cell is not None:
+            return cell
+        hosts.forget()
+        cell = _claim_and_write(hosts.states(), flavor, group, instance, spec, mappings)
+    else:
+        states = scheduler.host_states(
+            availability_zone=spec.get("availability_zone"), destination=spec.get("requested_destination")
+        )
+        cell = _claim_and_write(states, flavor, group, instance, spec, mappings)
+    if cell is None:
+        raise scheduler.NoValidHost()
+    return cell
+
+
 @placement_observed  # counts outcomes and failures; its log lines carry the instance uuid
 def build_request_place(instance_uuid: str) -> str:
     """Place one build request. Returns placed, buried (cell0), adopted, cancelled, skipped, or
@@ -211,6 +305,8 @@ def build_request_place(instance_uuid: str) -> str:
     request_specs, instance_mappings) and the chosen cell database; see the module docstring
     for the order and the races it handles.
     """
+    if not _build_request_free(instance_uuid):
+        return "skipped"
     retried = _attempt_begin(instance_uuid)
     with transaction.atomic(using=API_ALIAS):
         build = (
@@ -249,16 +345,20 @@ def build_request_place(instance_uuid: str) -> str:
             return "skipped"
 
         outcome = "placed"
-        try:
-            existing = _find_existing(instance_uuid, every_cell_must_answer=retried)
-        except CellsDidNotAnswer as exc:
-            logger.warning(
-                "Build request %s waits: an earlier attempt may have written it into a cell that does not "
-                "answer now (%s)",
-                instance_uuid,
-                exc,
-            )
-            return "deferred"
+        existing = None
+        # Only an earlier attempt can have written the instance into a cell, and every attempt
+        # commits its row before any cell write: a first attempt has nothing to look for.
+        if retried:
+            try:
+                existing = _find_existing(instance_uuid, every_cell_must_answer=True)
+            except CellsDidNotAnswer as exc:
+                logger.warning(
+                    "Build request %s waits: an earlier attempt may have written it into a cell that does not "
+                    "answer now (%s)",
+                    instance_uuid,
+                    exc,
+                )
+                return "deferred"
         if existing is not None:
             cell, _ = existing
             outcome = "adopted"
@@ -266,29 +366,8 @@ def build_request_place(instance_uuid: str) -> str:
             # What the node must have: a volume-backed server's root disk is not on the node.
             flavor = scheduler.requested_resources(spec.get("flavor") or {}, is_bfv=bool(spec.get("is_bfv")))
             group = _group_for(spec)
-            cell = None
             try:
-                states = scheduler.host_states(
-                    availability_zone=spec.get("availability_zone"), destination=spec.get("requested_destination")
-                )
-                while states:
-                    state = scheduler.select_host(states, flavor, group)
-                    with target_cell(state.cell) as alias, transaction.atomic(using=alias):
-                        if scheduler.claim(state, flavor):
-                            _write_instance(
-                                state.cell,
-                                instance,
-                                spec,
-                                host=state.host,
-                                node=state.node,
-                                block_device_mappings=mappings,
-                            )
-                            cell = state.cell
-                            break
-                    # Someone else took the last capacity of that node: try the next best.
-                    states.remove(state)
-                if cell is None:
-                    raise scheduler.NoValidHost()
+                cell = _place_on_a_host(_BATCH_HOSTS.get(), spec, flavor, group, instance, mappings)
             except scheduler.NoValidHost as exc:
                 cell = CellMapping.objects.get(uuid=CELL0_UUID)
                 with target_cell(cell) as alias, transaction.atomic(using=alias):
@@ -384,13 +463,17 @@ def conductor_run_once(*, limit: int = 50) -> dict[str, int]:
     reaped = placement_attempts_reap(limit=limit)
     if reaped:
         counts["reaped"] = reaped
-    for uuid in pending_build_requests(limit):
-        try:
-            outcome = build_request_place(uuid)
-        except DatabaseError:
-            logger.exception("Placing %s failed; it stays queued", uuid)
-            outcome = "failed"
-        counts[outcome] = counts.get(outcome, 0) + 1
+    batch = _BATCH_HOSTS.set(BatchHostStates())
+    try:
+        for uuid in pending_build_requests(limit):
+            try:
+                outcome = build_request_place(uuid)
+            except DatabaseError:
+                logger.exception("Placing %s failed; it stays queued", uuid)
+                outcome = "failed"
+            counts[outcome] = counts.get(outcome, 0) + 1
+    finally:
+        _BATCH_HOSTS.reset(batch)
     return counts
 
 

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from cellsv2.observability.access import parse_networks
+from mappings.models import HostMapping
 from operators.metrics import online_migrations_source
 from servers import conductor
 from servers.models import BuildRequest
@@ -132,6 +133,8 @@ class TestConductor:
         self, client, cells, default_flavors, unreachable, settings, scrape, json_lines
     ):
         settings.CELLSV2_CONDUCTOR_MODE = "worker"
+        # A host mapped in cell2: the scheduler asks cell2 for its nodes, which does not answer.
+        HostMapping.objects.create(cell=cells["cell2"], host="compute-in-cell2")
         cell2 = unreachable("cell2")
         body = {"server": {"name": "vm", "flavorRef": "1", "imageRef": IMAGE, "networks": "none"}}
         response = client.post(

@@ -5,9 +5,11 @@ import threading
 
 import pytest
 from django.db import DatabaseError, connections, transaction
+from django.test.utils import CaptureQueriesContext
 
 from cellsv2.cells import DID_NOT_RESPOND, cells_cache_clear
 from cellsv2.context import target_cell
+from cellsv2.db import API_ALIAS
 from flavors.services import flavor_create
 from mappings.models import CellMapping, HostMapping
 from servergroups.selectors import servergroup_get
@@ -74,6 +76,42 @@ class TestHostChoice:
         assert where(uuid) == ("cell2", "large")
         assert usage(topology, "large") == (1, 6000, 1, 1)
         assert usage(topology, "small") == (0, 0, 0, 0)
+
+    def test_a_batch_reads_the_hosts_once_and_spreads_its_servers(self, api, cells, monkeypatch):
+        topology = make_topology(cells, {"a": ("cell1", {"memory_mb": 8192}), "b": ("cell2", {"memory_mb": 8192})})
+        reads = []
+        real = scheduler.host_states
+
+        def host_states(**kwargs):
+            reads.append(kwargs)
+            return real(**kwargs)
+
+        monkeypatch.setattr(scheduler, "host_states", host_states)
+        uuids = [api.create_uuid(flavorRef="1") for _ in range(4)]
+        assert conductor.conductor_run_once() == {"placed": 4}
+        assert len(reads) == 1
+        # What the batch placed is taken off its states: the most-free-RAM weigher alternates.
+        assert sorted(where(u)[1] for u in uuids) == ["a", "a", "b", "b"]
+        assert usage(topology, "a") == usage(topology, "b") == (2, 1024, 2, 2)
+        # A request for a zone or a host reads them for itself.
+        api.create_uuid(flavorRef="1", availability_zone="nova:b", token=ADMIN)
+        assert conductor.conductor_run_once() == {"placed": 1}
+        assert len(reads) == 2 and reads[1]["destination"]["host"] == "b"
+
+    def test_hosts_are_read_again_before_a_server_is_buried(self, api, cells, monkeypatch):
+        # The batch's states are stale (here: no host at all): a fresh read finds the room.
+        make_topology(cells, {"a": ("cell1", {"memory_mb": 4096})})
+        real = scheduler.host_states
+        reads = []
+
+        def host_states(**kwargs):
+            reads.append(kwargs)
+            return [] if len(reads) == 1 else real(**kwargs)
+
+        monkeypatch.setattr(scheduler, "host_states", host_states)
+        uuid = api.create_uuid(flavorRef="1")
+        assert conductor.conductor_run_once() == {"placed": 1}
+        assert where(uuid) == ("cell1", "a") and len(reads) == 2
 
     def test_vcpus_count_after_the_cpu_allocation_ratio(self, api, cells, flavors):
         # 8 vCPUs asked: 2 physical x 4.0 (the default ratio) fits; 4 physical x 1.0 does not.
@@ -349,6 +387,33 @@ class TestConcurrentConductors:
             assert sorted(outcomes) == ["placed", "skipped"]
             assert len(cells_holding(uuid)) == 1
 
+    def test_a_build_request_another_conductor_holds_is_passed_over_in_one_statement(self, api, topology):
+        uuid = api.create_uuid()
+        holding, release = threading.Event(), threading.Event()
+
+        def hold():
+            try:
+                with transaction.atomic(using=API_ALIAS):
+                    BuildRequest.objects.select_for_update().get(instance_uuid=uuid)
+                    holding.set()
+                    release.wait(30)
+            finally:
+                connections.close_all()
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        try:
+            assert holding.wait(30)
+            with CaptureQueriesContext(connections[API_ALIAS]) as api_queries:
+                assert conductor.build_request_place(uuid) == "skipped"
+        finally:
+            release.set()
+            holder.join(30)
+        # No attempt row written, no transaction opened: only the probe.
+        assert len(api_queries) == 1, [q["sql"] for q in api_queries]
+        assert PlacementAttempt.objects.count() == 0
+        assert conductor.build_request_place(uuid) == "placed"
+
     def test_the_last_slot_of_a_host_is_taken_once(self, api, cells):
         topology = make_topology(cells, {"tiny": ("cell1", {"memory_mb": 512})})
         uuids = [api.create_uuid() for _ in range(2)]
@@ -439,6 +504,25 @@ class TestCrashRepair:
         uuid = api.create_uuid()
         assert conductor.conductor_run_once() == {"placed": 1}
         assert len(cells_holding(uuid)) == 1
+        assert PlacementAttempt.objects.count() == 0
+
+    def test_a_first_attempt_asks_no_cell_for_an_earlier_copy(self, api, topology, monkeypatch):
+        # Only an attempt writes into a cell, after committing its row: without an earlier row
+        # there is nothing to adopt, and the lookup across every cell is not made.
+        def lookup(*args, **kwargs):
+            raise AssertionError("a first attempt looked for an earlier copy")
+
+        monkeypatch.setattr(conductor, "_find_existing", lookup)
+        uuid = api.create_uuid()
+        assert conductor.conductor_run_once() == {"placed": 1}
+        assert len(cells_holding(uuid)) == 1
+
+    def test_a_build_request_placed_already_is_skipped_in_one_statement(self, api, topology):
+        uuid = api.create_uuid()
+        assert conductor.build_request_place(uuid) == "placed"
+        with CaptureQueriesContext(connections[API_ALIAS]) as api_queries:
+            assert conductor.build_request_place(uuid) == "skipped"
+        assert len(api_queries) == 1, [q["sql"] for q in api_queries]
         assert PlacementAttempt.objects.count() == 0
 
     def test_a_waiting_build_request_does_not_hold_up_new_ones(self, api, topology, monkeypatch):
