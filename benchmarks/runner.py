@@ -14,10 +14,22 @@ from pathlib import Path
 
 from benchmarks import report
 from benchmarks.common import calibrate
+from benchmarks.pieces.cells75 import cells75_figures, piece_cells75
 from benchmarks.world import REPO, Run, pg_available
 
-PIECES = ("api", "show", "listing", "latency", "hung_cell", "migrations", "map_instances", "load", "consoles")
-PG_ONLY = {"listing", "latency", "hung_cell", "migrations", "map_instances"}
+PIECES = (
+    "api",
+    "show",
+    "listing",
+    "latency",
+    "hung_cell",
+    "migrations",
+    "map_instances",
+    "load",
+    "consoles",
+    "cells75",
+)
+PG_ONLY = {"listing", "latency", "hung_cell", "migrations", "map_instances", "cells75"}
 RESULTS = REPO / "benchmarks" / "results"
 
 FULL = {
@@ -30,6 +42,16 @@ FULL = {
     "map_instances": {"count": 500000},
     "load": {"seconds": 10, "rounds": 2, "clients": 16},
     "consoles": {"validations": 5000, "batches": 5},
+    "cells75": {
+        "cells": 75,
+        "total": 1500,
+        "delay": 0.005,
+        "repeats": 10,
+        "alternations": 2,
+        "servers": 3,
+        "m": 200,
+        "warmup": 10,
+    },
 }
 QUICK = {
     "api": {"n": 20, "m": 30, "population": 100, "servers": 10, "warmup": 3, "rounds": 2},
@@ -41,6 +63,16 @@ QUICK = {
     "map_instances": {"count": 20000},
     "load": {"seconds": 3, "rounds": 1, "clients": 16},
     "consoles": {"validations": 1000, "batches": 5},
+    "cells75": {
+        "cells": 75,
+        "total": 750,
+        "delay": 0.005,
+        "repeats": 4,
+        "alternations": 1,
+        "servers": 2,
+        "m": 40,
+        "warmup": 3,
+    },
 }
 
 
@@ -298,6 +330,7 @@ RUNNERS = {
     "map_instances": piece_map_instances,
     "load": piece_load,
     "consoles": piece_consoles,
+    "cells75": piece_cells75,
 }
 
 
@@ -320,6 +353,8 @@ def figures_of(name: str, result: dict, nova: dict | None, full: bool) -> list:
         return report.load_figures(result)
     if name == "consoles":
         return report.console_figures(result)
+    if name == "cells75":
+        return cells75_figures(result)
     return []
 
 

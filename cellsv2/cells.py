@@ -701,3 +701,24 @@ def database_url_check(url: str) -> None:
         wrapper.ensure_connection()
     finally:
         wrapper.close()
+
+
+def cell_connection_ceiling() -> dict:
+    """The most PostgreSQL connections one process may hold under its configuration, with the
+    cells mapped now: ``{"total": n, "formula": "...", ...}`` (docs/operators-guide.md, "Sizing
+    the connections")."""
+    limits = settings.CELLSV2_DATABASE_LIMITS
+    cells = len(cell_mappings())
+    pool = limits["pool_size"]
+    workers = max(1, settings.CELLSV2_CELL_WORKERS)
+    if pool:
+        return {
+            "total": pool * (cells + 1),
+            "formula": f"CELLSV2_DB_POOL_SIZE {pool} x (api + {cells} cell databases)",
+            "cells": cells,
+        }
+    return {
+        "total": None,
+        "formula": f"a connection per thread: {workers} cell threads x {cells} cells + the request threads",
+        "cells": cells,
+    }
