@@ -11,8 +11,9 @@ and ``one`` (cell0 + cell1), holding the same servers:
 - the cell-mapping cache refresh (the list read again and every mapping resolved to its alias,
   what the first request after ``CELLSV2_CELL_CACHE_SECONDS`` pays);
 - the PostgreSQL connections one API process holds after that mix, and one conductor after
-  placing servers (``pg_stat_activity`` by the child's ``application_name``, ``PGAPPNAME``),
-  against the ceiling its configuration sets (``cell_connection_ceiling``);
+  placing servers (``pg_stat_activity`` by the child's ``application_name``, ``PGAPPNAME``), right
+  after and at rest (CELLSV2_CELL_IDLE_SECONDS later), against the ceiling its configuration sets
+  at rest (``cellsv2.cells.cell_connection_ceiling``);
 - when ``benchmarks.pgbouncer`` is there, the 75-cell listing again with every URL through a
   PgBouncer in transaction mode.
 
@@ -123,9 +124,15 @@ def conductor(*, cells: list[str]) -> dict:
 
 
 def _connections_report() -> dict:
+    """This process's connections right after its last cell task, then at rest (once
+    CELLSV2_CELL_IDLE_SECONDS have passed), and the ceiling its configuration sets."""
+    from django.conf import settings
+
     from cellsv2.cells import cell_connection_ceiling
 
-    return {**held_connections(), "ceiling": cell_connection_ceiling()}
+    busy = held_connections()
+    time.sleep(max(0, settings.CELLSV2_CELL_IDLE_SECONDS) + 1.0)
+    return {**held_connections(), "just_after": busy["total"], "ceiling": cell_connection_ceiling()}
 
 
 def ops(*, cells: list[str], server: str, m: int = 100, warmup: int = 5, refresh_repeats: int = 20) -> dict:
@@ -388,7 +395,10 @@ def cells75_figures(result: dict) -> list:
                 ratio=round(held / ceiling["total"], 2) if held is not None else None,
                 target="<= the configured ceiling",
                 passed=held is not None and held <= ceiling["total"],
-                note=f"at 1 cell: {at_one[who]['total']}",
+                note=(
+                    f"at rest; {conns.get('just_after')} right after its last cell task; "
+                    f"at 1 cell: {at_one[who]['total']}"
+                ),
             )
         )
     bouncer = result.get("pgbouncer") or {}
