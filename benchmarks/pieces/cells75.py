@@ -53,11 +53,12 @@ def held_connections() -> dict:
     if not name:
         return {"total": None, "by_db": {}, "why": "PGAPPNAME not set"}
     conf = connections["api"].settings_dict
+    # The server itself (CELLSV2_BENCH_PG), also when this process goes through a PgBouncer.
+    base = os.environ.get("CELLSV2_BENCH_PG")
+    where = {"conninfo": f"{base}/postgres"} if base else {"host": conf["HOST"] or "127.0.0.1", "port": conf["PORT"]}
     with psycopg.connect(
-        host=conf["HOST"] or "127.0.0.1",
-        port=conf["PORT"] or 5432,
-        user=conf["USER"],
-        dbname="postgres",
+        **where,
+        **({} if base else {"user": conf["USER"], "dbname": "postgres"}),
         application_name=f"{name}-count",
     ) as admin:
         rows = admin.execute(
@@ -234,7 +235,7 @@ def _pgbouncer():
 
 def piece_cells75(run, db: str, size: dict) -> dict:
     """Runner side: build both worlds, seed, place, then the timed children in turns."""
-    from benchmarks.world import World
+    from benchmarks.world import PG_BASE, World
 
     k, total, delay = size["cells"], size["total"], size["delay"]
     many_cells = [f"cell{i}" for i in range(1, k + 1)]
@@ -245,8 +246,8 @@ def piece_cells75(run, db: str, size: dict) -> dict:
     worlds = {"many": (many, many_cells), "one": (one, ["cell1"])}
 
     def child(world, task, params, tag):
-        app = f"cv2b-{run.id}-{world.tag}-{tag}"
-        return world.child(f"benchmarks.pieces.cells75:{task}", params, env={"PGAPPNAME": app})
+        env = {"PGAPPNAME": f"cv2b-{run.id}-{world.tag}-{tag}", "CELLSV2_BENCH_PG": PG_BASE}
+        return world.child(f"benchmarks.pieces.cells75:{task}", params, env=env)
 
     out: dict = {"cells": k, "total": total, "delay_ms": round(delay * 1e3, 1), "worlds_made_s": made_s}
     try:
@@ -426,7 +427,10 @@ def cells75_figures(result: dict) -> list:
                 baseline_median=lo["stats"]["median_ms"],
                 ratio=round(ratio, 2),
                 target="(reported)",
-                note=f"connections held by the API process: {bouncer['connections']['total']}",
+                note=(
+                    f"{bouncer['returned']} returned; server connections named by the API process: "
+                    f"{bouncer['connections']['total']} (PgBouncer's own carry its name)"
+                ),
             )
         )
     return figures

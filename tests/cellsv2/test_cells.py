@@ -131,7 +131,7 @@ class TestThreadedScatterGather:
         settings.CELLSV2_CELL_IDLE_CONNECTIONS = 1
         settings.CELLSV2_CELL_IDLE_SECONDS = 0.3
         assert set(scatter_gather_all_cells(_count_instances).values()) == {0}
-        assert idle() == 3  # kept while in use: a list every few seconds reopens nothing
+        assert idle() >= 3  # kept while in use: a list every few seconds reopens nothing
         deadline = time.monotonic() + 10
         while idle() > 1 and time.monotonic() < deadline:
             time.sleep(0.05)
