@@ -564,6 +564,14 @@ def _cell_connection_returned(alias: str) -> None:
             _schedule_idle_trim(max(0.05, settings.CELLSV2_CELL_IDLE_SECONDS))
 
 
+def _open_pool(alias: str):
+    """The alias's pool if this process has one open (never opens one: ``DatabaseWrapper.pool``
+    would make it again after it was closed, e.g. for a cell whose URL changed)."""
+    if alias not in connections.settings:
+        return None
+    return getattr(type(connections[alias]), "_connection_pools", {}).get(alias)
+
+
 def _pool_close_one_idle(pool) -> bool:
     """Close the pool's longest idle connection, as its own shrinking does (psycopg_pool 3.3's
     ``_shrink_pool``: its deque of idle connections and its count); False when it has none."""
@@ -591,7 +599,7 @@ def idle_cell_connections_trim() -> int:
         return 0
     pools = []
     for alias, used in order:
-        pool = getattr(connections[alias], "pool", None) if alias in connections.settings else None
+        pool = _open_pool(alias)
         if pool is not None:
             pools.append((alias, used, pool))
     idle = sum(len(pool._pool) for _, _, pool in pools)
