@@ -265,12 +265,15 @@ def piece_cells75(run, db: str, size: dict) -> dict:
         reps = max(1, size["repeats"] // size["alternations"])
         lists: dict[str, list] = {"many": [], "one": []}
         runs: dict[str, list] = {"many": [], "one": []}
+        # A B B A ...: the side that goes first changes each turn, so a host getting quieter (or
+        # busier) during the run does not favour one side.
         for turn in range(size["alternations"]):
-            for key, (world, cells) in worlds.items():
+            for key, (world, cells) in list(worlds.items())[:: 1 if turn % 2 == 0 else -1]:
                 params = {"cells": cells, "limit": 1000, "repeats": reps, "delay": delay}
                 lists[key].append(child(world, "list_times", params, f"list{turn}"))
-            for key, (world, cells) in worlds.items():
-                params = {"cells": cells, "server": placed[key], "m": size["m"] // size["alternations"]}
+        for turn in range(size["ops_turns"]):
+            for key, (world, cells) in list(worlds.items())[:: 1 if turn % 2 == 0 else -1]:
+                params = {"cells": cells, "server": placed[key], "m": max(1, size["m"] // size["ops_turns"])}
                 params["warmup"] = size["warmup"]
                 runs[key].append(child(world, "ops", params, f"ops{turn}"))
         out["listing"] = {
