@@ -139,6 +139,20 @@ class TestThreadedScatterGather:
         assert set(scatter_gather_all_cells(_count_instances).values()) == {0}
         assert registry.cell_connection_ceiling()["total"] == settings.CELLSV2_DATABASE_LIMITS["pool_size"] + 1
 
+    def test_a_scatter_gather_leaves_no_connection_wrapper_of_the_cells_in_the_calling_thread(self, cells):
+        """Django visits every wrapper a thread holds at each request's start and end: a request
+        thread that got one per cell from a list paid for every cell on each later request."""
+        seen = {}
+
+        def request_thread():
+            scatter_gather_all_cells(_count_instances)
+            seen["aliases"] = {c.alias for c in connections.all(initialized_only=True)}
+
+        thread = threading.Thread(target=request_thread)
+        thread.start()
+        thread.join(30)
+        assert not seen["aliases"] & set(cells)
+
     def test_skip_cell0(self, cells):
         results = scatter_gather_all_cells(_count_instances, skip_cell0=True)
         assert set(results) == {cells["cell1"].uuid, cells["cell2"].uuid}
