@@ -14,6 +14,7 @@ from pathlib import Path
 from benchmarks import report
 from benchmarks.common import calibrate
 from benchmarks.pieces import big_api, boot_storm
+from benchmarks.pieces.cells75 import cells75_figures, piece_cells75
 from benchmarks.world import REPO, Run, pg_available
 
 PIECES = (
@@ -28,8 +29,9 @@ PIECES = (
     "consoles",
     "big_api",
     "boot_storm",
+    "cells75",
 )
-PG_ONLY = {"listing", "latency", "hung_cell", "migrations", "map_instances", "big_api", "boot_storm"}
+PG_ONLY = {"listing", "latency", "hung_cell", "migrations", "map_instances", "big_api", "boot_storm", "cells75"}
 RESULTS = REPO / "benchmarks" / "results"
 
 FULL = {
@@ -50,6 +52,17 @@ FULL = {
     "consoles": {"validations": 5000, "batches": 5},
     "big_api": {"small": 10000, "large": 10000000, "map_count": 100000, "alternations": 2},
     "boot_storm": {"servers": 500, "clients": 16, "rounds": 2},
+    "cells75": {
+        "cells": 75,
+        "total": 1500,
+        "delay": 0.005,
+        "repeats": 10,
+        "alternations": 2,
+        "ops_turns": 4,
+        "servers": 3,
+        "m": 200,
+        "warmup": 10,
+    },
 }
 QUICK = {
     "api": {"n": 20, "m": 30, "population": 100, "servers": 10, "warmup": 3, "rounds": 2},
@@ -71,6 +84,17 @@ QUICK = {
         "alternations": 2,
     },
     "boot_storm": {"servers": 60, "clients": 16, "rounds": 1},
+    "cells75": {
+        "cells": 75,
+        "total": 750,
+        "delay": 0.005,
+        "repeats": 4,
+        "alternations": 2,
+        "ops_turns": 2,
+        "servers": 2,
+        "m": 40,
+        "warmup": 3,
+    },
 }
 
 
@@ -329,6 +353,7 @@ RUNNERS = {
     "consoles": piece_consoles,
     "big_api": big_api.piece_big_api,
     "boot_storm": boot_storm.piece_boot_storm,
+    "cells75": piece_cells75,
 }
 
 
@@ -355,6 +380,8 @@ def figures_of(name: str, result: dict, nova: dict | None, full: bool) -> list:
         return big_api.figures(result)
     if name == "boot_storm":
         return boot_storm.storm_figures(result)
+    if name == "cells75":
+        return cells75_figures(result)
     return []
 
 

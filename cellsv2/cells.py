@@ -493,9 +493,11 @@ def scatter_gather_shutdown(timeout: float = 5.0) -> None:
 
 def _reset_pool_after_fork() -> None:
     # Threads do not survive fork (gunicorn --preload): a child starts with fresh lanes.
-    global _lanes, _lanes_lock
+    global _lanes, _lanes_lock, _idle_lock, _idle_timer
     _lanes = {}
     _lanes_lock = threading.Lock()
+    _idle_lock, _idle_timer = threading.Lock(), None
+    _idle_used.clear()
 
 
 os.register_at_fork(after_in_child=_reset_pool_after_fork)
@@ -526,7 +528,98 @@ def _release_pooled_connections() -> None:
     tasks, so a process's connections to a database are bounded by its pool, not its threads)."""
     for connection in connections.all(initialized_only=True):
         if connection.settings_dict.get("OPTIONS", {}).get("pool") and not connection.in_atomic_block:
+            had = connection.connection is not None
             connection.close()
+            if had and is_cell_alias(connection.alias):
+                _cell_connection_returned(connection.alias)
+
+
+# --- idle cell connections, process-wide ------------------------------------------------------------
+# Each cell database has its pool (CELLSV2_DB_POOL_SIZE), which keeps what it opened for up to
+# CELLSV2_DB_POOL_MAX_IDLE seconds and then closes one connection per such period: after a list over
+# 75 cells a process would hold one idle connection per cell for minutes. Above
+# CELLSV2_CELL_IDLE_CONNECTIONS idle cell connections in all, those of the cells no task used for
+# CELLSV2_CELL_IDLE_SECONDS are closed (by a timer, off the requests' path): a process that lists
+# every few seconds keeps its connections, one at rest falls back to the ceiling.
+
+_idle_lock = threading.Lock()
+_idle_used: dict[str, float] = {}  # cell alias -> when a task of its threads last returned a connection
+_idle_timer: threading.Timer | None = None
+
+
+def _schedule_idle_trim(delay: float) -> None:
+    # Called with _idle_lock held.
+    global _idle_timer
+    _idle_timer = threading.Timer(delay, idle_cell_connections_trim)
+    _idle_timer.daemon = True
+    _idle_timer.start()
+
+
+def _cell_connection_returned(alias: str) -> None:
+    if settings.CELLSV2_CELL_IDLE_CONNECTIONS < 0:
+        return
+    with _idle_lock:
+        _idle_used[alias] = time.monotonic()
+        if _idle_timer is None:
+            _schedule_idle_trim(max(0.05, settings.CELLSV2_CELL_IDLE_SECONDS))
+
+
+def _open_pool(alias: str):
+    """The alias's pool if this process has one open (never opens one: ``DatabaseWrapper.pool``
+    would make it again after it was closed, e.g. for a cell whose URL changed)."""
+    if alias not in connections.settings:
+        return None
+    return getattr(type(connections[alias]), "_connection_pools", {}).get(alias)
+
+
+def _pool_close_one_idle(pool) -> bool:
+    """Close the pool's longest idle connection, as its own shrinking does (psycopg_pool 3.3's
+    ``_shrink_pool``: its deque of idle connections and its count); False when it has none."""
+    with pool._lock:
+        if not pool._pool:
+            return False
+        conn = pool._pool.popleft()
+        pool._nconns -= 1
+        pool._nconns_min = min(pool._nconns_min, len(pool._pool))
+    pool._close_connection(conn)
+    return True
+
+
+def idle_cell_connections_trim() -> int:
+    """Close idle pooled cell connections beyond CELLSV2_CELL_IDLE_CONNECTIONS, those of the cells
+    unused for CELLSV2_CELL_IDLE_SECONDS, least recently used first; returns how many were closed.
+    Runs on a timer after cell tasks, again later while a surplus remains in cells used since."""
+    global _idle_timer
+    ceiling, grace = settings.CELLSV2_CELL_IDLE_CONNECTIONS, settings.CELLSV2_CELL_IDLE_SECONDS
+    now = time.monotonic()
+    with _idle_lock:
+        _idle_timer = None
+        order = sorted(_idle_used.items(), key=lambda item: item[1])
+    if ceiling < 0:
+        return 0
+    pools = []
+    for alias, used in order:
+        pool = _open_pool(alias)
+        if pool is not None:
+            pools.append((alias, used, pool))
+    idle = sum(len(pool._pool) for _, _, pool in pools)
+    closed = 0
+    for alias, used, pool in pools:
+        if idle <= ceiling:
+            break
+        if now - used < grace:
+            with _idle_lock:  # used recently: looked at again once its grace is over
+                if _idle_timer is None:
+                    _schedule_idle_trim(max(0.05, grace - (now - used)))
+            break
+        while idle > ceiling and _pool_close_one_idle(pool):
+            idle -= 1
+            closed += 1
+        if not pool._pool:
+            with _idle_lock:
+                if _idle_used.get(alias) == used:
+                    del _idle_used[alias]
+    return closed
 
 
 def _run_in_cell(alias: str, mapping, fn: Callable, args, kwargs):
@@ -547,6 +640,15 @@ def _run_in_cell(alias: str, mapping, fn: Callable, args, kwargs):
         _release_pooled_connections()
     _cell_query_done(mapping, time.perf_counter() - started, None)
     return result
+
+
+def _in_transaction_here(alias: str) -> bool:
+    """True when the calling thread has a transaction open on ``alias``, without making a
+    connection wrapper for it in this thread: Django visits each one a thread holds at every
+    request's start and end (close_old_connections, reset_queries), so a request thread that
+    held one per cell after a list paid for 75 cells on each later request."""
+    here = connections._connections
+    return hasattr(here, alias) and getattr(here, alias).in_atomic_block
 
 
 def scatter_gather_cells(
@@ -576,7 +678,7 @@ def scatter_gather_cells(
             results[mapping.uuid] = CellRaised(exc)
             _cell_query_done(mapping, 0.0, "error")
             continue
-        if connections[alias].in_atomic_block:
+        if _in_transaction_here(alias):
             inline.append((alias, mapping))
             continue
         lane = _lane(alias)
@@ -701,3 +803,32 @@ def database_url_check(url: str) -> None:
         wrapper.ensure_connection()
     finally:
         wrapper.close()
+
+
+def cell_connection_ceiling() -> dict:
+    """The most PostgreSQL connections one process holds at rest (no cell task running) under its
+    configuration, with the cells mapped now: ``{"total": n, "formula": "...", ...}``
+    (docs/operators-guide.md, "Sizing the connections"). While cell tasks run, each adds the one
+    connection it uses (at most CELLSV2_DB_POOL_SIZE per cell)."""
+    limits = settings.CELLSV2_DATABASE_LIMITS
+    cells = len(cell_mappings())
+    pool = limits["pool_size"]
+    workers = max(1, settings.CELLSV2_CELL_WORKERS)
+    idle = settings.CELLSV2_CELL_IDLE_CONNECTIONS
+    if pool and idle >= 0:
+        return {
+            "total": pool + min(idle, pool * cells),
+            "formula": f"CELLSV2_DB_POOL_SIZE {pool} (api) + CELLSV2_CELL_IDLE_CONNECTIONS {idle}",
+            "cells": cells,
+        }
+    if pool:
+        return {
+            "total": pool * (cells + 1),
+            "formula": f"CELLSV2_DB_POOL_SIZE {pool} x (api + {cells} cell databases)",
+            "cells": cells,
+        }
+    return {
+        "total": None,
+        "formula": f"a connection per thread: {workers} cell threads x {cells} cells + the request threads",
+        "cells": cells,
+    }

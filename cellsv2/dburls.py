@@ -5,6 +5,7 @@ Nova stores SQLAlchemy URLs (``mysql+pymysql://``, ``postgresql+psycopg2://``) i
 ``cell_mappings.database_connection``; the ``+driver`` part is dropped so a Nova dump reads.
 """
 
+import functools
 import re
 import select
 from pathlib import Path
@@ -131,8 +132,13 @@ def database_identity(conf: dict) -> tuple:
     return (engine, host, str(conf.get("PORT") or ""), name)
 
 
+@functools.lru_cache(maxsize=4096)
 def url_identity(url: str) -> tuple:
-    """database_identity() of a URL; raises InvalidDatabaseUrl."""
+    """database_identity() of a URL; raises InvalidDatabaseUrl.
+
+    Remembered per URL (a pure function of the string): resolving every cell mapping compares its
+    URL with every configured database, cells x cells identities at each cell cache refresh.
+    """
     return database_identity(parse_database_url(url))
 
 

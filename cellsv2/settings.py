@@ -215,6 +215,12 @@ CELLSV2_SCATTER_GATHER_TIMEOUT = env_int("CELLSV2_SCATTER_GATHER_TIMEOUT", 60)
 # Threads that query one cell at once, per process (each cell has its own: a cell whose queries
 # hang holds at most these, never the threads of the others).
 CELLSV2_CELL_WORKERS = env_int("CELLSV2_CELL_WORKERS", 8)
+# Idle pooled connections to cell databases one process keeps, all cells together (PostgreSQL
+# pools): beyond it, the least recently used cells' are closed (-1: none closed, each cell's pool
+# keeps its own for CELLSV2_DB_POOL_MAX_IDLE); only those of cells no task used for
+# CELLSV2_CELL_IDLE_SECONDS are closed, so a process that lists every few seconds keeps them.
+CELLSV2_CELL_IDLE_CONNECTIONS = env_int("CELLSV2_CELL_IDLE_CONNECTIONS", 16)
+CELLSV2_CELL_IDLE_SECONDS = env_int("CELLSV2_CELL_IDLE_SECONDS", 5)
 # A cell that did not answer in time is answered as down (2.69's UNKNOWN records) for this many
 # seconds without being asked, while a background probe checks when it is back (0: off).
 CELLSV2_CELL_BREAKER_SECONDS = env_int("CELLSV2_CELL_BREAKER_SECONDS", 30)

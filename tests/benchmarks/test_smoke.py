@@ -222,3 +222,35 @@ def test_big_api_at_a_tiny_size():
     assert "| big_api | placed server show [direct]" in table
     assert "| big_api | admin dashboard" in table and "| big_api | seeding" in table
     json.dumps(result, default=str)
+
+
+@pytest.mark.skipif(not on_postgres(), reason="the cells75 piece seeds with PostgreSQL SQL and reads pg_stat_activity")
+def test_cells75_on_postgres(monkeypatch, settings):
+    from benchmarks.pieces import cells75, listing
+    from tests.support import ALL_DATABASES as aliases
+
+    cells = [a for a in aliases if a.startswith("cell") and a != "cell0"]
+    monkeypatch.setenv("PGAPPNAME", f"cv2-smoke-{uuid.uuid4().hex[:6]}")
+    settings.CELLSV2_CELL_IDLE_SECONDS = 0  # the connections at rest are counted a second later
+    listing.seed(cells=cells, per_cell=2)
+    listed = cells75.list_times(cells=cells, limit=3, repeats=1, delay=0.001)
+    assert listed["returned"] == 3 and listed["connections"]["ceiling"]["total"] >= 1
+    prepared = cells75.prepare(cells=cells, host_cell=cells[-1], servers=1)
+    placed = cells75.conductor(cells=cells)
+    assert placed["placed"] == 1 and placed["connections"]["total"] >= 0
+    ops = cells75.ops(cells=cells, server=prepared["servers"][0], m=2, warmup=1, refresh_repeats=2)
+    assert {op: s["n"] for op, s in ops["stats"].items()} == dict.fromkeys(cells75.OPS, 2)
+    assert ops["queries"]["server_show"]["target_cell"] >= 1 and ops["refresh"]["mappings"] == len(cells) + 1
+    conductor = {"connections": placed["connections"]}
+    result = {
+        "cells": len(cells),
+        "total": 2 * len(cells),
+        "delay_ms": 1.0,
+        "listing": {side: {"stats": listed["stats"], "returned": 3} for side in ("many", "one")},
+        "ops": {side: ops for side in ("many", "one")},
+        "conductor": {"many": conductor, "one": conductor},
+        "pgbouncer": {"skipped": "not measured here"},
+    }
+    figures = cells75.cells75_figures(result)
+    assert len(figures) == 8 and figures[-1].note == "not measured here"
+    assert "| cells75 | server_show [direct," in report.table(figures)
