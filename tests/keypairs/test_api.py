@@ -2,6 +2,7 @@
 
 import base64
 import json
+import os
 import re
 
 import pytest
@@ -710,6 +711,33 @@ def test_query_schemas_are_built_once_per_shape():
         assert schemas.item_query_schema(APIVersion(version)) is schemas.item_query_schema(APIVersion(version))
         assert schemas.list_query_schema(APIVersion(version)) is schemas.list_query_schema(APIVersion(version))
     assert schemas.item_query_schema(APIVersion("2.10")) != schemas.item_query_schema(APIVersion("2.75"))
+
+
+def test_a_request_does_not_visit_every_configured_database():
+    # Nothing per request may grow with the cell count: Django's query-log reset at each request's
+    # start visits every configured alias (76 with 75 cells), and a key pair show reads only the
+    # API database. Without DEBUG a served process does not connect it. (Checked in a process of
+    # its own: a test's CaptureQueriesContext connects it again on its way out.)
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    probe = (
+        "from django.core.signals import request_started; from django.db import reset_queries; "
+        "print(sorted(r().__name__ for _, r, *_ in request_started.receivers))"
+    )
+    env = {**os.environ, "CELLSV2_DEBUG": "false"}
+    done = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", probe],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[-2] == "['close_old_connections']"
 
 
 # --- a real client ----------------------------------------------------------------------------------
