@@ -1,7 +1,9 @@
 """Boot storm on Nova 34: the Nova anchor of the boot storm piece (``benchmarks/pieces/boot_storm.py``).
 
-N servers (500) are requested by C concurrent clients (16) over real HTTP; measured: from the first
-request to the last server ACTIVE, and each server's time to ACTIVE (median, p95).
+N servers are requested by C concurrent clients (16) over real HTTP; measured: from the first
+request to the last server ACTIVE, and each server's time to ACTIVE (median, p95). N is 200 by
+default: the issue's 500 take this single-process Nova well over 15 minutes on a 2-core host (about
+1 s of CPU per server, and more the fuller a host gets; see benchmarks/README.md).
 
 Runs only under the python of Nova's own virtualenv, never under ours, and imports nothing of this
 project (nothing of Nova is in the repository either)::
@@ -69,7 +71,12 @@ SETUP_HINT = (
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--servers", type=int, default=500, help="servers requested in all (500)")
+    ap.add_argument(
+        "--servers",
+        type=int,
+        default=200,
+        help="servers requested in all (200: the issue's 500 take Nova's fixtures well over 15 minutes here)",
+    )
     ap.add_argument("--clients", type=int, default=16, help="concurrent client threads (16)")
     ap.add_argument("--cells", type=int, default=2, help="cells with compute capacity, besides cell0 (2)")
     ap.add_argument(
