@@ -2,8 +2,8 @@
 
 N servers are requested by C concurrent clients (16) over real HTTP; measured: from the first
 request to the last server ACTIVE, and each server's time to ACTIVE (median, p95). N is 200 by
-default: the issue's 500 take this single-process Nova well over 15 minutes on a 2-core host (about
-1 s of CPU per server, and more the fuller a host gets; see benchmarks/README.md).
+default: the issue's 500 take this single-process Nova 22 minutes on a 2-core host (about 1 s of CPU
+per server at 200, 2.5 s at 500, as hosts fill; see benchmarks/README.md).
 
 Runs only under the python of Nova's own virtualenv, never under ours, and imports nothing of this
 project (nothing of Nova is in the repository either)::
@@ -75,7 +75,7 @@ def parse_args(argv=None):
         "--servers",
         type=int,
         default=200,
-        help="servers requested in all (200: the issue's 500 take Nova's fixtures well over 15 minutes here)",
+        help="servers requested in all (200: the issue's 500 take Nova's fixtures 22 minutes here)",
     )
     ap.add_argument("--clients", type=int, default=16, help="concurrent client threads (16)")
     ap.add_argument("--cells", type=int, default=2, help="cells with compute capacity, besides cell0 (2)")
