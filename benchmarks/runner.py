@@ -51,7 +51,7 @@ FULL = {
     "load": {"seconds": 4, "rounds": 6, "clients": 16},
     "consoles": {"validations": 5000, "batches": 5},
     "big_api": {"small": 10000, "large": 10000000, "map_count": 100000, "alternations": 2},
-    "boot_storm": {"servers": 500, "clients": 16, "rounds": 2},
+    "boot_storm": {"servers": 500, "clients": 16, "rounds": 2, "nova_servers": 200},
     "cells75": {
         "cells": 75,
         "total": 1500,
@@ -83,7 +83,7 @@ QUICK = {
         "verify_reps": 30,
         "alternations": 2,
     },
-    "boot_storm": {"servers": 60, "clients": 16, "rounds": 1},
+    "boot_storm": {"servers": 60, "clients": 16, "rounds": 1, "nova_servers": 30},
     "cells75": {
         "cells": 75,
         "total": 750,

@@ -520,7 +520,10 @@ def piece_boot_storm(run, db: str, size: dict) -> dict:
     """1 conductor then 2, alternating ``rounds`` times, each storm in fresh databases; the Nova
     storm first (read from ``size['nova_storm']`` or run as a separate process)."""
     servers, clients = size["servers"], size["clients"]
-    nova = nova_storm(run, servers, clients, size.get("nova_storm"))
+    # Nova's fixtures run API, conductor, scheduler, Placement and computes in one process: 500
+    # servers take it over 20 minutes here, and its rate only falls with the size (each claim reads
+    # the host's allocations), so a smaller Nova storm flatters Nova, not us.
+    nova = nova_storm(run, size.get("nova_servers", servers), clients, size.get("nova_storm"))
     storms: dict[str, list[dict]] = {"1": [], "2": []}
     for r in range(size.get("rounds", 1)):
         for k in (1, 2):
@@ -578,7 +581,8 @@ def storm_figures(result: dict) -> list:
                 ratio=ratio,
                 target=">= 10x Nova's rate",
                 passed=ratio is not None and ratio >= 10,
-                note=f"Nova: wall {nova.get('wall_s')} s, time to ACTIVE median {nova.get('ttl_median_s')} s, "
+                note=f"Nova: {nova.get('servers')} servers, wall {nova.get('wall_s')} s, "
+                f"time to ACTIVE median {nova.get('ttl_median_s')} s, "
                 f"p95 {nova.get('ttl_p95_s')} s, errors {nova.get('errors')}",
                 target_ratio=10,
             )
