@@ -416,6 +416,15 @@ def _block_io() -> dict:
     return {name: {"read": read or 0, "hit": hit or 0} for name, read, hit in rows}
 
 
+def _wal() -> dict:
+    """The cluster's WAL so far (pg_stat_wal): records, full-page images, bytes. Only one child
+    runs at a time, so a difference over a phase is that phase's."""
+    from cellsv2.db import sql
+
+    records, fpi, written = sql.fetch_one("api", "SELECT wal_records, wal_fpi, wal_bytes FROM pg_stat_wal")
+    return {"records": int(records), "fpi": int(fpi), "bytes": int(written)}
+
+
 def prepare(
     *,
     mappings: int,
@@ -542,7 +551,7 @@ def measure(
 
         if map_cell:  # map_instances of a cell whose instances have no mapping yet
             before = result["counts"]["instance_mappings"]
-            io_before = _block_io()
+            io_before, wal_before = _block_io(), _wal()
             with captured() as rows:
                 t0 = time.perf_counter()
                 mapped = instances_map(cell_uuid=cell_uuids[map_cell])
@@ -553,8 +562,9 @@ def measure(
                 entry = by_sql.setdefault(r["sql"][:200], [r["alias"], 0, 0.0])
                 entry[1] += 1
                 entry[2] += r["ms"]
-            io_after = _block_io()
+            io_after, wal_after = _block_io(), _wal()
             result["map_instances"] = {
+                "wal": {k: wal_after[k] - wal_before[k] for k in wal_after},
                 "blocks": {
                     name: {k: io_after[name][k] - io_before[name][k] for k in ("read", "hit")} for name in io_after
                 },
@@ -645,6 +655,11 @@ def _server_ms(rounds: list[dict], key: str) -> float:
     return statistics.median(totals)
 
 
+def _wal_per_instance(rounds: list[dict], kind: str) -> float:
+    total = sum(r["map_instances"].get("wal", {}).get(kind, 0) for r in rounds)
+    return total / sum(r["map_instances"]["instances"] for r in rounds)
+
+
 def _blocks(rounds: list[dict], kind: str) -> float:
     total = sum(sum(b[kind] for b in r["map_instances"]["blocks"].values()) for r in rounds)
     return total / sum(r["map_instances"]["instances"] for r in rounds)
@@ -709,7 +724,9 @@ def figures(result: dict) -> list:
             + ", ".join(f"{r['map_instances']['rate_per_s']:,}" for r in large)
             + f"; per instance mapped, blocks of instance_mappings found in shared buffers "
             f"{_blocks(large, 'hit'):.1f} vs {_blocks(small, 'hit'):.1f}, read in {_blocks(large, 'read'):.2f} "
-            f"vs {_blocks(small, 'read'):.2f}",
+            f"vs {_blocks(small, 'read'):.2f}; WAL per instance mapped {_wal_per_instance(large, 'bytes'):,.0f} "
+            f"vs {_wal_per_instance(small, 'bytes'):,.0f} bytes, full-page images "
+            f"{_wal_per_instance(large, 'fpi'):.2f} vs {_wal_per_instance(small, 'fpi'):.2f}",
         )
     )
     for page in ADMIN_PAGES:

@@ -245,8 +245,8 @@ def piece_cells75(run, db: str, size: dict) -> dict:
     made_s = round(time.perf_counter() - t0, 1)
     worlds = {"many": (many, many_cells), "one": (one, ["cell1"])}
 
-    def child(world, task, params, tag):
-        env = {"PGAPPNAME": f"cv2b-{run.id}-{world.tag}-{tag}", "CELLSV2_BENCH_PG": PG_BASE}
+    def child(world, task, params, tag, **extra):
+        env = {"PGAPPNAME": f"cv2b-{run.id}-{world.tag}-{tag}", "CELLSV2_BENCH_PG": PG_BASE, **extra}
         return world.child(f"benchmarks.pieces.cells75:{task}", params, env=env)
 
     out: dict = {"cells": k, "total": total, "delay_ms": round(delay * 1e3, 1), "worlds_made_s": made_s}
@@ -302,10 +302,17 @@ def piece_cells75(run, db: str, size: dict) -> dict:
                 via = World(
                     run, "postgres", many.tag, many.cells, urls={a: bouncer.url(u) for a, u in many.urls.items()}
                 )
-                child(via, "remap", {"cells": many_cells}, "remap")
+                # Configured as an operator would behind PgBouncer (docs/operators-guide.md).
+                pooled = {"CELLSV2_DB_POOLER": "pgbouncer"}
+                child(via, "remap", {"cells": many_cells}, "remap", **pooled)
                 try:
                     params = {"cells": many_cells, "limit": 1000, "repeats": size["repeats"], "delay": delay}
-                    result = child(via, "list_times", params, "bouncer")
+                    result = child(via, "list_times", params, "bouncer", **pooled)
+                    # The same servers as without it, or the time means nothing.
+                    expected = min(1000, total)
+                    if result["returned"] != expected:
+                        got = result["returned"]
+                        raise RuntimeError(f"the listing through PgBouncer returned {got}, not {expected}")
                 finally:
                     child(many, "remap", {"cells": many_cells}, "unmap")
             out["pgbouncer"] = {
