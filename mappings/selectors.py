@@ -78,6 +78,7 @@ def instance_mapping_count_by_cell() -> dict[int | None, int]:
 
 _MAPPING_COLUMNS = RawColumns(InstanceMapping._meta.concrete_fields) + RawColumns(CellMapping._meta.concrete_fields)
 _MAPPING_LENGTH = len(InstanceMapping._meta.concrete_fields)
+_MAPPING_WIDTH = len(_MAPPING_COLUMNS.fields)
 _MAPPING_SQL = (
     f"SELECT {_MAPPING_COLUMNS.sql} "
     'FROM "instance_mappings" LEFT OUTER JOIN "cell_mappings" '
@@ -103,12 +104,40 @@ def instance_mapping_read(uuid: str) -> InstanceMapping | None:
     (``mapping.cell`` is loaded, None while the server has no cell).
     """
     row = sql.fetch_one(API_ALIAS, _MAPPING_SQL, (uuid,), columns=_MAPPING_COLUMNS)
-    if row is None:
-        return None
+    return None if row is None else _mapping_from_row(row)
+
+
+class MappingJoin:
+    """A read of one instance mapping (with its cell) and, in the same statement, columns of the
+    caller's from API tables joined to it: ``select`` (SQL expressions, comma-separated) over
+    ``joins`` (``LEFT OUTER JOIN ...`` clauses, which may name ``"instance_mappings"``). Build it
+    once (module level): the statement is written at construction.
+    """
+
+    def __init__(self, *, select: str, joins: str = ""):
+        self.statement = (
+            f"SELECT {_MAPPING_COLUMNS.sql}, {select} "
+            'FROM "instance_mappings" LEFT OUTER JOIN "cell_mappings" '
+            f'ON ("instance_mappings"."cell_id" = "cell_mappings"."id") {joins} '
+            'WHERE "instance_mappings"."instance_uuid" = %s'
+        )
+
+    def read(self, uuid: str) -> tuple[InstanceMapping | None, tuple]:
+        """``(mapping, the caller's columns)``, or ``(None, ())`` without a mapping; never from the
+        cache. One query on the API database."""
+        # The mapping's columns come first: converting the row converts those, and leaves the rest.
+        row = sql.fetch_one(API_ALIAS, self.statement, (uuid,), columns=_MAPPING_COLUMNS)
+        if row is None:
+            return None, ()
+        return _mapping_from_row(row), tuple(row[_MAPPING_WIDTH:])
+
+
+def _mapping_from_row(row) -> InstanceMapping:
+    """An InstanceMapping with its cell (or None) cached, from a converted _MAPPING_COLUMNS row."""
     mapping = InstanceMapping.from_db(API_ALIAS, None, row[:_MAPPING_LENGTH])
     cell = None
     if mapping.cell_id is not None:
-        cell = CellMapping.from_db(API_ALIAS, None, row[_MAPPING_LENGTH:])
+        cell = CellMapping.from_db(API_ALIAS, None, row[_MAPPING_LENGTH:_MAPPING_WIDTH])
     InstanceMapping.cell.field.set_cached_value(mapping, cell)
     return mapping
 
@@ -118,15 +147,36 @@ def instance_mapping_lookup(uuid: str) -> InstanceMapping | None:
 
     At most one query on the API database (none on a cache hit).
     """
+    cached = _mapping_cached(uuid)
+    if cached is not None:
+        return cached
+    return _mapping_cache_set(instance_mapping_read(uuid))
+
+
+def instance_mapping_lookup_joined(uuid: str, join: MappingJoin) -> tuple[InstanceMapping | None, tuple | None]:
+    """``instance_mapping_lookup`` with ``join``'s columns read in the same query: ``(mapping,
+    columns)``; the columns are None when the mapping came from the cache (nothing was read), and
+    ``()`` when there is no mapping. At most one query on the API database.
+    """
+    cached = _mapping_cached(uuid)
+    if cached is not None:
+        return cached, None
+    mapping, columns = join.read(uuid)
+    return _mapping_cache_set(mapping), columns
+
+
+def _mapping_cached(uuid: str) -> InstanceMapping | None:
+    if settings.CELLSV2_MAPPING_CACHE_SECONDS > 0:
+        return cache.get(_mapping_cache_key(uuid))
+    return None
+
+
+def _mapping_cache_set(mapping: InstanceMapping | None) -> InstanceMapping | None:
+    """Cache ``mapping`` if the cache is on and it may be cached; returns it."""
     ttl = settings.CELLSV2_MAPPING_CACHE_SECONDS
-    if ttl > 0:
-        cached = cache.get(_mapping_cache_key(uuid))
-        if cached is not None:
-            return cached
-    mapping = instance_mapping_read(uuid)
     # Only placed, live mappings are cached: a build request's mapping changes when it is placed.
     if ttl > 0 and mapping is not None and mapping.cell_id is not None and not mapping.queued_for_delete:
-        cache.set(_mapping_cache_key(uuid), mapping, ttl)
+        cache.set(_mapping_cache_key(mapping.instance_uuid), mapping, ttl)
     return mapping
 
 

@@ -83,11 +83,12 @@ class ServerViewMixin:
     def serializer(self) -> ServerSerializer:
         return ServerSerializer(self.request, self.context)
 
-    def load(self, uuid: str):
+    def load(self, uuid: str, **extras):
         """The server, or the right answer: 404 (ServerNotFound), the 2.69 partial record, or 503
-        for a down cell below 2.69 (CellDown is not in FAULTS: its answer depends on the version)."""
+        for a down cell below 2.69 (CellDown is not in FAULTS: its answer depends on the version).
+        ``extras``: ``server_get``'s ``groups`` and ``spec``."""
         try:
-            return show.server_get(context=self.context, uuid=uuid)
+            return show.server_get(context=self.context, uuid=uuid, **extras)
         except CellDown as exc:
             if self.request.api_version >= "2.69":
                 return show.server_partial(mapping=exc.mapping)
@@ -125,9 +126,7 @@ class ServerCollectionView(ServerViewMixin, ComputeAPIView):
         serializer = self.serializer()
         kind = "detail" if self.detail else "index"
         if self.detail:
-            extras = serializer.extras(show=False)
-            for server in result.servers:
-                show.server_extras_read(server, **extras)
+            show.servers_extras_read(result.servers, **serializer.extras(show=False))
             items = [serializer.full(s, show=False) for s in result.servers]
         else:
             items = [serializer.basic(s) for s in result.servers]
@@ -245,8 +244,8 @@ class ServerItemView(ServerViewMixin, ComputeAPIView):
 
     def get(self, request, server_id):
         self.validated_query(schemas.show_query_schema(request.api_version))
-        server = self.load(server_id)
         serializer = self.serializer()
+        server = self.load(server_id, **serializer.extras(show=True))
         if server.source == "down":
             return Response({"server": serializer.partial(server, kind="show")})
         policy_authorize(self.context, "os_compute_api:servers:show", serializer.target(server))

@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 from cellsv2.cells import in_cell
 from cellsv2.context import NoCellTargeted, current_cell_alias
 from cellsv2.db import API_ALIAS, RawColumns, sql
-from mappings.selectors import instance_mapping_lookup, instance_mapping_read
+from mappings.selectors import (
+    MappingJoin,
+    instance_mapping_lookup,
+    instance_mapping_lookup_joined,
+    instance_mapping_read,
+)
 from servergroups.selectors import legacy_groups_present, servergroup_uuids_of_instance
 from servers.exceptions import CellDown, ServerNotFound
 from servers.models import BuildRequest, Instance, InstanceExtra, InstanceFault, RequestSpec
@@ -123,17 +128,40 @@ _FAULTS_SQL = (
     'WHERE "instance_faults"."deleted" = 0 AND "instance_faults"."instance_uuid" IN ({uuids}) '
     'ORDER BY "instance_faults"."instance_uuid" ASC, "instance_faults"."created_at" DESC'
 )
+# The faults of those of the servers that are in ERROR, for the one-round-trip read below (which
+# cannot wait to learn which are).
+_ERROR_FAULTS_SQL = (
+    f'SELECT {_FAULT_COLUMNS.sql} FROM "instance_faults" INNER JOIN "instances" '
+    'ON ("instance_faults"."instance_uuid" = "instances"."uuid") '
+    'WHERE "instance_faults"."deleted" = 0 AND "instances"."vm_state" = \'error\' '
+    'AND "instance_faults"."instance_uuid" IN ({uuids}) '
+    'ORDER BY "instance_faults"."instance_uuid" ASC, "instance_faults"."created_at" DESC'
+)
 
 
 def _placeholders(count: int) -> str:
     return ", ".join(["%s"] * count)
 
 
+def _servers_from_rows(connection, rows) -> dict[str, ServerView]:
+    """ServerViews (no items yet) from rows of _SERVERS_SQL, by uuid."""
+    servers = {}
+    for raw in rows:
+        row = _SERVER_COLUMNS.convert(connection, raw)
+        instance = dict(zip(_INSTANCE_ATTNAMES, row[: len(_INSTANCE_ATTNAMES)], strict=True))
+        flavor_text, keypairs = row[len(_INSTANCE_ATTNAMES) :]
+        flavor = json.loads(flavor_text or "{}").get("cur") or {}
+        servers[instance["uuid"]] = ServerView(uuid=instance["uuid"], instance=instance, source="cell", flavor=flavor)
+        instance["keypairs"] = keypairs
+    return servers
+
+
 def _load_from_cell(uuids: list[str], *, include_deleted: bool = False) -> dict[str, ServerView]:
     """Servers by uuid from the targeted cell: instance+extra in one query, the rest in one UNION.
 
     Deleted instances only with ``include_deleted`` (a list that asked for them). A third query
-    reads the newest fault of the servers in ERROR, if any.
+    reads the newest fault of the servers in ERROR, if any. On PostgreSQL the three are sent
+    together, in one round trip to the cell.
     """
     if not uuids:
         return {}
@@ -142,52 +170,60 @@ def _load_from_cell(uuids: list[str], *, include_deleted: bool = False) -> dict[
         raise NoCellTargeted("servers are read from a cell: wrap the call in target_cell(cell)")
     connection = sql.connection(alias)
     uuids = list(uuids)
+    in_list = _placeholders(len(uuids))
+    servers_sql = _SERVERS_SQL.format(live="" if include_deleted else '"instances"."deleted" = 0 AND ', uuids=in_list)
     with sql.cursor(alias) as cursor:
-        cursor.execute(
-            _SERVERS_SQL.format(
-                live="" if include_deleted else '"instances"."deleted" = 0 AND ', uuids=_placeholders(len(uuids))
-            ),
-            uuids,
-        )
-        rows = cursor.fetchall()
-        servers = {}
-        for raw in rows:
-            row = _SERVER_COLUMNS.convert(connection, raw)
-            instance = dict(zip(_INSTANCE_ATTNAMES, row[: len(_INSTANCE_ATTNAMES)], strict=True))
-            flavor_text, keypairs = row[len(_INSTANCE_ATTNAMES) :]
-            flavor = json.loads(flavor_text or "{}").get("cur") or {}
-            servers[instance["uuid"]] = ServerView(
-                uuid=instance["uuid"], instance=instance, source="cell", flavor=flavor
+        if connection.vendor == "postgresql":
+            # Client-side binding (Django's default with psycopg 3) lets one execute carry three
+            # statements; each result set is read in turn.
+            cursor.execute(
+                f"{servers_sql}; {_ITEMS_SQL.format(uuids=in_list)}; {_ERROR_FAULTS_SQL.format(uuids=in_list)}",
+                uuids * 6,
             )
-            instance["keypairs"] = keypairs
-        if not servers:
-            return servers
-        found = list(servers)
-        cursor.execute(_ITEMS_SQL.format(uuids=_placeholders(len(found))), found * 4)
-        volumes: dict[str, list] = {}
-        for kind_value, owner, key, value, position in cursor.fetchall():
-            server = servers[owner]
-            if kind_value == "m":
-                server.metadata[key] = value
-            elif kind_value == "s":
-                server.system_metadata[key] = value
-            elif kind_value == "t":
-                server.tags.append(key)
-            else:
-                volumes.setdefault(owner, []).append((position, {"id": key, "delete_on_termination": value == "1"}))
-        for owner, attached in volumes.items():
-            servers[owner].volumes = [volume for _, volume in sorted(attached, key=lambda item: item[0])]
-        errored = [u for u, s in servers.items() if s.instance["vm_state"] == "error"]
-        if errored:
-            cursor.execute(_FAULTS_SQL.format(uuids=_placeholders(len(errored))), errored)
-            for raw in cursor.fetchall():
-                owner, code, message, details, created_at = _FAULT_COLUMNS.convert(connection, raw)
-                servers[owner].fault = servers[owner].fault or {
-                    "code": code,
-                    "message": message,
-                    "details": details,
-                    "created": created_at,
-                }
+            rows = cursor.fetchall()
+            cursor.nextset()
+            items = cursor.fetchall()
+            cursor.nextset()
+            faults = cursor.fetchall()
+            servers = _servers_from_rows(connection, rows)
+        else:
+            cursor.execute(servers_sql, uuids)
+            servers = _servers_from_rows(connection, cursor.fetchall())
+            if not servers:
+                return servers
+            found = list(servers)
+            cursor.execute(_ITEMS_SQL.format(uuids=_placeholders(len(found))), found * 4)
+            items = cursor.fetchall()
+            errored = [u for u, s in servers.items() if s.instance["vm_state"] == "error"]
+            faults = []
+            if errored:
+                cursor.execute(_FAULTS_SQL.format(uuids=_placeholders(len(errored))), errored)
+                faults = cursor.fetchall()
+    volumes: dict[str, list] = {}
+    for kind_value, owner, key, value, position in items:
+        server = servers.get(owner)
+        if server is None:  # read for a uuid whose instance was not (deleted, not asked for)
+            continue
+        if kind_value == "m":
+            server.metadata[key] = value
+        elif kind_value == "s":
+            server.system_metadata[key] = value
+        elif kind_value == "t":
+            server.tags.append(key)
+        else:
+            volumes.setdefault(owner, []).append((position, {"id": key, "delete_on_termination": value == "1"}))
+    for owner, attached in volumes.items():
+        servers[owner].volumes = [volume for _, volume in sorted(attached, key=lambda item: item[0])]
+    for raw in faults:
+        owner, code, message, details, created_at = _FAULT_COLUMNS.convert(connection, raw)
+        server = servers.get(owner)
+        if server is not None and server.instance["vm_state"] == "error":
+            server.fault = server.fault or {
+                "code": code,
+                "message": message,
+                "details": details,
+                "created": created_at,
+            }
     for server in servers.values():
         server.tags.sort()
         groups = server.system_metadata.get("security_groups")
@@ -195,59 +231,114 @@ def _load_from_cell(uuids: list[str], *, include_deleted: bool = False) -> dict[
     return servers
 
 
-def server_get(*, context, uuid: str) -> ServerView:
+# The group of an instance in the API database (Nova's one group per server), as a subquery on
+# the instance uuid the statement names.
+_GROUP_OF_INSTANCE_SQL = (
+    '(SELECT U1."uuid" FROM "instance_group_member" U0 INNER JOIN "instance_groups" U1 ON (U0."group_id" = U1."id") '
+    'WHERE U0."instance_uuid" = {instance_uuid} ORDER BY U0."id" LIMIT 1)'
+)
+# A show's mapping, its request spec and its group membership in one API statement: the show of a
+# recent microversion costs a round trip less than reading them one after the other.
+_MAPPING_SPEC_AND_GROUP = MappingJoin(
+    select='"request_specs"."spec", '
+    + _GROUP_OF_INSTANCE_SQL.format(instance_uuid='"instance_mappings"."instance_uuid"'),
+    joins='LEFT OUTER JOIN "request_specs" ON ("request_specs"."instance_uuid" = "instance_mappings"."instance_uuid")',
+)
+
+
+def server_get(*, context, uuid: str, groups: bool = False, spec: bool = False) -> ServerView:
     """A server the caller may see, from its build request or its cell.
 
     Reads the instance mapping (API database), then the build request or the cell. Another
     project's server is ServerNotFound for a non-admin (never revealed); a cell that does not
     answer within CELLSV2_SCATTER_GATHER_TIMEOUT (or is cut off by its breaker) raises CellDown.
-    A placed server costs three queries (two with the mapping cache).
+    A placed server costs one API query (none with the mapping cache) and one round trip to its
+    cell on PostgreSQL (two statements on SQLite). ``groups`` and ``spec``
+    are ``server_extras_read``'s: what they ask for is read with the mapping, in the same query
+    (unless the mapping came from the cache; ``server_extras_read`` then reads it).
     """
     if not _is_uuid(uuid):
         raise ServerNotFound(uuid)
-    mapping = instance_mapping_lookup(uuid)
+    extras: tuple | None = None
+    if groups or spec:
+        mapping, extras = instance_mapping_lookup_joined(uuid, _MAPPING_SPEC_AND_GROUP)
+    else:
+        mapping = instance_mapping_lookup(uuid)
     if mapping is None or (not context.is_admin and mapping.project_id != context.project_id):
         raise ServerNotFound(uuid)
+    server = None
     if mapping.cell_id is None:
         build = build_request_read(uuid)
         if build is not None:
             try:
-                return server_from_build_request(build, mapping)
+                server = server_from_build_request(build, mapping)
             except UnsupportedFormat:
                 logger.exception("Build request %s cannot be read", uuid)
                 raise ServerNotFound(uuid) from None
-        # Placed meanwhile: the conductor sets the cell before it deletes the build request.
-        mapping = instance_mapping_read(uuid)
-        if mapping is None or mapping.cell_id is None:
+        else:
+            # Placed meanwhile: the conductor sets the cell before it deletes the build request.
+            mapping = instance_mapping_read(uuid)
+            if mapping is None or mapping.cell_id is None:
+                raise ServerNotFound(uuid)
+    if server is None:
+        try:
+            # In a cell thread, within the scatter-gather deadline and the cell's breaker: a cell that
+            # hangs costs a show the deadline once, then nothing (cellsv2.cells).
+            found = in_cell(mapping.cell, lambda cell: _load_from_cell([uuid]))
+        except Exception as exc:
+            if isinstance(exc, ServerNotFound):
+                raise
+            raise CellDown(mapping, exc) from exc
+        server = found.get(uuid)
+        if server is None or (not context.is_admin and server.get("project_id") != context.project_id):
             raise ServerNotFound(uuid)
-    try:
-        # In a cell thread, within the scatter-gather deadline and the cell's breaker: a cell that
-        # hangs costs a show the deadline once, then nothing (cellsv2.cells).
-        found = in_cell(mapping.cell, lambda cell: _load_from_cell([uuid]))
-    except Exception as exc:
-        if isinstance(exc, ServerNotFound):
-            raise
-        raise CellDown(mapping, exc) from exc
-    server = found.get(uuid)
-    if server is None or (not context.is_admin and server.get("project_id") != context.project_id):
-        raise ServerNotFound(uuid)
-    server.cell, server.mapping = mapping.cell, mapping
+        server.cell, server.mapping = mapping.cell, mapping
+    if extras:
+        _extras_apply(server, *extras, groups=groups, spec=spec)
     return server
+
+
+def _extras_apply(server: ServerView, spec_text: str | None, group_uuid: str | None, *, groups: bool, spec: bool):
+    """Set what ``server_extras_read`` would read from the spec and group read with the mapping."""
+    if spec:
+        server.spec = request_spec_load(spec_text) if spec_text is not None else {}
+    if groups:
+        if group_uuid is not None:
+            server.server_groups = [group_uuid]
+        elif not legacy_groups_present():
+            server.server_groups = []
+        else:  # while legacy groups remain in the cells (online_data_migrations moves them)
+            server.server_groups = servergroup_uuids_of_instance(instance_uuid=server.uuid)
 
 
 _SPEC_SQL = 'SELECT "spec" FROM "request_specs" WHERE "instance_uuid" = %s'
 # The spec and the server group membership (API tables of the servergroups app) in one statement.
 _SPEC_AND_GROUP_SQL = (
-    'SELECT "request_specs"."spec", (SELECT U1."uuid" FROM "instance_group_member" U0 '
-    'INNER JOIN "instance_groups" U1 ON (U0."group_id" = U1."id") '
-    'WHERE U0."instance_uuid" = "request_specs"."instance_uuid" LIMIT 1) '
-    'FROM "request_specs" WHERE "request_specs"."instance_uuid" = %s'
+    'SELECT "request_specs"."spec", '
+    + _GROUP_OF_INSTANCE_SQL.format(instance_uuid='"request_specs"."instance_uuid"')
+    + ' FROM "request_specs" WHERE "request_specs"."instance_uuid" = %s'
 )
 
 
 def request_spec_read(*, instance_uuid: str) -> str | None:
     """The serialized request spec of a server, or None. One query on the API database."""
     return sql.fetch_value(API_ALIAS, _SPEC_SQL, (instance_uuid,))
+
+
+_SPECS_SQL = 'SELECT "instance_uuid", "spec" FROM "request_specs" WHERE "instance_uuid" IN ({uuids})'
+# Uuids per statement when reading the specs of a page: a page is at most 1000 servers by default
+# (CELLSV2_MAX_LIMIT may allow more); SQLite binds up to 32,766 parameters.
+SPECS_PER_QUERY = 1000
+
+
+def request_specs_read(*, instance_uuids: list[str]) -> dict[str, str]:
+    """The serialized request specs of servers that have one, by instance uuid. One query on the
+    API database per SPECS_PER_QUERY uuids."""
+    texts: dict[str, str] = {}
+    for start in range(0, len(instance_uuids), SPECS_PER_QUERY):
+        chunk = instance_uuids[start : start + SPECS_PER_QUERY]
+        texts.update(sql.fetch_all(API_ALIAS, _SPECS_SQL.format(uuids=_placeholders(len(chunk))), chunk))
+    return texts
 
 
 def request_spec_and_group_read(*, instance_uuid: str) -> tuple[str, str | None] | None:
@@ -290,13 +381,28 @@ def server_extras_read(server: ServerView, *, groups: bool, spec: bool) -> None:
     ``spec``: ``server.spec``, its request spec (2.96+; ``{}`` when it has none). With both, the
     spec and the API database's membership come in one query; the cells' legacy groups are read
     only when the API database names none and some exist. API database (and the cells for
-    legacy groups). Leaves a spec that is already there (a down cell's record) alone.
+    legacy groups). Leaves what is already there (a down cell's spec, what ``server_get`` read
+    with the mapping) alone.
     """
-    if groups:
+    if groups and server.server_groups is None:
         server.server_groups = _server_groups_read(server, with_spec=spec)
     if spec and server.spec is None:
         text = request_spec_read(instance_uuid=server.uuid)
         server.spec = request_spec_load(text) if text is not None else {}
+
+
+def servers_extras_read(servers: list[ServerView], *, groups: bool, spec: bool) -> None:
+    """``server_extras_read`` for a page of servers: the request specs of the page in one query
+    (API database), not one per server; groups (a show's only, 2.71+) server by server."""
+    if spec:
+        missing = [server for server in servers if server.spec is None]
+        texts = request_specs_read(instance_uuids=[server.uuid for server in missing]) if missing else {}
+        for server in missing:
+            text = texts.get(server.uuid)
+            server.spec = request_spec_load(text) if text is not None else {}
+    if groups:
+        for server in servers:
+            server_extras_read(server, groups=True, spec=False)
 
 
 def _server_groups_read(server: ServerView, *, with_spec: bool) -> list[str]:

@@ -9,6 +9,7 @@ from django.core.cache import cache
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
+from cellsv2.api.microversions import MAX_VERSION_STRING as MAX
 from tests.fixtures.compute import mapping_of, place_all
 from tests.support import ALL_DATABASES, run_command
 
@@ -117,3 +118,30 @@ def test_the_metadata_service_uses_the_cache(client, api, placed, settings):
     assert queries(get)["api"] == 0
     assert api("delete", f"/servers/{placed}").status_code == 204
     assert client.get("/openstack/latest/meta_data.json", **headers).status_code == 404
+
+
+def test_a_show_with_group_and_spec_is_the_same_from_the_cache(api, topology, settings):
+    """At 2.71+ the request spec and group come with the mapping in one API query; from the cache
+    (no mapping query) they are read on their own, and the body is the same."""
+    group = api("post", "/os-server-groups", body={"server_group": {"name": "g", "policies": ["anti-affinity"]}})
+    assert group.status_code == 200, group.content
+    group_id = group.json()["server_group"]["id"]
+    uuid = api.create_uuid(version=MAX, hints={"group": group_id})
+    place_all()
+
+    def show_body():
+        response = api.show(uuid, version=MAX)
+        assert response.status_code == 200, response.content
+        return response.json()["server"]
+
+    without_cache = show_body()
+    assert without_cache["server_groups"] == [group_id]
+    assert queries(show_body)["api"] == 1
+
+    settings.CELLSV2_MAPPING_CACHE_SECONDS = 300
+    show_body()  # fills the cache
+    with ExitStack() as stack:
+        captured = stack.enter_context(CaptureQueriesContext(connections["api"]))
+        from_cache = show_body()
+    assert not any("instance_mappings" in q["sql"] for q in captured.captured_queries), captured.captured_queries
+    assert from_cache == without_cache
