@@ -50,7 +50,7 @@ FULL = {
     "map_instances": {"count": 500000},
     "load": {"seconds": 4, "rounds": 6, "clients": 16},
     "consoles": {"validations": 5000, "batches": 5},
-    "big_api": {"small": 10000, "large": 10000000, "map_count": 100000, "alternations": 2},
+    "big_api": {"small": 10000, "large": 10000000, "map_count": 100000, "n": 150, "alternations": 2},
     "boot_storm": {"servers": 500, "clients": 16, "rounds": 2, "nova_servers": 200},
     "cells75": {
         "cells": 75,

@@ -22,6 +22,9 @@ Measured at each size, in the same process:
   through ``manage.py`` in a process of its own (its exit code and wall time);
 - ``map_instances`` of a cell of ``map_count`` unmapped instances (cell2 at the small size, cell3,
   seeded the same, at the large one): instances mapped per second;
+- PostgreSQL's own limit for it: ``map_count`` random uuids inserted in the same batches into a
+  table that holds nothing but instance_mappings' uuids under a unique index (``uuid_floor``),
+  so the cost of a B-tree of random keys 1,000x larger is measured apart from ours;
 - the admin, as a logged-in superuser (``django.test.Client``): the index, the cells dashboard,
   the instance mapping list (unfiltered, filtered by cell, searched by project) with every SQL
   statement they run (any thread, any database) and its time, and ``EXPLAIN (ANALYZE, BUFFERS)``
@@ -255,6 +258,45 @@ def _secondary_ddl(table: str) -> tuple[list[str], list[str]]:
     return drops, creates
 
 
+_FLOOR_TABLE = "bench_uuid_floor"
+
+
+def _uuid_floor(count: int, batch: int) -> dict:
+    """Insert ``count`` random uuids, ``batch`` per statement (map_instances' statement shape: an
+    ``unnest`` of a bound array, ``ON CONFLICT DO NOTHING``), into a table of instance_mappings'
+    uuids alone under a unique index, made (and read into shared buffers) on the first call.
+    Returns the time the inserts took and their rate."""
+    from cellsv2.bulk import binary_cursor
+    from cellsv2.db import sql
+
+    built_s = None
+    if sql.fetch_value("api", "SELECT to_regclass(%s)::text", [_FLOOR_TABLE]) is None:
+        t0 = time.perf_counter()
+        sql.execute(
+            "api", f"CREATE TABLE {_FLOOR_TABLE} (id bigserial PRIMARY KEY, instance_uuid varchar(36) NOT NULL)"
+        )
+        sql.execute("api", f"INSERT INTO {_FLOOR_TABLE} (instance_uuid) SELECT instance_uuid FROM instance_mappings")
+        sql.execute("api", f"ALTER TABLE {_FLOOR_TABLE} ADD CONSTRAINT {_FLOOR_TABLE}_uniq UNIQUE (instance_uuid)")
+        sql.execute("api", f"VACUUM ANALYZE {_FLOOR_TABLE}")
+        try:
+            sql.fetch_all("api", "SELECT pg_prewarm(%s)", [f"{_FLOOR_TABLE}_uniq"])
+        except Exception:  # no pg_prewarm: the first batch warms it
+            pass
+        built_s = round(time.perf_counter() - t0, 1)
+    uuids = _uuid4s(count)
+    seconds = 0.0
+    for start in range(0, count, batch):
+        with binary_cursor("api") as cursor:
+            t0 = time.perf_counter()
+            cursor.execute(
+                f"INSERT INTO {_FLOOR_TABLE} (instance_uuid) SELECT u FROM unnest(%b::text[]) AS batch(u) "
+                "ON CONFLICT (instance_uuid) DO NOTHING",
+                [uuids[start : start + batch]],
+            )
+            seconds += time.perf_counter() - t0
+    return {"instances": count, "seconds": round(seconds, 3), "rate_per_s": round(count / seconds), "built_s": built_s}
+
+
 def _maintain() -> dict:
     """VACUUM ANALYZE the two tables (as autovacuum leaves a steady table), then read their indexes in."""
     from cellsv2.db import sql
@@ -475,6 +517,7 @@ def measure(
     cell_uuids: dict,
     project: str,
     map_cell: str | None,
+    map_count: int = 0,
     m: int = 300,
     n: int = 60,
     verify_reps: int = 60,
@@ -489,7 +532,7 @@ def measure(
 
     from benchmarks.transports import DirectTransport
     from cellsv2.db import sql
-    from operators.services import instances_map
+    from operators.services import MAP_INSTANCES_BATCH, instances_map
 
     install_capture()
     try:
@@ -550,6 +593,8 @@ def measure(
             }
 
         if map_cell:  # map_instances of a cell whose instances have no mapping yet
+            # First PostgreSQL's own limit, on a table of as many uuids as instance_mappings holds now.
+            result["uuid_floor"] = _uuid_floor(map_count, MAP_INSTANCES_BATCH)
             before = result["counts"]["instance_mappings"]
             io_before, wal_before = _block_io(), _wal()
             with captured() as rows:
@@ -621,7 +666,7 @@ def piece_big_api(run, db: str, size: dict) -> dict:
             with concurrent.futures.ThreadPoolExecutor(len(worlds)) as pool:
                 for label, world in worlds.items():
                     params = {**prepared[label], **{k: size[k] for k in keys if k in size}}
-                    params.update(map_cell=map_cells[r], process_verify=r == 0)
+                    params.update(map_cell=map_cells[r], process_verify=r == 0, map_count=size["map_count"])
                     futures[label] = pool.submit(
                         world.child, "benchmarks.pieces.big_api:measure", params, timeout=3600
                     )
@@ -708,6 +753,18 @@ def figures(result: dict) -> list:
         for label, rounds in result["rounds"].items()
     }
     ratio = rate["large"] / rate["small"]
+    floor_rate = {
+        label: sum(r["uuid_floor"]["instances"] for r in rounds) / sum(r["uuid_floor"]["seconds"] for r in rounds)
+        for label, rounds in result["rounds"].items()
+        if all("uuid_floor" in r for r in rounds)
+    }
+    floor_ratio = floor_rate["large"] / floor_rate["small"] if len(floor_rate) == 2 else None
+    floor_note = (
+        f"; PostgreSQL's own, random uuids into a unique index alone: {floor_ratio:.2f} "
+        f"({floor_rate['large']:,.0f}/s vs {floor_rate['small']:,.0f}/s)"
+        if floor_ratio is not None
+        else ""
+    )
     out.append(
         Figure(
             "big_api",
@@ -726,9 +783,24 @@ def figures(result: dict) -> list:
             f"{_blocks(large, 'hit'):.1f} vs {_blocks(small, 'hit'):.1f}, read in {_blocks(large, 'read'):.2f} "
             f"vs {_blocks(small, 'read'):.2f}; WAL per instance mapped {_wal_per_instance(large, 'bytes'):,.0f} "
             f"vs {_wal_per_instance(small, 'bytes'):,.0f} bytes, full-page images "
-            f"{_wal_per_instance(large, 'fpi'):.2f} vs {_wal_per_instance(small, 'fpi'):.2f}",
+            f"{_wal_per_instance(large, 'fpi'):.2f} vs {_wal_per_instance(small, 'fpi'):.2f}" + floor_note,
         )
     )
+    if floor_ratio is not None:
+        out.append(
+            Figure(
+                "big_api",
+                f"PostgreSQL's own limit for map_instances: the same batches of random uuids inserted into a "
+                f"table of nothing but the uuids under a unique index, {n_large:,} rows present",
+                round(floor_rate["large"]),
+                unit="uuids/s",
+                baseline=f"with {n_small:,} present {floor_rate['small']:,.0f}/s",
+                baseline_median=round(floor_rate["small"]),
+                ratio=round(floor_ratio, 2),
+                target="(reported)",
+                note="one writer; map_instances writes with two",
+            )
+        )
     for page in ADMIN_PAGES:
         a, b = _pooled_admin(small, page), _pooled_admin(large, page)
         judged = page in ADMIN_TARGET_PAGES
