@@ -41,9 +41,11 @@ class Cellsv2Config(AppConfig):
         from django.db.backends.signals import connection_created
 
         from cellsv2.api.faults import register_faults
-        from cellsv2.cells import CellDidNotRespond, install_breaker_guard
+        from cellsv2.cells import CellDidNotRespond, install_breaker_guard, note_connection_made
 
         connection_created.connect(install_breaker_guard, dispatch_uid="cellsv2-breaker-guard")
+        # Which aliases a thread connected: a cell thread gives exactly those back after each task.
+        connection_created.connect(note_connection_made, dispatch_uid="cellsv2-note-connection-made")
         # A pooled PostgreSQL connection is checked without a round trip each time it is taken.
         from cellsv2.dburls import use_pooled_connection_check
 
