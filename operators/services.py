@@ -299,7 +299,10 @@ def _instance_mappings_write(
     """
     now = timezone.now()
     marker_uuid = marker.replace("-", " ") if marker else None
-    rows = [(uuid, cell.id, project_id or "", user_id) for _, uuid, project_id, user_id in instances]
+    # In uuid order: each statement walks instance_mappings' unique index from one end to the other
+    # instead of jumping to a random leaf per row, and the two writers' halves of a batch are two
+    # disjoint ranges of it, never the same leaf.
+    rows = sorted((uuid, cell.id, project_id or "", user_id) for _, uuid, project_id, user_id in instances)
     marker_rows = [(marker_uuid, None, INSTANCE_MIGRATION_MARKER, INSTANCE_MIGRATION_MARKER)] if marker_uuid else []
     api = sql.connection(API_ALIAS)
     if api.vendor == "postgresql":
