@@ -594,7 +594,8 @@ def measure(
 
         if map_cell:  # map_instances of a cell whose instances have no mapping yet
             # First PostgreSQL's own limit, on a table of as many uuids as instance_mappings holds now.
-            result["uuid_floor"] = _uuid_floor(map_count, MAP_INSTANCES_BATCH)
+            if map_count:
+                result["uuid_floor"] = _uuid_floor(map_count, MAP_INSTANCES_BATCH)
             before = result["counts"]["instance_mappings"]
             io_before, wal_before = _block_io(), _wal()
             with captured() as rows:

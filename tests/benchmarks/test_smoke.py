@@ -201,16 +201,17 @@ def test_big_api_at_a_tiny_size():
     prepared = big_api.prepare(mappings=40, projects=4, map_cells_=["cell2"], map_count=5, servers=2)
     assert prepared["counts"]["instance_mappings"] == 40 and prepared["counts"]["request_specs"] >= 4
     sizes = dict(m=3, n=3, verify_reps=3, admin_repeats=1, warmup=1, process_verify=False)
-    rounds = big_api.measure(**prepared, map_cell="cell2", **sizes)
+    rounds = big_api.measure(**prepared, map_cell="cell2", map_count=5, **sizes)
     assert {r["alias"] for r in rounds["show_sql"]} >= {"api", "cell1"}
     assert rounds["map_instances"]["instances"] == 5
+    assert rounds["uuid_floor"]["instances"] == 5 and rounds["uuid_floor"]["rate_per_s"] > 0
     assert set(rounds["admin"]) == set(big_api.ADMIN_PAGES)
     assert all(page["queries"] and page["statements"] for page in rounds["admin"].values())
     plans = [s["plan"] for s in rounds["verify_instance_sql"] if "plan" in s]
     assert plans and all(plan for plan in plans)
     again = big_api.measure(**prepared, map_cell=None, **sizes)
     assert "map_instances" not in again
-    again["map_instances"] = rounds["map_instances"]
+    again["map_instances"], again["uuid_floor"] = rounds["map_instances"], rounds["uuid_floor"]
     result = {
         "sizes": {"small": 40, "large": 45},
         "map_count": 5,
@@ -221,6 +222,7 @@ def test_big_api_at_a_tiny_size():
     table = report.table(figures)
     assert "| big_api | placed server show [direct]" in table
     assert "| big_api | admin dashboard" in table and "| big_api | seeding" in table
+    assert "| big_api | PostgreSQL's own limit for map_instances" in table
     json.dumps(result, default=str)
 
 
