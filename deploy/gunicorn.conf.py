@@ -29,6 +29,11 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="cellsv2-metrics-")
 METRICS_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
+# Imported here, in the arbiter before any worker starts (and after the directory is set): child_exit
+# runs in gunicorn's SIGCHLD handler, and an import begun there is re-entered when the next worker's
+# SIGCHLD arrives during it, which fails on a partially initialized module at shutdown.
+from prometheus_client import multiprocess  # noqa: E402
+
 
 def on_starting(server):
     os.makedirs(METRICS_DIR, exist_ok=True)
@@ -41,8 +46,6 @@ def on_starting(server):
 
 
 def child_exit(server, worker):
-    from prometheus_client import multiprocess
-
     multiprocess.mark_process_dead(worker.pid)
 
 
