@@ -706,6 +706,16 @@ def _wal_per_instance(rounds: list[dict], kind: str) -> float:
     return total / sum(r["map_instances"]["instances"] for r in rounds)
 
 
+def _rates(result: dict, key: str) -> dict[str, float]:
+    """Per world (small, large): instances per second of the ``key`` measurement over all its
+    rounds; a world whose rounds lack it is left out."""
+    return {
+        label: sum(r[key]["instances"] for r in rounds) / sum(r[key]["seconds"] for r in rounds)
+        for label, rounds in result["rounds"].items()
+        if all(key in r for r in rounds)
+    }
+
+
 def _blocks(rounds: list[dict], kind: str) -> float:
     total = sum(sum(b[kind] for b in r["map_instances"]["blocks"].values()) for r in rounds)
     return total / sum(r["map_instances"]["instances"] for r in rounds)
@@ -748,17 +758,9 @@ def figures(result: dict) -> list:
                 note=note,
             )
         )
-    rate = {
-        label: sum(r["map_instances"]["instances"] for r in rounds)
-        / sum(r["map_instances"]["seconds"] for r in rounds)
-        for label, rounds in result["rounds"].items()
-    }
+    rate = _rates(result, "map_instances")
     ratio = rate["large"] / rate["small"]
-    floor_rate = {
-        label: sum(r["uuid_floor"]["instances"] for r in rounds) / sum(r["uuid_floor"]["seconds"] for r in rounds)
-        for label, rounds in result["rounds"].items()
-        if all("uuid_floor" in r for r in rounds)
-    }
+    floor_rate = _rates(result, "uuid_floor")
     floor_ratio = floor_rate["large"] / floor_rate["small"] if len(floor_rate) == 2 else None
     floor_note = (
         f"; PostgreSQL's own, random uuids into a unique index alone: {floor_ratio:.2f} "
