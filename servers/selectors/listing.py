@@ -10,8 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cmp_to_key
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from django.db.models import F, Q
@@ -312,7 +311,6 @@ def server_list(
     MarkerNotFound.
     """
     order = sort_spec(sort_keys, sort_dirs)
-    key = cmp_to_key(lambda a, b: _compare(a.instance, b.instance, order))
 
     builds: list[ServerView] = []
     marker_in_builds = False
@@ -330,7 +328,7 @@ def server_list(
                 marker_in_builds = True
             if _build_request_matches(server.instance, filters):
                 builds.append(server)
-        builds.sort(key=key)
+        sort_in_order(builds, order, attrgetter("instance"))
     if marker is not None:
         if marker_in_builds:
             index = next((i for i, s in enumerate(builds) if s.uuid == marker), None)
