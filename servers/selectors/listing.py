@@ -16,8 +16,8 @@ from typing import Any
 from django.db.models import F, Q
 
 from cellsv2.cells import cell_mappings, is_cell_failure, scatter_gather_cells
-from cellsv2.context import target_cell
-from cellsv2.db import CodePointOrder, UUIDCharField
+from cellsv2.context import NoCellTargeted, current_cell_alias, target_cell
+from cellsv2.db import CodePointOrder, UUIDCharField, sql
 from mappings.models import InstanceMapping
 from servers.exceptions import MarkerNotFound
 from servers.models import BuildRequest, Instance
@@ -277,6 +277,13 @@ def _build_request_matches(instance: dict, filters: dict) -> bool:
     return True
 
 
+def _targeted_alias() -> str:
+    alias = current_cell_alias()
+    if alias is None:
+        raise NoCellTargeted("servers are read from a cell: wrap the call in target_cell(cell)")
+    return alias
+
+
 def _marker_in_cells(marker: str, order) -> dict:
     """The sort values of the marker instance, read in its cell through its mapping."""
     mapping = InstanceMapping.objects.select_related("cell").filter(instance_uuid=marker).first()
@@ -345,11 +352,20 @@ def server_list(
     condition = _cell_filters(filters)
     if marker_values is not None:
         condition &= _after(order, marker_values)
-    columns = list(dict.fromkeys(["uuid", *(k for k, _ in order), *(() if detail else ("display_name",))]))
+    # With ``detail``, vm_state too: the load then asks for faults only where a server is in ERROR.
+    columns = list(dict.fromkeys(["uuid", *(k for k, _ in order), *(("vm_state",) if detail else ("display_name",))]))
+
+    # Built and compiled once for all the cells: through the ORM in each cell thread, that cost
+    # more than the statement (0.45 ms of CPU a cell, serialized by the GIL over 76 cells).
+    statement = sql.CompiledValues(
+        Instance.objects.alias(**_sort_aliases(order))
+        .filter(condition)
+        .order_by(*_order_by(order))
+        .values(*columns)[:remaining]
+    )
 
     def page(cell):
-        rows = Instance.objects.alias(**_sort_aliases(order)).filter(condition).order_by(*_order_by(order))
-        return list(rows.values(*columns)[:remaining])
+        return statement.rows(_targeted_alias())
 
     cells = cell_mappings()
     by_cell = {c.uuid: c for c in cells}
@@ -365,6 +381,7 @@ def server_list(
 
     seen = {s.uuid for s in builds}
     picked: dict[str, list[str]] = {}
+    errored_in: set[str] = set()  # cells where a chosen server was in ERROR at the page query
     chosen: list[str] = []
     rows_by_uuid: dict[str, tuple[str, dict]] = {}
     for cell_uuid, row in candidates:
@@ -376,6 +393,8 @@ def server_list(
         chosen.append(row["uuid"])
         rows_by_uuid[row["uuid"]] = (cell_uuid, row)
         picked.setdefault(cell_uuid, []).append(row["uuid"])
+        if row.get("vm_state") == "error":
+            errored_in.add(cell_uuid)
     if not detail:
         index = [
             ServerView(uuid=u, instance=rows_by_uuid[u][1], source="cell", cell=by_cell[rows_by_uuid[u][0]])
@@ -386,7 +405,11 @@ def server_list(
     # The full records of the chosen rows: one set of queries per cell, in parallel.
     def load(cell):
         # The page query already applied the filters, deleted servers included when asked for.
-        return _load_from_cell(picked.get(cell.uuid, []), include_deleted=True)
+        # A cell with no server in ERROR is sent no fault query with its rows (one statement
+        # less per cell); a server gone to ERROR since still gets its fault, read afterwards.
+        return _load_from_cell(
+            picked.get(cell.uuid, []), include_deleted=True, faults_with_rows=cell.uuid in errored_in
+        )
 
     loaded: dict[str, ServerView] = {}
     if picked:

@@ -1,6 +1,7 @@
 """cellsv2.db.sql: the raw SQL helpers give what the ORM gives, in one round trip each, on either tier."""
 
 import pytest
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -8,6 +9,8 @@ from cellsv2.context import target_cell
 from cellsv2.db import API_ALIAS, RawColumns, sql
 from identity.models import Project
 from keypairs.models import KeyPair, LegacyKeyPair
+from servers.models import Instance
+from tests.fixtures.compute import seed_instance
 from tests.support import ALL_DATABASES, on_postgres
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
@@ -120,3 +123,39 @@ def test_raw_columns_add_up_and_quote_their_table():
     both = KEY_COLUMNS + RawColumns([KeyPair._meta.get_field("user_id")])
     assert both.sql == '"key_pairs"."id", "key_pairs"."name", "key_pairs"."created_at", "key_pairs"."user_id"'
     assert len(both.fields) == 4
+
+
+def _instances_page(**filters):
+    """A values() queryset of cell rows: what a listing's page query looks like."""
+    return (
+        Instance.objects.filter(**filters)
+        .order_by(F("launched_at").desc(nulls_last=True), "uuid")
+        .values("uuid", "launched_at", "locked", "display_name")[:10]
+    )
+
+
+def test_compiled_values_give_the_orms_rows_in_every_cell_compiled_once(cells):
+    """One compiled query run in cell1 and cell2 gives, in each, exactly the dicts values() gives
+    there (SQLite's timestamps and booleans converted), with one statement per run."""
+    now = timezone.now()
+    for alias, count in (("cell1", 3), ("cell2", 2)):
+        for i in range(count):
+            seed_instance(cells[alias], launched_at=now if i else None, locked=bool(i), display_name=f"{alias}-{i}")
+    statement = sql.CompiledValues(_instances_page(project_id="proj1"))
+    for alias in ("cell1", "cell2"):
+        rows, statements = round_trips(alias, lambda alias=alias: statement.rows(alias))
+        with target_cell(alias):
+            expected = list(_instances_page(project_id="proj1"))
+        assert rows == expected and len(rows) == (3 if alias == "cell1" else 2)
+        assert [type(row["locked"]) for row in rows] == [bool] * len(rows)
+        assert all(row["launched_at"] is None or timezone.is_aware(row["launched_at"]) for row in rows)
+        assert len(statements) == 1
+    # Compiled once for both cells (they are the same kind of database).
+    assert list(statement._compiled) == [sql.connection("cell1").vendor]
+
+
+def test_compiled_values_of_an_empty_in_list_send_nothing(cells):
+    """uuid__in=[]: the ORM answers [] without a query, and so does the compiled statement."""
+    statement = sql.CompiledValues(_instances_page(uuid__in=[]))
+    rows, statements = round_trips("cell1", lambda: statement.rows("cell1"))
+    assert rows == [] and statements == []

@@ -148,11 +148,14 @@ def rich(cells):
 
 class TestTheSameValuesAsTheOrm:
     @pytest.mark.parametrize("include_deleted", [False, True])
-    def test_servers_of_a_cell(self, rich, include_deleted):
+    # faults_with_rows=False is what a listing asks of a cell where its page query saw no server
+    # in ERROR: a server in ERROR (here, one that went since) still gets its fault.
+    @pytest.mark.parametrize("faults_with_rows", [True, False])
+    def test_servers_of_a_cell(self, rich, include_deleted, faults_with_rows):
         uuids = list(rich.values())
         with target_cell("cell1"):
             expected = orm_load_from_cell(uuids, include_deleted=include_deleted)
-            found = _load_from_cell(uuids, include_deleted=include_deleted)
+            found = _load_from_cell(uuids, include_deleted=include_deleted, faults_with_rows=faults_with_rows)
         assert sorted(found) == sorted(expected)
         assert (rich["deleted"] in found) is include_deleted
         for uuid in expected:
@@ -161,6 +164,18 @@ class TestTheSameValuesAsTheOrm:
         assert full.fault["message"] == "newest" and full.tags == ["tag-a", "tag-b"]
         assert "gone" not in full.metadata and full.instance["security_groups"] == ["default", "web"]
         assert full.instance["locked"] is True and timezone.is_aware(full.instance["created_at"])
+
+    @pytest.mark.parametrize("faults_with_rows", [True, False])
+    def test_servers_none_in_error_in_one_round_trip(self, cells, faults_with_rows):
+        """Servers of which none is in ERROR: one statement on PostgreSQL (two on SQLite, where
+        the items are read for the servers found), whether the fault query goes along or not."""
+        uuids = [seed_instance(cells["cell1"]).uuid for _ in range(3)]
+        with target_cell("cell1"), CaptureQueriesContext(connections["cell1"]) as queries:
+            found = _load_from_cell(uuids, faults_with_rows=faults_with_rows)
+        assert sorted(found) == sorted(uuids) and all(s.fault is None for s in found.values())
+        statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(TRANSACTION_CONTROL)]
+        assert len(statements) == (1 if on_postgres() else 2)
+        assert ("instance_faults" in statements[0]) is (on_postgres() and faults_with_rows)
 
     def test_no_uuids_is_no_query(self, cells, django_assert_num_queries):
         with target_cell("cell1"), django_assert_num_queries(0, connection=connections["cell1"]):
