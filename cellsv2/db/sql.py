@@ -177,7 +177,7 @@ class CompiledValues:
         self._lock = threading.Lock()
         # vendor -> (sql, params, selected expressions), or None when the query selects nothing
         self._compiled: dict[str, tuple | None] = {}
-        self._converters: dict[int, list] = {}
+        self._converters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def _compile(self, connection):
         vendor = connection.vendor
@@ -194,15 +194,14 @@ class CompiledValues:
             return self._compiled[vendor]
 
     def _converters_for(self, connection, expressions) -> list:
-        key = id(connection)
-        found = self._converters.get(key)
+        found = self._converters.get(connection)
         if found is None:
             found = []
             for position, expression in enumerate(expressions):
                 functions = connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
                 if functions:
                     found.append((position, functions, expression))
-            self._converters[key] = found
+            self._converters[connection] = found
         return found
 
     def rows(self, alias: str) -> list[dict]:
