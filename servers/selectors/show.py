@@ -150,20 +150,25 @@ def _in_uuids(count: int) -> str:
     return f"IN ({_placeholders(count)})"
 
 
-# PostgreSQL's read of servers: the statements of _load_from_cell as one text, each taking the
-# uuids as one array parameter (= ANY(%s)). The text is the same whatever the count, and the
-# driver quotes one list per statement instead of one parameter per uuid (a page of 1000 servers
-# had 6,000). By (include_deleted, with the faults statement).
+# PostgreSQL's read of servers: the statements of _load_from_cell as one text. Several uuids go
+# as one array parameter per statement (= ANY(%s)): the text is the same whatever the count, and
+# the driver quotes one list per statement instead of one parameter per uuid (a page of 1000
+# servers had 6,000). One uuid (a show) is compared with = %s, which costs less than a one-element
+# array on both sides (per read of one server: 785 us, against 856 with IN and 1045 with ANY; of
+# 13: 1500 us with ANY, 1708 with IN). By (include_deleted, with the faults statement, one uuid).
 _PG_LOAD_SQL = {
-    (include_deleted, faults): "; ".join(
+    (include_deleted, faults, one): "; ".join(
         (
-            _SERVERS_SQL.format(live="" if include_deleted else '"instances"."deleted" = 0 AND ', uuids="= ANY(%s)"),
-            _ITEMS_SQL.format(uuids="= ANY(%s)"),
-            *((_ERROR_FAULTS_SQL.format(uuids="= ANY(%s)"),) if faults else ()),
+            _SERVERS_SQL.format(
+                live="" if include_deleted else '"instances"."deleted" = 0 AND ', uuids="= %s" if one else "= ANY(%s)"
+            ),
+            _ITEMS_SQL.format(uuids="= %s" if one else "= ANY(%s)"),
+            *((_ERROR_FAULTS_SQL.format(uuids="= %s" if one else "= ANY(%s)"),) if faults else ()),
         )
     )
     for include_deleted in (False, True)
     for faults in (False, True)
+    for one in (False, True)
 }
 
 
@@ -203,7 +208,11 @@ def _load_from_cell(
         if connection.vendor == "postgresql":
             # Client-side binding (Django's default with psycopg 3) lets one execute carry several
             # statements; each result set is read in turn.
-            cursor.execute(_PG_LOAD_SQL[include_deleted, faults_with_rows], [uuids] * (6 if faults_with_rows else 5))
+            one = len(uuids) == 1
+            cursor.execute(
+                _PG_LOAD_SQL[include_deleted, faults_with_rows, one],
+                [uuids[0] if one else uuids] * (6 if faults_with_rows else 5),
+            )
             rows = cursor.fetchall()
             cursor.nextset()
             items = cursor.fetchall()

@@ -165,6 +165,17 @@ class TestTheSameValuesAsTheOrm:
         assert "gone" not in full.metadata and full.instance["security_groups"] == ["default", "web"]
         assert full.instance["locked"] is True and timezone.is_aware(full.instance["created_at"])
 
+    @pytest.mark.parametrize("which", ["full", "deleted", "plain"])
+    def test_one_server_as_a_show_reads_it(self, rich, which):
+        """A show reads one uuid (its own statement text on PostgreSQL): the same values."""
+        with target_cell("cell1"):
+            expected = orm_load_from_cell([rich[which]], include_deleted=True)
+            found = _load_from_cell([rich[which]], include_deleted=True)
+            live = _load_from_cell([rich[which]])
+        assert list(found) == [rich[which]]
+        same_server(found[rich[which]], expected[rich[which]])
+        assert list(live) == ([] if which == "deleted" else [rich[which]])
+
     @pytest.mark.parametrize("faults_with_rows", [True, False])
     def test_servers_none_in_error_in_one_round_trip(self, cells, faults_with_rows):
         """Servers of which none is in ERROR: one statement on PostgreSQL (two on SQLite, where
