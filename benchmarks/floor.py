@@ -10,10 +10,17 @@ empty MIDDLEWARE, like the anchor's floor project.
   GET    /floor/items        SELECT of 100 rows + serialize          (floor_list_100)
   POST   /floor/items        one INSERT                              (floor_insert)
   DELETE /floor/items/<pk>   one DELETE                              (floor_delete)
+  GET    /floor/items/<pk>/two-databases                             (floor_two_databases)
+         the row from the API database, then the same row from cell1's database in the thread of
+         a one-thread pool (its pooled connection given back after), one after the other: the
+         shape of any show that finds a server in the API database and reads it from its cell,
+         as Nova's does, with nothing else
 
 The model is not part of any installed app: its table is created here with the schema editor
 (``ensure_table``) and dropped by ``drop_table``; nothing of the application changes.
 """
+
+from concurrent.futures import ThreadPoolExecutor
 
 from django.db import connections, models
 from rest_framework import serializers
@@ -23,6 +30,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 API = "api"
+CELL = "cell1"
 PUBKEY = "ssh-rsa " + "A" * 372 + " bench@anchor"
 
 
@@ -69,6 +77,28 @@ class ItemDetail(_FloorView):
         return Response(status=204 if n else 404)
 
 
+_cell_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="floor-cell")
+
+
+def _read_in_cell(pk):
+    try:
+        return Item.objects.using(CELL).get(pk=pk)
+    except Item.DoesNotExist:
+        return None
+    finally:
+        connections[CELL].close()  # back to its pool, as a cell thread gives its connection back
+
+
+class ItemInTwoDatabases(_FloorView):
+    def get(self, request, pk):
+        if not Item.objects.filter(pk=pk).exists():
+            return Response(status=404)
+        obj = _cell_thread.submit(_read_in_cell, pk).result()
+        if obj is None:
+            return Response(status=404)
+        return Response({"item": ItemSerializer(obj).data})
+
+
 class ItemList(_FloorView):
     def get(self, request):
         qs = Item.objects.order_by("id")[:1000]
@@ -92,17 +122,17 @@ def item_body(i: int) -> dict:
     }
 
 
-def ensure_table() -> None:
-    """Create the floor's table in the API database unless it exists."""
-    connection = connections[API]
+def ensure_table(alias: str = API) -> None:
+    """Create the floor's table in the API database (or ``alias``) unless it exists."""
+    connection = connections[alias]
     if Item._meta.db_table in connection.introspection.table_names():
         return
     with connection.schema_editor() as editor:
         editor.create_model(Item)
 
 
-def drop_table() -> None:
-    connection = connections[API]
+def drop_table(alias: str = API) -> None:
+    connection = connections[alias]
     if Item._meta.db_table in connection.introspection.table_names():
         with connection.schema_editor() as editor:
             editor.delete_model(Item)

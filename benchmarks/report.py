@@ -471,6 +471,26 @@ def load_figures(result: dict) -> list[Figure]:
                 note=f"p99 {s['p99_ms']:.1f} ms",
             )
         )
+    two = result.get("floor_two_databases")
+    if two is not None:
+        # What reading two databases one after the other costs by itself (no target of its own):
+        # the floor's row from the API database, then from a cell's in a thread, as a show does.
+        show = result["server_show"]
+        figures.append(
+            Figure(
+                "load",
+                f"server_show throughput vs the floor reading the API database then a cell's, "
+                f"gunicorn 2 workers, {result['clients']} clients",
+                show["throughput_per_s"],
+                unit="req/s",
+                baseline=f"floor_two_databases {two['throughput_per_s']:.0f} req/s "
+                f"(floor_get_pk {fl['throughput_per_s']:.0f}: {two['throughput_per_s'] / fl['throughput_per_s']:.2f})",
+                baseline_median=two["throughput_per_s"],
+                ratio=round(show["throughput_per_s"] / two["throughput_per_s"], 2),
+                target="(reported)",
+                note=f"errors {two['errors']}; p99 {two['p99_ms']:.1f} ms",
+            )
+        )
     return figures
 
 

@@ -300,6 +300,7 @@ def piece_load(run: Run, db: str, size: dict) -> dict:
         headers = api_headers()
         targets = {
             "floor_get_pk": ("floor", f"/floor/items/{objects['floor_pk']}", {}),
+            "floor_two_databases": ("floor", f"/floor/items/{objects['floor_pk']}/two-databases", {}),
             "keypair_show": ("ours", f"/v2.1/os-keypairs/{objects['keypair']}", headers),
             "server_show": ("ours", f"/v2.1/servers/{objects['server']}", headers),
         }

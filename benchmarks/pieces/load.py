@@ -1,6 +1,8 @@
 """Piece 6: under load. gunicorn (2 sync workers) on 127.0.0.1 serving our API and the floor
 from the same databases, both up for the whole piece; 16 concurrent clients on key pair show,
-server show (a placed server) and the floor's get-by-pk, in rounds (runner.piece_load). Per
+server show (a placed server), the floor's get-by-pk and the floor's read of the same row from
+the API database then from cell1's (floor_two_databases, the shape of a show with nothing
+else), in rounds (runner.piece_load). Per
 operation: throughput, latency median / p95 / p99 over every request of every round, errors, and
 the CPU per request of the gunicorn processes (/proc) and of the client processes.
 
@@ -46,6 +48,13 @@ def prepare() -> dict:
     assert api.call("GET", f"/v2.1/servers/{uuid}")["server"]["status"] == "ACTIVE"
     drv = DirectTransport(floor.floor_test_client())
     pk = drv.call("POST", "/floor/items", floor.item_body(1))["item"]["id"]
+    # The same row in cell1's database, for the floor that reads two databases.
+    floor.ensure_table(floor.CELL)
+    row = floor.Item.objects.get(pk=pk)
+    created_at = row.created_at
+    row.save(using=floor.CELL, force_insert=True)
+    floor.Item.objects.using(floor.CELL).filter(pk=pk).update(created_at=created_at)  # not the insert's now
+    assert drv.call("GET", f"/floor/items/{pk}/two-databases")["item"]["id"] == pk
     return {"keypair": "load-key", "server": uuid, "floor_pk": pk}
 
 
