@@ -1,5 +1,7 @@
 """The query string of ``GET /servers[/detail]``, parsed as Nova does (filters and sort keys)."""
 
+from datetime import UTC
+
 from django.utils.dateparse import parse_datetime
 
 from cellsv2.api.faults import BadRequest, Forbidden
@@ -117,7 +119,8 @@ def _add_filter(filters, key, value, version):
             raise BadRequest(
                 f"Invalid input for query parameters {key}. Value: {value}. '{value}' is not a 'date-time'"
             )
-        filters[key] = moment
+        # A moment without a zone is UTC, as Nova reads it (timeutils.normalize_time).
+        filters[key] = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
     elif key == "locked":
         filters["locked"] = bool_param(value)
     elif key == "deleted":

@@ -347,6 +347,21 @@ class TestScopeAndFilters:
         response = api("get", "/servers?changes-since=2011/01/01")
         assert response.status_code == 400
 
+    @pytest.mark.parametrize("path", ["/servers", "/servers/detail"])
+    def test_a_moment_without_a_zone_is_utc(self, api, cells, path):
+        """changes-since / changes-before without a zone (2024-05-01T11:59:59) are UTC, as in Nova."""
+        server = seed_instance(cells["cell1"], created_at=BASE, updated_at=BASE).uuid
+
+        def naive(moment):
+            return moment.astimezone(UTC).replace(tzinfo=None).isoformat()
+
+        before, after = naive(BASE - timedelta(seconds=1)), naive(BASE + timedelta(seconds=1))
+        assert ids(api("get", f"{path}?changes-since={before}")) == [server]
+        assert ids(api("get", f"{path}?changes-since={after}")) == []
+        # changes-before is a filter from 2.66.
+        assert ids(api("get", f"{path}?changes-before={after}", version=MAX)) == [server]
+        assert ids(api("get", f"{path}?changes-before={before}", version=MAX)) == []
+
     @pytest.mark.parametrize(
         "limit,message", [("-1", "limit param must be positive"), ("x", "limit param must be an integer")]
     )
