@@ -1,10 +1,10 @@
 """Piece 6: under load. gunicorn (2 sync workers) on 127.0.0.1 serving our API and the floor
 from the same databases, both up for the whole piece; 16 concurrent clients on key pair show,
 server show (a placed server), the floor's get-by-pk and the floor's read of the same row from
-the API database then from cell1's (floor_two_databases, the shape of a show with nothing
-else), in rounds (runner.piece_load). Per
-operation: throughput, latency median / p95 / p99 over every request of every round, errors, and
-the CPU per request of the gunicorn processes (/proc) and of the client processes.
+the API database then from cell1's (floor_two_databases, the shape of a show with nothing else),
+in rounds (runner.piece_load). Per operation: throughput, latency median / p95 / p99 over every
+request of every round, errors, and the CPU per request of the gunicorn processes (/proc) and of
+the client processes.
 
 The client is 2 processes x 8 threads (so the client's own GIL is not the bottleneck), one new
 connection per request (gunicorn's sync workers close it anyway) on raw sockets: one prebuilt
