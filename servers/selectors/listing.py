@@ -16,12 +16,12 @@ from typing import Any
 from django.db.models import F, Q
 
 from cellsv2.cells import cell_mappings, is_cell_failure, scatter_gather_cells
-from cellsv2.context import NoCellTargeted, current_cell_alias, target_cell
+from cellsv2.context import target_cell
 from cellsv2.db import CodePointOrder, UUIDCharField, sql
 from mappings.models import InstanceMapping
 from servers.exceptions import MarkerNotFound
 from servers.models import BuildRequest, Instance
-from servers.selectors.show import ServerView, _load_from_cell, server_from_build_request
+from servers.selectors.show import ServerView, _load_from_cell, server_from_build_request, targeted_cell_alias
 from servers.serialization import UnsupportedFormat
 
 logger = logging.getLogger(__name__)
@@ -277,13 +277,6 @@ def _build_request_matches(instance: dict, filters: dict) -> bool:
     return True
 
 
-def _targeted_alias() -> str:
-    alias = current_cell_alias()
-    if alias is None:
-        raise NoCellTargeted("servers are read from a cell: wrap the call in target_cell(cell)")
-    return alias
-
-
 def _marker_in_cells(marker: str, order) -> dict:
     """The sort values of the marker instance, read in its cell through its mapping."""
     mapping = InstanceMapping.objects.select_related("cell").filter(instance_uuid=marker).first()
@@ -365,7 +358,7 @@ def server_list(
     )
 
     def page(cell):
-        return statement.rows(_targeted_alias())
+        return statement.rows(targeted_cell_alias())
 
     cells = cell_mappings()
     by_cell = {c.uuid: c for c in cells}

@@ -185,6 +185,14 @@ def _servers_from_rows(connection, rows) -> dict[str, ServerView]:
     return servers
 
 
+def targeted_cell_alias() -> str:
+    """The alias of the targeted cell, for raw reads of servers; NoCellTargeted without one."""
+    alias = current_cell_alias()
+    if alias is None:
+        raise NoCellTargeted("servers are read from a cell: wrap the call in target_cell(cell)")
+    return alias
+
+
 def _load_from_cell(
     uuids: list[str], *, include_deleted: bool = False, faults_with_rows: bool = True
 ) -> dict[str, ServerView]:
@@ -198,9 +206,7 @@ def _load_from_cell(
     """
     if not uuids:
         return {}
-    alias = current_cell_alias()
-    if alias is None:
-        raise NoCellTargeted("servers are read from a cell: wrap the call in target_cell(cell)")
+    alias = targeted_cell_alias()
     connection = sql.connection(alias)
     uuids = list(uuids)
     fault_rows = None  # not read yet
