@@ -241,10 +241,14 @@ def _cell_filters(filters: dict) -> Q:
             q &= Q(**{lookup: filters[key]})
     if "name" in filters:
         q &= Q(display_name__regex=filters["name"])
+    # A server nothing has changed since its placement keeps updated_at NULL; its `updated` is
+    # its creation time, and both bounds read it the same way.
     if "changes-since" in filters:
-        q &= Q(updated_at__gte=filters["changes-since"]) | Q(updated_at=None, created_at__gte=filters["changes-since"])
+        since = filters["changes-since"]
+        q &= Q(updated_at__gte=since) | Q(updated_at=None, created_at__gte=since)
     if "changes-before" in filters:
-        q &= Q(updated_at__lte=filters["changes-before"])
+        before = filters["changes-before"]
+        q &= Q(updated_at__lte=before) | Q(updated_at=None, created_at__lte=before)
     return q
 
 

@@ -362,6 +362,23 @@ class TestScopeAndFilters:
         assert ids(api("get", f"{path}?changes-before={after}", version=MAX)) == [server]
         assert ids(api("get", f"{path}?changes-before={before}", version=MAX)) == []
 
+    def test_a_server_nothing_has_changed_since_it_was_placed_is_listed_by_its_updated_time(self, api, topology):
+        """A placed server's `updated` is its creation time until something changes it;
+        changes-before (2.66) and changes-since find it by that time."""
+        uuid = api.create_uuid(version=MAX)
+        place_all()
+        updated = datetime.fromisoformat(api.show(uuid, version=MAX).json()["server"]["updated"])
+
+        def listed(**moments):
+            query = urlencode({key.replace("_", "-"): value.isoformat() for key, value in moments.items()})
+            return ids(api("get", f"/servers/detail?{query}", version=MAX))
+
+        second = timedelta(seconds=1)
+        assert listed(changes_before=updated + second) == [uuid]
+        assert listed(changes_before=updated - second) == []
+        assert listed(changes_since=updated - second, changes_before=updated + second) == [uuid]
+        assert listed(changes_since=updated + second) == []
+
     @pytest.mark.parametrize(
         "limit,message", [("-1", "limit param must be positive"), ("x", "limit param must be an integer")]
     )
