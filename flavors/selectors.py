@@ -144,7 +144,7 @@ _FLAVOR_SQL = (
 def flavor_with_extra_specs_read(*, flavorid: str) -> tuple[Flavor, dict] | None:
     """The flavor with this flavorid and its extra specs ({key: value}), or None: what a create
     needs, in one query on the API database."""
-    rows = sql.fetch_all(API_ALIAS, _FLAVOR_SQL, (flavorid,))
+    rows = sql.fetch_all(API_ALIAS, _FLAVOR_SQL, (flavorid,), prepare=True)
     if not rows:
         return None
     width = len(_FLAVOR_COLUMNS.fields)

@@ -52,7 +52,7 @@ def _in_cells(user_id: str, fn, *, what: str) -> list:
 def keypair_get(*, user_id: str, name: str) -> KeyPair | LegacyKeyPair:
     """A user's key pair by name: API database (one query), else a live legacy row in a cell;
     KeypairNotFound."""
-    row = sql.fetch_one(API_ALIAS, _KEYPAIR_SQL, (user_id, name), columns=_KEYPAIR_COLUMNS)
+    row = sql.fetch_one(API_ALIAS, _KEYPAIR_SQL, (user_id, name), columns=_KEYPAIR_COLUMNS, prepare=True)
     if row is not None:
         return KeyPair.from_db(API_ALIAS, None, row)
     for legacy in _in_cells(

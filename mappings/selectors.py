@@ -103,7 +103,7 @@ def instance_mapping_read(uuid: str) -> InstanceMapping | None:
     One query on the API database; the objects are those ``select_related("cell")`` gives
     (``mapping.cell`` is loaded, None while the server has no cell).
     """
-    row = sql.fetch_one(API_ALIAS, _MAPPING_SQL, (uuid,), columns=_MAPPING_COLUMNS)
+    row = sql.fetch_one(API_ALIAS, _MAPPING_SQL, (uuid,), columns=_MAPPING_COLUMNS, prepare=True)
     return None if row is None else _mapping_from_row(row)
 
 
@@ -126,7 +126,7 @@ class MappingJoin:
         """``(mapping, the caller's columns)``, or ``(None, ())`` without a mapping; never from the
         cache. One query on the API database."""
         # The mapping's columns come first: converting the row converts those, and leaves the rest.
-        row = sql.fetch_one(API_ALIAS, self.statement, (uuid,), columns=_MAPPING_COLUMNS)
+        row = sql.fetch_one(API_ALIAS, self.statement, (uuid,), columns=_MAPPING_COLUMNS, prepare=True)
         if row is None:
             return None, ()
         return _mapping_from_row(row), tuple(row[_MAPPING_WIDTH:])
@@ -195,7 +195,7 @@ def instance_cell_lookup(instance_uuid: str) -> CellMapping | None:
     if settings.CELLSV2_MAPPING_CACHE_SECONDS > 0:
         mapping = instance_mapping_lookup(instance_uuid)
         return mapping.cell if mapping is not None else None
-    row = sql.fetch_one(API_ALIAS, _CELL_ID_SQL, (instance_uuid,))
+    row = sql.fetch_one(API_ALIAS, _CELL_ID_SQL, (instance_uuid,), prepare=True)
     if row is None or row[0] is None:
         return None
     for cell in cell_mappings():

@@ -66,7 +66,7 @@ _BUILD_REQUEST_SQL = f'SELECT {_BUILD_REQUEST_COLUMNS.sql} FROM "build_requests"
 
 def build_request_read(uuid: str) -> BuildRequest | None:
     """The build request of a server, or None. One query on the API database."""
-    row = sql.fetch_one(API_ALIAS, _BUILD_REQUEST_SQL, (uuid,), columns=_BUILD_REQUEST_COLUMNS)
+    row = sql.fetch_one(API_ALIAS, _BUILD_REQUEST_SQL, (uuid,), columns=_BUILD_REQUEST_COLUMNS, prepare=True)
     return BuildRequest.from_db(API_ALIAS, None, row) if row else None
 
 
@@ -150,26 +150,43 @@ def _in_uuids(count: int) -> str:
     return f"IN ({_placeholders(count)})"
 
 
-# PostgreSQL's read of servers: the statements of _load_from_cell as one text. Several uuids go
-# as one array parameter per statement (= ANY(%s)): the text is the same whatever the count, and
-# the driver quotes one list per statement instead of one parameter per uuid (a page of 1000
-# servers had 6,000). One uuid (a show) is compared with = %s, which costs less than a one-element
-# array on both sides (per read of one server: 785 us, against 856 with IN and 1045 with ANY; of
-# 13: 1500 us with ANY, 1708 with IN). By (include_deleted, with the faults statement, one uuid).
+# PostgreSQL's read of servers: the statements of _load_from_cell, sent together (one round trip),
+# with the number of times each names the uuids. Several uuids go as one array parameter per
+# statement (= ANY(%s)): the text is the same whatever the count, and the driver sends one list
+# per statement instead of one parameter per uuid (a page of 1000 servers had 6,000). One uuid (a
+# show) is compared with = %s, which costs less than a one-element array on both sides (per read
+# of one server: 785 us, against 856 with IN and 1045 with ANY; of 13: 1500 us with ANY, 1708
+# with IN). By (include_deleted, with the faults statement, one uuid).
 _PG_LOAD_SQL = {
-    (include_deleted, faults, one): "; ".join(
+    (include_deleted, faults, one): (
         (
             _SERVERS_SQL.format(
                 live="" if include_deleted else '"instances"."deleted" = 0 AND ', uuids="= %s" if one else "= ANY(%s)"
             ),
-            _ITEMS_SQL.format(uuids="= %s" if one else "= ANY(%s)"),
-            *((_ERROR_FAULTS_SQL.format(uuids="= %s" if one else "= ANY(%s)"),) if faults else ()),
-        )
+            1,
+        ),
+        (_ITEMS_SQL.format(uuids="= %s" if one else "= ANY(%s)"), 4),
+        *(((_ERROR_FAULTS_SQL.format(uuids="= %s" if one else "= ANY(%s)"), 1),) if faults else ()),
     )
     for include_deleted in (False, True)
     for faults in (False, True)
     for one in (False, True)
 }
+
+
+def _pg_load(alias: str, cursor, statements, uuids: list[str]) -> list[list]:
+    """The rows of each of ``statements`` (from _PG_LOAD_SQL) for ``uuids``, in one round trip:
+    prepared statements in a pipeline where the connection keeps them (cellsv2.db.sql), else one
+    text of several statements with client-side binding (Django's default with psycopg 3; behind
+    PgBouncer), each result set read in turn."""
+    value = uuids[0] if len(uuids) == 1 else uuids
+    if sql.prepares(alias):
+        return sql.fetch_sets(alias, [(text, [value] * count) for text, count in statements])
+    cursor.execute("; ".join(text for text, _ in statements), [value] * sum(count for _, count in statements))
+    sets = [cursor.fetchall()]
+    while cursor.nextset():
+        sets.append(cursor.fetchall())
+    return sets
 
 
 def _servers_from_rows(connection, rows) -> dict[str, ServerView]:
@@ -212,19 +229,10 @@ def _load_from_cell(
     fault_rows = None  # not read yet
     with sql.cursor(alias) as cursor:
         if connection.vendor == "postgresql":
-            # Client-side binding (Django's default with psycopg 3) lets one execute carry several
-            # statements; each result set is read in turn.
-            one = len(uuids) == 1
-            cursor.execute(
-                _PG_LOAD_SQL[include_deleted, faults_with_rows, one],
-                [uuids[0] if one else uuids] * (6 if faults_with_rows else 5),
-            )
-            rows = cursor.fetchall()
-            cursor.nextset()
-            items = cursor.fetchall()
+            statements = _PG_LOAD_SQL[include_deleted, faults_with_rows, len(uuids) == 1]
+            rows, items, *faults = _pg_load(alias, cursor, statements, uuids)
             if faults_with_rows:
-                cursor.nextset()
-                fault_rows = cursor.fetchall()
+                fault_rows = faults[0]
             servers = _servers_from_rows(connection, rows)
         else:
             live = "" if include_deleted else '"instances"."deleted" = 0 AND '
@@ -364,7 +372,7 @@ _SPEC_AND_GROUP_SQL = (
 
 def request_spec_read(*, instance_uuid: str) -> str | None:
     """The serialized request spec of a server, or None. One query on the API database."""
-    return sql.fetch_value(API_ALIAS, _SPEC_SQL, (instance_uuid,))
+    return sql.fetch_value(API_ALIAS, _SPEC_SQL, (instance_uuid,), prepare=True)
 
 
 _SPECS_SQL = 'SELECT "instance_uuid", "spec" FROM "request_specs" WHERE "instance_uuid" IN ({uuids})'
@@ -387,7 +395,7 @@ def request_spec_and_group_read(*, instance_uuid: str) -> tuple[str, str | None]
     """``(serialized request spec, uuid of its server group in the API database or None)``, or None
     without a spec. One query on the API database (legacy groups in the cells are not looked at).
     """
-    row = sql.fetch_one(API_ALIAS, _SPEC_AND_GROUP_SQL, (instance_uuid,))
+    row = sql.fetch_one(API_ALIAS, _SPEC_AND_GROUP_SQL, (instance_uuid,), prepare=True)
     return (row[0], row[1]) if row is not None else None
 
 

@@ -159,3 +159,101 @@ def test_compiled_values_of_an_empty_in_list_send_nothing(cells):
     statement = sql.CompiledValues(_instances_page(uuid__in=[]))
     rows, statements = round_trips("cell1", lambda: statement.rows("cell1"))
     assert rows == [] and statements == []
+
+
+# --- prepared statements ---------------------------------------------------------------------------
+
+KEY_BY_NAME = f"SELECT {KEY_COLUMNS.sql} FROM key_pairs WHERE name = %s"
+
+
+def prepared_here(alias: str, text: str) -> int:
+    """How many statements of this session of ``alias`` (PostgreSQL) are prepared from ``text``."""
+    server_text = text.replace("%s", "$1")
+    with sql.cursor(alias) as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement = %s", [server_text])
+        return cursor.fetchone()[0]
+
+
+def test_a_prepared_read_gives_the_same_rows_in_one_statement_prepared_once_per_connection():
+    key = KeyPair.objects.create(name="k1", user_id="alice", public_key="ssh-rsa AAAA")
+    expected = list(KeyPair.objects.filter(pk=key.pk).values_list("id", "name", "created_at").get())
+    for _ in range(3):
+        row, statements = round_trips(
+            API_ALIAS, lambda: sql.fetch_one(API_ALIAS, KEY_BY_NAME, ["k1"], columns=KEY_COLUMNS, prepare=True)
+        )
+        assert row == expected and len(statements) == 1
+        if on_postgres():  # Django's query log shows the prepared statement as written
+            assert statements == [KEY_BY_NAME]
+    assert sql.fetch_all(API_ALIAS, KEY_BY_NAME, ["nobody"], prepare=True) == []
+    assert sql.fetch_value(API_ALIAS, "SELECT name FROM key_pairs WHERE id = %s", [key.pk], prepare=True) == "k1"
+    assert sql.prepares(API_ALIAS) is on_postgres()
+    if on_postgres():
+        assert prepared_here(API_ALIAS, KEY_BY_NAME) == 1
+
+
+@pytest.mark.skipif(not on_postgres(), reason="pipelines of prepared statements are PostgreSQL's")
+def test_fetch_sets_reads_every_statement_in_one_query_of_django_prepared(cells):
+    with target_cell("cell1"):
+        one = seed_instance(cells["cell1"], display_name="one").uuid
+    texts = [
+        'SELECT "display_name" FROM "instances" WHERE "uuid" = %s',
+        'SELECT count(*) FROM "instances" WHERE "uuid" = ANY(%s) AND "deleted" = %s',
+    ]
+    statements_and_params = list(zip(texts, [[one], [[one], 0]], strict=True))
+    for _ in range(2):
+        sets, statements = round_trips("cell1", lambda: sql.fetch_sets("cell1", statements_and_params))
+        assert sets == [[("one",)], [(1,)]]
+        assert statements == ["; ".join(texts)]
+    assert [prepared_here("cell1", text) for text in texts] == [1, 0]  # the second has two parameters
+    with sql.cursor("cell1") as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ['%"uuid" = ANY($1)%'])
+        assert cursor.fetchone()[0] == 1
+
+
+@pytest.mark.skipif(not on_postgres(), reason="prepared statements are PostgreSQL's")
+@pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
+def test_prepared_reads_go_on_after_a_migration_changes_a_column_they_read():
+    """PostgreSQL refuses to run a prepared statement whose result type changed ("cached plan must
+    not change result type"); the connection's statements are dropped and the read runs again."""
+    KeyPair.objects.create(name="k1", user_id="alice", public_key="ssh-rsa AAAA")
+    name_of = 'SELECT "name" FROM key_pairs WHERE "user_id" = %s'
+
+    def read():
+        return sql.fetch_value(API_ALIAS, name_of, ["alice"], prepare=True)
+
+    assert read() == "k1"
+    try:
+        sql.execute(API_ALIAS, 'ALTER TABLE key_pairs ALTER COLUMN "name" TYPE varchar(300)')
+        assert read() == "k1"
+        assert prepared_here(API_ALIAS, name_of) == 1
+        with target_cell("cell1"):
+            uuid = seed_instance_for_pipeline()
+        texts = [('SELECT "display_name" FROM "instances" WHERE "uuid" = %s', [uuid])]
+        assert sql.fetch_sets("cell1", texts) == [[("piped",)]]
+        sql.execute("cell1", 'ALTER TABLE instances ALTER COLUMN "display_name" TYPE varchar(300)')
+        assert sql.fetch_sets("cell1", texts) == [[("piped",)]]
+    finally:
+        sql.execute(API_ALIAS, 'ALTER TABLE key_pairs ALTER COLUMN "name" TYPE varchar(255)')
+        sql.execute("cell1", 'ALTER TABLE instances ALTER COLUMN "display_name" TYPE varchar(255)')
+    assert read() == "k1"
+
+
+def seed_instance_for_pipeline() -> str:
+    return Instance.objects.create(display_name="piped", project_id="proj1", user_id="alice").uuid
+
+
+def test_behind_a_transaction_pooler_nothing_is_prepared():
+    """DISABLE_SERVER_SIDE_CURSORS (set for PgBouncer): prepared reads run with client-side binding."""
+    db = sql.connection(API_ALIAS)
+    KeyPair.objects.create(name="k1", user_id="alice")
+    text = 'SELECT "name" FROM key_pairs WHERE "user_id" = %s AND "id" > 0'
+    before = dict(db.settings_dict)
+    db.settings_dict["DISABLE_SERVER_SIDE_CURSORS"] = True
+    try:
+        assert sql.prepares(API_ALIAS) is False
+        assert sql.fetch_value(API_ALIAS, text, ["alice"], prepare=True) == "k1"
+    finally:
+        db.settings_dict.clear()
+        db.settings_dict.update(before)
+    if on_postgres():
+        assert prepared_here(API_ALIAS, text) == 0
