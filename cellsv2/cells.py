@@ -749,7 +749,25 @@ def scatter_gather_cells(
 def in_cell(cell, fn: Callable, *args, timeout: float | None = None, **kwargs):
     """``fn(cell, *args, **kwargs)`` in one cell within the scatter-gather deadline and breaker:
     its result, its exception re-raised, or CellDidNotRespond (for reads of one cell, such as a
-    server's show, that must not wait on a hung cell without end)."""
+    server's show, that must not wait on a hung cell without end).
+
+    A cell in an SQLite file is read in the calling thread instead: the deadline is there for a
+    database server that stops answering over the network, and a file on this host answers as
+    the API database's file just did (in WAL mode a reader never waits for a writer). Handing the
+    read to a cell thread and back cost more than the read: a show under load on SQLite served
+    1,342 requests/s with it and 1,527 without.
+    """
+    alias = cell_alias(cell)
+    if connections.settings[alias]["ENGINE"].endswith("sqlite3"):
+        began = time.perf_counter()
+        try:
+            with target_cell(alias):
+                result = fn(cell, *args, **kwargs)
+        except Exception:
+            _cell_query_done(cell, time.perf_counter() - began, "error")
+            raise
+        _cell_query_done(cell, time.perf_counter() - began, None)
+        return result
     result = scatter_gather_cells([cell], fn, *args, timeout=timeout, **kwargs)[cell.uuid]
     if result is DID_NOT_RESPOND:
         raise CellDidNotRespond(cell.uuid)

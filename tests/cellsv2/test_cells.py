@@ -16,6 +16,7 @@ from cellsv2.cells import (
     cell_alias,
     cell_mappings,
     cells_answering,
+    in_cell,
     is_cell_failure,
     scatter_gather_all_cells,
     scatter_gather_cells,
@@ -101,6 +102,29 @@ def test_scatter_gather_inside_a_transaction_sees_uncommitted_rows(cells):
         Instance.objects.create(uuid="77777777-7777-7777-7777-777777777777", project_id="p")
     results = scatter_gather_all_cells(_count_instances)
     assert results == {cells["cell0"].uuid: 0, cells["cell1"].uuid: 1, cells["cell2"].uuid: 0}
+
+
+# No transaction open in this thread: a cell the caller has one open on is read in its thread anyway.
+@pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
+def test_a_read_of_one_cell_runs_in_a_cell_thread_on_postgresql_and_here_on_sqlite(cells):
+    """in_cell: a cell database server gets the deadline of a cell thread; an SQLite file is read
+    in the calling thread (no hand-off). Either way the cell is targeted, and an error is raised."""
+    threads = []
+
+    def read(cell):
+        threads.append(threading.get_ident())
+        return current_cell_alias(), Instance.objects.count()
+
+    assert in_cell(cells["cell2"], read) == ("cell2", 0)
+    assert (threads == [threading.get_ident()]) is not on_postgres()
+    assert current_cell_alias() is None
+
+    def fail(cell):
+        raise LookupError("in the cell")
+
+    with pytest.raises(LookupError, match="in the cell"):
+        in_cell(cells["cell1"], fail)
+    assert current_cell_alias() is None
 
 
 @pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
