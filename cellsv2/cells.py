@@ -669,6 +669,19 @@ def _run_in_cell(alias: str, mapping, fn: Callable, args, kwargs):
     return result
 
 
+def _run_here(alias: str, mapping, fn: Callable, args, kwargs):
+    """fn in the calling thread with the cell targeted, its time observed; raises what fn raised."""
+    began = time.perf_counter()
+    try:
+        with target_cell(alias):
+            result = fn(mapping, *args, **kwargs)
+    except Exception:
+        _cell_query_done(mapping, time.perf_counter() - began, "error")
+        raise
+    _cell_query_done(mapping, time.perf_counter() - began, "error" if is_cell_failure(result) else None)
+    return result
+
+
 def _in_transaction_here(alias: str) -> bool:
     """True when the calling thread has a transaction open on ``alias``, without making a
     connection wrapper for it in this thread: Django visits each one a thread holds at every
@@ -718,15 +731,10 @@ def scatter_gather_cells(
         futures[lane.submit(context.run, _run_in_cell, alias, mapping, fn, args, kwargs)] = mapping.uuid
         submitted[mapping.uuid] = (mapping, lane)
     for alias, mapping in inline:
-        began = time.perf_counter()
         try:
-            with target_cell(alias):
-                results[mapping.uuid] = fn(mapping, *args, **kwargs)
+            results[mapping.uuid] = _run_here(alias, mapping, fn, args, kwargs)
         except Exception as exc:
             results[mapping.uuid] = CellRaised(exc)
-        _cell_query_done(
-            mapping, time.perf_counter() - began, "error" if is_cell_failure(results[mapping.uuid]) else None
-        )
     done, not_done = concurrent.futures.wait(futures, timeout=timeout)
     for future in done:
         exc = future.exception()
@@ -759,15 +767,7 @@ def in_cell(cell, fn: Callable, *args, timeout: float | None = None, **kwargs):
     """
     alias = cell_alias(cell)
     if connections.settings[alias]["ENGINE"].endswith("sqlite3"):
-        began = time.perf_counter()
-        try:
-            with target_cell(alias):
-                result = fn(cell, *args, **kwargs)
-        except Exception:
-            _cell_query_done(cell, time.perf_counter() - began, "error")
-            raise
-        _cell_query_done(cell, time.perf_counter() - began, None)
-        return result
+        return _run_here(alias, cell, fn, args, kwargs)
     result = scatter_gather_cells([cell], fn, *args, timeout=timeout, **kwargs)[cell.uuid]
     if result is DID_NOT_RESPOND:
         raise CellDidNotRespond(cell.uuid)
