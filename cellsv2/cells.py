@@ -657,7 +657,9 @@ def _run_in_cell(alias: str, mapping, fn: Callable, args, kwargs):
     try:
         with target_cell(alias):
             result = fn(mapping, *args, **kwargs)
-    except Exception:
+    except Exception as exc:
+        if _no_connection_in_time(connection, exc):
+            _lane(alias).trip(mapping.uuid)
         # A failed cell may have left a broken connection; the next task reconnects.
         if not connection.in_atomic_block:
             connection.close()
@@ -667,6 +669,22 @@ def _run_in_cell(alias: str, mapping, fn: Callable, args, kwargs):
         _release_pooled_connections()
     _cell_query_done(mapping, time.perf_counter() - started, None)
     return result
+
+
+def _no_connection_in_time(connection, exc: BaseException) -> bool:
+    """True when ``exc`` is the cell's pool timing out while it had room for more connections:
+    the cell's database did not let one be made within the pool's timeout (it accepts but does not
+    answer, or the network drops its packets). Every request would wait as long again, so the
+    cell is cut off by its breaker as when a query misses its deadline. A pool at its size (every
+    connection busy) is not a cell fault, and a refused connection fails at once
+    (dburls.pool_connect_failed) without opening the breaker."""
+    from psycopg_pool import PoolTimeout
+
+    pool = getattr(connection, "pool", None)
+    if pool is None or not isinstance(exc.__cause__ or exc, PoolTimeout):
+        return False
+    stats = pool.get_stats()
+    return stats["pool_size"] < stats["pool_max"]
 
 
 def _run_here(alias: str, mapping, fn: Callable, args, kwargs):

@@ -8,6 +8,7 @@ Nova stores SQLAlchemy URLs (``mysql+pymysql://``, ``postgresql+psycopg2://``) i
 import functools
 import re
 import select
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -115,6 +116,11 @@ def apply_connection_limits(conf: dict, limits: dict, *, statement_timeout: int 
             "timeout": limits["pool_timeout"],
             "max_idle": limits["pool_max_idle"],
             "name": conf.get("NAME"),
+            # A connection that fails is tried once more at once, then the pool gives up and
+            # pool_connect_failed tells whoever waits for one why (psycopg_pool's default retries
+            # with a growing backoff for five minutes while they wait out ``timeout``).
+            "reconnect_timeout": 0,
+            "reconnect_failed": pool_connect_failed,
         }
         conf["CONN_MAX_AGE"] = 0
     return conf
@@ -188,6 +194,29 @@ def pooled_connection_check(conn) -> None:
     poller.register(conn.fileno(), select.POLLIN)
     if poller.poll(0):
         conn.execute("")
+
+
+def pool_connect_failed(pool) -> None:
+    """The ``reconnect_failed`` callback of every pool: psycopg_pool gave up making a connection
+    (the database refused it, or did not answer within ``connect_timeout``).
+
+    The threads waiting for a connection would otherwise wait out the pool's ``timeout`` for
+    nothing (``couldn't get a connection after 5.00 sec``, the reason only in psycopg's log), and
+    after an outage the pool's next attempt could come minutes after the database was back. When
+    the pool holds no connection that could come back to them, they fail now, with the reason;
+    the next request asks the pool again and makes a new attempt at once. When it holds some (busy
+    ones), they keep waiting for those.
+    """
+    import psycopg
+
+    # psycopg_pool calls this from the ``except`` block of the failed connect, in the same thread.
+    reason = sys.exc_info()[1]
+    error = psycopg.OperationalError(str(reason) if reason else f"could not connect to {pool.name}")
+    with pool._lock:
+        if pool._nconns > 0:
+            return
+        while pool._waiting:
+            pool._waiting.popleft().fail(error)
 
 
 def use_pooled_connection_check(sender, connection, **kwargs) -> None:

@@ -1,5 +1,6 @@
 """A TCP proxy that can stop forwarding: a database partitioned from its clients (connections
-accepted, nothing answered), the fault a refusing database cannot show."""
+accepted, nothing answered), the fault a refusing database cannot show; and that can refuse
+connections (a database server that is down) and take them again on the same port."""
 
 import socket
 import threading
@@ -7,7 +8,8 @@ import threading
 
 class HangingProxy:
     """Forwards 127.0.0.1:<port> to ``upstream`` until ``hang()``; then holds every byte (of open and
-    new connections) until ``resume()``. ``close()`` drops every connection."""
+    new connections) until ``resume()``. ``refuse()`` drops every connection and closes the port
+    (a new connection is refused) until ``listen()``. ``close()`` drops every connection."""
 
     def __init__(self, upstream: tuple[str, int]):
         self.upstream = upstream
@@ -16,9 +18,19 @@ class HangingProxy:
         self.closed = threading.Event()
         self.sockets: list[socket.socket] = []
         self.lock = threading.Lock()
-        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = 0
+        self.listen()
+
+    def listen(self) -> None:
+        """Take connections on the port (the same one after ``refuse()``)."""
+        self.listener = socket.create_server(("127.0.0.1", self.port))
         self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True, name="hanging-proxy").start()
+        threading.Thread(target=self._accept, args=(self.listener,), daemon=True, name="hanging-proxy").start()
+
+    def refuse(self) -> None:
+        """Close the port and every connection: a database server that is down."""
+        self._stop_listening()
+        self._drop_connections()
 
     def hang(self) -> None:
         self.forwarding.clear()
@@ -29,19 +41,32 @@ class HangingProxy:
     def close(self) -> None:
         self.closed.set()
         self.forwarding.set()
-        self.listener.close()
-        with self.lock:
-            for sock in self.sockets:
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                sock.close()
+        self._stop_listening()
+        self._drop_connections()
 
-    def _accept(self) -> None:
+    def _stop_listening(self) -> None:
+        # shutdown first: on Linux it wakes the thread blocked in accept(), whose reference would
+        # otherwise keep the port listening after close().
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.listener.close()
+
+    def _drop_connections(self) -> None:
+        with self.lock:
+            sockets, self.sockets = self.sockets, []
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def _accept(self, listener: socket.socket) -> None:
         while not self.closed.is_set():
             try:
-                client, _ = self.listener.accept()
+                client, _ = listener.accept()
             except OSError:
                 return
             try:

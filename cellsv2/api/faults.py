@@ -132,7 +132,9 @@ def fault_code_for(exc: BaseException) -> int | None:
     return None
 
 
-DATABASE_UNAVAILABLE_MESSAGE = "A database did not answer in time or has no connection free; retry later."
+DATABASE_UNAVAILABLE_MESSAGE = (
+    "A database refused a connection, did not answer in time or has no connection free; retry later."
+)
 
 
 def database_unavailable(exc: BaseException, request_id: str | None) -> HttpResponse | None:

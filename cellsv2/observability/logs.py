@@ -76,6 +76,8 @@ def logging_settings(log_format: str, level: str) -> dict:
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
         "loggers": {
             "cellsv2": {"handlers": ["console"], "level": level},
+            # psycopg_pool's reasons for a failed connection, with a time and a level like ours.
+            "psycopg": {"handlers": ["console"], "level": level, "propagate": False},
             # Text mode: gunicorn writes the access log.
             ACCESS_LOGGER: {"level": "WARNING"},
         },

@@ -13,6 +13,8 @@ from cellsv2.cells import (
     DID_NOT_RESPOND,
     RUNTIME_ALIAS_PREFIX,
     CellDidNotRespond,
+    CellRaised,
+    cell_alias,
     cell_breaker_open,
     cells_cache_clear,
     scatter_gather_all_cells,
@@ -210,6 +212,87 @@ class TestPartitionedCellOnPostgres:
             response, seconds = show(healthy, "2.69")
             assert response.status_code == 200 and seconds < 0.5
             assert response.json()["server"]["status"] == "ACTIVE"
+
+    def test_a_cell_whose_database_refuses_connections_answers_at_once_with_why_and_at_once_when_back(
+        self, cells, partitioned_cell2, settings, client, own_lanes, caplog
+    ):
+        # Waiting out this pool timeout would be the fault: psycopg_pool retries a refused
+        # connection with a growing backoff while the caller waits, the reason only in its log.
+        settings.CELLSV2_DATABASE_LIMITS = {**settings.CELLSV2_DATABASE_LIMITS, "pool_timeout": 30}
+        settings.CELLSV2_AUTH = "noauth"
+        from tests.factories import InstanceFactory
+
+        down = InstanceFactory(cell=cells["cell2"], mapped=True, extra=True).uuid
+        connections[cell_alias(cells["cell2"])].close()  # back to the pool, as at a request's end
+        assert scatter_gather_all_cells(_count, timeout=5)[cells["cell2"].uuid] == 1  # a pooled connection
+        partitioned_cell2.refuse()
+        for _ in range(3):
+            started = time.monotonic()
+            results = scatter_gather_all_cells(_count, timeout=60)
+            assert time.monotonic() - started < 10
+            assert results[cells["cell1"].uuid] == 0
+            failure = results[cells["cell2"].uuid]
+            assert isinstance(failure, CellRaised), failure
+            assert "refused" in str(failure.exception).lower(), failure
+        # Refused at once is no reason to cut the cell off: it is asked again at each request.
+        assert not cell_breaker_open(cells["cell2"])
+        assert any("refused" in r.getMessage().lower() for r in caplog.records if r.name == "cellsv2.cells")
+        started = time.monotonic()
+        response = client.get(f"/v2.1/servers/{down}", HTTP_X_AUTH_TOKEN="alice:proj1")
+        assert time.monotonic() - started < 10
+        assert response.status_code == 503, response.content
+        assert "unreachable" in response.json()["serviceUnavailable"]["message"]
+        partitioned_cell2.listen()
+        started = time.monotonic()
+        assert scatter_gather_all_cells(_count, timeout=60)[cells["cell2"].uuid] == 1
+        assert time.monotonic() - started < 2  # no attempt scheduled minutes ahead to wait for
+        response = client.get(f"/v2.1/servers/{down}", HTTP_X_AUTH_TOKEN="alice:proj1")
+        assert response.status_code == 200 and response.json()["server"]["status"] == "ACTIVE"
+
+    def test_a_cell_whose_database_takes_no_connection_in_time_is_cut_off_by_its_breaker(
+        self, cells, partitioned_cell2, settings, own_lanes
+    ):
+        settings.CELLSV2_DATABASE_LIMITS = {**settings.CELLSV2_DATABASE_LIMITS, "pool_timeout": 1}
+        settings.CELLSV2_CELL_BREAKER_SECONDS = 1
+        partitioned_cell2.hang()  # before any connection: the connect itself gets no answer
+        started = time.monotonic()
+        failure = scatter_gather_all_cells(_count, timeout=20)[cells["cell2"].uuid]
+        assert 0.9 < time.monotonic() - started < 5
+        assert isinstance(failure, CellRaised) and "couldn't get a connection" in str(failure.exception), failure
+        assert cell_breaker_open(cells["cell2"])
+        for _ in range(5):  # not asked again: no request waits for the pool as the first did
+            started = time.monotonic()
+            results = scatter_gather_all_cells(_count, timeout=20)
+            assert time.monotonic() - started < 0.5
+            assert results[cells["cell2"].uuid] is DID_NOT_RESPOND and results[cells["cell1"].uuid] == 0
+        partitioned_cell2.resume()
+        deadline = time.monotonic() + 15
+        while cell_breaker_open(cells["cell2"]) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert scatter_gather_all_cells(_count, timeout=5)[cells["cell2"].uuid] == 0
+
+    def test_a_cell_whose_pool_is_busy_is_not_cut_off(self, cells, settings, own_lanes):
+        # Every connection of this process's pool in use is this process's load, not the cell's fault.
+        from psycopg_pool import PoolTimeout
+
+        pool = connections["cell1"].pool
+        pool.open()
+        held = []
+        timeout, pool.timeout = pool.timeout, 0.5
+        try:
+            while True:
+                try:
+                    held.append(pool.getconn(timeout=0.2))
+                except PoolTimeout:
+                    break
+            failure = scatter_gather_cells([cells["cell1"]], _count, timeout=10)[cells["cell1"].uuid]
+        finally:
+            pool.timeout = timeout
+            for conn in held:
+                pool.putconn(conn)
+        assert isinstance(failure, CellRaised) and "couldn't get a connection" in str(failure.exception), failure
+        assert not cell_breaker_open(cells["cell1"])
+        assert scatter_gather_cells([cells["cell1"]], _count, timeout=10)[cells["cell1"].uuid] == 0
 
     def test_cell_connections_carry_their_deadlines(self, cells, settings):
         from cellsv2.db.sql import fetch_one
