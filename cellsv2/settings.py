@@ -57,6 +57,7 @@ SECRET_KEY = os.environ.get("CELLSV2_SECRET_KEY") or (
 )
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("CELLSV2_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")]
 
+THIRD_PARTY_APPS = ("rest_framework", "drf_spectacular", "drf_spectacular_sidecar")
 INSTALLED_APPS = [
     "cellsv2.apps.CellsV2AdminConfig",
     # Before django.contrib.auth and django.core: its createsuperuser, dbshell, ... (the API
@@ -67,9 +68,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "rest_framework",
-    "drf_spectacular",
-    "drf_spectacular_sidecar",
+    *THIRD_PARTY_APPS,
     "mappings",
     "identity",
     "flavors",
@@ -384,7 +383,12 @@ WHITENOISE_USE_FINDERS = True
 CELLSV2_LOG_FORMAT = os.environ.get("CELLSV2_LOG_FORMAT", "text").strip().lower()
 if CELLSV2_LOG_FORMAT not in FORMATS:
     raise ImproperlyConfigured(f"CELLSV2_LOG_FORMAT must be text or json, not {CELLSV2_LOG_FORMAT!r}")
-LOGGING = logging_settings(CELLSV2_LOG_FORMAT, os.environ.get("CELLSV2_LOG_LEVEL", "WARNING"))
+LOGGING = logging_settings(
+    CELLSV2_LOG_FORMAT,
+    os.environ.get("CELLSV2_LOG_LEVEL", "WARNING"),
+    # This project's apps (their loggers are named after their modules).
+    tuple(app for app in INSTALLED_APPS if "." not in app and app not in THIRD_PARTY_APPS),
+)
 if CELLSV2_LOG_FORMAT == "json":
     # Python's warnings (a library's UserWarning) become log records, so JSON lines too.
     logging.captureWarnings(True)

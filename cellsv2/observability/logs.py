@@ -9,8 +9,8 @@ returned to the client in ``x-openstack-request-id``, ``user``, ``project``, ``m
 
 In JSON mode every logger goes through one handler on stderr (the root logger), and the
 ``cellsv2.access`` logger writes one line per request at INFO, whatever ``CELLSV2_LOG_LEVEL``
-says. Text mode keeps the classic ``asctime level name message`` lines of the ``cellsv2``
-loggers and leaves access logging to gunicorn.
+says. Text mode keeps the classic ``asctime level name message`` lines of our apps' loggers (and
+psycopg's) and leaves access logging to gunicorn.
 """
 
 import json
@@ -53,8 +53,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
-def logging_settings(log_format: str, level: str) -> dict:
-    """Django's LOGGING for ``log_format`` (text or json) at ``level`` for our loggers."""
+def logging_settings(log_format: str, level: str, ours: tuple[str, ...] = ("cellsv2",)) -> dict:
+    """Django's LOGGING for ``log_format`` (text or json) at ``level`` for our loggers (``ours``:
+    the project's top-level packages, each the root of its modules' loggers)."""
     if log_format == "json":
         return {
             "version": 1,
@@ -75,9 +76,10 @@ def logging_settings(log_format: str, level: str) -> dict:
         "formatters": {"plain": {"format": TEXT_FORMAT}},
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
         "loggers": {
-            "cellsv2": {"handlers": ["console"], "level": level},
-            # psycopg_pool's reasons for a failed connection, with a time and a level like ours.
-            "psycopg": {"handlers": ["console"], "level": level, "propagate": False},
+            # Every app's loggers (servers.services.create, the conductor's, ...), and psycopg's
+            # (a pool's reasons for a failed connection): a time, a level and a name on each line,
+            # not the bare message Python prints for a logger without a handler.
+            **{name: {"handlers": ["console"], "level": level} for name in (*ours, "psycopg")},
             # Text mode: gunicorn writes the access log.
             ACCESS_LOGGER: {"level": "WARNING"},
         },

@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -80,6 +81,23 @@ def test_text_mode_keeps_the_classic_lines():
     config = logging_settings("text", "WARNING")
     assert config["formatters"]["plain"]["format"] == "%(asctime)s %(levelname)s %(name)s %(message)s"
     assert "root" not in config
+
+
+def test_text_mode_gives_every_app_s_lines_a_time_a_level_and_a_name(tmp_path):
+    # Before, only the cellsv2 loggers had a handler: a warning of the conductor, a delete or
+    # psycopg's pool came out as its bare message.
+    code = (
+        "import logging; logging.getLogger('servers.services.lifecycle').warning('Server x deleted');"
+        "logging.getLogger('psycopg.pool').warning('error connecting in pool');"
+        "logging.getLogger('keypairs.services').info('not at WARNING')"
+    )
+    result = command("shell", "-c", code, CELLSV2_DATA_DIR=str(tmp_path))
+    assert result.returncode == 0, result
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
+    assert len(lines) == 2, lines
+    assert re.fullmatch(stamp + r" WARNING servers\.services\.lifecycle Server x deleted", lines[0]), lines
+    assert re.fullmatch(stamp + r" WARNING psycopg\.pool error connecting in pool", lines[1]), lines
 
 
 def command(*args, **env):
