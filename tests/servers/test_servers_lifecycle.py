@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from django.db import transaction
+from django.db import OperationalError, connections, transaction
 
 from cellsv2.api.microversions import MAX_VERSION_STRING as MAX
 from cellsv2.api.microversions import APIVersion
@@ -656,6 +656,51 @@ def test_delete_of_a_build_request_cancels_it(api, topology, worker_mode):
     assert api.show(uuid).status_code == 404
     assert place_all() == {}
     assert cells_holding(uuid) == []
+
+
+def refusing(fragment: str):
+    """An execute wrapper for the API connection: the database fails every statement that contains
+    ``fragment`` (as an unreachable or overloaded server would, mid-request)."""
+
+    def wrapper(execute, sql, params, many, context):
+        if fragment in sql:
+            raise OperationalError("could not send the statement: server closed the connection")
+        return execute(sql, params, many, context)
+
+    return wrapper
+
+
+def test_a_cancel_failing_at_its_group_write_leaves_the_build_request_for_the_retry(api, topology, worker_mode):
+    group = api("post", "/os-server-groups", body={"server_group": {"name": "g", "policies": ["affinity"]}})
+    group_id = group.json()["server_group"]["id"]
+    uuid = api.create_uuid(hints={"group": group_id})
+    with connections["api"].execute_wrapper(refusing("instance_group_member")):
+        response = api("delete", f"/servers/{uuid}")
+    # Not a 503 for a server already gone: nothing was done, and the retry does it all.
+    assert response.status_code == 503, response.content
+    assert api_rows(uuid) == {"build_requests": 1, "request_specs": 1, "instance_mappings": 1}
+    assert mapping_of(uuid).queued_for_delete is False
+    assert api("get", f"/os-server-groups/{group_id}").json()["server_group"]["members"] == [uuid]
+    assert api("delete", f"/servers/{uuid}").status_code == 204
+    assert api_rows(uuid)["build_requests"] == 0 and mapping_of(uuid).queued_for_delete is True
+    assert api("get", f"/os-server-groups/{group_id}").json()["server_group"]["members"] == []
+
+
+def test_a_delete_failing_at_its_api_write_leaves_the_server_as_it_was_for_the_retry(api, topology, worker_mode):
+    uuid = api.create_uuid()
+    place_all()
+    alias, _ = host_of(uuid)
+    with connections["api"].execute_wrapper(refusing('SET "queued_for_delete"')):
+        response = api("delete", f"/servers/{uuid}")
+    assert response.status_code == 503, response.content
+    # Before, the cell's delete was committed first: the server was gone while its mapping still
+    # counted it against the project's quota, and the client's retry got a 404.
+    assert instance_in(alias, uuid).vm_state == "active"
+    assert mapping_of(uuid).queued_for_delete is False
+    assert api.show(uuid).json()["server"]["status"] == "ACTIVE"
+    assert api("delete", f"/servers/{uuid}").status_code == 204
+    assert mapping_of(uuid).queued_for_delete is True
+    assert api.show(uuid).status_code == 404
 
 
 def test_the_build_request_document_is_versioned_json(api, topology, worker_mode):
