@@ -26,10 +26,9 @@ def binary_cursor(alias: str):
     import psycopg
 
     db = sql.connection(alias)
-    db.ensure_connection()
-    raw = psycopg.Cursor(db.connection)
+    raw = sql.server_bound_cursor(db)
     raw.format = psycopg.pq.Format.BINARY
-    return db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
+    return sql.wrapped(db, raw)
 
 
 def insert_missing(alias: str, insert: str, params: list, *, where_missing: str, on_conflict: str) -> int:

@@ -93,6 +93,27 @@ def prepares(alias: str) -> bool:
 # column it reads): PostgreSQL re-plans it, but refuses when its result type would change.
 _PLAN_CHANGED = "cached plan must not change result type"
 _preparing_cursor_class = None
+_server_bound_cursor_class = None
+
+
+def server_bound_cursor(db):
+    """A psycopg cursor with server-side binding on ``db``'s (PostgreSQL) connection, whose
+    statements Django's query log reads back as written: its PostgreSQL ``last_executed_query``
+    reads the cursor's ``_query``, which psycopg leaves empty after a server-side binding (the log,
+    and tests counting queries, saw None)."""
+    global _server_bound_cursor_class
+    if _server_bound_cursor_class is None:
+        import psycopg
+
+        class ServerBoundCursor(psycopg.Cursor):
+            def execute(self, query, params=None, **kwargs):
+                super().execute(query, params, **kwargs)
+                self._query = SimpleNamespace(query=str(query).encode())
+                return self
+
+        _server_bound_cursor_class = ServerBoundCursor
+    db.ensure_connection()
+    return _server_bound_cursor_class(db.connection)
 
 
 def _preparing_cursor(db):
@@ -153,7 +174,7 @@ def _preparing_cursor(db):
     return _preparing_cursor_class(db.connection)
 
 
-def _wrapped(db, raw):
+def wrapped(db, raw):
     """Django's wrapper of a driver cursor: execute wrappers, query logging, error translation."""
     return db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
 
@@ -161,7 +182,7 @@ def _wrapped(db, raw):
 @contextmanager
 def _read_cursor(db, prepare: bool):
     if prepare and prepares(db.alias):
-        with _wrapped(db, _preparing_cursor(db)) as opened:
+        with wrapped(db, _preparing_cursor(db)) as opened:
             yield opened
     else:
         with db.cursor() as opened:
@@ -210,7 +231,7 @@ def fetch_sets(alias: str, statements: list[tuple[str, list]]) -> list[list]:
     raw = _preparing_cursor(db)
     raw.statements = statements
     text = "; ".join(sql for sql, _ in statements)
-    with _wrapped(db, raw) as opened:
+    with wrapped(db, raw) as opened:
         opened.execute(text, [value for _, values in statements for value in values])
     return raw.sets
 

@@ -257,3 +257,18 @@ def test_behind_a_transaction_pooler_nothing_is_prepared():
         db.settings_dict.update(before)
     if on_postgres():
         assert prepared_here(API_ALIAS, text) == 0
+
+
+@pytest.mark.skipif(not on_postgres(), reason="binary cursors are PostgreSQL's")
+def test_the_query_log_shows_a_binary_cursors_statement_as_written():
+    # Bound on the server, psycopg keeps no client-side text: Django's log read None before.
+    from cellsv2.bulk import binary_cursor
+
+    statement = "SELECT count(*) FROM key_pairs WHERE name = %b"
+
+    def count():
+        with binary_cursor(API_ALIAS) as cursor:
+            cursor.execute(statement, ["nobody"])
+            return cursor.fetchone()[0]
+
+    assert round_trips(API_ALIAS, count) == (0, [statement])
