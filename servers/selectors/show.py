@@ -176,8 +176,8 @@ _PG_LOAD_SQL = {
 
 def _pg_load(alias: str, cursor, statements, uuids: list[str]) -> list[list]:
     """The rows of each of ``statements`` (from _PG_LOAD_SQL) for ``uuids``, in one round trip:
-    for one uuid, prepared statements in a pipeline where the connection keeps them
-    (cellsv2.db.sql), else one text of several statements with client-side binding (Django's
+    for one uuid, prepared statements where the connection keeps them (cellsv2.db.sql.fetch_sets),
+    else one text of several statements with client-side binding (Django's
     default with psycopg 3; behind PgBouncer), each result set read in turn."""
     value = uuids[0] if len(uuids) == 1 else uuids
     # Prepared for one server (a show) only: the listing's loads of many (one per cell of a page)
