@@ -7,6 +7,8 @@ that an index answers.
 """
 
 import hashlib
+import re
+import uuid
 
 from django.contrib import admin
 from django.core.cache import cache
@@ -15,6 +17,9 @@ from django.db.models import QuerySet
 from django.utils.functional import cached_property
 
 from cellsv2.db import table_row_estimate
+
+# A uuid as an operator may paste it: any case, with its dashes or none.
+_UUID_TYPED = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
 
 
 class EstimatedCountPaginator(Paginator):
@@ -82,6 +87,14 @@ class LargeTableAdminMixin:
             f"{field.removeprefix('=')}__exact" if field.startswith("=") else field
             for field in super().get_search_fields(request)
         )
+
+    def get_search_results(self, request, queryset, search_term):
+        # Matched as stored, a uuid must be typed as stored: lower case, with dashes. One pasted in
+        # upper case or without its dashes (from a log, another tool) is read as the same uuid.
+        term = search_term.strip()
+        if _UUID_TYPED.fullmatch(term):
+            search_term = str(uuid.UUID(term))
+        return super().get_search_results(request, queryset, search_term)
 
     def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
         # Unfiltered: the changelist added no condition (search, filter) to the admin's own queryset.

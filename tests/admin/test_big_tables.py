@@ -42,8 +42,13 @@ def test_searches_on_ids_match_exactly_not_case_insensitively(operator, deployme
         assert statements, statements
         for column in ("instance_uuid", "project_id", "user_id"):
             assert all(_exactly(sql, f'"instance_mappings"."{column}"') for sql in statements), statements
-    # Exact: another case is another id.
-    assert not operator.get(url, {"q": deployment.active.upper()}).context["cl"].result_list
+    # Exact: another case is another id, except for a uuid, read as the uuid it spells (stored in
+    # lower case with dashes), still through the index.
+    assert not operator.get(url, {"q": "PROJ1"}).context["cl"].result_list
+    with CaptureQueriesContext(connections["api"]) as queries:
+        found = operator.get(url, {"q": deployment.active.upper()}).context["cl"].result_list
+    assert [m.instance_uuid for m in found] == [deployment.active]
+    assert all(_exactly(sql, '"instance_mappings"."instance_uuid"') for sql in _mapping_statements(queries))
 
 
 def test_searches_on_ids_in_a_cell_list_match_exactly(operator, deployment, cells):

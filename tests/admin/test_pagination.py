@@ -128,3 +128,16 @@ def test_the_instance_mapping_list_stays_fast_with_100k_rows(operator, cells):
         expected = 10_000 if params.get("q") else 100_000
         assert abs(cl.result_count - expected) <= expected * 0.1, (params, cl.result_count)
         assert "about</span>" in page.content.decode()
+
+
+def test_a_uuid_pasted_in_upper_case_or_without_dashes_finds_its_row(operator, cells):
+    uuid = new_uuid()
+    InstanceMapping.objects.create(instance_uuid=uuid, project_id="p1")
+    InstanceMapping.objects.create(instance_uuid=new_uuid(), project_id="p1")
+    url = reverse("admin:mappings_instancemapping_changelist")
+    for typed in (uuid, uuid.upper(), uuid.replace("-", ""), f"  {uuid.upper().replace('-', '')} "):
+        page = operator.get(url, {"q": typed})
+        assert page.status_code == 200
+        assert [m.instance_uuid for m in page.context["cl"].result_list] == [uuid], typed
+    # Anything else is matched as typed: a project id in another case finds nothing.
+    assert list(operator.get(url, {"q": "P1"}).context["cl"].result_list) == []
