@@ -289,11 +289,14 @@ def _execute_sets(db, statements: list[tuple[str, list]]) -> list[list]:
             for name, (_, values) in zip(names, statements, strict=True)
         ]
     )
+    # Recorded before the run: a PREPARE outlives the failure of the text it came in (an EXECUTE
+    # that fails after it), and sent again it would be refused ("already exists") on this
+    # connection for good. One that failed itself is found missing at the next run, and made again.
+    prepared.update(missing)
     with wrapped(db, _sets_cursor(db, text)) as opened:
         opened.execute(
             "; ".join(sql for sql, _ in statements), [value for _, values in statements for value in values]
         )
-        prepared.update(missing)
         for _ in missing:  # the PREPAREs' results: no rows
             opened.nextset()
         sets = [opened.fetchall()]
@@ -307,10 +310,11 @@ def fetch_sets(alias: str, statements: list[tuple[str, list]]) -> list[list]:
     in one round trip. PostgreSQL with ``prepares(alias)`` only; for statements of fixed text whose
     parameters PostgreSQL can type from their context (``col = %s``, ``col = ANY(%s)``).
 
-    Django sees one query (its execute wrappers, its query log): ``EXECUTE cellsv2_<hash>(...)``
-    for each statement, joined by "; " (the first use on a connection adds its PREPAREs). Outside
-    a transaction, a statement that the session no longer knows, or whose plan PostgreSQL refuses
-    after a migration changed a column's type, is prepared anew and the read runs again.
+    Django sees one query (its execute wrappers, its query log): the statements as written, joined
+    by "; "; the session runs ``EXECUTE cellsv2_<hash>(...)`` for each (the first use on a
+    connection adds their PREPAREs). Outside a transaction, a statement that the session no longer
+    knows, or whose plan PostgreSQL refuses after a migration changed a column's type, is prepared
+    anew and the read runs again.
     """
     import psycopg
 

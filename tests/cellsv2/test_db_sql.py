@@ -287,3 +287,16 @@ def test_the_query_log_shows_a_binary_cursors_statement_as_written():
             return cursor.fetchone()[0]
 
     assert round_trips(API_ALIAS, count) == (0, [statement])
+
+
+@pytest.mark.skipif(not on_postgres(), reason="prepared statements are PostgreSQL's")
+@pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
+def test_fetch_sets_after_a_first_run_that_failed_still_reads():
+    # The PREPARE outlives the failed EXECUTE sent with it: sent again, it would be refused
+    # ("already exists") on this connection at every later read.
+    from django.db import DataError
+
+    statement = "SELECT 10 / %s::int"
+    with pytest.raises(DataError):
+        sql.fetch_sets("cell1", [(statement, [0])])
+    assert sql.fetch_sets("cell1", [(statement, [5])]) == [[(2,)]]
