@@ -18,6 +18,7 @@ Hot reads of fixed text ask for ``prepare=True`` (or use ``fetch_sets``): on Pos
 then prepared statements of the connection, so that each later run skips parsing and planning.
 """
 
+import functools
 import hashlib
 import re
 import threading
@@ -98,11 +99,7 @@ _preparing_cursor_class = None
 _server_bound_cursor_class = None
 
 
-def server_bound_cursor(db):
-    """A psycopg cursor with server-side binding on ``db``'s (PostgreSQL) connection, whose
-    statements Django's query log reads back as written: its PostgreSQL ``last_executed_query``
-    reads the cursor's ``_query``, which psycopg leaves empty after a server-side binding (the log,
-    and tests counting queries, saw None)."""
+def _server_bound_cursor_type():
     global _server_bound_cursor_class
     if _server_bound_cursor_class is None:
         import psycopg
@@ -114,8 +111,16 @@ def server_bound_cursor(db):
                 return self
 
         _server_bound_cursor_class = ServerBoundCursor
+    return _server_bound_cursor_class
+
+
+def server_bound_cursor(db):
+    """A psycopg cursor with server-side binding on ``db``'s (PostgreSQL) connection, whose
+    statements Django's query log reads back as written: its PostgreSQL ``last_executed_query``
+    reads the cursor's ``_query``, which psycopg leaves empty after a server-side binding (the log,
+    and tests counting queries, saw None)."""
     db.ensure_connection()
-    return _server_bound_cursor_class(db.connection)
+    return _server_bound_cursor_type()(db.connection)
 
 
 def _deallocate_all(raw) -> None:
@@ -134,14 +139,14 @@ def _deallocate_all(raw) -> None:
 
 
 def _preparing_cursor(db):
-    """A psycopg cursor (server-side binding) on ``db``'s connection whose statements are prepared:
-    ``execute(sql, params)`` prepares ``sql`` on the connection the first time and reuses it after.
-    """
+    """A server-bound cursor (``server_bound_cursor``) on ``db``'s connection whose statements are
+    prepared: ``execute(sql, params)`` prepares ``sql`` on the connection the first time and reuses
+    it after."""
     global _preparing_cursor_class
     if _preparing_cursor_class is None:
         import psycopg
 
-        class PreparingCursor(psycopg.Cursor):
+        class PreparingCursor(_server_bound_cursor_type()):
             def execute(self, query, params=None, **kwargs):
                 connection = self.connection
                 # None (Django's default) turns preparing off on the connection; 0 prepares what is
@@ -160,10 +165,6 @@ def _preparing_cursor(db):
                         super().execute(query, params, prepare=True)
                 finally:
                     connection.prepare_threshold = threshold
-                # What Django's query log reads back (its PostgreSQL last_executed_query reads the
-                # cursor's _query, which psycopg leaves empty after a server-side binding): the
-                # text as written.
-                self._query = SimpleNamespace(query=str(query).encode())
                 return self
 
         _preparing_cursor_class = PreparingCursor
@@ -226,6 +227,7 @@ _PLACEHOLDER = re.compile(r"%([%s])")
 _MISSING_STATEMENT = "26000"  # invalid_sql_statement_name: not prepared on this session
 
 
+@functools.lru_cache(maxsize=1024)
 def _statement_name(sql: str) -> str:
     return "cellsv2_" + hashlib.blake2b(sql.encode(), digest_size=8).hexdigest()
 

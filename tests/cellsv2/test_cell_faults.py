@@ -4,6 +4,7 @@ pooled connections of a process (PostgreSQL)."""
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytest
 from django.db import connections
@@ -123,6 +124,27 @@ class TestBreaker:
         assert scatter_gather_all_cells(fn, timeout=0.5)[cells["cell2"].uuid] == "cell2"
         with target_cell(cells["cell2"]):
             assert Instance.objects.count() == 0
+
+
+@contextmanager
+def every_connection_held(pool):
+    """Every connection ``pool`` may open taken out of it (its threads would wait 0.5 s for one)."""
+    from psycopg_pool import PoolTimeout
+
+    pool.open()
+    held = []
+    timeout, pool.timeout = pool.timeout, 0.5
+    try:
+        while True:
+            try:
+                held.append(pool.getconn(timeout=0.2))
+            except PoolTimeout:
+                break
+        yield
+    finally:
+        pool.timeout = timeout
+        for conn in held:
+            pool.putconn(conn)
 
 
 @pytest.fixture
@@ -273,23 +295,8 @@ class TestPartitionedCellOnPostgres:
 
     def test_a_cell_whose_pool_is_busy_is_not_cut_off(self, cells, settings, own_lanes):
         # Every connection of this process's pool in use is this process's load, not the cell's fault.
-        from psycopg_pool import PoolTimeout
-
-        pool = connections["cell1"].pool
-        pool.open()
-        held = []
-        timeout, pool.timeout = pool.timeout, 0.5
-        try:
-            while True:
-                try:
-                    held.append(pool.getconn(timeout=0.2))
-                except PoolTimeout:
-                    break
+        with every_connection_held(connections["cell1"].pool):
             failure = scatter_gather_cells([cells["cell1"]], _count, timeout=10)[cells["cell1"].uuid]
-        finally:
-            pool.timeout = timeout
-            for conn in held:
-                pool.putconn(conn)
         assert isinstance(failure, CellRaised) and "couldn't get a connection" in str(failure.exception), failure
         assert not cell_breaker_open(cells["cell1"])
         assert scatter_gather_cells([cells["cell1"]], _count, timeout=10)[cells["cell1"].uuid] == 0
@@ -391,26 +398,11 @@ class TestConnectionsAreBounded:
             assert cursor.fetchone() == (1,)
 
     def test_a_request_finding_no_free_connection_gets_a_503_fault(self, client, settings, caplog):
-        from psycopg_pool import PoolTimeout
-
         settings.CELLSV2_AUTH = "noauth"
         pool = connections["api"].pool
         assert pool is not None and pool.max_size == settings.CELLSV2_DATABASE_LIMITS["pool_size"]
-        pool.open()
-        held = []
-        timeout, pool.timeout = pool.timeout, 0.5
-        try:
-            while True:
-                try:
-                    held.append(pool.getconn(timeout=0.2))
-                except PoolTimeout:
-                    break
-            with ThreadPoolExecutor(1) as other:
-                response = other.submit(lambda: client.get("/v2.1/flavors", HTTP_X_AUTH_TOKEN="alice:proj1")).result()
-        finally:
-            pool.timeout = timeout
-            for conn in held:
-                pool.putconn(conn)
+        with every_connection_held(pool), ThreadPoolExecutor(1) as other:
+            response = other.submit(lambda: client.get("/v2.1/flavors", HTTP_X_AUTH_TOKEN="alice:proj1")).result()
         assert response.status_code == 503, response.content
         assert response.json()["serviceUnavailable"]["code"] == 503
         assert "no connection free" in response.json()["serviceUnavailable"]["message"]
