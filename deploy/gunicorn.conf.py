@@ -39,10 +39,15 @@ def on_starting(server):
     os.makedirs(METRICS_DIR, exist_ok=True)
     for name in os.listdir(METRICS_DIR):
         path = os.path.join(METRICS_DIR, name)
+        # A file gone meanwhile is no reason not to start (another process cleaning the same
+        # directory: a misconfiguration, but the server still serves).
         if os.path.isdir(path):
-            shutil.rmtree(path)
+            shutil.rmtree(path, ignore_errors=True)
         else:
-            os.unlink(path)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
 
 
 def child_exit(server, worker):

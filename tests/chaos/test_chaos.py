@@ -129,7 +129,13 @@ class Deployment:
             self.spawn(
                 f"api{n}",
                 [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "--log-level", "warning"],
-                {"CELLSV2_LISTEN": f"127.0.0.1:{port}", "CELLSV2_WORKERS": "2", "CELLSV2_THREADS": "4"},
+                {
+                    "CELLSV2_LISTEN": f"127.0.0.1:{port}",
+                    "CELLSV2_WORKERS": "2",
+                    "CELLSV2_THREADS": "4",
+                    # Each server its own: a starting server empties the directory of its metrics.
+                    "PROMETHEUS_MULTIPROC_DIR": str(self.workdir / f"prom-api{n}"),
+                },
             )
         for n in range(2):
             self.spawn(f"conductor{n}", [sys.executable, "manage.py", "conductor", "--interval", "0.5"])
